@@ -1,0 +1,150 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let upcomingFeatures: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+extension Target.Dependency {
+    static let grpcCore = Target.Dependency.product(name: "GRPCCore", package: "grpc-swift-2")
+    static let grpcTransport = Target.Dependency.product(
+        name: "GRPCNIOTransportHTTP2Posix",
+        package: "grpc-swift-nio-transport"
+    )
+    static let grpcProtobuf = Target.Dependency.product(name: "GRPCProtobuf", package: "grpc-swift-protobuf")
+    static let protobuf = Target.Dependency.product(name: "SwiftProtobuf", package: "swift-protobuf")
+    static let postgres = Target.Dependency.product(name: "PostgresNIO", package: "postgres-nio")
+    static let hummingbird = Target.Dependency.product(name: "Hummingbird", package: "hummingbird")
+    static let lifecycle = Target.Dependency.product(name: "ServiceLifecycle", package: "swift-service-lifecycle")
+    static let argumentParser = Target.Dependency.product(name: "ArgumentParser", package: "swift-argument-parser")
+    static let logging = Target.Dependency.product(name: "Logging", package: "swift-log")
+    static let metrics = Target.Dependency.product(name: "Metrics", package: "swift-metrics")
+    static let prometheus = Target.Dependency.product(name: "Prometheus", package: "swift-prometheus")
+    static let nio = Target.Dependency.product(name: "NIOCore", package: "swift-nio")
+    static let nioPosix = Target.Dependency.product(name: "NIOPosix", package: "swift-nio")
+    static let httpClient = Target.Dependency.product(name: "AsyncHTTPClient", package: "async-http-client")
+    static let httpTypes = Target.Dependency.product(name: "HTTPTypes", package: "swift-http-types")
+    static let nioSSL = Target.Dependency.product(name: "NIOSSL", package: "swift-nio-ssl")
+}
+
+/// A library target with the project's Swift settings.
+func library(_ name: String, path: String, dependencies: [Target.Dependency]) -> Target {
+    .target(name: name, dependencies: dependencies, path: path, swiftSettings: upcomingFeatures)
+}
+
+/// A thin executable target with the project's Swift settings.
+func executable(_ name: String, path: String, dependencies: [Target.Dependency]) -> Target {
+    .executableTarget(name: name, dependencies: dependencies, path: path, swiftSettings: upcomingFeatures)
+}
+
+/// A Swift Testing target with the project's Swift settings.
+func tests(_ name: String, dependencies: [Target.Dependency]) -> Target {
+    .testTarget(name: name, dependencies: dependencies, path: "Tests/\(name)", swiftSettings: upcomingFeatures)
+}
+
+let package = Package(
+    name: "swift-mesh",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "catalog-svc", targets: ["CatalogMain"]),
+        .executable(name: "ca-svc", targets: ["CAMain"]),
+        .executable(name: "authz-svc", targets: ["AuthzMain"]),
+        .executable(name: "iam-auth-svc", targets: ["IAMAuthMain"]),
+        .executable(name: "config-distributor", targets: ["ConfigDistributorMain"]),
+        .executable(name: "mesh-proxy", targets: ["ProxyMain"]),
+        .executable(name: "mesh-agent", targets: ["AgentMain"]),
+        .executable(name: "meshctl", targets: ["MeshCTL"]),
+        .executable(name: "mesh-bench", targets: ["MeshBench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/grpc/grpc-swift-2.git", from: "2.4.3"),
+        .package(url: "https://github.com/grpc/grpc-swift-nio-transport.git", from: "2.9.2"),
+        .package(url: "https://github.com/grpc/grpc-swift-protobuf.git", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+    ],
+    targets: [
+        // Generated protobuf and gRPC code (proto/generate.sh).
+        library("MeshProto", path: "Shared/MeshProto", dependencies: [.grpcCore, .grpcProtobuf, .protobuf]),
+        // Domain types and pure logic; never imports MeshProto.
+        library("MeshCore", path: "Shared/MeshCore", dependencies: []),
+        library(
+            "MeshStore",
+            path: "Shared/MeshStore",
+            dependencies: ["MeshCore", .postgres, .lifecycle, .logging, .nio, .nioSSL, .metrics]
+        ),
+        library(
+            "MeshRPC",
+            path: "Shared/MeshRPC",
+            dependencies: [
+                "MeshCore", .grpcCore, .grpcTransport, .hummingbird, .lifecycle, .logging, .metrics, .prometheus,
+                .httpTypes, .nio, .argumentParser,
+            ]
+        ),
+        library(
+            "MeshTesting",
+            path: "Shared/MeshTesting",
+            dependencies: ["MeshCore", "MeshStore", .postgres, .logging, .nioPosix]
+        ),
+
+        library(
+            "Catalog",
+            path: "Services/Catalog/Sources",
+            dependencies: [
+                "MeshCore", "MeshStore", "MeshRPC", "MeshProto", .grpcCore, .grpcTransport, .hummingbird,
+                .lifecycle, .logging, .postgres, .metrics, .prometheus, .httpTypes, .nio,
+            ]
+        ),
+        executable(
+            "CatalogMain",
+            path: "Services/Catalog/Main",
+            dependencies: ["Catalog", "MeshRPC", "MeshStore", .argumentParser, .lifecycle, .logging]
+        ),
+        executable("CAMain", path: "Services/CA/Main", dependencies: []),
+        executable("AuthzMain", path: "Services/Authz/Main", dependencies: []),
+        executable("IAMAuthMain", path: "Services/IAMAuth/Main", dependencies: []),
+        executable("ConfigDistributorMain", path: "Services/ConfigDistributor/Main", dependencies: []),
+        executable("ProxyMain", path: "Services/Proxy/Main", dependencies: []),
+        executable("AgentMain", path: "Services/Agent/Main", dependencies: []),
+        library(
+            "CLI",
+            path: "Services/CLI/Sources",
+            dependencies: [
+                "MeshCore", "MeshRPC", "MeshStore", "MeshTesting", .argumentParser, .hummingbird, .httpClient,
+                .lifecycle, .logging, .nio, .nioPosix, .httpTypes,
+            ]
+        ),
+        executable("MeshCTL", path: "Services/CLI/Main", dependencies: ["CLI"]),
+        executable(
+            "MeshBench",
+            path: "Benchmarks/MeshBench",
+            dependencies: [
+                "MeshCore", "MeshProto", "MeshStore", "MeshTesting", "Catalog", .grpcCore, .grpcTransport,
+                .httpClient, .postgres, .logging, .argumentParser, .nio,
+            ]
+        ),
+
+        tests("MeshCoreTests", dependencies: ["MeshCore"]),
+        tests("MeshStoreTests", dependencies: ["MeshStore", "MeshTesting", "MeshCore", .postgres, .logging]),
+        tests(
+            "CatalogTests",
+            dependencies: [
+                "Catalog", "MeshProto", "MeshStore", "MeshTesting", "MeshRPC", "MeshCore", .grpcCore, .grpcTransport,
+                .httpClient, .postgres, .logging, .lifecycle, .nio,
+            ]
+        ),
+        tests("EndToEndTests", dependencies: ["MeshTesting", "MeshCore", .httpClient, .logging, .nio]),
+    ]
+)

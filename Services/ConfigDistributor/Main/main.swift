@@ -1,0 +1,10 @@
+// `config-distributor` is specified in issue 5; until it lands the executable only says so.
+#if canImport(Glibc)
+import Glibc
+#else
+import Darwin
+#endif
+
+let message = "config-distributor: not implemented yet\n"
+_ = message.withCString { write(2, $0, strlen($0)) }
+exit(2)

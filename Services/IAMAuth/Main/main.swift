@@ -1,0 +1,10 @@
+// `iam-auth-svc` is specified in issue 6; until it lands the executable only says so.
+#if canImport(Glibc)
+import Glibc
+#else
+import Darwin
+#endif
+
+let message = "iam-auth-svc: not implemented yet\n"
+_ = message.withCString { write(2, $0, strlen($0)) }
+exit(2)

@@ -1,0 +1,138 @@
+import Foundation
+public import HTTPTypes
+public import Hummingbird
+public import MeshCore
+import NIOCore
+
+/// An error answered the way Consul answers: a status and a plain-text message.
+public struct ConsulHTTPError: HTTPResponseError, CustomStringConvertible {
+    public var status: HTTPResponse.Status
+    public var message: String
+
+    public init(_ status: HTTPResponse.Status, _ message: String) {
+        self.status = status
+        self.message = message
+    }
+
+    /// 400 for a field that cannot be accepted, naming it.
+    public static func invalid(_ error: ValidationError) -> ConsulHTTPError {
+        ConsulHTTPError(.badRequest, "Invalid request: \(error.field): \(error.reason)")
+    }
+
+    public var description: String { "\(self.status.code) \(self.message)" }
+
+    public func response(from request: Request, context: some RequestContext) throws -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = "text/plain; charset=utf-8"
+        return Response(
+            status: self.status,
+            headers: headers,
+            body: ResponseBody(byteBuffer: ByteBuffer(string: self.message))
+        )
+    }
+}
+
+/// Consul's response conventions: JSON bodies and the `X-Consul-*` metadata headers.
+public enum ConsulHTTP {
+    /// The largest request body accepted (Consul's own limit for KV values is 512 KiB; catalog
+    /// registrations are far smaller).
+    public static let maximumBodySize = 1 << 20
+
+    public static let indexHeader = HTTPField.Name("X-Consul-Index")!
+    public static let knownLeaderHeader = HTTPField.Name("X-Consul-KnownLeader")!
+    public static let lastContactHeader = HTTPField.Name("X-Consul-LastContact")!
+    public static let consistencyHeader = HTTPField.Name("X-Consul-Effective-Consistency")!
+    public static let tokenHeader = HTTPField.Name("X-Consul-Token")!
+
+    static let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.withoutEscapingSlashes]
+        return encoder
+    }()
+
+    /// A JSON response with status 200.
+    public static func json(_ value: some Encodable, headers: HTTPFields = [:]) throws -> Response {
+        var headers = headers
+        headers[.contentType] = "application/json"
+        let data = try Self.encoder.encode(value)
+        return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    /// A JSON response carrying the blocking-query headers for `index`.
+    public static func indexed(_ value: some Encodable, index: ModifyIndex, consistency: String = "leader") throws
+        -> Response
+    {
+        var headers = HTTPFields()
+        headers[Self.indexHeader] = "\(max(index, 1))"
+        headers[Self.knownLeaderHeader] = "true"
+        headers[Self.lastContactHeader] = "0"
+        headers[Self.consistencyHeader] = consistency
+        return try Self.json(value, headers: headers)
+    }
+
+    /// An empty 200 response, as Consul's agent endpoints give.
+    public static func empty() -> Response {
+        Response(status: .ok)
+    }
+
+    /// Reads the body as JSON: 413 past the limit, 400 with the parser's reason when malformed.
+    public static func jsonBody(of request: Request, limit: Int = ConsulHTTP.maximumBodySize) async throws -> JSONValue {
+        var request = request
+        let buffer: ByteBuffer
+        do {
+            buffer = try await request.collectBody(upTo: limit)
+        } catch let error as HTTPError where error.status == .contentTooLarge {
+            throw ConsulHTTPError(.contentTooLarge, "Request body too large: the limit is \(limit) bytes")
+        }
+        guard buffer.readableBytes > 0 else {
+            throw ConsulHTTPError(.badRequest, "Request decode failed: empty body")
+        }
+        do {
+            return try JSONDecoder().decode(JSONValue.self, from: Data(buffer.readableBytesView))
+        } catch {
+            throw ConsulHTTPError(.badRequest, "Request decode failed: malformed JSON")
+        }
+    }
+
+    /// The request's ACL token: `X-Consul-Token`, `Authorization: Bearer`, or `?token=`.
+    public static func token(of request: Request) -> String? {
+        if let token = request.headers[Self.tokenHeader], !token.isEmpty { return token }
+        if let authorization = request.headers[.authorization], authorization.hasPrefix("Bearer ") {
+            return String(authorization.dropFirst("Bearer ".count))
+        }
+        if let token = request.uri.queryParameters.get("token"), !token.isEmpty { return token }
+        return nil
+    }
+
+    /// The blocking-query parameters: `?index=` and `?wait=` (400 `Invalid index` / `Invalid wait time`),
+    /// and the consistency mode (`?stale` and `?consistent` together are refused, as Consul does).
+    public static func blockingQuery(of request: Request) throws -> BlockingQuery {
+        let parameters = request.uri.queryParameters
+        if parameters.has("stale") && parameters.has("consistent") {
+            throw ConsulHTTPError(.badRequest, "Cannot specify ?stale with ?consistent, conflicting semantics.")
+        }
+        var index: ModifyIndex = 0
+        if let text = parameters.get("index"), !text.isEmpty {
+            guard let value = UInt64(text) else { throw ConsulHTTPError(.badRequest, "Invalid index") }
+            index = value
+        }
+        var wait: Duration?
+        if let text = parameters.get("wait"), !text.isEmpty {
+            guard let value = GoDuration.parse(text) else { throw ConsulHTTPError(.badRequest, "Invalid wait time") }
+            wait = value
+        }
+        return BlockingQuery.make(index: index, wait: wait)
+    }
+
+    /// A boolean flag parameter such as `?passing`: present with no value means true.
+    public static func flag(_ name: String, of request: Request) throws -> Bool {
+        let parameters = request.uri.queryParameters
+        guard parameters.has(Substring(name)) else { return false }
+        let value = (parameters.get(name) ?? "").lowercased()
+        switch value {
+        case "", "1", "t", "true": return true
+        case "0", "f", "false": return false
+        default: throw ConsulHTTPError(.badRequest, "Invalid value for ?\(name)")
+        }
+    }
+}

@@ -1,0 +1,54 @@
+import MeshCore
+
+/// Resolves a setting from its flag, then its `MESH_*` environment variable, then a default.
+///
+/// Parsing happens once, in `main`; nothing deeper reads the process environment.
+public struct SettingResolver: Sendable {
+    public let environment: [String: String]
+
+    public init(environment: [String: String]) {
+        self.environment = environment
+    }
+
+    /// The flag's value, else the variable's, else nil.
+    public func string(flag: String?, variable: String) -> String? {
+        if let flag, !flag.isEmpty { return flag }
+        if let value = self.environment[variable], !value.isEmpty { return value }
+        return nil
+    }
+
+    /// A `host:port` setting; errors name both the flag and the variable.
+    public func address(flag: String?, flagName: String, variable: String, default defaultValue: String) throws(
+        SettingError
+    ) -> HostPort {
+        let text = self.string(flag: flag, variable: variable) ?? defaultValue
+        guard let address = HostPort(parsing: text) else {
+            throw SettingError(setting: "\(flagName) / \(variable)", reason: "expected host:port, got \"\(text)\"")
+        }
+        return address
+    }
+
+    /// A Go-style duration setting ("10s", "5m").
+    public func duration(flag: String?, flagName: String, variable: String, default defaultValue: Duration) throws(
+        SettingError
+    ) -> Duration {
+        guard let text = self.string(flag: flag, variable: variable) else { return defaultValue }
+        guard let value = GoDuration.parse(text) else {
+            throw SettingError(setting: "\(flagName) / \(variable)", reason: "expected a duration like 10s, got \"\(text)\"")
+        }
+        return value
+    }
+}
+
+/// A flag or variable whose value cannot be used.
+public struct SettingError: Error, Sendable, CustomStringConvertible {
+    public var setting: String
+    public var reason: String
+
+    public init(setting: String, reason: String) {
+        self.setting = setting
+        self.reason = reason
+    }
+
+    public var description: String { "\(self.setting): \(self.reason)" }
+}
