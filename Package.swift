@@ -18,6 +18,7 @@ extension Target.Dependency {
     static let postgres = Target.Dependency.product(name: "PostgresNIO", package: "postgres-nio")
     static let hummingbird = Target.Dependency.product(name: "Hummingbird", package: "hummingbird")
     static let lifecycle = Target.Dependency.product(name: "ServiceLifecycle", package: "swift-service-lifecycle")
+    static let unixSignals = Target.Dependency.product(name: "UnixSignals", package: "swift-service-lifecycle")
     static let argumentParser = Target.Dependency.product(name: "ArgumentParser", package: "swift-argument-parser")
     static let logging = Target.Dependency.product(name: "Logging", package: "swift-log")
     static let metrics = Target.Dependency.product(name: "Metrics", package: "swift-metrics")
@@ -26,6 +27,8 @@ extension Target.Dependency {
     static let nioPosix = Target.Dependency.product(name: "NIOPosix", package: "swift-nio")
     static let httpClient = Target.Dependency.product(name: "AsyncHTTPClient", package: "async-http-client")
     static let httpTypes = Target.Dependency.product(name: "HTTPTypes", package: "swift-http-types")
+    static let nioHTTP1 = Target.Dependency.product(name: "NIOHTTP1", package: "swift-nio")
+    static let nioFoundation = Target.Dependency.product(name: "NIOFoundationCompat", package: "swift-nio")
     static let nioSSL = Target.Dependency.product(name: "NIOSSL", package: "swift-nio-ssl")
 }
 
@@ -77,7 +80,8 @@ let package = Package(
     ],
     targets: [
         // Generated protobuf and gRPC code (proto/generate.sh).
-        library("MeshProto", path: "Shared/MeshProto", dependencies: [.grpcCore, .grpcProtobuf, .protobuf]),
+        // (Generated code: built without InternalImportsByDefault, which protoc-gen-swift does not emit for.)
+        .target(name: "MeshProto", dependencies: [.grpcCore, .grpcProtobuf, .protobuf], path: "Shared/MeshProto"),
         // Domain types and pure logic; never imports MeshProto.
         library("MeshCore", path: "Shared/MeshCore", dependencies: []),
         library(
@@ -103,14 +107,14 @@ let package = Package(
             "Catalog",
             path: "Services/Catalog/Sources",
             dependencies: [
-                "MeshCore", "MeshStore", "MeshRPC", "MeshProto", .grpcCore, .grpcTransport, .hummingbird,
+                "MeshCore", "MeshStore", "MeshRPC", "MeshProto", .grpcCore, .grpcTransport, .hummingbird, .protobuf,
                 .lifecycle, .logging, .postgres, .metrics, .prometheus, .httpTypes, .nio,
             ]
         ),
         executable(
             "CatalogMain",
             path: "Services/Catalog/Main",
-            dependencies: ["Catalog", "MeshRPC", "MeshStore", .argumentParser, .lifecycle, .logging]
+            dependencies: ["Catalog", "MeshRPC", "MeshStore", .argumentParser, .lifecycle, .unixSignals, .logging]
         ),
         executable("CAMain", path: "Services/CA/Main", dependencies: []),
         executable("AuthzMain", path: "Services/Authz/Main", dependencies: []),
@@ -122,11 +126,11 @@ let package = Package(
             "CLI",
             path: "Services/CLI/Sources",
             dependencies: [
-                "MeshCore", "MeshRPC", "MeshStore", "MeshTesting", .argumentParser, .hummingbird, .httpClient,
-                .lifecycle, .logging, .nio, .nioPosix, .httpTypes,
+                "MeshCore", "MeshRPC", "MeshStore", "MeshTesting", .argumentParser, .httpClient,
+                .lifecycle, .unixSignals, .logging, .nio, .nioFoundation, .nioHTTP1,
             ]
         ),
-        executable("MeshCTL", path: "Services/CLI/Main", dependencies: ["CLI"]),
+        executable("MeshCTL", path: "Services/CLI/Main", dependencies: ["CLI", .argumentParser]),
         executable(
             "MeshBench",
             path: "Benchmarks/MeshBench",

@@ -271,3 +271,47 @@ public enum Deregistration: Sendable, Hashable {
     case service(node: String, serviceID: String)
     case check(node: String, checkID: String)
 }
+
+extension CheckDefinition {
+    enum CodingKeys: String, CodingKey {
+        case ttlMs, intervalMs, timeoutMs, deregisterCriticalServiceAfterMs
+        case http, method, tcp, grpc, grpcUseTLS, tlsSkipVerify
+    }
+
+    // Durations are stored as whole milliseconds, which the catalog's SQL reads directly.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        func duration(_ key: CodingKeys) throws -> Duration? {
+            try container.decodeIfPresent(Int64.self, forKey: key).map { .milliseconds($0) }
+        }
+        self.init(
+            ttl: try duration(.ttlMs),
+            interval: try duration(.intervalMs),
+            timeout: try duration(.timeoutMs),
+            deregisterCriticalServiceAfter: try duration(.deregisterCriticalServiceAfterMs),
+            http: try container.decodeIfPresent(String.self, forKey: .http) ?? "",
+            method: try container.decodeIfPresent(String.self, forKey: .method) ?? "",
+            tcp: try container.decodeIfPresent(String.self, forKey: .tcp) ?? "",
+            grpc: try container.decodeIfPresent(String.self, forKey: .grpc) ?? "",
+            grpcUseTLS: try container.decodeIfPresent(Bool.self, forKey: .grpcUseTLS) ?? false,
+            tlsSkipVerify: try container.decodeIfPresent(Bool.self, forKey: .tlsSkipVerify) ?? false
+        )
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encodeIfPresent(self.ttl?.totalMilliseconds, forKey: .ttlMs)
+        try container.encodeIfPresent(self.interval?.totalMilliseconds, forKey: .intervalMs)
+        try container.encodeIfPresent(self.timeout?.totalMilliseconds, forKey: .timeoutMs)
+        try container.encodeIfPresent(
+            self.deregisterCriticalServiceAfter?.totalMilliseconds,
+            forKey: .deregisterCriticalServiceAfterMs
+        )
+        try container.encode(self.http, forKey: .http)
+        try container.encode(self.method, forKey: .method)
+        try container.encode(self.tcp, forKey: .tcp)
+        try container.encode(self.grpc, forKey: .grpc)
+        try container.encode(self.grpcUseTLS, forKey: .grpcUseTLS)
+        try container.encode(self.tlsSkipVerify, forKey: .tlsSkipVerify)
+    }
+}

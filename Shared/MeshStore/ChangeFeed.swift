@@ -127,14 +127,16 @@ extension ChangeFeed: Service {
             group.addTask { await self.listenLoop() }
             group.addTask { await self.sendLoop() }
             group.addTask { await self.safetyLoop() }
-            await withGracefulShutdownHandler {
-                await (try? gracefulShutdown())
-            } onGracefulShutdown: {}
+            // Returns on graceful shutdown (or throws on cancellation): either way, stop.
+            try? await gracefulShutdown()
             group.cancelAll()
+            let (waiters, sender, connection) = self.state.withLock { state in
+                (state.closeAll(), state.takeSender(), state.listenConnection)
+            }
+            for waiter in waiters { waiter.resume(returning: false) }
+            sender?.resume()
+            try? await connection?.close()
         }
-        let waiters = self.state.withLock { $0.closeAll() }
-        for waiter in waiters { waiter.resume(returning: false) }
-        self.state.withLock { $0.senderWaiting?.resume() }
     }
 
     /// Holds the LISTEN connection, reconnecting with backoff; wakes everyone after a reconnect,
@@ -151,6 +153,14 @@ extension ChangeFeed: Service {
                     id: 0,
                     logger: self.logger
                 )
+                let closed = self.state.withLock { state in
+                    state.listenConnection = connection
+                    return state.closed
+                }
+                if closed {
+                    try? await connection.close()
+                    return
+                }
                 do {
                     try await connection.listen(on: self.schema.channel) { notifications in
                         if !first { self.wakeAll(reason: "listen connection restored") }
@@ -187,6 +197,7 @@ extension ChangeFeed: Service {
                 let ready = self.state.withLock { $0.waitForPending(continuation) }
                 if ready { continuation.resume() }
             }
+            if self.state.withLock({ $0.closed }) { return }
             guard !Task.isCancelled, let batch = self.state.withLock({ $0.takePending() }) else { continue }
             let payload = NotificationPayload.encode(topics: batch.topics, index: batch.index)
             do {
@@ -254,6 +265,12 @@ extension ChangeFeed {
         var highestAnnounced: UInt64 = 0
         var listening = false
         var closed = false
+        var listenConnection: PostgresConnection?
+
+        mutating func takeSender() -> CheckedContinuation<Void, Never>? {
+            defer { self.senderWaiting = nil }
+            return self.senderWaiting
+        }
 
         func mark(_ topics: [ChangeTopic]) -> ChangeMark {
             var marks: [ChangeTopic: UInt64] = [:]

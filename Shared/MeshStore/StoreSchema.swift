@@ -23,11 +23,15 @@ public struct StoreSchema: Sendable, Hashable {
     /// Bits 40 and up of an in-flight-write lock key; the low 40 bits hold an index.
     public var inflightKeyHigh: Int64 { (Self.keyPrefix << 8) | self.tag }
 
+    /// The prefix of our control locks (migrations, leadership), kept apart from the in-flight
+    /// write keys, whose low bits are indexes and would otherwise collide with them.
+    static let controlPrefix: Int64 = 0x6d66
+
     /// The lock key that serializes this schema's migrations.
-    public var migrationLockKey: Int64 { (Self.keyPrefix << 48) | (self.tag << 40) | 1 }
+    public var migrationLockKey: Int64 { (Self.controlPrefix << 48) | (self.tag << 40) | 1 }
 
     /// The lock key held by this schema's leader for its whole term.
-    public var leaderLockKey: Int64 { (Self.keyPrefix << 48) | (self.tag << 40) | 2 }
+    public var leaderLockKey: Int64 { (Self.controlPrefix << 48) | (self.tag << 40) | 2 }
 
     /// The sequence that hands out modify indexes.
     public var sequence: String { "\(self.name).modify_index" }

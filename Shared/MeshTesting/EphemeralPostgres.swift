@@ -23,7 +23,7 @@ public final class EphemeralPostgres: Sendable {
     public let directory: URL
     let binDirectory: URL
     let runAsPostgres: Bool
-    let watchdog: Process?
+    let watchdog: Spawned?
     private let stopped = Mutex(false)
     private let databaseCounter = Atomic<Int>(0)
 
@@ -33,7 +33,7 @@ public final class EphemeralPostgres: Sendable {
         directory: URL,
         binDirectory: URL,
         runAsPostgres: Bool,
-        watchdog: Process?
+        watchdog: Spawned?
     ) {
         self.settings = settings
         self.pid = pid
@@ -167,8 +167,8 @@ public final class EphemeralPostgres: Sendable {
             kill(self.pid, SIGKILL)
         }
         if let watchdog = self.watchdog, watchdog.isRunning {
-            kill(watchdog.processIdentifier, SIGKILL)
-            watchdog.waitUntilExit()
+            kill(watchdog.pid, SIGKILL)
+            _ = watchdog.waitBlocking()
         }
         try? FileManager.default.removeItem(at: self.directory)
     }
@@ -201,7 +201,7 @@ public final class EphemeralPostgres: Sendable {
         directory: URL,
         bin: URL,
         runAsPostgres: Bool
-    ) throws -> Process {
+    ) throws -> Spawned {
         let prefix = runAsPostgres ? "runuser -u postgres -- " : ""
         let script = """
             while kill -0 \(ownerPID) 2>/dev/null; do sleep 1; done
@@ -209,37 +209,18 @@ public final class EphemeralPostgres: Sendable {
             kill -9 \(postmasterPID) 2>/dev/null
             rm -rf '\(directory.path)'
             """
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        process.arguments = ["-c", script]
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        return process
+        return try Spawned.launch("/bin/sh", ["-c", script])
     }
 
     static func run(_ executable: URL, _ arguments: [String], asPostgres: Bool) throws {
-        let process = Process()
-        if asPostgres {
-            process.executableURL = URL(fileURLWithPath: "/usr/sbin/runuser")
-            process.arguments = ["-u", "postgres", "--", executable.path] + arguments
-        } else {
-            process.executableURL = executable
-            process.arguments = arguments
-        }
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw EphemeralPostgresError(
-                step: "\(executable.lastPathComponent) \(arguments.first ?? "")",
-                output: String(decoding: data, as: UTF8.self)
-            )
+        do {
+            if asPostgres {
+                try Spawned.run("/usr/sbin/runuser", ["-u", "postgres", "--", executable.path] + arguments)
+            } else {
+                try Spawned.run(executable.path, arguments)
+            }
+        } catch let error as SpawnError {
+            throw EphemeralPostgresError(step: "\(executable.lastPathComponent) \(arguments.first ?? "")", output: error.reason)
         }
     }
 }
@@ -281,17 +262,12 @@ public enum PostgresBinaries {
     }
 
     static func pgConfigBindir() throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["pg_config", "--bindir"]
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else { throw EphemeralPostgresError(step: "pg_config", output: "") }
-        return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        let outputPath = NSTemporaryDirectory() + "mesh-pgconfig-\(getpid()).out"
+        defer { unlink(outputPath) }
+        let child = try Spawned.launch("/usr/bin/env", ["pg_config", "--bindir"], outputPath: outputPath)
+        guard child.waitBlocking() == 0 else { throw EphemeralPostgresError(step: "pg_config", output: "") }
+        let text = try String(contentsOfFile: outputPath, encoding: .utf8)
+        return text.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 }
 

@@ -20,6 +20,9 @@ import uuid
 import consul
 import pytest
 import requests
+import requests.adapters
+import urllib3
+import urllib3.connection
 
 # --------------------------------------------------------------------------
 # Connection settings and helpers
@@ -72,22 +75,58 @@ def service_def(name, sid, tags=("v1", "web"), port=8080, address="10.1.2.3"):
     }
 
 
+def _signalling_adapter(sent: threading.Event) -> requests.adapters.HTTPAdapter:
+    """An HTTP adapter that sets *sent* once a request has been fully written
+    and the client starts waiting for the response. This lets a test know that
+    a blocking query is in flight on the server before it makes a change."""
+
+    class Conn(urllib3.connection.HTTPConnection):
+        def getresponse(self, *args, **kwargs):
+            sent.set()
+            return super().getresponse(*args, **kwargs)
+
+    class Pool(urllib3.HTTPConnectionPool):
+        ConnectionCls = Conn
+
+    class Adapter(requests.adapters.HTTPAdapter):
+        def init_poolmanager(self, *args, **kwargs):
+            super().init_poolmanager(*args, **kwargs)
+            self.poolmanager.pool_classes_by_scheme = {"http": Pool, "https": urllib3.HTTPSConnectionPool}
+
+    return Adapter()
+
+
 class BlockingCall(threading.Thread):
-    """Runs health.service(...) with its own client in a background thread."""
+    """Runs health.service(...) with its own client in a background thread.
+
+    start() returns once the request has been written to the socket, so what
+    the caller does next normally reaches the server while the query is
+    already blocked there, not before it arrived."""
 
     def __init__(self, service, **kwargs):
         super().__init__(daemon=True)
         self.service, self.kwargs = service, kwargs
-        self.result = self.error = None
-        self.elapsed = None
+        self.result = self.error = self.elapsed = None
+        self.sent = threading.Event()
+        self.client = new_client()
+        self.client.http.session.mount("http://", _signalling_adapter(self.sent))
+
+    def start(self):
+        super().start()
+        assert self.sent.wait(10), "blocking request was never sent"
+        # One full round trip on another connection gives the server time to
+        # read the blocking request, which was written before this one.
+        new_client().status.leader()
 
     def run(self):
         started = time.monotonic()
         try:
-            self.result = new_client().health.service(self.service, **self.kwargs)
-        except BaseException as exc:  # surfaced to the test via .error
+            self.result = self.client.health.service(self.service, **self.kwargs)
+        except BaseException as exc:  # surfaced to the test via .outcome()
             self.error = exc
-        self.elapsed = time.monotonic() - started
+        finally:
+            self.elapsed = time.monotonic() - started
+            self.sent.set()  # never leave start() hanging on an early failure
 
     def outcome(self, timeout=20):
         self.join(timeout)

@@ -1,0 +1,87 @@
+import ArgumentParser
+import Catalog
+import Foundation
+import Logging
+import MeshRPC
+import MeshStore
+import ServiceLifecycle
+import UnixSignals
+
+/// catalog-svc: services, instances and health, behind gRPC and Consul's REST API.
+struct CatalogCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "catalog-svc",
+        abstract: "The mesh catalog: services, instances, health checks (gRPC + Consul-compatible REST)."
+    )
+
+    @Option(name: .customLong("database-url"), help: "PostgreSQL URL (env MESH_DATABASE_URL, or PGHOST/PGPORT/...).")
+    var databaseURL: String?
+
+    @Option(name: .customLong("grpc-addr"), help: "gRPC listen address (env MESH_GRPC_ADDR, default 127.0.0.1:8502).")
+    var grpcAddr: String?
+
+    @Option(name: .customLong("http-addr"), help: "REST listen address (env MESH_HTTP_ADDR, default 127.0.0.1:8500).")
+    var httpAddr: String?
+
+    @Option(name: .customLong("datacenter"), help: "Datacenter name (env MESH_DATACENTER, default dc1).")
+    var datacenter: String?
+
+    @Option(name: .customLong("advertise-addr"), help: "Address shown to peers (env MESH_ADVERTISE_ADDR).")
+    var advertiseAddr: String?
+
+    func run() async throws {
+        let environment = ProcessInfo.processInfo.environment
+        MeshLogging.bootstrap(environment: environment)
+        let logger = Logger(label: "catalog-svc")
+        let settings = SettingResolver(environment: environment)
+        let config: CatalogConfig
+        do {
+            let http = try settings.address(
+                flag: self.httpAddr,
+                flagName: "--http-addr",
+                variable: "MESH_HTTP_ADDR",
+                default: "127.0.0.1:8500"
+            )
+            guard http.isLoopback || environment["MESH_ALLOW_PLAIN_HTTP"] == "1" else {
+                throw SettingError(
+                    setting: "--http-addr / MESH_HTTP_ADDR",
+                    reason: "plain HTTP is only served on loopback (set MESH_ALLOW_PLAIN_HTTP=1 behind a TLS load balancer)"
+                )
+            }
+            config = CatalogConfig(
+                database: try DatabaseSettings.resolve(
+                    url: settings.string(flag: self.databaseURL, variable: "MESH_DATABASE_URL"),
+                    environment: environment
+                ),
+                grpcAddress: try settings.address(
+                    flag: self.grpcAddr,
+                    flagName: "--grpc-addr",
+                    variable: "MESH_GRPC_ADDR",
+                    default: "127.0.0.1:8502"
+                ),
+                httpAddress: http,
+                datacenter: settings.string(flag: self.datacenter, variable: "MESH_DATACENTER") ?? "dc1",
+                advertiseAddress: settings.string(flag: self.advertiseAddr, variable: "MESH_ADVERTISE_ADDR")
+            )
+        } catch {
+            throw ValidationError("\(error)")
+        }
+        logger.info("catalog-svc starting", metadata: ["mesh.database": "\(config.database)"])
+        let server = try CatalogServer(config: config, logger: logger)
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [server],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger
+            )
+        )
+        try await group.run()
+    }
+}
+
+do {
+    let command = try CatalogCommand.parse()
+    try await command.run()
+} catch {
+    CatalogCommand.exit(withError: error)
+}

@@ -1,0 +1,167 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import MeshCore
+import MeshRPC
+
+/// The Consul-compatible REST API of the catalog (`/v1/catalog`, `/v1/health`, `/v1/status`,
+/// and the TTL endpoints of `/v1/agent/check`).
+struct CatalogHTTP: Sendable {
+    let store: CatalogStore
+    let watcher: CatalogWatcher
+    let status: ClusterStatus
+    let logger: Logger
+
+    func addRoutes(to router: Router<BasicRequestContext>) {
+        let v1 = router.group("v1")
+        v1.put("catalog/register") { request, _ in try await self.register(request) }
+        v1.put("catalog/deregister") { request, _ in try await self.deregister(request) }
+        v1.get("catalog/services") { request, _ in
+            try await self.answer(.services, request) { result in
+                guard case .services(let services) = result else { return .object([:]) }
+                return .object(services.mapValues(ConsulJSON.strings))
+            }
+        }
+        v1.get("catalog/nodes") { request, _ in
+            try await self.answer(.nodes, request) { result in
+                guard case .nodes(let nodes) = result else { return .array([]) }
+                return .array(nodes.map(ConsulJSON.node))
+            }
+        }
+        v1.get("catalog/node/:node") { request, context in
+            let node = try Self.name("node", context, missing: "Missing node name")
+            return try await self.answer(.node(node), request) { result in
+                guard case .node(let found?) = result else { return .null }
+                return .object([
+                    "Node": ConsulJSON.node(found.node),
+                    "Services": .object(
+                        Dictionary(uniqueKeysWithValues: found.services.map { ($0.id, ConsulJSON.nodeService($0)) })
+                    ),
+                ])
+            }
+        }
+        v1.get("catalog/service/:service") { request, context in
+            let service = try Self.name("service", context, missing: "Missing service name")
+            let tags = request.uri.queryParameters.getAll("tag").map { String($0) }
+            return try await self.answer(.serviceHealth(service), request) { result in
+                guard case .serviceHealth(let entries) = result else { return .array([]) }
+                return .array(entries.filter { $0.service.hasTags(tags) }.map(ConsulJSON.catalogService))
+            }
+        }
+        v1.get("health/service/:service") { request, context in
+            let service = try Self.name("service", context, missing: "Missing service name")
+            let tags = request.uri.queryParameters.getAll("tag").map { String($0) }
+            let passingOnly = try ConsulHTTP.flag("passing", of: request)
+            return try await self.answer(.serviceHealth(service), request) { result in
+                guard case .serviceHealth(let entries) = result else { return .array([]) }
+                let selected = entries.filter {
+                    $0.service.hasTags(tags) && (!passingOnly || $0.aggregateStatus == .passing)
+                }
+                return .array(selected.map(ConsulJSON.health))
+            }
+        }
+        v1.get("health/checks/:service") { request, context in
+            let service = try Self.name("service", context, missing: "Missing service name")
+            return try await self.answer(.checksOfService(service), request, render: Self.checks)
+        }
+        v1.get("health/node/:node") { request, context in
+            let node = try Self.name("node", context, missing: "Missing node name")
+            return try await self.answer(.checksOfNode(node), request, render: Self.checks)
+        }
+        v1.get("health/state/:state") { request, context in
+            let state = try Self.name("state", context, missing: "Missing check state")
+            guard state == "any" || CheckStatus(rawValue: state) != nil else {
+                throw ConsulHTTPError(.badRequest, "Invalid check state \"\(state)\": use any, passing, warning or critical")
+            }
+            return try await self.answer(.checksInState(state), request, render: Self.checks)
+        }
+        v1.get("status/leader") { _, _ in try ConsulHTTP.json(try await self.status.leader()) }
+        v1.get("status/peers") { _, _ in try ConsulHTTP.json(try await self.status.peers()) }
+        for (verb, status) in [("pass", CheckStatus.passing), ("warn", .warning), ("fail", .critical)] {
+            v1.put("agent/check/\(verb)/:check") { request, context in
+                let check = try Self.name("check", context, missing: "Missing check ID")
+                let note = request.uri.queryParameters.get("note") ?? ""
+                return try await self.updateTTL(request, check: check, status: status, output: note)
+            }
+        }
+        v1.put("agent/check/update/:check") { request, context in
+            let check = try Self.name("check", context, missing: "Missing check ID")
+            let body = try LenientObject(try await ConsulHTTP.jsonBody(of: request))
+            let text = try body.string("Status") ?? ""
+            guard let status = CheckStatus(rawValue: text) else {
+                throw ConsulHTTPError(.badRequest, "Invalid check status: '\(text)'")
+            }
+            return try await self.updateTTL(request, check: check, status: status, output: try body.string("Output") ?? "")
+        }
+    }
+
+    static func checks(_ result: CatalogResult) -> JSONValue {
+        guard case .checks(let checks) = result else { return .array([]) }
+        return .array(checks.map(ConsulJSON.check))
+    }
+
+    static func name(_ parameter: String, _ context: BasicRequestContext, missing: String) throws -> String {
+        guard let value = context.parameters.get(parameter), !value.isEmpty else {
+            throw ConsulHTTPError(.badRequest, missing)
+        }
+        return value.removingPercentEncoding ?? value
+    }
+
+    /// Runs a (possibly blocking) read and renders it with Consul's index headers.
+    func answer(
+        _ query: CatalogQuery,
+        _ request: Request,
+        render: @Sendable (CatalogResult) -> JSONValue
+    ) async throws -> Response {
+        let blocking = try ConsulHTTP.blockingQuery(of: request)
+        let consistency = request.uri.queryParameters.has("stale") ? "stale" : (request.uri.queryParameters.has("consistent") ? "consistent" : "leader")
+        let result = try await self.watcher.read(query, blocking: blocking)
+        return try ConsulHTTP.indexed(render(result.value), index: result.index, consistency: consistency)
+    }
+
+    func register(_ request: Request) async throws -> Response {
+        let body = try await ConsulHTTP.jsonBody(of: request)
+        do {
+            let registration = try ConsulRequest.registration(body)
+            _ = try await self.store.register(registration)
+        } catch let error as ValidationError {
+            throw ConsulHTTPError.invalid(error)
+        } catch let error as CatalogError {
+            throw error.httpError
+        }
+        return try ConsulHTTP.json(true)
+    }
+
+    func deregister(_ request: Request) async throws -> Response {
+        let body = try await ConsulHTTP.jsonBody(of: request)
+        do {
+            _ = try await self.store.deregister(try ConsulRequest.deregistration(body))
+        } catch let error as ValidationError {
+            throw ConsulHTTPError.invalid(error)
+        } catch let error as CatalogError {
+            throw error.httpError
+        }
+        return try ConsulHTTP.json(true)
+    }
+
+    func updateTTL(_ request: Request, check: String, status: CheckStatus, output: String) async throws -> Response {
+        let node = request.uri.queryParameters.get("node") ?? ""
+        do {
+            _ = try await self.store.updateTTL(node: node, checkID: check, status: status, output: output)
+        } catch let error as CatalogError {
+            throw error.httpError
+        }
+        return ConsulHTTP.empty()
+    }
+}
+
+extension CatalogError {
+    var httpError: ConsulHTTPError {
+        switch self {
+        case .invalid(let error): ConsulHTTPError.invalid(error)
+        case .unknownCheck: ConsulHTTPError(.notFound, self.description)
+        case .notTTLCheck, .ambiguousCheck: ConsulHTTPError(.badRequest, self.description)
+        }
+    }
+}

@@ -1,0 +1,328 @@
+import Foundation
+import Logging
+import MeshCore
+import MeshStore
+import PostgresNIO
+
+/// A read and the index to report for it.
+///
+/// `index` is the highest modify index among the rows the result depends on (tombstones and
+/// floors included), capped at the stable index. `settled` is false while a write below the
+/// result's own index is still in flight; a blocking query then re-reads shortly instead of
+/// returning an index that would not move.
+struct CatalogRead<Value: Sendable>: Sendable {
+    var value: Value
+    var index: ModifyIndex
+    var settled: Bool
+
+    init(_ value: Value, resultIndex: ModifyIndex, stable: ModifyIndex) {
+        self.value = value
+        self.index = max(min(resultIndex, stable), 1)
+        self.settled = resultIndex <= stable
+    }
+}
+
+/// What a read selects; each kind has its change-feed topic.
+enum CatalogQuery: Sendable, Hashable {
+    case services
+    case nodes
+    case node(String)
+    case serviceHealth(String)
+    case checksOfService(String)
+    case checksOfNode(String)
+    case checksInState(String)
+
+    /// The topic whose changes can change this query's result.
+    var topic: ChangeTopic {
+        switch self {
+        case .services: ChangeTopic("services")
+        case .nodes: ChangeTopic("nodes")
+        case .node(let name), .checksOfNode(let name): ChangeTopic("node:\(name)")
+        case .serviceHealth(let name), .checksOfService(let name): ChangeTopic("svc:\(name)")
+        case .checksInState: ChangeTopic("checks")
+        }
+    }
+
+    /// A key that identifies identical reads, so that concurrent watchers share one.
+    var key: String {
+        switch self {
+        case .services: "services"
+        case .nodes: "nodes"
+        case .node(let name): "node\u{0}\(name)"
+        case .serviceHealth(let name): "health\u{0}\(name)"
+        case .checksOfService(let name): "checks-svc\u{0}\(name)"
+        case .checksOfNode(let name): "checks-node\u{0}\(name)"
+        case .checksInState(let state): "checks-state\u{0}\(state)"
+        }
+    }
+}
+
+/// Result values of the catalog reads.
+enum CatalogResult: Sendable {
+    case services([String: [String]])
+    case nodes([CatalogNode])
+    case node(NodeServices?)
+    case serviceHealth([ServiceHealth])
+    case checks([HealthCheck])
+}
+
+extension CatalogStore {
+    /// Runs one query from one snapshot.
+    func read(_ query: CatalogQuery) async throws -> CatalogRead<CatalogResult> {
+        try await self.client.withSnapshot(of: Self.schema, logger: self.logger) { connection, stable in
+            switch query {
+            case .services:
+                let (value, index) = try await self.services(on: connection)
+                return CatalogRead(.services(value), resultIndex: index, stable: stable)
+            case .nodes:
+                let (value, index) = try await self.nodes(on: connection)
+                return CatalogRead(.nodes(value), resultIndex: index, stable: stable)
+            case .node(let name):
+                let (value, index) = try await self.nodeServices(name, on: connection)
+                return CatalogRead(.node(value), resultIndex: index, stable: stable)
+            case .serviceHealth(let name):
+                let (value, index) = try await self.serviceHealth(name, on: connection)
+                return CatalogRead(.serviceHealth(value), resultIndex: index, stable: stable)
+            case .checksOfService(let name):
+                let (value, index) = try await self.checks(.service(name), on: connection)
+                return CatalogRead(.checks(value), resultIndex: index, stable: stable)
+            case .checksOfNode(let name):
+                let (value, index) = try await self.checks(.node(name), on: connection)
+                return CatalogRead(.checks(value), resultIndex: index, stable: stable)
+            case .checksInState(let state):
+                let (value, index) = try await self.checks(.state(state), on: connection)
+                return CatalogRead(.checks(value), resultIndex: index, stable: stable)
+            }
+        }
+    }
+
+    private func services(on connection: PostgresConnection) async throws -> ([String: [String]], ModifyIndex) {
+        var services: [String: [String]] = [:]
+        let rows = try await connection.query(
+            "SELECT name, body->>'tags' FROM catalog.services",
+            logger: self.logger
+        )
+        for try await (name, tagsJSON) in rows.decode((String, String?).self) {
+            let tags = try tagsJSON.map { try Self.decoder.decode([String].self, from: Data($0.utf8)) } ?? []
+            var existing = services[name] ?? []
+            for tag in tags where !existing.contains(tag) { existing.append(tag) }
+            services[name] = existing
+        }
+        let index = try await self.maxIndex(
+            """
+            SELECT GREATEST((SELECT max(modify_index) FROM catalog.services),
+                            (SELECT max(modify_index) FROM catalog.tombstones),
+                            (SELECT modify_index FROM catalog.index_floors WHERE topic = 'catalog'))
+            """,
+            on: connection
+        )
+        return (services, index)
+    }
+
+    private func nodes(on connection: PostgresConnection) async throws -> ([CatalogNode], ModifyIndex) {
+        let rows = try await connection.query(
+            """
+            SELECT name, node_id, address, datacenter, tagged_addresses::text, meta::text, create_index, modify_index
+              FROM catalog.nodes ORDER BY name
+            """,
+            logger: self.logger
+        )
+        var nodes: [CatalogNode] = []
+        for try await row in rows.decode((String, String, String, String, String, String, Int64, Int64).self) {
+            nodes.append(try Self.node(row))
+        }
+        let index = try await self.maxIndex(
+            """
+            SELECT GREATEST((SELECT max(modify_index) FROM catalog.nodes),
+                            (SELECT max(modify_index) FROM catalog.tombstones WHERE kind = 'node'),
+                            (SELECT modify_index FROM catalog.index_floors WHERE topic = 'catalog'))
+            """,
+            on: connection
+        )
+        return (nodes, index)
+    }
+
+    private func nodeServices(_ name: String, on connection: PostgresConnection) async throws -> (
+        NodeServices?, ModifyIndex
+    ) {
+        let nodeRows = try await connection.query(
+            """
+            SELECT name, node_id, address, datacenter, tagged_addresses::text, meta::text, create_index, modify_index
+              FROM catalog.nodes WHERE name = \(name)
+            """,
+            logger: self.logger
+        )
+        var node: CatalogNode?
+        for try await row in nodeRows.decode((String, String, String, String, String, String, Int64, Int64).self) {
+            node = try Self.node(row)
+        }
+        var services: [ServiceInstance] = []
+        let serviceRows = try await connection.query(
+            """
+            SELECT body::text, create_index, modify_index FROM catalog.services
+             WHERE node = \(name) ORDER BY service_id
+            """,
+            logger: self.logger
+        )
+        for try await row in serviceRows.decode((String, Int64, Int64).self) {
+            services.append(try Self.service(row))
+        }
+        var index = try await self.maxIndex(
+            """
+            SELECT GREATEST((SELECT max(modify_index) FROM catalog.tombstones WHERE node = \(name)),
+                            (SELECT modify_index FROM catalog.index_floors WHERE topic = \("node:" + name)))
+            """,
+            on: connection
+        )
+        index = max(index, node?.modifyIndex ?? 0, services.map(\.modifyIndex).max() ?? 0)
+        return (node.map { NodeServices(node: $0, services: services) }, index)
+    }
+
+    private func serviceHealth(_ name: String, on connection: PostgresConnection) async throws -> (
+        [ServiceHealth], ModifyIndex
+    ) {
+        let rows = try await connection.query(
+            """
+            SELECT s.body::text, s.create_index, s.modify_index,
+                   n.name, n.node_id, n.address, n.datacenter, n.tagged_addresses::text, n.meta::text,
+                   n.create_index, n.modify_index
+              FROM catalog.services s JOIN catalog.nodes n ON n.name = s.node
+             WHERE s.name = \(name)
+             ORDER BY s.node, s.service_id
+            """,
+            logger: self.logger
+        )
+        var entries: [ServiceHealth] = []
+        var index: ModifyIndex = 0
+        for try await row in rows.decode(
+            (String, Int64, Int64, String, String, String, String, String, String, Int64, Int64).self
+        ) {
+            let service = try Self.service((row.0, row.1, row.2))
+            let node = try Self.node((row.3, row.4, row.5, row.6, row.7, row.8, row.9, row.10))
+            index = max(index, service.modifyIndex, node.modifyIndex)
+            entries.append(ServiceHealth(node: node, service: service, checks: []))
+        }
+        let (checks, checksIndex) = try await self.checks(.serviceHealth(name), on: connection)
+        index = max(index, checksIndex)
+        var byNode: [String: [HealthCheck]] = [:]
+        for check in checks { byNode[check.node, default: []].append(check) }
+        for position in entries.indices {
+            let entry = entries[position]
+            entries[position].checks = (byNode[entry.node.name] ?? []).filter {
+                $0.serviceID.isEmpty || $0.serviceID == entry.service.id
+            }
+        }
+        return (entries, index)
+    }
+
+    /// Which checks a checks read selects.
+    private enum CheckSelector {
+        case service(String)
+        case node(String)
+        case state(String)
+        /// A service's own checks and the node checks of the nodes it runs on.
+        case serviceHealth(String)
+    }
+
+    private func checks(_ selector: CheckSelector, on connection: PostgresConnection) async throws -> (
+        [HealthCheck], ModifyIndex
+    ) {
+        let columns = "c.body::text, c.status, c.output, c.create_index, c.modify_index"
+        let rows: PostgresRowSequence
+        let indexQuery: PostgresQuery
+        switch selector {
+        case .service(let name):
+            rows = try await connection.query(
+                """
+                SELECT \(unescaped: columns) FROM catalog.checks c
+                 WHERE c.service_name = \(name) ORDER BY c.node, c.check_id
+                """,
+                logger: self.logger
+            )
+            indexQuery = """
+                SELECT GREATEST((SELECT max(modify_index) FROM catalog.tombstones WHERE service_name = \(name)),
+                                (SELECT modify_index FROM catalog.index_floors WHERE topic = \("svc:" + name)))
+                """
+        case .serviceHealth(let name):
+            rows = try await connection.query(
+                """
+                SELECT \(unescaped: columns) FROM catalog.checks c
+                 WHERE c.service_name = \(name)
+                    OR (c.service_id = '' AND c.node IN (SELECT s.node FROM catalog.services s WHERE s.name = \(name)))
+                 ORDER BY c.node, c.check_id
+                """,
+                logger: self.logger
+            )
+            indexQuery = """
+                SELECT GREATEST((SELECT max(modify_index) FROM catalog.tombstones WHERE service_name = \(name)),
+                                (SELECT modify_index FROM catalog.index_floors WHERE topic = \("svc:" + name)))
+                """
+        case .node(let name):
+            rows = try await connection.query(
+                """
+                SELECT \(unescaped: columns) FROM catalog.checks c
+                 WHERE c.node = \(name) ORDER BY c.node, c.check_id
+                """,
+                logger: self.logger
+            )
+            indexQuery = """
+                SELECT GREATEST((SELECT max(modify_index) FROM catalog.tombstones WHERE node = \(name)),
+                                (SELECT modify_index FROM catalog.index_floors WHERE topic = \("node:" + name)))
+                """
+        case .state(let state):
+            rows = try await connection.query(
+                """
+                SELECT \(unescaped: columns) FROM catalog.checks c
+                 WHERE \(state) = 'any' OR c.status = \(state) ORDER BY c.node, c.check_id
+                """,
+                logger: self.logger
+            )
+            indexQuery = """
+                SELECT GREATEST((SELECT max(modify_index) FROM catalog.checks),
+                                (SELECT max(modify_index) FROM catalog.tombstones),
+                                (SELECT modify_index FROM catalog.index_floors WHERE topic = 'catalog'))
+                """
+        }
+        var checks: [HealthCheck] = []
+        var index: ModifyIndex = 0
+        for try await (body, status, output, createIndex, modifyIndex) in rows.decode(
+            (String, String, String, Int64, Int64).self
+        ) {
+            var check = try Self.decoder.decode(HealthCheck.self, from: Data(body.utf8))
+            check.status = CheckStatus(rawValue: status) ?? .critical
+            check.output = output
+            check.createIndex = UInt64(createIndex)
+            check.modifyIndex = UInt64(modifyIndex)
+            index = max(index, check.modifyIndex)
+            checks.append(check)
+        }
+        index = max(index, try await self.maxIndex(indexQuery, on: connection))
+        return (checks, index)
+    }
+
+    private func maxIndex(_ query: PostgresQuery, on connection: PostgresConnection) async throws -> ModifyIndex {
+        let rows = try await connection.query(query, logger: self.logger)
+        for try await value in rows.decode(Int64?.self) { return UInt64(max(value ?? 0, 0)) }
+        return 0
+    }
+
+    static func node(_ row: (String, String, String, String, String, String, Int64, Int64)) throws -> CatalogNode {
+        CatalogNode(
+            name: row.0,
+            id: row.1,
+            address: row.2,
+            datacenter: row.3,
+            taggedAddresses: try Self.decoder.decode([String: String].self, from: Data(row.4.utf8)),
+            meta: try Self.decoder.decode([String: String].self, from: Data(row.5.utf8)),
+            createIndex: UInt64(row.6),
+            modifyIndex: UInt64(row.7)
+        )
+    }
+
+    static func service(_ row: (String, Int64, Int64)) throws -> ServiceInstance {
+        var service = try Self.decoder.decode(ServiceInstance.self, from: Data(row.0.utf8))
+        service.createIndex = UInt64(row.1)
+        service.modifyIndex = UInt64(row.2)
+        return service
+    }
+}

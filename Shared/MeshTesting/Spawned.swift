@@ -1,0 +1,129 @@
+public import Foundation
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A child process started with `posix_spawn` and reaped with `waitpid`, always addressed by PID.
+///
+/// (Foundation's `Process.waitUntilExit` can hang when called from Swift concurrency on Linux,
+/// leaving the child a zombie; a plain `waitpid` does not.)
+public final class Spawned: Sendable {
+    /// The child's PID.
+    public let pid: pid_t
+    private let status = Mutex<Int32?>(nil)
+
+    private init(pid: pid_t) {
+        self.pid = pid
+    }
+
+    /// Pass as `outputPath` to let the child write to this process's stdout and stderr.
+    public static let inheritOutput = "-"
+
+    /// Starts `executable` with `arguments`; output goes to `outputPath` (appended), to ours
+    /// (`inheritOutput`), or to /dev/null.
+    public static func launch(
+        _ executable: String,
+        _ arguments: [String],
+        environment: [String: String]? = nil,
+        outputPath: String? = nil
+    ) throws -> Spawned {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        if outputPath != Self.inheritOutput {
+            let output = outputPath ?? "/dev/null"
+            posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+            posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        }
+        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
+        defer { for pointer in argv { free(pointer) } }
+        let environmentList = (environment ?? ProcessInfo.processInfo.environment).map { "\($0.key)=\($0.value)" }
+        let envp = environmentList.map { strdup($0) } + [nil]
+        defer { for pointer in envp { free(pointer) } }
+        var pid: pid_t = 0
+        let result = posix_spawn(&pid, executable, &actions, nil, argv, envp)
+        guard result == 0 else {
+            throw SpawnError(command: executable, reason: String(cString: strerror(result)))
+        }
+        return Spawned(pid: pid)
+    }
+
+    /// Runs a command to completion; throws with its output when it fails.
+    public static func run(_ executable: String, _ arguments: [String]) throws {
+        let outputPath = NSTemporaryDirectory() + "mesh-cmd-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).log"
+        defer { unlink(outputPath) }
+        let child = try Self.launch(executable, arguments, outputPath: outputPath)
+        let status = child.waitBlocking()
+        guard status == 0 else {
+            let text = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
+            throw SpawnError(command: ([executable] + arguments).joined(separator: " "), reason: text)
+        }
+    }
+
+    /// The exit status once the child has exited (reaping it), else nil.
+    public func poll() -> Int32? {
+        self.status.withLock { status in
+            if let status { return status }
+            var raw: Int32 = 0
+            let result = waitpid(self.pid, &raw, WNOHANG)
+            if result == self.pid {
+                status = Self.decode(raw)
+            } else if result < 0 {
+                status = -1
+            }
+            return status
+        }
+    }
+
+    /// Whether the child is still running.
+    public var isRunning: Bool { self.poll() == nil }
+
+    /// Blocks the calling thread until the child exits.
+    public func waitBlocking() -> Int32 {
+        if let done = self.poll() { return done }
+        var raw: Int32 = 0
+        let result = waitpid(self.pid, &raw, 0)
+        return self.status.withLock { status in
+            if status == nil { status = result == self.pid ? Self.decode(raw) : -1 }
+            return status ?? -1
+        }
+    }
+
+    /// Waits for the child to exit without blocking a thread (checks every 50 ms); throws
+    /// `CancellationError` when the waiting task is cancelled.
+    public func waitForExit() async throws -> Int32 {
+        while true {
+            if let done = self.poll() { return done }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+    }
+
+    /// SIGTERM, then SIGKILL after `grace`; by PID only. Reaps the child.
+    public func stop(grace: Duration = .seconds(15)) {
+        guard self.isRunning else { return }
+        kill(self.pid, SIGTERM)
+        let deadline = ContinuousClock.now + grace
+        while self.isRunning && ContinuousClock.now < deadline { usleep(20_000) }
+        if self.isRunning {
+            kill(self.pid, SIGKILL)
+            _ = self.waitBlocking()
+        }
+    }
+
+    private static func decode(_ raw: Int32) -> Int32 {
+        // WIFEXITED / WEXITSTATUS, WTERMSIG as 128+n.
+        if raw & 0x7f == 0 { return (raw >> 8) & 0xff }
+        return 128 + (raw & 0x7f)
+    }
+}
+
+/// A child process could not be started, or failed.
+public struct SpawnError: Error, CustomStringConvertible, Sendable {
+    public var command: String
+    public var reason: String
+
+    public var description: String { "\(self.command): \(self.reason)" }
+}

@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# Full test run: Consul-compatibility suite (py-consul against `meshctl dev`),
+# then `swift test`. Extra arguments are passed to `swift test`.
+# Works non-interactively (CI=true, no stdin), as root or via sudo.
+set -euo pipefail
+
+cd "$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+# --- Prerequisites -----------------------------------------------------------
+
+# PostgreSQL server binaries (initdb), used by `meshctl dev` and the Swift tests.
+have_initdb() {
+    local bindir
+    bindir="$(pg_config --bindir 2>/dev/null || true)"
+    if [ -n "$bindir" ] && [ -x "$bindir/initdb" ]; then return 0; fi
+    compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null
+}
+if ! have_initdb; then
+    echo "==> installing postgresql"
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql
+fi
+
+# Python client and test runner for the compatibility suite.
+if ! python3 -c 'import consul, pytest, requests' 2>/dev/null; then
+    echo "==> installing py-consul, pytest, requests"
+    python3 -m pip install --quiet py-consul pytest requests ||
+        python3 -m pip install --quiet --break-system-packages py-consul pytest requests
+fi
+
+# --- Build -------------------------------------------------------------------
+
+swift build --build-tests
+BIN="$(swift build --show-bin-path)"
+
+# --- Start a dev server on a free loopback port ------------------------------
+
+PORT="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')"
+WORKDIR="$(mktemp -d)"
+LOG="$WORKDIR/meshctl.log"
+MESHCTL_PID=""
+
+# Stop the dev server by PID: SIGTERM, up to 20 s grace, then SIGKILL.
+stop_meshctl() {
+    [ -n "$MESHCTL_PID" ] || return 0
+    if kill -0 "$MESHCTL_PID" 2>/dev/null; then
+        kill -TERM "$MESHCTL_PID" 2>/dev/null || true
+        for _ in $(seq 100); do
+            kill -0 "$MESHCTL_PID" 2>/dev/null || break
+            sleep 0.2
+        done
+        if kill -0 "$MESHCTL_PID" 2>/dev/null; then
+            echo "meshctl did not stop within 20s; killing it" >&2
+            kill -KILL "$MESHCTL_PID" 2>/dev/null || true
+        fi
+    fi
+    wait "$MESHCTL_PID" 2>/dev/null || true
+    MESHCTL_PID=""
+}
+cleanup() {
+    local rc=$?
+    stop_meshctl
+    rm -rf "$WORKDIR"
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+echo "==> starting meshctl dev on 127.0.0.1:$PORT (log: $LOG)"
+"$BIN/meshctl" dev --http-addr "127.0.0.1:$PORT" </dev/null >"$LOG" 2>&1 &
+MESHCTL_PID=$!
+
+# Wait up to 120 s for the "ready" log line; fail early if the server exits.
+ready=""
+for _ in $(seq 600); do
+    if grep -qiw 'ready' "$LOG"; then ready=1; break; fi
+    if ! kill -0 "$MESHCTL_PID" 2>/dev/null; then
+        echo "meshctl dev exited before becoming ready; log:" >&2
+        cat "$LOG" >&2
+        exit 1
+    fi
+    sleep 0.2
+done
+if [ -z "$ready" ]; then
+    echo "meshctl dev not ready after 120s; log:" >&2
+    cat "$LOG" >&2
+    exit 1
+fi
+
+# --- Consul-compatibility suite ----------------------------------------------
+
+echo "==> running Tests/consul-compat against 127.0.0.1:$PORT"
+if ! CONSUL_HTTP_ADDR="127.0.0.1:$PORT" python3 -m pytest -q Tests/consul-compat; then
+    echo "consul-compat tests failed; meshctl log tail:" >&2
+    tail -n 100 "$LOG" >&2
+    exit 1
+fi
+
+stop_meshctl
+rm -rf "$WORKDIR"
+trap - EXIT INT TERM
+
+# --- Swift tests (last: the script's exit code and final output are its) -----
+
+swift test "$@"
