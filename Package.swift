@@ -146,7 +146,7 @@ let package = Package(
             "CatalogTests",
             dependencies: [
                 "Catalog", "MeshProto", "MeshStore", "MeshTesting", "MeshRPC", "MeshCore", .grpcCore, .grpcTransport,
-                .httpClient, .postgres, .logging, .lifecycle, .nio,
+                .httpClient, .postgres, .logging, .lifecycle, .nio, .nioHTTP1, .nioFoundation, .protobuf,
             ]
         ),
         tests("EndToEndTests", dependencies: ["MeshTesting", "MeshCore", .httpClient, .logging, .nio]),

@@ -256,8 +256,12 @@ public struct Registration: Sendable, Hashable {
     /// Leave the node's own fields untouched; the node must already exist.
     public var skipNodeUpdate: Bool
 
-    public init(node: CatalogNode, service: ServiceInstance? = nil, checks: [HealthCheck] = [], skipNodeUpdate: Bool = false)
-    {
+    public init(
+        node: CatalogNode,
+        service: ServiceInstance? = nil,
+        checks: [HealthCheck] = [],
+        skipNodeUpdate: Bool = false
+    ) {
         self.node = node
         self.service = service
         self.checks = checks

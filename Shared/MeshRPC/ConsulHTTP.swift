@@ -59,7 +59,11 @@ public enum ConsulHTTP {
     }
 
     /// A JSON response carrying the blocking-query headers for `index`.
-    public static func indexed(_ value: some Encodable, index: ModifyIndex, consistency: String = "leader") throws
+    public static func indexed(
+        _ value: some Encodable,
+        index: ModifyIndex,
+        consistency: String = "leader"
+    ) throws
         -> Response
     {
         var headers = HTTPFields()
@@ -76,7 +80,8 @@ public enum ConsulHTTP {
     }
 
     /// Reads the body as JSON: 413 past the limit, 400 with the parser's reason when malformed.
-    public static func jsonBody(of request: Request, limit: Int = ConsulHTTP.maximumBodySize) async throws -> JSONValue {
+    public static func jsonBody(of request: Request, limit: Int = ConsulHTTP.maximumBodySize) async throws -> JSONValue
+    {
         var request = request
         let buffer: ByteBuffer
         do {

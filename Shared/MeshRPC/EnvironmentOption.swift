@@ -18,9 +18,12 @@ public struct SettingResolver: Sendable {
     }
 
     /// A `host:port` setting; errors name both the flag and the variable.
-    public func address(flag: String?, flagName: String, variable: String, default defaultValue: String) throws(
-        SettingError
-    ) -> HostPort {
+    public func address(
+        flag: String?,
+        flagName: String,
+        variable: String,
+        default defaultValue: String
+    ) throws(SettingError) -> HostPort {
         let text = self.string(flag: flag, variable: variable) ?? defaultValue
         guard let address = HostPort(parsing: text) else {
             throw SettingError(setting: "\(flagName) / \(variable)", reason: "expected host:port, got \"\(text)\"")
@@ -29,12 +32,18 @@ public struct SettingResolver: Sendable {
     }
 
     /// A Go-style duration setting ("10s", "5m").
-    public func duration(flag: String?, flagName: String, variable: String, default defaultValue: Duration) throws(
-        SettingError
-    ) -> Duration {
+    public func duration(
+        flag: String?,
+        flagName: String,
+        variable: String,
+        default defaultValue: Duration
+    ) throws(SettingError) -> Duration {
         guard let text = self.string(flag: flag, variable: variable) else { return defaultValue }
         guard let value = GoDuration.parse(text) else {
-            throw SettingError(setting: "\(flagName) / \(variable)", reason: "expected a duration like 10s, got \"\(text)\"")
+            throw SettingError(
+                setting: "\(flagName) / \(variable)",
+                reason: "expected a duration like 10s, got \"\(text)\""
+            )
         }
         return value
     }

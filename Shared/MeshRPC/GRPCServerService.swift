@@ -1,19 +1,31 @@
 public import GRPCCore
 public import ServiceLifecycle
 
-/// Runs a `GRPCServer` as a lifecycle `Service`: graceful shutdown drains in-flight RPCs.
+/// Runs a `GRPCServer` as a lifecycle `Service`.
+///
+/// On graceful shutdown the server stops accepting RPCs and lets in-flight ones finish, for at
+/// most `drainTimeout`; after that the remaining RPCs are cancelled, so that a stuck stream
+/// cannot hold the process (or an ECS task) open.
 public struct GRPCServerService<Transport: ServerTransport>: Service {
     public let server: GRPCServer<Transport>
+    public let drainTimeout: Duration
 
-    public init(server: GRPCServer<Transport>) {
+    public init(server: GRPCServer<Transport>, drainTimeout: Duration = .seconds(10)) {
         self.server = server
+        self.drainTimeout = drainTimeout
     }
 
     public func run() async throws {
-        try await withGracefulShutdownHandler {
-            try await self.server.serve()
-        } onGracefulShutdown: {
-            self.server.beginGracefulShutdown()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await self.server.serve() }
+            group.addTask {
+                try await gracefulShutdown()
+                self.server.beginGracefulShutdown()
+                try await Task.sleep(for: self.drainTimeout)
+            }
+            // Whichever ends first: the server (drained or failed) or the drain deadline.
+            try await group.next()
+            group.cancelAll()
         }
     }
 }

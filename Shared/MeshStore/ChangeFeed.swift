@@ -1,4 +1,5 @@
 public import Logging
+import MeshCore
 public import PostgresNIO
 public import ServiceLifecycle
 import Synchronization
@@ -24,6 +25,7 @@ public final class ChangeFeed: Sendable {
     let safetyInterval: Duration
     let applicationName: String
     private let state = Mutex(State())
+    private let firstListen = Rendezvous<Bool>()
 
     /// - Parameters:
     ///   - safetyInterval: how often the stable index is checked for changes no notification announced.
@@ -112,6 +114,11 @@ public final class ChangeFeed: Sendable {
         self.state.withLock { $0.listening }
     }
 
+    /// Returns once the LISTEN connection has been established for the first time.
+    public func waitUntilListening() async {
+        _ = await self.firstListen.value
+    }
+
     /// The number of watchers waiting now (for metrics and tests).
     public var waiterCount: Int {
         self.state.withLock { $0.waiters.count }
@@ -167,6 +174,7 @@ extension ChangeFeed: Service {
                         first = false
                         backoff = .milliseconds(100)
                         self.state.withLock { $0.listening = true }
+                        self.firstListen.fulfill(true)
                         for try await notification in notifications {
                             self.receive(notification.payload)
                         }
@@ -289,7 +297,11 @@ extension ChangeFeed {
         }
 
         /// Registers a waiter; returns a value to resume with at once when it need not wait.
-        mutating func addWaiter(_ id: UInt64, mark: ChangeMark, continuation: CheckedContinuation<Bool, Never>)
+        mutating func addWaiter(
+            _ id: UInt64,
+            mark: ChangeMark,
+            continuation: CheckedContinuation<Bool, Never>
+        )
             -> Bool?
         {
             if self.closed || self.abandoned.remove(id) != nil { return false }

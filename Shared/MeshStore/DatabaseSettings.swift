@@ -45,11 +45,15 @@ public struct DatabaseSettings: Sendable, Hashable, CustomStringConvertible {
     public var url: String {
         var userInfo = Self.percentEncode(self.username)
         if let password = self.password { userInfo += ":" + Self.percentEncode(password) }
-        return "postgres://\(userInfo)@\(self.host):\(self.port)/\(Self.percentEncode(self.database))?sslmode=\(self.sslMode)"
+        return
+            "postgres://\(userInfo)@\(self.host):\(self.port)/\(Self.percentEncode(self.database))?sslmode=\(self.sslMode)"
     }
 
     /// Settings from a URL (when given) layered over libpq's `PG*` variables in `environment`.
-    public static func resolve(url: String?, environment: [String: String]) throws(ConfigurationError)
+    public static func resolve(
+        url: String?,
+        environment: [String: String]
+    ) throws(ConfigurationError)
         -> DatabaseSettings
     {
         var settings = DatabaseSettings(

@@ -49,7 +49,7 @@ public final class EphemeralPostgres: Sendable {
         public var fsync: Bool
         public var maxConnections: Int
 
-        public init(fsync: Bool = false, maxConnections: Int = 300) {
+        public init(fsync: Bool = false, maxConnections: Int = 500) {
             self.fsync = fsync
             self.maxConnections = maxConnections
         }
@@ -89,8 +89,11 @@ public final class EphemeralPostgres: Sendable {
                 do {
                     try Self.run(
                         bin.appendingPathComponent("pg_ctl"),
-                        ["-D", data.path, "-l", directory.appendingPathComponent("postgres.log").path, "-w", "-t", "60",
-                         "start"],
+                        [
+                            "-D", data.path, "-l", directory.appendingPathComponent("postgres.log").path, "-w", "-t",
+                            "60",
+                            "start",
+                        ],
                         asPostgres: runAsPostgres
                     )
                 } catch {
@@ -220,7 +223,10 @@ public final class EphemeralPostgres: Sendable {
                 try Spawned.run(executable.path, arguments)
             }
         } catch let error as SpawnError {
-            throw EphemeralPostgresError(step: "\(executable.lastPathComponent) \(arguments.first ?? "")", output: error.reason)
+            throw EphemeralPostgresError(
+                step: "\(executable.lastPathComponent) \(arguments.first ?? "")",
+                output: error.reason
+            )
         }
     }
 }
@@ -251,13 +257,16 @@ public enum PostgresBinaries {
         for candidate in candidates {
             let initdb = candidate.appendingPathComponent("initdb").path
             let pgctl = candidate.appendingPathComponent("pg_ctl").path
-            if FileManager.default.isExecutableFile(atPath: initdb) && FileManager.default.isExecutableFile(atPath: pgctl) {
+            if FileManager.default.isExecutableFile(atPath: initdb)
+                && FileManager.default.isExecutableFile(atPath: pgctl)
+            {
                 return candidate
             }
         }
         throw EphemeralPostgresError(
             step: "find initdb and pg_ctl",
-            output: "PostgreSQL server binaries not found; install them with: apt-get update && apt-get install -y postgresql"
+            output:
+                "PostgreSQL server binaries not found; install them with: apt-get update && apt-get install -y postgresql"
         )
     }
 
@@ -282,7 +291,9 @@ public enum FreePort {
         address.sin_port = 0
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         }
         guard bound == 0 else { throw EphemeralPostgresError(step: "bind", output: String(cString: strerror(errno))) }
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)

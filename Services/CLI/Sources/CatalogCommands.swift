@@ -2,8 +2,8 @@ public import ArgumentParser
 import AsyncHTTPClient
 import Foundation
 import NIOCore
-import NIOHTTP1
 import NIOFoundationCompat
+import NIOHTTP1
 
 /// Where the Consul-compatible API is: `-http-addr`, else `CONSUL_HTTP_ADDR`/`MESH_HTTP_ADDR`, else 127.0.0.1:8500.
 struct APIOptions: ParsableArguments {
@@ -15,7 +15,8 @@ struct APIOptions: ParsableArguments {
 
     var baseURL: String {
         let environment = ProcessInfo.processInfo.environment
-        var address = self.httpAddr ?? environment["CONSUL_HTTP_ADDR"] ?? environment["MESH_HTTP_ADDR"] ?? "127.0.0.1:8500"
+        var address =
+            self.httpAddr ?? environment["CONSUL_HTTP_ADDR"] ?? environment["MESH_HTTP_ADDR"] ?? "127.0.0.1:8500"
         if !address.hasPrefix("http://") && !address.hasPrefix("https://") { address = "http://" + address }
         return address
     }
@@ -33,7 +34,7 @@ struct APIOptions: ParsableArguments {
         }
         let response: HTTPClientResponse
         do {
-            response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+            response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
         } catch {
             throw CLIError("cannot reach \(self.baseURL): \(error)")
         }
@@ -121,7 +122,9 @@ public struct ServicesCommand: AsyncParsableCommand {
         func run() async throws {
             var metadata: [String: String] = [:]
             for pair in self.meta {
-                guard let equals = pair.firstIndex(of: "=") else { throw CLIError("-meta: expected key=value, got \"\(pair)\"") }
+                guard let equals = pair.firstIndex(of: "=") else {
+                    throw CLIError("-meta: expected key=value, got \"\(pair)\"")
+                }
                 metadata[String(pair[..<equals])] = String(pair[pair.index(after: equals)...])
             }
             let body: [String: Any] = [
@@ -132,7 +135,11 @@ public struct ServicesCommand: AsyncParsableCommand {
                     "Tags": self.tags, "Meta": metadata,
                 ] as [String: Any],
             ]
-            _ = try await self.api.call(.PUT, "/v1/catalog/register", body: try JSONSerialization.data(withJSONObject: body))
+            _ = try await self.api.call(
+                .PUT,
+                "/v1/catalog/register",
+                body: try JSONSerialization.data(withJSONObject: body)
+            )
             print("Registered service: \(self.name)")
         }
     }
@@ -145,7 +152,11 @@ public struct ServicesCommand: AsyncParsableCommand {
 
         func run() async throws {
             let body: [String: Any] = ["Node": self.node ?? ServicesCommand.defaultNode, "ServiceID": self.id]
-            _ = try await self.api.call(.PUT, "/v1/catalog/deregister", body: try JSONSerialization.data(withJSONObject: body))
+            _ = try await self.api.call(
+                .PUT,
+                "/v1/catalog/deregister",
+                body: try JSONSerialization.data(withJSONObject: body)
+            )
             print("Deregistered service: \(self.id)")
         }
     }

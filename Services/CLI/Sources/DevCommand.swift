@@ -52,7 +52,9 @@ public struct DevCommand: AsyncParsableCommand {
         }
         defer { postgres.stop() }
         let database = try await postgres.createDatabase(prefix: "mesh", logger: logger)
-        Console.line("meshctl dev: PostgreSQL on \(postgres.settings.host):\(postgres.settings.port) (pid \(postgres.pid))")
+        Console.line(
+            "meshctl dev: PostgreSQL on \(postgres.settings.host):\(postgres.settings.port) (pid \(postgres.pid))"
+        )
 
         let grpcPort = try FreePort.pick()
         var childEnvironment = environment

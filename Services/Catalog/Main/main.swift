@@ -45,7 +45,8 @@ struct CatalogCommand: AsyncParsableCommand {
             guard http.isLoopback || environment["MESH_ALLOW_PLAIN_HTTP"] == "1" else {
                 throw SettingError(
                     setting: "--http-addr / MESH_HTTP_ADDR",
-                    reason: "plain HTTP is only served on loopback (set MESH_ALLOW_PLAIN_HTTP=1 behind a TLS load balancer)"
+                    reason:
+                        "plain HTTP is only served on loopback (set MESH_ALLOW_PLAIN_HTTP=1 behind a TLS load balancer)"
                 )
             }
             config = CatalogConfig(
@@ -70,7 +71,7 @@ struct CatalogCommand: AsyncParsableCommand {
         let server = try CatalogServer(config: config, logger: logger)
         let group = ServiceGroup(
             configuration: .init(
-                services: [server],
+                services: [server.postgres, server],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger
             )

@@ -23,6 +23,8 @@ public struct CatalogConfig: Sendable {
     public var tombstoneTTL: Duration
     /// How often the stable index is checked for changes no notification announced.
     public var feedSafetyInterval: Duration
+    /// How long in-flight RPCs may run after shutdown begins.
+    public var drainTimeout: Duration = .seconds(10)
 
     public init(
         database: DatabaseSettings,

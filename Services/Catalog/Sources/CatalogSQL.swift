@@ -6,7 +6,8 @@ import Foundation
 /// names the field) and `MS404` (unknown object).
 enum CatalogSQL {
     /// The topics of every service on a node (a change to the node or its own checks changes their health).
-    static let nodeServiceTopics = "ARRAY(SELECT DISTINCT 'svc:' || s.name FROM catalog.services s WHERE s.node = %NODE%)"
+    static let nodeServiceTopics =
+        "ARRAY(SELECT DISTINCT 'svc:' || s.name FROM catalog.services s WHERE s.node = %NODE%)"
 
     static func servicesOf(_ node: String) -> String {
         Self.nodeServiceTopics.replacingOccurrences(of: "%NODE%", with: node)

@@ -2,7 +2,7 @@ import GRPCCore
 import GRPCNIOTransportHTTP2Posix
 import Hummingbird
 public import Logging
-import MeshCore
+public import MeshCore
 public import MeshRPC
 import MeshStore
 import NIOCore
@@ -13,8 +13,8 @@ import Synchronization
 /// catalog-svc: the gRPC and REST servers, the change feed and the leader's TTL reaper, on
 /// one PostgreSQL pool.
 ///
-/// `run()` runs the pool, migrates the schema (advisory-locked, so replicas may start
-/// together), then serves until graceful shutdown. The bound addresses are available through
+/// Run `postgres` and then the server in one `ServiceGroup`. `run()` migrates the schema
+/// (advisory-locked, so replicas may start together), then serves until graceful shutdown. The bound addresses are available through
 /// `httpAddress`/`grpcAddress` once listening.
 public final class CatalogServer: Service, Sendable {
     let config: CatalogConfig
@@ -25,6 +25,13 @@ public final class CatalogServer: Service, Sendable {
     public let httpAddress = Rendezvous<HostPort>()
     /// The bound gRPC address.
     public let grpcAddress = Rendezvous<HostPort>()
+    /// True once the schema is migrated, both servers are bound and the change feed listens
+    /// (what `/ready` reports); false if the server stopped before that.
+    public let ready = Rendezvous<Bool>()
+    private let feedHolder = Rendezvous<ChangeFeed>()
+
+    /// The number of blocking queries and watches parked on the change feed (tests and metrics).
+    public var waiterCount: Int { self.feedHolder.current?.waiterCount ?? 0 }
 
     public init(config: CatalogConfig, logger: Logger) throws {
         self.config = config
@@ -32,12 +39,14 @@ public final class CatalogServer: Service, Sendable {
         self.client = PostgresClient(configuration: try config.database.clientConfiguration(), backgroundLogger: logger)
     }
 
+    /// The PostgreSQL pool. Run it as a service *before* the server in the same group, so that
+    /// it starts first and stops last: the server still needs it while it shuts down.
+    public var postgres: some Service { PostgresPoolService(client: self.client) }
+
     public func run() async throws {
-        try await withThrowingDiscardingTaskGroup { group in
-            group.addTask { await self.client.run() }
-            defer { group.cancelAll() }
-            try await self.serve()
-        }
+        // Whatever ends the server (failure or shutdown) also answers anyone awaiting readiness.
+        defer { self.ready.fulfill(false) }
+        try await self.serve()
     }
 
     private func serve() async throws {
@@ -59,7 +68,13 @@ public final class CatalogServer: Service, Sendable {
             safetyInterval: self.config.feedSafetyInterval,
             logger: self.logger
         )
-        let store = CatalogStore(client: self.client, feed: feed, datacenter: self.config.datacenter, logger: self.logger)
+        self.feedHolder.fulfill(feed)
+        let store = CatalogStore(
+            client: self.client,
+            feed: feed,
+            datacenter: self.config.datacenter,
+            logger: self.logger
+        )
         let watcher = CatalogWatcher(store: store)
         let grpcServer = GRPCServer(
             transport: HTTP2ServerTransport.Posix(
@@ -106,18 +121,22 @@ public final class CatalogServer: Service, Sendable {
             logger: self.logger
         )
         let grpcAddress = self.grpcAddress
+        let ready = self.ready
         let announcer = AddressAnnouncer { [logger] in
             if let address = try await grpcServer.listeningAddress?.ipv4 {
                 let bound = HostPort(host: address.host, port: address.port)
                 logger.info("catalog-svc grpc listening", metadata: ["mesh.address": "\(bound)"])
                 grpcAddress.fulfill(bound)
             }
+            await feed.waitUntilListening()
+            _ = await httpAddress.value
+            ready.fulfill(true)
         }
         let group = ServiceGroup(
             configuration: .init(
                 services: [
                     .init(service: feed),
-                    .init(service: GRPCServerService(server: grpcServer)),
+                    .init(service: GRPCServerService(server: grpcServer, drainTimeout: self.config.drainTimeout)),
                     .init(service: announcer, successTerminationBehavior: .ignore),
                     .init(service: election),
                     .init(service: app),
@@ -126,6 +145,15 @@ public final class CatalogServer: Service, Sendable {
             )
         )
         try await group.run()
+    }
+}
+
+/// The pool as a lifecycle service (PostgresClient stops on graceful shutdown by itself).
+struct PostgresPoolService: Service {
+    let client: PostgresClient
+
+    func run() async throws {
+        await self.client.run()
     }
 }
 

@@ -72,7 +72,10 @@ struct CatalogHTTP: Sendable {
         v1.get("health/state/:state") { request, context in
             let state = try Self.name("state", context, missing: "Missing check state")
             guard state == "any" || CheckStatus(rawValue: state) != nil else {
-                throw ConsulHTTPError(.badRequest, "Invalid check state \"\(state)\": use any, passing, warning or critical")
+                throw ConsulHTTPError(
+                    .badRequest,
+                    "Invalid check state \"\(state)\": use any, passing, warning or critical"
+                )
             }
             return try await self.answer(.checksInState(state), request, render: Self.checks)
         }
@@ -92,7 +95,12 @@ struct CatalogHTTP: Sendable {
             guard let status = CheckStatus(rawValue: text) else {
                 throw ConsulHTTPError(.badRequest, "Invalid check status: '\(text)'")
             }
-            return try await self.updateTTL(request, check: check, status: status, output: try body.string("Output") ?? "")
+            return try await self.updateTTL(
+                request,
+                check: check,
+                status: status,
+                output: try body.string("Output") ?? ""
+            )
         }
     }
 
@@ -115,7 +123,9 @@ struct CatalogHTTP: Sendable {
         render: @Sendable (CatalogResult) -> JSONValue
     ) async throws -> Response {
         let blocking = try ConsulHTTP.blockingQuery(of: request)
-        let consistency = request.uri.queryParameters.has("stale") ? "stale" : (request.uri.queryParameters.has("consistent") ? "consistent" : "leader")
+        let consistency =
+            request.uri.queryParameters.has("stale")
+            ? "stale" : (request.uri.queryParameters.has("consistent") ? "consistent" : "leader")
         let result = try await self.watcher.read(query, blocking: blocking)
         return try ConsulHTTP.indexed(render(result.value), index: result.index, consistency: consistency)
     }

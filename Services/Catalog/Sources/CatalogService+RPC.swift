@@ -24,7 +24,10 @@ extension CatalogRPC: Mesh_V1_Catalog.SimpleServiceProtocol {
         return .with { $0.index = index }
     }
 
-    func deregister(request: Mesh_V1_DeregisterRequest, context: ServerContext) async throws
+    func deregister(
+        request: Mesh_V1_DeregisterRequest,
+        context: ServerContext
+    ) async throws
         -> Mesh_V1_DeregisterResponse
     {
         let target: Deregistration =
@@ -39,7 +42,10 @@ extension CatalogRPC: Mesh_V1_Catalog.SimpleServiceProtocol {
         return .with { $0.index = index }
     }
 
-    func listServices(request: Mesh_V1_ListServicesRequest, context: ServerContext) async throws
+    func listServices(
+        request: Mesh_V1_ListServicesRequest,
+        context: ServerContext
+    ) async throws
         -> Mesh_V1_ListServicesResponse
     {
         let result = try await self.watcher.read(.services, blocking: request.options.blocking)
@@ -50,7 +56,10 @@ extension CatalogRPC: Mesh_V1_Catalog.SimpleServiceProtocol {
         }
     }
 
-    func serviceInstances(request: Mesh_V1_ServiceInstancesRequest, context: ServerContext) async throws
+    func serviceInstances(
+        request: Mesh_V1_ServiceInstancesRequest,
+        context: ServerContext
+    ) async throws
         -> Mesh_V1_ServiceInstancesResponse
     {
         guard !request.service.isEmpty else {
@@ -63,7 +72,10 @@ extension CatalogRPC: Mesh_V1_Catalog.SimpleServiceProtocol {
         }
     }
 
-    func listChecks(request: Mesh_V1_ListChecksRequest, context: ServerContext) async throws
+    func listChecks(
+        request: Mesh_V1_ListChecksRequest,
+        context: ServerContext
+    ) async throws
         -> Mesh_V1_ListChecksResponse
     {
         let query: CatalogQuery
@@ -85,7 +97,8 @@ extension CatalogRPC: Mesh_V1_Catalog.SimpleServiceProtocol {
         }
     }
 
-    func updateTTL(request: Mesh_V1_UpdateTTLRequest, context: ServerContext) async throws -> Mesh_V1_UpdateTTLResponse {
+    func updateTTL(request: Mesh_V1_UpdateTTLRequest, context: ServerContext) async throws -> Mesh_V1_UpdateTTLResponse
+    {
         guard let status = CheckStatus(rawValue: request.status) else {
             throw RPCError(code: .invalidArgument, message: "status: use passing, warning or critical")
         }
@@ -187,7 +200,8 @@ extension ServiceInstance {
                 : ServiceWeights(),
             enableTagOverride: proto.enableTagOverride,
             proxy: proto.proxyJson.isEmpty ? nil : try? JSONDecoder().decode(JSONValue.self, from: proto.proxyJson),
-            connect: proto.connectJson.isEmpty ? nil : try? JSONDecoder().decode(JSONValue.self, from: proto.connectJson)
+            connect: proto.connectJson.isEmpty
+                ? nil : try? JSONDecoder().decode(JSONValue.self, from: proto.connectJson)
         )
     }
 }

@@ -142,7 +142,10 @@ extension CatalogStore {
         return (nodes, index)
     }
 
-    private func nodeServices(_ name: String, on connection: PostgresConnection) async throws -> (
+    private func nodeServices(
+        _ name: String,
+        on connection: PostgresConnection
+    ) async throws -> (
         NodeServices?, ModifyIndex
     ) {
         let nodeRows = try await connection.query(
@@ -178,7 +181,10 @@ extension CatalogStore {
         return (node.map { NodeServices(node: $0, services: services) }, index)
     }
 
-    private func serviceHealth(_ name: String, on connection: PostgresConnection) async throws -> (
+    private func serviceHealth(
+        _ name: String,
+        on connection: PostgresConnection
+    ) async throws -> (
         [ServiceHealth], ModifyIndex
     ) {
         let rows = try await connection.query(
@@ -224,7 +230,10 @@ extension CatalogStore {
         case serviceHealth(String)
     }
 
-    private func checks(_ selector: CheckSelector, on connection: PostgresConnection) async throws -> (
+    private func checks(
+        _ selector: CheckSelector,
+        on connection: PostgresConnection
+    ) async throws -> (
         [HealthCheck], ModifyIndex
     ) {
         let columns = "c.body::text, c.status, c.output, c.create_index, c.modify_index"

@@ -51,7 +51,9 @@ struct CatalogStore: Sendable {
             case .service(let node, let serviceID): (node, serviceID, "")
             case .check(let node, let checkID): (node, "", checkID)
             }
-        guard !node.isEmpty else { throw CatalogError.invalid(ValidationError(field: "Node", reason: "missing node name")) }
+        guard !node.isEmpty else {
+            throw CatalogError.invalid(ValidationError(field: "Node", reason: "missing node name"))
+        }
         return try await self.write { connection in
             try await connection.query(
                 "SELECT modify_index, topics FROM catalog.deregister(\(node), \(serviceID), \(checkID))",
@@ -86,7 +88,10 @@ struct CatalogStore: Sendable {
     /// Marks expired TTL checks critical and removes instances critical for longer than their
     /// `DeregisterCriticalServiceAfter`. Runs on the leader's session.
     func reapExpired(on session: PostgresConnection) async throws -> ModifyIndex {
-        let rows = try await session.query("SELECT modify_index, topics FROM catalog.reap_expired()", logger: self.logger)
+        let rows = try await session.query(
+            "SELECT modify_index, topics FROM catalog.reap_expired()",
+            logger: self.logger
+        )
         for try await (index, topics) in rows.decode((Int64, [String]).self) {
             self.feed.publish(Set(topics.map(ChangeTopic.init)), index: UInt64(index))
             return UInt64(index)

@@ -59,7 +59,8 @@ final class CatalogWatcher: Sendable {
         }
         while true {
             // Decide under the lock whether to lead or to follow; a follower parks its continuation.
-            let outcome: Result<CatalogRead<CatalogResult>, any Error>? = await withCheckedContinuation { continuation in
+            let outcome: Result<CatalogRead<CatalogResult>, any Error>? = await withCheckedContinuation {
+                continuation in
                 let role = self.flights.withLock { flights -> Role in
                     if var flight = flights[key], flight.mark == mark {
                         flight.waiters.append(continuation)
@@ -84,7 +85,8 @@ final class CatalogWatcher: Sendable {
             } catch {
                 result = .failure(error)
             }
-            let waiters = self.flights.withLock { flights -> [CheckedContinuation<Result<CatalogRead<CatalogResult>, any Error>?, Never>] in
+            let waiters = self.flights.withLock {
+                flights -> [CheckedContinuation<Result<CatalogRead<CatalogResult>, any Error>?, Never>] in
                 guard let flight = flights[key], flight.mark == mark else { return [] }
                 flights[key] = nil
                 return flight.waiters

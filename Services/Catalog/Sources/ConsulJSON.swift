@@ -26,7 +26,9 @@ enum ConsulJSON {
         .object(["Passing": Self.number(weights.passing), "Warning": Self.number(weights.warning)])
     }
 
-    static let emptyProxy: JSONValue = .object(["Mode": .string(""), "MeshGateway": .object([:]), "Expose": .object([:])])
+    static let emptyProxy: JSONValue = .object([
+        "Mode": .string(""), "MeshGateway": .object([:]), "Expose": .object([:]),
+    ])
 
     /// A `NodeService` (inside health entries and `/v1/catalog/node/:node`).
     static func nodeService(_ service: ServiceInstance) -> JSONValue {

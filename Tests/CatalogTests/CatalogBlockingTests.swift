@@ -1,0 +1,212 @@
+import Catalog
+import Foundation
+import GRPCCore
+import MeshProto
+import MeshTesting
+import NIOHTTP1
+import SwiftProtobuf
+import Testing
+
+@Suite("Blocking queries and health")
+struct CatalogBlockingTests {
+    @Test("a blocking query returns on a change of its service, with a higher index")
+    func wakesOnChange() async throws {
+        try await withCatalogServer { replica in
+            let api = API(replica.http)
+            try await api.register(instance(node: "n1", service: "web", id: "w1"))
+            let index = try await api.get("/v1/health/service/web").index!
+            try await withThrowingTaskGroup(of: API.Answer.self) { group in
+                group.addTask { try await api.get("/v1/health/service/web?index=\(index)&wait=30s") }
+                // The watcher is parked once the feed has a waiter; then write.
+                try await waitForWaiters(replica, atLeast: 1)
+                try await api.register(instance(node: "n2", service: "web", id: "w2"))
+                let answer = try await group.next()!
+                #expect(answer.index! > index)
+                #expect(answer.array.count == 2)
+            }
+        }
+    }
+
+    @Test("a write to another service does not wake the query; it returns at the wait with the same index")
+    func isolatedPerService() async throws {
+        try await withCatalogServer { replica in
+            let api = API(replica.http)
+            try await api.register(instance(node: "n1", service: "web", id: "w1"))
+            let index = try await api.get("/v1/health/service/web").index!
+            try await withThrowingTaskGroup(of: (API.Answer, Duration).self) { group in
+                group.addTask {
+                    let start = ContinuousClock.now
+                    let answer = try await api.get("/v1/health/service/web?index=\(index)&wait=1s")
+                    return (answer, ContinuousClock.now - start)
+                }
+                try await waitForWaiters(replica, atLeast: 1)
+                try await api.register(instance(node: "n1", service: "api", id: "a1"))
+                let (answer, elapsed) = try await group.next()!
+                #expect(answer.index == index)
+                #expect(elapsed >= .milliseconds(900))
+            }
+        }
+    }
+
+    @Test("a TTL check turns critical when no update arrives, and passing again on update")
+    func ttlExpiry() async throws {
+        try await withCatalogServer { replica in
+            let api = API(replica.http)
+            try await api.register(
+                instance(
+                    node: "n1",
+                    service: "web",
+                    id: "w1",
+                    checks: [
+                        [
+                            "CheckID": "ttl-1", "Name": "ttl", "ServiceID": "w1", "Status": "passing",
+                            "Definition": ["TTL": "400ms"],
+                        ]
+                    ]
+                )
+            )
+            var answer = try await api.get("/v1/health/checks/web")
+            #expect(answer.array.first?["Status"] as? String == "passing")
+            // Block until the leader has reaped it.
+            answer = try await api.get("/v1/health/checks/web?index=\(answer.index!)&wait=20s")
+            #expect(answer.array.first?["Status"] as? String == "critical")
+            #expect(answer.array.first?["Output"] as? String == "TTL expired")
+            let pass = try await api.call(.PUT, "/v1/agent/check/pass/ttl-1?note=ok")
+            #expect(pass.status == 200)
+            answer = try await api.get("/v1/health/checks/web")
+            #expect(answer.array.first?["Status"] as? String == "passing")
+            #expect(answer.array.first?["Output"] as? String == "ok")
+            #expect(try await api.call(.PUT, "/v1/agent/check/pass/nope").status == 404)
+        }
+    }
+
+    @Test("an instance critical past DeregisterCriticalServiceAfter is removed by the leader")
+    func deregisterCriticalAfter() async throws {
+        try await withCatalogServer { replica in
+            let api = API(replica.http)
+            try await api.register(
+                instance(
+                    node: "n1",
+                    service: "web",
+                    id: "w1",
+                    checks: [
+                        [
+                            "CheckID": "c", "Name": "c", "ServiceID": "w1", "Status": "critical",
+                            "Definition": ["DeregisterCriticalServiceAfter": "300ms"],
+                        ]
+                    ]
+                )
+            )
+            var answer = try await api.get("/v1/health/service/web")
+            #expect(answer.array.count == 1)
+            while !answer.array.isEmpty {
+                answer = try await api.get("/v1/health/service/web?index=\(answer.index!)&wait=20s")
+            }
+            #expect(answer.array.isEmpty)
+        }
+    }
+}
+
+/// Waits until `replica` has at least `count` parked watchers (the event a test waits for
+/// before writing, so that the write cannot land before the query blocks).
+func waitForWaiters(_ replica: Replica, atLeast count: Int) async throws {
+    let deadline = ContinuousClock.now + .seconds(20)
+    while replica.server.waiterCount < count {
+        guard ContinuousClock.now < deadline else { throw TestFailure("no watcher parked") }
+        await Task.yield()
+        try await Task.sleep(for: .milliseconds(5))
+    }
+}
+
+@Suite("Catalog gRPC API")
+struct CatalogRPCTests {
+    @Test("register, read, and watch over gRPC; a watch resumes from its index")
+    func registerReadWatch() async throws {
+        try await withCatalogServer { replica in
+            try await withCatalogClient(replica.grpc) { catalog in
+                let registered = try await catalog.register(
+                    .with {
+                        $0.node = .with {
+                            $0.name = "n1"
+                            $0.address = "10.0.0.1"
+                        }
+                        $0.service = .with {
+                            $0.name = "web"
+                            $0.id = "w1"
+                            $0.port = 80
+                        }
+                    }
+                )
+                #expect(registered.index > 1)
+                let instances = try await catalog.serviceInstances(.with { $0.service = "web" })
+                #expect(instances.instances.map(\.service.id) == ["w1"])
+                #expect(instances.index >= registered.index)
+                let services = try await catalog.listServices(.init())
+                #expect(services.services.keys.sorted() == ["web"])
+
+                await #expect(throws: RPCError.self) {
+                    _ = try await catalog.updateTTL(
+                        .with {
+                            $0.checkID = "nope"
+                            $0.status = "passing"
+                        }
+                    )
+                }
+                await #expect(throws: RPCError.self) {
+                    _ = try await catalog.register(.with { $0.node = .with { $0.name = "" } })
+                }
+
+                // Watch: the first event is the current state; the next follows a change.
+                let events = try await catalog.watch(.with { $0.service = "web" }) { response in
+                    var seen: [Mesh_V1_WatchEvent] = []
+                    for try await event in response.messages {
+                        seen.append(event)
+                        if seen.count == 1 {
+                            _ = try await catalog.register(
+                                .with {
+                                    $0.node = .with {
+                                        $0.name = "n2"
+                                        $0.address = "10.0.0.2"
+                                    }
+                                    $0.service = .with {
+                                        $0.name = "web"
+                                        $0.id = "w2"
+                                    }
+                                }
+                            )
+                        }
+                        if seen.count == 2 { break }
+                    }
+                    return seen
+                }
+                #expect(events.count == 2)
+                #expect(events[0].instances.count == 1)
+                #expect(events[1].instances.count == 2)
+                #expect(events[1].index > events[0].index)
+
+                // Resuming from the last index waits for the next change only.
+                let resumed = try await catalog.watch(
+                    .with {
+                        $0.service = "web"
+                        $0.minIndex = events[1].index
+                    }
+                ) { response in
+                    var first: Mesh_V1_WatchEvent?
+                    _ = try await catalog.deregister(
+                        .with {
+                            $0.node = "n2"
+                            $0.serviceID = "w2"
+                        }
+                    )
+                    for try await event in response.messages {
+                        first = event
+                        break
+                    }
+                    return first
+                }
+                #expect(resumed?.instances.map(\.service.id) == ["w1"])
+                #expect((resumed?.index ?? 0) > events[1].index)
+            }
+        }
+    }
+}

@@ -1,0 +1,178 @@
+import AsyncHTTPClient
+import Catalog
+import Foundation
+import GRPCCore
+import GRPCNIOTransportHTTP2Posix
+import Logging
+import MeshCore
+import MeshProto
+import MeshRPC
+import MeshStore
+import MeshTesting
+import NIOCore
+import NIOFoundationCompat
+import NIOHTTP1
+import ServiceLifecycle
+import SwiftProtobuf
+import Testing
+
+/// A running catalog-svc replica inside the test process (real PostgreSQL, real sockets).
+struct Replica: Sendable {
+    let server: CatalogServer
+    let http: HostPort
+    let grpc: HostPort
+}
+
+let testLogger: Logger = {
+    var logger = Logger(label: "mesh.catalog.test") { StreamLogHandler.standardError(label: $0) }
+    let level = ProcessInfo.processInfo.environment["MESH_TEST_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:))
+    logger.logLevel = level ?? .warning
+    return logger
+}()
+
+/// A config for a test replica: ephemeral ports, fast leader retry and TTL sweeps.
+func testConfig(_ database: DatabaseSettings) -> CatalogConfig {
+    var database = database
+    database.maximumConnections = 4  // many replicas run at once in one test cluster
+    return CatalogConfig(
+        database: database,
+        grpcAddress: HostPort(host: "127.0.0.1", port: 0),
+        httpAddress: HostPort(host: "127.0.0.1", port: 0),
+        leaderRetryInterval: .milliseconds(100),
+        reapInterval: .milliseconds(100)
+    )
+}
+
+/// Runs one replica on `database` for the duration of `body`, then stops it (cancellation).
+func withReplica<T: Sendable>(
+    database: DatabaseSettings,
+    _ body: @Sendable (Replica) async throws -> T
+) async throws -> T {
+    var config = testConfig(database)
+    config.drainTimeout = .seconds(1)
+    config.advertiseAddress = "replica-\(UInt32.random(in: 0...UInt32.max))"
+    let server = try CatalogServer(config: config, logger: testLogger)
+    let lifecycle = ServiceGroup(configuration: .init(services: [server.postgres, server], logger: testLogger))
+    return try await withThrowingTaskGroup(of: Void.self) { group in
+        group.addTask { try await lifecycle.run() }
+        testLogger.debug("replica starting", metadata: ["mesh.database": "\(database.database)"])
+        let result: Result<T, any Error>
+        do {
+            testLogger.debug("awaiting ready", metadata: ["mesh.database": "\(database.database)"])
+            guard await server.ready.value else { throw TestFailure("catalog-svc replica failed to start") }
+            let replica = Replica(
+                server: server,
+                http: await server.httpAddress.value,
+                grpc: await server.grpcAddress.value
+            )
+            result = .success(try await body(replica))
+        } catch {
+            result = .failure(error)
+        }
+        // Stop the way a task stops: graceful shutdown, then wait for every service to finish.
+        testLogger.debug("replica body done", metadata: ["mesh.database": "\(database.database)"])
+        await lifecycle.triggerGracefulShutdown()
+        try await group.waitForAll()
+        testLogger.debug("replica stopped", metadata: ["mesh.database": "\(database.database)"])
+        return try result.get()
+    }
+}
+
+/// A fresh database and one replica on it.
+func withCatalogServer<T: Sendable>(_ body: @Sendable (Replica) async throws -> T) async throws -> T {
+    let database = try await TestDatabase.fresh()
+    return try await withReplica(database: database, body)
+}
+
+/// A minimal HTTP client for the Consul-compatible API.
+struct API: Sendable {
+    let address: HostPort
+
+    init(_ address: HostPort) {
+        self.address = address
+    }
+
+    struct Answer: Sendable {
+        var status: Int
+        var headers: HTTPHeaders
+        var body: Data
+
+        var json: Any? { try? JSONSerialization.jsonObject(with: self.body, options: [.fragmentsAllowed]) }
+        var text: String { String(decoding: self.body, as: UTF8.self) }
+        var index: UInt64? { self.headers.first(name: "X-Consul-Index").flatMap(UInt64.init) }
+        var array: [[String: Any]] { (self.json as? [[String: Any]]) ?? [] }
+        var object: [String: Any] { (self.json as? [String: Any]) ?? [:] }
+    }
+
+    func call(
+        _ method: HTTPMethod,
+        _ path: String,
+        body: Data? = nil,
+        timeout: Duration = .seconds(60)
+    ) async throws
+        -> Answer
+    {
+        var request = HTTPClientRequest(url: "http://\(self.address)\(path)")
+        request.method = method
+        if let body { request.body = .bytes(ByteBuffer(data: body)) }
+        let response = try await HTTPClient.shared.execute(request, timeout: .init(timeout))
+        let buffer = try await response.body.collect(upTo: 64 << 20)
+        return Answer(status: Int(response.status.code), headers: response.headers, body: Data(buffer: buffer))
+    }
+
+    func get(_ path: String) async throws -> Answer { try await self.call(.GET, path) }
+
+    func put(_ path: String, json: Any) async throws -> Answer {
+        try await self.call(.PUT, path, body: try JSONSerialization.data(withJSONObject: json))
+    }
+
+    /// Registers and expects success.
+    func register(_ json: [String: Any]) async throws {
+        let answer = try await self.put("/v1/catalog/register", json: json)
+        guard answer.status == 200 else { throw TestFailure("register failed: \(answer.status) \(answer.text)") }
+    }
+}
+
+extension TimeAmount {
+    init(_ duration: Duration) {
+        self = .nanoseconds(duration.totalNanoseconds)
+    }
+}
+
+struct TestFailure: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// A registration body for one instance.
+func instance(
+    node: String,
+    service: String,
+    id: String? = nil,
+    port: Int = 8080,
+    tags: [String] = [],
+    checks: [[String: Any]] = []
+) -> [String: Any] {
+    var body: [String: Any] = [
+        "Node": node,
+        "Address": "10.0.0.\(abs(node.hashValue) % 250 + 1)",
+        "Service": ["Service": service, "ID": id ?? service, "Port": port, "Tags": tags] as [String: Any],
+    ]
+    if !checks.isEmpty { body["Checks"] = checks }
+    return body
+}
+
+/// Runs `body` with a gRPC catalog client connected to `address`.
+func withCatalogClient<T: Sendable>(
+    _ address: HostPort,
+    _ body: @Sendable (Mesh_V1_Catalog.Client<HTTP2ClientTransport.Posix>) async throws -> T
+) async throws -> T {
+    try await withGRPCClient(
+        transport: try HTTP2ClientTransport.Posix(
+            target: .ipv4(address: address.host, port: address.port),
+            transportSecurity: .plaintext
+        )
+    ) { client in
+        try await body(Mesh_V1_Catalog.Client(wrapping: client))
+    }
+}
