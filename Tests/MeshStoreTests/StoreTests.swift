@@ -153,7 +153,7 @@ struct StoreTests {
             let first = election("first")
             let second = election("second")
             var iterator = terms.stream.makeAsyncIterator()
-            try await withThrowingTaskGroup(of: Void.self) { outer in
+            await withThrowingTaskGroup(of: Void.self) { outer in
                 outer.addTask { try await second.run() }
                 defer { outer.cancelAll() }
                 await withThrowingTaskGroup(of: Void.self) { inner in
