@@ -135,8 +135,8 @@ let package = Package(
             "MeshBench",
             path: "Benchmarks/MeshBench",
             dependencies: [
-                "MeshCore", "MeshProto", "MeshStore", "MeshTesting", "Catalog", .grpcCore, .grpcTransport,
-                .httpClient, .postgres, .logging, .argumentParser, .nio,
+                "MeshCore", "MeshProto", "MeshStore", "MeshTesting", .grpcCore, .grpcTransport, .protobuf,
+                .httpClient, .postgres, .logging, .nio, .nioHTTP1, .nioFoundation,
             ]
         ),
 

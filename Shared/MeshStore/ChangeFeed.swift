@@ -1,5 +1,6 @@
 public import Logging
 import MeshCore
+import Metrics
 public import PostgresNIO
 public import ServiceLifecycle
 import Synchronization
@@ -26,6 +27,7 @@ public final class ChangeFeed: Sendable {
     let applicationName: String
     private let state = Mutex(State())
     private let firstListen = Rendezvous<Bool>()
+    private let waitersGauge: Gauge
 
     /// - Parameters:
     ///   - safetyInterval: how often the stable index is checked for changes no notification announced.
@@ -45,6 +47,7 @@ public final class ChangeFeed: Sendable {
         self.applicationName = applicationName
         self.safetyInterval = safetyInterval
         self.logger = logger
+        self.waitersGauge = Gauge(label: "mesh_change_feed_waiters", dimensions: [("schema", schema.name)])
     }
 
     /// The current versions of `topics`.
@@ -58,6 +61,18 @@ public final class ChangeFeed: Sendable {
     /// happened. Cancellation ends the wait (returning false).
     public func wait(beyond mark: ChangeMark, until deadline: ContinuousClock.Instant) async -> Bool {
         let id = self.state.withLock { $0.nextWaiterID() }
+        self.waitersGauge.record(
+            self.state.withLock {
+                $0.activeWaits += 1; return $0.activeWaits
+            }
+        )
+        defer {
+            self.waitersGauge.record(
+                self.state.withLock {
+                    $0.activeWaits -= 1; return $0.activeWaits
+                }
+            )
+        }
         return await withTaskCancellationHandler {
             await withTaskGroup(of: Bool?.self) { group in
                 group.addTask {
@@ -266,6 +281,8 @@ extension ChangeFeed {
         var waiters: [UInt64: Waiter] = [:]
         var waitersByTopic: [ChangeTopic: Set<UInt64>] = [:]
         var lastWaiterID: UInt64 = 0
+        /// Calls of `wait` in progress (for the waiters gauge).
+        var activeWaits = 0
         var abandoned: Set<UInt64> = []
         var pendingTopics: Set<ChangeTopic> = []
         var pendingIndex: UInt64 = 0

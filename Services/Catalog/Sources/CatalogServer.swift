@@ -54,10 +54,6 @@ public final class CatalogServer: Service, Sendable {
             .migrate(on: self.client, logger: self.logger)
         self.migrated.fulfill(true)
 
-        try await self.serveBound()
-    }
-
-    private func serveBound() async throws {
         let registry = MeshMetrics.registry()
         let advertised = self.config.advertiseAddress ?? self.config.grpcAddress.description
         let feed = ChangeFeed(
