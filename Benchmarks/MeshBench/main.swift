@@ -109,7 +109,7 @@ func registration(node: String, service: String, id: String, port: Int) -> Mesh_
     .with {
         $0.node = .with {
             $0.name = node
-            $0.address = "10.1.\(port % 250).\(port % 199)"
+            $0.address = nodeAddress(node)
         }
         $0.service = .with {
             $0.name = service
@@ -121,9 +121,15 @@ func registration(node: String, service: String, id: String, port: Int) -> Mesh_
     }
 }
 
+/// A stable address per node (an ECS task keeps its IP for its life).
+func nodeAddress(_ node: String) -> String {
+    let hash = node.utf8.reduce(UInt32(2_166_136_261)) { ($0 ^ UInt32($1)) &* 16_777_619 }
+    return "10.\(hash % 250).\((hash >> 8) % 250).\((hash >> 16) % 250)"
+}
+
 func restBody(node: String, service: String, id: String, port: Int) -> ByteBuffer {
     let json = """
-        {"Node":"\(node)","Address":"10.2.\(port % 250).\(port % 199)","Service":{"Service":"\(service)","ID":"\(id)",\
+        {"Node":"\(node)","Address":"\(nodeAddress(node))","Service":{"Service":"\(service)","ID":"\(id)",\
         "Port":\(port % 65535),"Tags":["v1"],"Meta":{"task":"arn:aws:ecs:us-east-1:123456789012:task/bench/\(id)"}}}
         """
     return ByteBuffer(string: json)

@@ -24,6 +24,7 @@ public final class ChangeFeed: Sendable {
     let settings: DatabaseSettings
     let logger: Logger
     let safetyInterval: Duration
+    let coalesceWindow: Duration
     let applicationName: String
     private let state = Mutex(State())
     private let firstListen = Rendezvous<Bool>()
@@ -31,6 +32,7 @@ public final class ChangeFeed: Sendable {
 
     /// - Parameters:
     ///   - safetyInterval: how often the stable index is checked for changes no notification announced.
+    ///   - coalesceWindow: how long the sender lets changes gather before one `NOTIFY`.
     ///   - applicationName: shown in `pg_stat_activity` for the listening connection, which is
     ///     how replicas find each other (`/v1/status/peers`).
     public init(
@@ -39,8 +41,10 @@ public final class ChangeFeed: Sendable {
         settings: DatabaseSettings,
         applicationName: String,
         safetyInterval: Duration = .seconds(10),
+        coalesceWindow: Duration = .milliseconds(2),
         logger: Logger
     ) {
+        self.coalesceWindow = coalesceWindow
         self.schema = schema
         self.client = client
         self.settings = settings
@@ -221,6 +225,9 @@ extension ChangeFeed: Service {
                 if ready { continuation.resume() }
             }
             if self.state.withLock({ $0.closed }) { return }
+            // Let a burst of commits gather into one notification (other replicas hear of a
+            // change at most this much later; local watchers were woken at publish).
+            try? await Task.sleep(for: self.coalesceWindow)
             guard !Task.isCancelled, let batch = self.state.withLock({ $0.takePending() }) else { continue }
             let payload = NotificationPayload.encode(topics: batch.topics, index: batch.index)
             do {

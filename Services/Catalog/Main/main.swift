@@ -3,7 +3,7 @@ import Catalog
 import Foundation
 import Logging
 import MeshRPC
-import MeshStore
+
 import ServiceLifecycle
 import UnixSignals
 
@@ -33,40 +33,7 @@ struct CatalogCommand: AsyncParsableCommand {
         let environment = ProcessInfo.processInfo.environment
         MeshLogging.bootstrap(environment: environment)
         let logger = Logger(label: "catalog-svc")
-        let settings = SettingResolver(environment: environment)
-        let config: CatalogConfig
-        do {
-            let http = try settings.address(
-                flag: self.httpAddr,
-                flagName: "--http-addr",
-                variable: "MESH_HTTP_ADDR",
-                default: "127.0.0.1:8500"
-            )
-            guard http.isLoopback || environment["MESH_ALLOW_PLAIN_HTTP"] == "1" else {
-                throw SettingError(
-                    setting: "--http-addr / MESH_HTTP_ADDR",
-                    reason:
-                        "plain HTTP is only served on loopback (set MESH_ALLOW_PLAIN_HTTP=1 behind a TLS load balancer)"
-                )
-            }
-            config = CatalogConfig(
-                database: try DatabaseSettings.resolve(
-                    url: settings.string(flag: self.databaseURL, variable: "MESH_DATABASE_URL"),
-                    environment: environment
-                ),
-                grpcAddress: try settings.address(
-                    flag: self.grpcAddr,
-                    flagName: "--grpc-addr",
-                    variable: "MESH_GRPC_ADDR",
-                    default: "127.0.0.1:8502"
-                ),
-                httpAddress: http,
-                datacenter: settings.string(flag: self.datacenter, variable: "MESH_DATACENTER") ?? "dc1",
-                advertiseAddress: settings.string(flag: self.advertiseAddr, variable: "MESH_ADVERTISE_ADDR")
-            )
-        } catch {
-            throw ValidationError("\(error)")
-        }
+        let config = try self.config(environment: environment)
         logger.info("catalog-svc starting", metadata: ["mesh.database": "\(config.database)"])
         let server = try CatalogServer(config: config, logger: logger)
         let group = ServiceGroup(
@@ -77,6 +44,22 @@ struct CatalogCommand: AsyncParsableCommand {
             )
         )
         try await group.run()
+    }
+
+    /// The resolved settings; a bad one becomes a usage error naming the flag and the variable.
+    func config(environment: [String: String]) throws -> CatalogConfig {
+        do {
+            return try CatalogConfig.resolve(
+                databaseURL: self.databaseURL,
+                grpcAddr: self.grpcAddr,
+                httpAddr: self.httpAddr,
+                datacenter: self.datacenter,
+                advertiseAddr: self.advertiseAddr,
+                environment: environment
+            )
+        } catch {
+            throw ValidationError("\(error)")
+        }
     }
 }
 

@@ -23,6 +23,7 @@ enum CatalogSQL {
             v_topics text[] := ARRAY[]::text[];
             v_count integer;
             v_old_name text;
+            v_old_body jsonb;
             v_check jsonb;
             v_svc record;
             v_status text;
@@ -37,31 +38,44 @@ enum CatalogSQL {
                         USING ERRCODE = 'MS400';
                 END IF;
             ELSE
-                INSERT INTO catalog.nodes AS n
-                    (name, node_id, address, datacenter, tagged_addresses, meta, create_index, modify_index)
-                VALUES (v_node, COALESCE(p_node->>'id', ''), p_node->>'address', COALESCE(p_node->>'datacenter', ''),
-                        COALESCE(p_node->'taggedAddresses', '{}'), COALESCE(p_node->'meta', '{}'), v_idx, v_idx)
-                ON CONFLICT (name) DO UPDATE SET
-                    node_id = EXCLUDED.node_id, address = EXCLUDED.address, datacenter = EXCLUDED.datacenter,
-                    tagged_addresses = EXCLUDED.tagged_addresses, meta = EXCLUDED.meta,
-                    modify_index = EXCLUDED.modify_index
-                WHERE (n.node_id, n.address, n.datacenter, n.tagged_addresses, n.meta) IS DISTINCT FROM
-                      (EXCLUDED.node_id, EXCLUDED.address, EXCLUDED.datacenter, EXCLUDED.tagged_addresses, EXCLUDED.meta);
-                GET DIAGNOSTICS v_count = ROW_COUNT;
-                IF v_count > 0 THEN
-                    v_topics := v_topics || ARRAY['nodes', 'node:' || v_node] || \(servicesOf("v_node"));
+                -- A plain read first: re-registering an unchanged node (the common case) then
+                -- writes nothing, where an upsert would still lock and dirty the row.
+                PERFORM 1 FROM catalog.nodes n
+                 WHERE n.name = v_node
+                   AND (n.node_id, n.address, n.datacenter, n.tagged_addresses, n.meta) IS NOT DISTINCT FROM
+                       (COALESCE(p_node->>'id', ''), p_node->>'address', COALESCE(p_node->>'datacenter', ''),
+                        COALESCE(p_node->'taggedAddresses', '{}'), COALESCE(p_node->'meta', '{}'));
+                IF NOT FOUND THEN
+                    INSERT INTO catalog.nodes AS n
+                        (name, node_id, address, datacenter, tagged_addresses, meta, create_index, modify_index)
+                    VALUES (v_node, COALESCE(p_node->>'id', ''), p_node->>'address', COALESCE(p_node->>'datacenter', ''),
+                            COALESCE(p_node->'taggedAddresses', '{}'), COALESCE(p_node->'meta', '{}'), v_idx, v_idx)
+                    ON CONFLICT (name) DO UPDATE SET
+                        node_id = EXCLUDED.node_id, address = EXCLUDED.address, datacenter = EXCLUDED.datacenter,
+                        tagged_addresses = EXCLUDED.tagged_addresses, meta = EXCLUDED.meta,
+                        modify_index = EXCLUDED.modify_index
+                    WHERE (n.node_id, n.address, n.datacenter, n.tagged_addresses, n.meta) IS DISTINCT FROM
+                          (EXCLUDED.node_id, EXCLUDED.address, EXCLUDED.datacenter, EXCLUDED.tagged_addresses,
+                           EXCLUDED.meta);
+                    GET DIAGNOSTICS v_count = ROW_COUNT;
+                    IF v_count > 0 THEN
+                        v_topics := v_topics || ARRAY['nodes', 'node:' || v_node] || \(servicesOf("v_node"));
+                    END IF;
                 END IF;
             END IF;
 
             IF p_service IS NOT NULL THEN
-                SELECT s.name INTO v_old_name FROM catalog.services s
-                 WHERE s.node = v_node AND s.service_id = p_service->>'id' FOR UPDATE;
-                INSERT INTO catalog.services AS s (node, service_id, name, body, create_index, modify_index)
-                VALUES (v_node, p_service->>'id', p_service->>'name', p_service, v_idx, v_idx)
-                ON CONFLICT (node, service_id) DO UPDATE SET
-                    name = EXCLUDED.name, body = EXCLUDED.body, modify_index = EXCLUDED.modify_index
-                WHERE (s.name, s.body) IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.body);
-                GET DIAGNOSTICS v_count = ROW_COUNT;
+                SELECT s.name, s.body INTO v_old_name, v_old_body FROM catalog.services s
+                 WHERE s.node = v_node AND s.service_id = p_service->>'id';
+                v_count := 0;
+                IF v_old_body IS DISTINCT FROM p_service OR v_old_name IS DISTINCT FROM p_service->>'name' THEN
+                    INSERT INTO catalog.services AS s (node, service_id, name, body, create_index, modify_index)
+                    VALUES (v_node, p_service->>'id', p_service->>'name', p_service, v_idx, v_idx)
+                    ON CONFLICT (node, service_id) DO UPDATE SET
+                        name = EXCLUDED.name, body = EXCLUDED.body, modify_index = EXCLUDED.modify_index
+                    WHERE (s.name, s.body) IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.body);
+                    GET DIAGNOSTICS v_count = ROW_COUNT;
+                END IF;
                 IF v_count > 0 THEN
                     v_topics := v_topics || ARRAY['services', 'node:' || v_node, 'svc:' || (p_service->>'name')];
                     IF v_old_name IS NOT NULL AND v_old_name <> p_service->>'name' THEN
