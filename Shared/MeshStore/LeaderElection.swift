@@ -1,4 +1,5 @@
 public import Logging
+public import MeshCore
 public import PostgresNIO
 public import ServiceLifecycle
 import Synchronization
@@ -23,6 +24,8 @@ public final class LeaderElection: Sendable {
     let logger: Logger
     let term: Term
     private let leading = Atomic<Bool>(false)
+    /// Set when this replica first becomes leader.
+    public let firstTerm = Rendezvous<Bool>()
 
     public init(
         schema: StoreSchema,
@@ -81,6 +84,7 @@ extension LeaderElection: Service {
             }
             try Task.checkCancellation()
             self.leading.store(true, ordering: .relaxed)
+            self.firstTerm.fulfill(true)
             self.logger.info("leadership acquired")
             defer {
                 self.leading.store(false, ordering: .relaxed)

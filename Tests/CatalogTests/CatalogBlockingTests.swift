@@ -57,12 +57,7 @@ struct CatalogBlockingTests {
                     node: "n1",
                     service: "web",
                     id: "w1",
-                    checks: [
-                        [
-                            "CheckID": "ttl-1", "Name": "ttl", "ServiceID": "w1", "Status": "passing",
-                            "Definition": ["TTL": "400ms"],
-                        ]
-                    ]
+                    checks: [ttlCheck("ttl-1", serviceID: "w1", ttl: "400ms")]
                 )
             )
             var answer = try await api.get("/v1/health/checks/web")

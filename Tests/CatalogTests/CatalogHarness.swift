@@ -78,6 +78,20 @@ func withReplica<T: Sendable>(
     }
 }
 
+/// A replica's server and lifecycle, for tests that stop replicas in any order.
+func makeReplica(database: DatabaseSettings) throws -> (CatalogServer, ServiceGroup) {
+    var config = testConfig(database)
+    config.drainTimeout = .seconds(1)
+    config.advertiseAddress = "replica-\(UInt32.random(in: 0...UInt32.max))"
+    let server = try CatalogServer(config: config, logger: testLogger)
+    return (server, ServiceGroup(configuration: .init(services: [server.postgres, server], logger: testLogger)))
+}
+
+/// A check body with a TTL, on instance `serviceID`.
+func ttlCheck(_ id: String, serviceID: String, ttl: String) -> [String: Any] {
+    ["CheckID": id, "Name": id, "ServiceID": serviceID, "Status": "passing", "Definition": ["TTL": ttl]]
+}
+
 /// A fresh database and one replica on it.
 func withCatalogServer<T: Sendable>(_ body: @Sendable (Replica) async throws -> T) async throws -> T {
     let database = try await TestDatabase.fresh()

@@ -1,9 +1,11 @@
 import Catalog
 import Foundation
 import GRPCCore
+import MeshCore
 import MeshProto
 import MeshTesting
 import NIOHTTP1
+import ServiceLifecycle
 import SwiftProtobuf
 import Testing
 
@@ -46,53 +48,39 @@ struct CatalogReplicaTests {
         }
     }
 
-    @Test("when the leader replica stops, the other takes over TTL reaping")
+    @Test("when the leader replica stops, the other takes over TTL reaping", .timeLimit(.minutes(1)))
     func leaderFailover() async throws {
         let database = try await TestDatabase.fresh()
-        try await withReplica(database: database) { survivor in
-            let api = API(survivor.http)
-            // A second replica starts, and leads if it wins; either way one of them reaps.
-            try await withReplica(database: database) { other in
-                _ = other
-                try await api.register(
-                    instance(
-                        node: "n1",
-                        service: "web",
-                        id: "w1",
-                        checks: [
-                            [
-                                "CheckID": "t1", "Name": "t", "ServiceID": "w1", "Status": "passing",
-                                "Definition": ["TTL": "300ms"],
-                            ]
-                        ]
-                    )
-                )
-                var answer = try await api.get("/v1/health/checks/web")
-                answer = try await api.get("/v1/health/checks/web?index=\(answer.index!)&wait=20s")
-                #expect(answer.array.first?["Status"] as? String == "critical")
-            }
-            // The other replica is gone (its session closed); a new TTL expiry must still be reaped.
+        let (first, firstGroup) = try makeReplica(database: database)
+        let (second, secondGroup) = try makeReplica(database: database)
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            // The first replica starts alone, so it becomes the leader.
+            tasks.addTask { try await firstGroup.run() }
+            await first.waitUntilLeader()
+            tasks.addTask { try await secondGroup.run() }
+            guard await second.ready.value else { throw TestFailure("second replica failed to start") }
+            #expect(first.isLeader && !second.isLeader)
+            let api = API(await second.httpAddress.value)
+
+            // The leader stops; its session (and lock) go with it.
+            await firstGroup.triggerGracefulShutdown()
+            await second.waitUntilLeader()
+            #expect(second.isLeader)
+
+            // TTL expiry is now reaped by the second replica.
             try await api.register(
-                instance(
-                    node: "n2",
-                    service: "api",
-                    id: "a1",
-                    checks: [
-                        [
-                            "CheckID": "t2", "Name": "t", "ServiceID": "a1", "Status": "passing",
-                            "Definition": ["TTL": "300ms"],
-                        ]
-                    ]
-                )
+                instance(node: "n1", service: "web", id: "w1", checks: [ttlCheck("t1", serviceID: "w1", ttl: "300ms")])
             )
-            var answer = try await api.get("/v1/health/checks/api")
+            var answer = try await api.get("/v1/health/checks/web")
             #expect(answer.array.first?["Status"] as? String == "passing")
-            answer = try await api.get("/v1/health/checks/api?index=\(answer.index!)&wait=20s")
+            answer = try await api.get("/v1/health/checks/web?index=\(answer.index!)&wait=20s")
             #expect(answer.array.first?["Status"] as? String == "critical")
             let leader = try await api.get("/v1/status/leader").json as? String
             let peers = try await api.get("/v1/status/peers").json as? [String]
             #expect(peers?.count == 1)
             #expect(leader == peers?.first)
+            await secondGroup.triggerGracefulShutdown()
+            try await tasks.waitForAll()
         }
     }
 }

@@ -3,7 +3,6 @@ import Catalog
 import Foundation
 import Logging
 import MeshRPC
-
 import ServiceLifecycle
 import UnixSignals
 

@@ -30,6 +30,16 @@ public final class CatalogServer: Service, Sendable {
     public let ready = Rendezvous<Bool>()
     private let feedHolder = Rendezvous<ChangeFeed>()
 
+    private let electionHolder = Rendezvous<LeaderElection>()
+
+    /// Whether this replica holds the leader lock now.
+    public var isLeader: Bool { self.electionHolder.current?.isLeader ?? false }
+
+    /// Returns once this replica has become leader for the first time.
+    public func waitUntilLeader() async {
+        _ = await self.electionHolder.value.firstTerm.value
+    }
+
     /// The number of blocking queries and watches parked on the change feed (tests and metrics).
     public var waiterCount: Int { self.feedHolder.current?.waiterCount ?? 0 }
 
@@ -88,6 +98,7 @@ public final class CatalogServer: Service, Sendable {
             logger: self.logger,
             term: { session, _ in try await reaper.runTerm(on: session) }
         )
+        self.electionHolder.fulfill(election)
         let router = Router()
         router.add(middleware: MetricsMiddleware())
         let migrated = self.migrated
