@@ -150,7 +150,6 @@ say(
     "options: seconds=\(options.seconds) rounds=\(options.rounds) clients=\(options.clients) watchers=\(options.watchers) instances=\(options.instances)"
 )
 let postgres = try EphemeralPostgres.start(options: .init(fsync: true, maxConnections: 400), logger: logger)
-defer { postgres.stop() }
 let database = try await postgres.createDatabase(prefix: "bench", logger: logger)
 say("postgres: 127.0.0.1:\(postgres.settings.port), fsync=on, synchronous_commit=on")
 
@@ -165,7 +164,6 @@ let catalog = try Spawned.launch(
     environment: environment,
     outputPath: NSTemporaryDirectory() + "mesh-bench-catalog-\(getpid()).log"
 )
-defer { catalog.stop() }
 
 var httpConfiguration = HTTPClient.Configuration()
 httpConfiguration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = options.watchers + 64
@@ -345,6 +343,8 @@ try await withThrowingDiscardingTaskGroup { background in
 }
 
 try await http.shutdown().get()
+catalog.stop()
+postgres.stop()
 
 /// Registers `count` instances into 100 services over `clients` concurrent gRPC calls.
 func loadInstances(
