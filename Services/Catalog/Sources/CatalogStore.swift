@@ -167,30 +167,22 @@ struct CatalogStore: Sendable {
     }
 }
 
-extension CatalogNode {
-    /// The node as stored: indexes live in their own columns.
-    var normalizedForStorage: CatalogNode {
-        var node = self
-        node.createIndex = 0
-        node.modifyIndex = 0
-        return node
+/// A catalog row whose indexes live in their own columns, not in its stored JSON body.
+protocol StoredRecord {
+    var createIndex: ModifyIndex { get set }
+    var modifyIndex: ModifyIndex { get set }
+}
+
+extension StoredRecord {
+    /// The value as stored: indexes zeroed, so that an unchanged re-registration compares equal.
+    var normalizedForStorage: Self {
+        var copy = self
+        copy.createIndex = 0
+        copy.modifyIndex = 0
+        return copy
     }
 }
 
-extension ServiceInstance {
-    var normalizedForStorage: ServiceInstance {
-        var service = self
-        service.createIndex = 0
-        service.modifyIndex = 0
-        return service
-    }
-}
-
-extension HealthCheck {
-    var normalizedForStorage: HealthCheck {
-        var check = self
-        check.createIndex = 0
-        check.modifyIndex = 0
-        return check
-    }
-}
+extension CatalogNode: StoredRecord {}
+extension ServiceInstance: StoredRecord {}
+extension HealthCheck: StoredRecord {}
