@@ -8,6 +8,8 @@
 //      returned (p50, p99, max; target p99 < 1 s);
 //   3. 10,000 instances in the catalog: catalog-svc's RSS, and /v1/health/service latency vs
 //      the same rows read with one raw SQL query.
+// Section 3 runs first, so that it measures a catalog of exactly N instances; sections 1 and 2
+// then run against that populated catalog.
 // Usage: swift build -c release --product catalog-svc && swift build -c release --product mesh-bench
 //        .build/release/mesh-bench [--seconds 5] [--rounds 3] [--clients 8] [--watchers 1000] [--instances 10000]
 import AsyncHTTPClient
@@ -211,6 +213,44 @@ try await withThrowingDiscardingTaskGroup { background in
         let catalogClient = Mesh_V1_Catalog.Client(wrapping: grpc)
         let counter = Atomic<Int>(0)
 
+        // 3. A catalog of N instances: memory and read latency.
+        say("\n## 3. \(options.instances) instances: catalog-svc memory and /v1/health/service latency")
+        let target = options.instances
+        let clients = options.clients
+        let loaded = try await loadInstances(catalogClient, count: target, clients: clients)
+        let (_, services) = try await get("/v1/catalog/services")
+        say(
+            "registered \(loaded) instances into 100 services; /v1/catalog/services is \(services.readableBytes) bytes"
+        )
+        say("catalog-svc rss: \(rssKiB(of: catalog.pid) / 1024) MiB")
+        var apiLatency: [Double] = []
+        var sqlLatency: [Double] = []
+        for _ in 0..<options.rounds {
+            for _ in 0..<100 {
+                var start = ContinuousClock.now
+                let (_, body) = try await get("/v1/health/service/big-7")
+                apiLatency.append(Double((ContinuousClock.now - start).totalNanoseconds) / 1e6)
+                precondition(body.readableBytes > 1000)
+                start = ContinuousClock.now
+                let rows = try await pg.query(
+                    """
+                    SELECT s.body::text, n.address, c.body::text FROM catalog.services s JOIN catalog.nodes n ON n.name = s.node
+                    LEFT JOIN catalog.checks c ON c.node = s.node AND (c.service_id = s.service_id OR c.service_id = '')
+                    WHERE s.name = 'big-7'
+                    """,
+                    logger: logger
+                )
+                var count = 0
+                for try await _ in rows { count += 1 }
+                sqlLatency.append(Double((ContinuousClock.now - start).totalNanoseconds) / 1e6)
+                precondition(count == target / 100)
+            }
+        }
+        say(
+            "/v1/health/service/big-7 (\(target / 100) instances): p50 \(fmt(percentile(apiLatency, 50), 2)) ms, p99 \(fmt(percentile(apiLatency, 99), 2)) ms; raw SQL join p50 \(fmt(percentile(sqlLatency, 50), 2)) ms (\(fmt(percentile(apiLatency, 50) / percentile(sqlLatency, 50), 2))x)"
+        )
+        say("catalog-svc rss after reads: \(rssKiB(of: catalog.pid) / 1024) MiB")
+
         // 1. Registration throughput vs the baseline upsert, interleaved.
         say("\n## 1. registrations/s at \(options.clients) clients (\(options.seconds)s x \(options.rounds) rounds)")
         var baseline: [Double] = []
@@ -301,44 +341,6 @@ try await withThrowingDiscardingTaskGroup { background in
         }
         say("median: p50 \(fmt(median(fanoutP50))) ms, p99 \(fmt(median(fanoutP99))) ms (target p99 < 1000 ms)")
 
-        // 3. A catalog of N instances: memory and read latency.
-        say("\n## 3. \(options.instances) instances: catalog-svc memory and /v1/health/service latency")
-        let existing = counter.load(ordering: .relaxed)  // registered so far (rounds above)
-        let target = options.instances
-        let clients = options.clients
-        let loaded = try await loadInstances(catalogClient, count: target, clients: clients)
-        let (_, services) = try await get("/v1/catalog/services")
-        say(
-            "registered \(loaded) instances into 100 services (plus \(existing) from the runs above); /v1/catalog/services is \(services.readableBytes) bytes"
-        )
-        say("catalog-svc rss: \(rssKiB(of: catalog.pid) / 1024) MiB")
-        var apiLatency: [Double] = []
-        var sqlLatency: [Double] = []
-        for _ in 0..<options.rounds {
-            for _ in 0..<100 {
-                var start = ContinuousClock.now
-                let (_, body) = try await get("/v1/health/service/big-7")
-                apiLatency.append(Double((ContinuousClock.now - start).totalNanoseconds) / 1e6)
-                precondition(body.readableBytes > 1000)
-                start = ContinuousClock.now
-                let rows = try await pg.query(
-                    """
-                    SELECT s.body::text, n.address, c.body::text FROM catalog.services s JOIN catalog.nodes n ON n.name = s.node
-                    LEFT JOIN catalog.checks c ON c.node = s.node AND (c.service_id = s.service_id OR c.service_id = '')
-                    WHERE s.name = 'big-7'
-                    """,
-                    logger: logger
-                )
-                var count = 0
-                for try await _ in rows { count += 1 }
-                sqlLatency.append(Double((ContinuousClock.now - start).totalNanoseconds) / 1e6)
-                precondition(count == target / 100)
-            }
-        }
-        say(
-            "/v1/health/service/big-7 (\(target / 100) instances): p50 \(fmt(percentile(apiLatency, 50), 2)) ms, p99 \(fmt(percentile(apiLatency, 99), 2)) ms; raw SQL join p50 \(fmt(percentile(sqlLatency, 50), 2)) ms (\(fmt(percentile(apiLatency, 50) / percentile(sqlLatency, 50), 2))x)"
-        )
-        say("catalog-svc rss after reads: \(rssKiB(of: catalog.pid) / 1024) MiB")
     }
 }
 
