@@ -170,13 +170,7 @@ extension CatalogStore {
         for try await row in serviceRows.decode((String, Int64, Int64).self) {
             services.append(try Self.service(row))
         }
-        var index = try await self.maxIndex(
-            """
-            SELECT GREATEST((SELECT max(modify_index) FROM catalog.tombstones WHERE node = \(name)),
-                            (SELECT modify_index FROM catalog.index_floors WHERE topic = \("node:" + name)))
-            """,
-            on: connection
-        )
+        var index = try await self.maxIndex(Self.deletionsIndex(ofNode: name), on: connection)
         index = max(index, node?.modifyIndex ?? 0, services.map(\.modifyIndex).max() ?? 0)
         return (node.map { NodeServices(node: $0, services: services) }, index)
     }
@@ -248,10 +242,7 @@ extension CatalogStore {
                 """,
                 logger: self.logger
             )
-            indexQuery = """
-                SELECT GREATEST((SELECT max(modify_index) FROM catalog.tombstones WHERE service_name = \(name)),
-                                (SELECT modify_index FROM catalog.index_floors WHERE topic = \("svc:" + name)))
-                """
+            indexQuery = Self.deletionsIndex(ofService: name)
         case .serviceHealth(let name):
             rows = try await connection.query(
                 """
@@ -262,10 +253,7 @@ extension CatalogStore {
                 """,
                 logger: self.logger
             )
-            indexQuery = """
-                SELECT GREATEST((SELECT max(modify_index) FROM catalog.tombstones WHERE service_name = \(name)),
-                                (SELECT modify_index FROM catalog.index_floors WHERE topic = \("svc:" + name)))
-                """
+            indexQuery = Self.deletionsIndex(ofService: name)
         case .node(let name):
             rows = try await connection.query(
                 """
@@ -274,10 +262,7 @@ extension CatalogStore {
                 """,
                 logger: self.logger
             )
-            indexQuery = """
-                SELECT GREATEST((SELECT max(modify_index) FROM catalog.tombstones WHERE node = \(name)),
-                                (SELECT modify_index FROM catalog.index_floors WHERE topic = \("node:" + name)))
-                """
+            indexQuery = Self.deletionsIndex(ofNode: name)
         case .state(let state):
             rows = try await connection.query(
                 """
@@ -307,6 +292,22 @@ extension CatalogStore {
         }
         index = max(index, try await self.maxIndex(indexQuery, on: connection))
         return (checks, index)
+    }
+
+    /// The highest index of deletions under a service: its tombstones, or the floor GC left.
+    private static func deletionsIndex(ofService name: String) -> PostgresQuery {
+        """
+        SELECT GREATEST((SELECT max(modify_index) FROM catalog.tombstones WHERE service_name = \(name)),
+                        (SELECT modify_index FROM catalog.index_floors WHERE topic = \("svc:" + name)))
+        """
+    }
+
+    /// The highest index of deletions on a node: its tombstones, or the floor GC left.
+    private static func deletionsIndex(ofNode name: String) -> PostgresQuery {
+        """
+        SELECT GREATEST((SELECT max(modify_index) FROM catalog.tombstones WHERE node = \(name)),
+                        (SELECT modify_index FROM catalog.index_floors WHERE topic = \("node:" + name)))
+        """
     }
 
     private func maxIndex(_ query: PostgresQuery, on connection: PostgresConnection) async throws -> ModifyIndex {
