@@ -143,6 +143,14 @@ struct CatalogHTTPTests {
             // A delete moves the service's index on (a tombstone), so watchers see it.
             #expect(after.index! > before)
             #expect(try await api.get("/v1/health/checks/web").array.isEmpty)
+            // Removing a node check changes the health of every instance on the node.
+            try await api.register(["Node": "n1", "Address": "10.0.0.1", "Check": ["CheckID": "disk", "Name": "disk"]])
+            let withNodeCheck = try await api.get("/v1/health/service/api")
+            #expect(withNodeCheck.array.first.flatMap { ($0["Checks"] as? [Any])?.count } == 1)
+            #expect(try await api.put("/v1/catalog/deregister", json: ["Node": "n1", "CheckID": "disk"]).status == 200)
+            let withoutNodeCheck = try await api.get("/v1/health/service/api")
+            #expect(withoutNodeCheck.array.first.flatMap { ($0["Checks"] as? [Any])?.count } == 0)
+            #expect(withoutNodeCheck.index! > withNodeCheck.index!)
             #expect(try await api.put("/v1/catalog/deregister", json: ["Node": "n1"]).status == 200)
             #expect(try await api.get("/v1/catalog/nodes").array.isEmpty)
             #expect(try await api.put("/v1/catalog/deregister", json: ["Node": "ghost"]).text == "true")

@@ -14,6 +14,16 @@ enum CatalogSQL {
     }
 
     static let functions: [String] = [
+        // The topics a change to one check touches: a service check changes its service's
+        // health; a node check changes the health of every service on the node.
+        """
+        CREATE FUNCTION catalog.check_topics(p_node text, p_service_name text)
+        RETURNS text[] LANGUAGE sql STABLE AS $fn$
+            SELECT ARRAY['checks', 'node:' || p_node]
+                || CASE WHEN p_service_name <> '' THEN ARRAY['svc:' || p_service_name]
+                        ELSE \(servicesOf("p_node")) END
+        $fn$
+        """,
         """
         CREATE FUNCTION catalog.register(p_node jsonb, p_service jsonb, p_checks jsonb, p_skip_node boolean)
         RETURNS TABLE (modify_index bigint, topics text[]) LANGUAGE plpgsql AS $fn$
@@ -130,12 +140,7 @@ enum CatalogSQL {
                       (EXCLUDED.service_id, EXCLUDED.service_name, EXCLUDED.status, EXCLUDED.output, EXCLUDED.body);
                 GET DIAGNOSTICS v_count = ROW_COUNT;
                 IF v_count > 0 THEN
-                    v_topics := v_topics || ARRAY['checks', 'node:' || v_node];
-                    IF v_service_name <> '' THEN
-                        v_topics := v_topics || ('svc:' || v_service_name);
-                    ELSE
-                        v_topics := v_topics || \(servicesOf("v_node"));
-                    END IF;
+                    v_topics := v_topics || catalog.check_topics(v_node, v_service_name);
                 END IF;
             END LOOP;
             modify_index := v_idx;
@@ -170,16 +175,15 @@ enum CatalogSQL {
                 IF FOUND THEN
                     v_idx := catalog.next_index();
                     DELETE FROM catalog.checks c WHERE c.node = p_node AND c.check_id = p_check_id;
+                    v_topics := catalog.check_topics(p_node, v_check.service_name);
                     IF v_check.service_id <> '' THEN
                         INSERT INTO catalog.tombstones (node, service_name, kind, modify_index)
                         VALUES (p_node, v_check.service_name, 'check', v_idx);
-                        v_topics := ARRAY['checks', 'node:' || p_node, 'svc:' || v_check.service_name];
                     ELSE
                         INSERT INTO catalog.tombstones (node, service_name, kind, modify_index)
                         SELECT DISTINCT p_node, s.name, 'check', v_idx FROM catalog.services s WHERE s.node = p_node;
                         INSERT INTO catalog.tombstones (node, service_name, kind, modify_index)
                         VALUES (p_node, '', 'check', v_idx);
-                        v_topics := ARRAY['checks', 'node:' || p_node] || \(servicesOf("p_node"));
                     END IF;
                 END IF;
             ELSE
@@ -237,12 +241,7 @@ enum CatalogSQL {
                     critical_since = CASE WHEN p_status = 'critical' THEN COALESCE(c.critical_since, now()) END,
                     modify_index = v_idx
                  WHERE c.node = v_check.node AND c.check_id = p_check_id;
-                v_topics := ARRAY['checks', 'node:' || v_check.node];
-                IF v_check.service_id <> '' THEN
-                    v_topics := v_topics || ('svc:' || v_check.service_name);
-                ELSE
-                    v_topics := v_topics || \(servicesOf("v_check.node"));
-                END IF;
+                v_topics := catalog.check_topics(v_check.node, v_check.service_name);
             ELSE
                 UPDATE catalog.checks c SET ttl_deadline = now() + c.ttl_ms * interval '1 millisecond'
                  WHERE c.node = v_check.node AND c.check_id = p_check_id;
@@ -274,12 +273,7 @@ enum CatalogSQL {
                     body = c.body || jsonb_build_object('status', 'critical', 'output', 'TTL expired'),
                     critical_since = COALESCE(c.critical_since, now()), modify_index = v_idx
                  WHERE c.node = r.node AND c.check_id = r.check_id;
-                v_topics := v_topics || ARRAY['checks', 'node:' || r.node];
-                IF r.service_id <> '' THEN
-                    v_topics := v_topics || ('svc:' || r.service_name);
-                ELSE
-                    v_topics := v_topics || \(servicesOf("r.node"));
-                END IF;
+                v_topics := v_topics || catalog.check_topics(r.node, r.service_name);
             END LOOP;
             FOR r IN SELECT DISTINCT c.node, c.service_id FROM catalog.checks c
                       WHERE c.deregister_after_ms IS NOT NULL AND c.status = 'critical' AND c.service_id <> ''
