@@ -30,6 +30,10 @@ extension Target.Dependency {
     static let nioHTTP1 = Target.Dependency.product(name: "NIOHTTP1", package: "swift-nio")
     static let nioFoundation = Target.Dependency.product(name: "NIOFoundationCompat", package: "swift-nio")
     static let nioSSL = Target.Dependency.product(name: "NIOSSL", package: "swift-nio-ssl")
+    static let x509 = Target.Dependency.product(name: "X509", package: "swift-certificates")
+    static let crypto = Target.Dependency.product(name: "Crypto", package: "swift-crypto")
+    static let cryptoExtras = Target.Dependency.product(name: "_CryptoExtras", package: "swift-crypto")
+    static let asn1 = Target.Dependency.product(name: "SwiftASN1", package: "swift-asn1")
 }
 
 /// A library target with the project's Swift settings.
@@ -77,6 +81,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
+        .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
     ],
     targets: [
         // Generated protobuf and gRPC code (proto/generate.sh).
@@ -98,6 +105,16 @@ let package = Package(
             ]
         ),
         library(
+            "MeshServer",
+            path: "Shared/MeshServer",
+            dependencies: [
+                "MeshCore", "MeshStore", "MeshRPC", "MeshProto", .grpcCore, .grpcTransport, .hummingbird, .lifecycle, .protobuf,
+                .logging, .postgres, .nio,
+            ]
+        ),
+        // Keys, CSRs, certificates and the CA's operations (pure apart from crypto).
+        library("MeshTLS", path: "Shared/MeshTLS", dependencies: [.x509, .crypto, .cryptoExtras, .asn1]),
+        library(
             "MeshTesting",
             path: "Shared/MeshTesting",
             dependencies: ["MeshCore", "MeshStore", .postgres, .logging, .nioPosix]
@@ -107,8 +124,8 @@ let package = Package(
             "Catalog",
             path: "Services/Catalog/Sources",
             dependencies: [
-                "MeshCore", "MeshStore", "MeshRPC", "MeshProto", .grpcCore, .grpcTransport, .hummingbird, .protobuf,
-                .lifecycle, .logging, .postgres, .metrics, .prometheus, .httpTypes, .nio,
+                "MeshCore", "MeshStore", "MeshRPC", "MeshServer", "MeshProto", .grpcCore, .grpcTransport, .hummingbird,
+                .protobuf, .lifecycle, .logging, .postgres, .metrics, .prometheus, .httpTypes, .nio,
             ]
         ),
         executable(
@@ -117,7 +134,19 @@ let package = Package(
             dependencies: ["Catalog", "MeshRPC", "MeshStore", .argumentParser, .lifecycle, .unixSignals, .logging]
         ),
         executable("CAMain", path: "Services/CA/Main", dependencies: []),
-        executable("AuthzMain", path: "Services/Authz/Main", dependencies: []),
+        library(
+            "Authz",
+            path: "Services/Authz/Sources",
+            dependencies: [
+                "MeshCore", "MeshStore", "MeshRPC", "MeshServer", "MeshProto", .grpcCore, .grpcTransport, .hummingbird,
+                .protobuf, .lifecycle, .logging, .postgres, .httpTypes, .nio, .crypto,
+            ]
+        ),
+        executable(
+            "AuthzMain",
+            path: "Services/Authz/Main",
+            dependencies: ["Authz", "MeshRPC", "MeshStore", .argumentParser, .lifecycle, .unixSignals, .logging]
+        ),
         executable("IAMAuthMain", path: "Services/IAMAuth/Main", dependencies: []),
         executable("ConfigDistributorMain", path: "Services/ConfigDistributor/Main", dependencies: []),
         executable("ProxyMain", path: "Services/Proxy/Main", dependencies: []),
@@ -141,6 +170,7 @@ let package = Package(
         ),
 
         tests("MeshCoreTests", dependencies: ["MeshCore"]),
+        tests("MeshTLSTests", dependencies: ["MeshTLS", .x509, .crypto, .cryptoExtras, .asn1]),
         tests("MeshStoreTests", dependencies: ["MeshStore", "MeshTesting", "MeshCore", .postgres, .logging]),
         tests(
             "CatalogTests",

@@ -50,6 +50,19 @@ public struct SettingResolver: Sendable {
 }
 
 /// A flag or variable whose value cannot be used.
+extension SettingResolver {
+    /// Plain HTTP is served on loopback only (as `consul agent -dev` does), unless
+    /// `MESH_ALLOW_PLAIN_HTTP=1` says a TLS-terminating load balancer sits in front.
+    public func requireLoopbackForPlainHTTP(_ address: HostPort) throws {
+        guard address.isLoopback || self.environment["MESH_ALLOW_PLAIN_HTTP"] == "1" else {
+            throw SettingError(
+                setting: "--http-addr / MESH_HTTP_ADDR",
+                reason: "plain HTTP is only served on loopback (set MESH_ALLOW_PLAIN_HTTP=1 behind a TLS load balancer)"
+            )
+        }
+    }
+}
+
 public struct SettingError: Error, Sendable, CustomStringConvertible {
     public var setting: String
     public var reason: String

@@ -19,4 +19,7 @@ public struct ChangeTopic: Hashable, Sendable, CustomStringConvertible {
 public struct ChangeMark: Sendable, Hashable {
     let global: UInt64
     let topics: [ChangeTopic: UInt64]
+
+    /// The highest index the feed had seen when the mark was taken.
+    public var index: UInt64 { self.global }
 }

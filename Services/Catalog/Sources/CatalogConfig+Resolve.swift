@@ -19,12 +19,7 @@ extension CatalogConfig {
             variable: "MESH_HTTP_ADDR",
             default: "127.0.0.1:8500"
         )
-        guard http.isLoopback || environment["MESH_ALLOW_PLAIN_HTTP"] == "1" else {
-            throw SettingError(
-                setting: "--http-addr / MESH_HTTP_ADDR",
-                reason: "plain HTTP is only served on loopback (set MESH_ALLOW_PLAIN_HTTP=1 behind a TLS load balancer)"
-            )
-        }
+        try settings.requireLoopbackForPlainHTTP(http)
         return CatalogConfig(
             database: try DatabaseSettings.resolve(
                 url: settings.string(flag: databaseURL, variable: "MESH_DATABASE_URL"),

@@ -1,4 +1,5 @@
 import Logging
+import MeshServer
 import MeshStore
 import PostgresNIO
 
@@ -7,12 +8,12 @@ import PostgresNIO
 /// Each replica names its change-feed connection `mesh-catalog <grpc address>` and its leader
 /// session `mesh-catalog-leader <grpc address>`; the leader is the session holding the lock.
 struct ClusterStatus: Sendable {
-    static let peerPrefix = "mesh-catalog "
-    static let leaderPrefix = "mesh-catalog-leader "
-
     let client: PostgresClient
     let schema: StoreSchema
     let logger: Logger
+
+    var peerPrefix: String { ServiceHost.peerPrefix(of: self.schema) }
+    var leaderPrefix: String { ServiceHost.leaderPrefix(of: self.schema) }
 
     /// The leader replica's address, or "" when none holds the lock (Consul's answer without a leader).
     func leader() async throws -> String {
@@ -27,7 +28,7 @@ struct ClusterStatus: Sendable {
             logger: self.logger
         )
         for try await name in rows.decode(String.self) {
-            return String(name.dropFirst(Self.leaderPrefix.count))
+            return String(name.dropFirst(self.leaderPrefix.count))
         }
         return ""
     }
@@ -37,13 +38,13 @@ struct ClusterStatus: Sendable {
         let rows = try await self.client.query(
             """
             SELECT DISTINCT application_name FROM pg_stat_activity
-             WHERE datname = current_database() AND application_name LIKE \(Self.peerPrefix + "%")
+             WHERE datname = current_database() AND application_name LIKE \(self.peerPrefix + "%")
              ORDER BY 1
             """,
             logger: self.logger
         )
         var peers: [String] = []
-        for try await name in rows.decode(String.self) { peers.append(String(name.dropFirst(Self.peerPrefix.count))) }
+        for try await name in rows.decode(String.self) { peers.append(String(name.dropFirst(self.peerPrefix.count))) }
         return peers
     }
 }

@@ -1,0 +1,83 @@
+import Foundation
+import GRPCCore
+import Logging
+import MeshCore
+import MeshProto
+import MeshServer
+import MeshStore
+import ServiceLifecycle
+import SwiftProtobuf
+
+/// `mesh.v1.ACL`: token resolution for the other services, and the change stream their caches follow.
+struct AuthzRPC: Mesh_V1_ACL.SimpleServiceProtocol {
+    let store: AuthzStore
+    let defaultPolicy: ACLDefault
+    let logger: Logger
+
+    func resolveToken(
+        request: Mesh_V1_ResolveTokenRequest,
+        context: ServerContext
+    ) async throws -> Mesh_V1_ResolvedToken {
+        let secret = request.secretID.isEmpty ? AuthzMigrations.anonymousSecret : request.secretID
+        guard let token = try await self.store.resolve(secret: secret) else {
+            throw RPCError(code: .notFound, message: "ACL not found")
+        }
+        return .with {
+            $0.accessorID = token.accessorID
+            $0.management = token.isManagement
+            $0.rules = token.rules
+            $0.serviceIdentities = token.serviceIdentities
+            $0.nodeIdentities = token.nodeIdentities
+            $0.expirationUnix = token.expirationTime.map { Int64($0.timeIntervalSince1970.rounded(.up)) } ?? 0
+            $0.defaultPolicy = self.defaultPolicy.rawValue
+        }
+    }
+
+    func watchChanges(
+        request: Mesh_V1_WatchACLRequest,
+        response: RPCWriter<Mesh_V1_ACLChange>,
+        context: ServerContext
+    ) async throws {
+        var mark = self.store.feed.mark([AuthzStore.aclTopic])
+        try await response.write(.with {
+            $0.index = mark.index
+            $0.defaultPolicy = self.defaultPolicy.rawValue
+        })
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            let changed = await self.store.feed.wait(beyond: mark, until: .now + .seconds(60))
+            let next = self.store.feed.mark([AuthzStore.aclTopic])
+            if changed {
+                try await response.write(.with {
+                    $0.index = next.index
+                    $0.defaultPolicy = self.defaultPolicy.rawValue
+                })
+            }
+            mark = next
+        }
+    }
+}
+
+/// Resolves secrets from authz-svc's own store (its gate needs no network hop).
+struct StoreTokenSource: TokenSource {
+    let store: AuthzStore
+
+    func resolve(secret: String) async throws -> ResolvedToken? {
+        try await self.store.resolve(secret: secret.isEmpty ? AuthzMigrations.anonymousSecret : secret)
+    }
+}
+
+/// Drops the gate's cache whenever the ACL topic moves on the change feed.
+struct GateInvalidator: Sendable {
+    let feed: ChangeFeed
+    let gate: ACLGate
+
+    func run() async {
+        var mark = self.feed.mark([AuthzStore.aclTopic])
+        while !Task.isCancelled {
+            let changed = await self.feed.wait(beyond: mark, until: .now + .seconds(60))
+            let next = self.feed.mark([AuthzStore.aclTopic])
+            if changed { self.gate.invalidate() }
+            mark = next
+        }
+    }
+}

@@ -1,0 +1,92 @@
+import Crypto
+import Foundation
+import Logging
+import MeshCore
+import MeshStore
+import PostgresNIO
+
+/// The authz schema's PostgreSQL access: ACL tokens, policies, roles and intentions.
+///
+/// Every write is one transaction that draws one index, and publishes its topic to the change
+/// feed after commit (`acl` for tokens, policies and roles; `intentions`). ACL writes are rare
+/// and small, so they are plain SQL from here rather than stored functions.
+struct AuthzStore: Sendable {
+    static let schema = AuthzMigrations.schema
+    static let aclTopic = ChangeTopic("acl")
+    static let intentionsTopic = ChangeTopic("intentions")
+
+    let client: PostgresClient
+    let feed: ChangeFeed
+    let logger: Logger
+
+    static let encoder = JSONEncoder()
+    static let decoder = JSONDecoder()
+
+    /// The SHA-256 of a secret, which is all the store keeps of it.
+    static func secretHash(_ secret: String) -> [UInt8] {
+        Array(SHA256.hash(data: Array(secret.utf8)))
+    }
+
+    /// A new random ID in Consul's lowercase UUID form.
+    static func newID() -> String { UUID().uuidString.lowercased() }
+
+    static func isUUID(_ text: String) -> Bool {
+        text.count == 36 && UUID(uuidString: text) != nil
+    }
+
+    /// Runs `body` in one transaction with a fresh index, then publishes `topic` at that index.
+    func write<Result: Sendable>(
+        _ topic: ChangeTopic,
+        _ body: @escaping @Sendable (PostgresConnection, ModifyIndex) async throws -> Result
+    ) async throws -> Result {
+        let logger = self.logger
+        let (result, index): (Result, ModifyIndex) = try await self.unwrapped {
+            try await self.client.withTransaction(logger: logger) { connection in
+                var index: ModifyIndex = 0
+                let rows = try await connection.query(
+                    "SELECT \(unescaped: Self.schema.name).next_index()",
+                    logger: logger
+                )
+                for try await value in rows.decode(Int64.self) { index = UInt64(value) }
+                return (try await body(connection, index), index)
+            }
+        }
+        self.feed.publish([topic], index: index)
+        return result
+    }
+
+    /// The current stable index (what reads report as `X-Consul-Index`).
+    func stableIndex() async throws -> ModifyIndex {
+        try await self.client.stableIndex(of: Self.schema, logger: self.logger)
+    }
+
+    /// `withTransaction` wraps what the body threw; give callers their own error back.
+    func unwrapped<Result>(_ body: () async throws -> Result) async throws -> Result {
+        do {
+            return try await body()
+        } catch let error as PostgresTransactionError {
+            if let inner = error.closureError { throw inner }
+            throw error
+        }
+    }
+
+    /// `SELECT columns FROM table [WHERE condition] ORDER BY order`, keeping the condition's binds.
+    static func select(_ columns: String, from table: String, where condition: PostgresQuery?, orderBy: String)
+        -> PostgresQuery
+    {
+        var sql = "SELECT \(columns) FROM \(table)"
+        if let condition { sql += " WHERE " + condition.sql }
+        sql += " ORDER BY \(orderBy)"
+        return PostgresQuery(unsafeSQL: sql, binds: condition?.binds ?? PostgresBindings())
+    }
+
+    /// Decodes a JSON column read as text.
+    static func decodeJSON<Value: Decodable>(_ type: Value.Type, _ text: String) throws -> Value {
+        try Self.decoder.decode(type, from: Data(text.utf8))
+    }
+
+    /// Encodes a value for a jsonb bind.
+    static func json(_ value: some Encodable) throws -> String {
+        String(decoding: try Self.encoder.encode(value), as: UTF8.self)
+    }
+}

@@ -1,0 +1,243 @@
+public import GRPCCore
+import GRPCNIOTransportHTTP2Posix
+public import Hummingbird
+public import Logging
+public import MeshCore
+public import MeshRPC
+public import MeshStore
+import NIOCore
+public import PostgresNIO
+public import ServiceLifecycle
+
+/// What a service contributes to its host once the store is migrated and the change feed exists.
+public struct HostedParts: Sendable {
+    /// The gRPC services to serve.
+    public var grpcServices: [any RegistrableRPCService]
+    /// Adds the service's REST routes (the host adds `/metrics`, `/ready` and `/healthz`).
+    public var routes: @Sendable (Router<BasicRequestContext>) -> Void
+    /// The leader's singleton work, run for each term over the leader's own session; nil when
+    /// the service has none.
+    public var leaderTerm: (@Sendable (PostgresConnection) async throws -> Void)?
+    /// Background services that live as long as the servers (caches following a watch, say).
+    public var services: [any Service]
+    /// Extra readiness conditions, checked with the host's own.
+    public var isReady: @Sendable () -> Bool
+
+    public init(
+        grpcServices: [any RegistrableRPCService],
+        routes: @escaping @Sendable (Router<BasicRequestContext>) -> Void,
+        leaderTerm: (@Sendable (PostgresConnection) async throws -> Void)? = nil,
+        services: [any Service] = [],
+        isReady: @escaping @Sendable () -> Bool = { true }
+    ) {
+        self.grpcServices = grpcServices
+        self.routes = routes
+        self.leaderTerm = leaderTerm
+        self.services = services
+        self.isReady = isReady
+    }
+}
+
+/// What the host hands a service to build its parts from.
+public struct HostContext: Sendable {
+    public let client: PostgresClient
+    public let feed: ChangeFeed
+    public let schema: StoreSchema
+    public let settings: HostSettings
+    public let logger: Logger
+}
+
+/// The runtime every control-plane service shares: migrations, the change feed, leader
+/// election, the gRPC and REST servers, metrics and readiness, on one PostgreSQL pool.
+///
+/// Run `postgres` and then the host in one `ServiceGroup`, so the pool starts first and stops
+/// last. `run()` migrates the schema (advisory-locked, so replicas may start together), asks
+/// the service for its parts, then serves until graceful shutdown. Replicas find each other
+/// through the application names of their sessions (`mesh-<schema> <address>`).
+public final class ServiceHost: Service, Sendable {
+    let settings: HostSettings
+    let schema: StoreSchema
+    let migrations: [Migration]
+    let logger: Logger
+    let build: @Sendable (HostContext) async throws -> HostedParts
+    /// The pool every query of this service goes through.
+    public let client: PostgresClient
+    let migrated = Rendezvous<Bool>()
+    /// The bound REST address.
+    public let httpAddress = Rendezvous<HostPort>()
+    /// The bound gRPC address.
+    public let grpcAddress = Rendezvous<HostPort>()
+    /// True once the schema is migrated, both servers are bound and the change feed listens
+    /// (what `/ready` reports); false if the host stopped before that.
+    public let ready = Rendezvous<Bool>()
+    private let feedHolder = Rendezvous<ChangeFeed>()
+    private let electionHolder = Rendezvous<LeaderElection>()
+
+    public init(
+        settings: HostSettings,
+        schema: StoreSchema,
+        migrations: [Migration],
+        logger: Logger,
+        build: @escaping @Sendable (HostContext) async throws -> HostedParts
+    ) throws {
+        self.settings = settings
+        self.schema = schema
+        self.migrations = migrations
+        self.logger = logger
+        self.build = build
+        self.client = PostgresClient(
+            configuration: try settings.database.clientConfiguration(),
+            backgroundLogger: logger
+        )
+    }
+
+    /// The application-name prefix of every replica's listening session.
+    public static func peerPrefix(of schema: StoreSchema) -> String { "mesh-\(schema.name) " }
+    /// The application-name prefix of the leader's session.
+    public static func leaderPrefix(of schema: StoreSchema) -> String { "mesh-\(schema.name)-leader " }
+
+    /// Whether this replica holds the leader lock now.
+    public var isLeader: Bool { self.electionHolder.current?.isLeader ?? false }
+
+    /// Returns once this replica has become leader for the first time.
+    public func waitUntilLeader() async {
+        _ = await self.electionHolder.value.firstTerm.value
+    }
+
+    /// The number of blocking queries and watches parked on the change feed (tests and metrics).
+    public var waiterCount: Int { self.feedHolder.current?.waiterCount ?? 0 }
+
+    /// The PostgreSQL pool. Run it as a service *before* the host in the same group.
+    public var postgres: some Service { PostgresPoolService(client: self.client) }
+
+    public func run() async throws {
+        // Whatever ends the host (failure or shutdown) also answers anyone awaiting readiness.
+        defer { self.ready.fulfill(false) }
+        try await self.serve()
+    }
+
+    private func serve() async throws {
+        try await SchemaMigrator(schema: self.schema, migrations: self.migrations)
+            .migrate(on: self.client, logger: self.logger)
+        self.migrated.fulfill(true)
+
+        let registry = MeshMetrics.registry()
+        let feed = ChangeFeed(
+            schema: self.schema,
+            client: self.client,
+            settings: self.settings.database,
+            applicationName: Self.peerPrefix(of: self.schema) + self.settings.advertised,
+            safetyInterval: self.settings.feedSafetyInterval,
+            logger: self.logger
+        )
+        self.feedHolder.fulfill(feed)
+        let parts = try await self.build(
+            HostContext(
+                client: self.client,
+                feed: feed,
+                schema: self.schema,
+                settings: self.settings,
+                logger: self.logger
+            )
+        )
+        let grpcServer = GRPCServer(
+            transport: HTTP2ServerTransport.Posix(
+                address: .ipv4(host: self.settings.grpcAddress.host, port: self.settings.grpcAddress.port),
+                transportSecurity: .plaintext
+            ),
+            services: parts.grpcServices
+        )
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: feed),
+            .init(service: GRPCServerService(server: grpcServer, drainTimeout: self.settings.drainTimeout)),
+        ]
+        if let term = parts.leaderTerm {
+            let election = LeaderElection(
+                schema: self.schema,
+                settings: self.settings.database,
+                applicationName: Self.leaderPrefix(of: self.schema) + self.settings.advertised,
+                retryInterval: self.settings.leaderRetryInterval,
+                logger: self.logger,
+                term: { session, _ in try await term(session) }
+            )
+            self.electionHolder.fulfill(election)
+            services.append(.init(service: election))
+        }
+        services += parts.services.map { .init(service: $0) }
+
+        let router = Router()
+        router.add(middleware: MetricsMiddleware())
+        let migrated = self.migrated
+        let isReady = parts.isReady
+        router.addOperationalRoutes(registry: registry) {
+            migrated.current == true && feed.isListening && isReady()
+        }
+        parts.routes(router)
+        let app = self.application(router: router)
+        services.append(.init(service: app))
+        services.append(
+            .init(service: self.announcer(grpcServer: grpcServer, feed: feed), successTerminationBehavior: .ignore)
+        )
+        try await ServiceGroup(configuration: .init(services: services, logger: self.logger)).run()
+    }
+
+    private func application(router: Router<BasicRequestContext>) -> some Service {
+        let httpAddress = self.httpAddress
+        let logger = self.logger
+        let name = self.settings.name
+        return Application(
+            router: router,
+            configuration: .init(
+                address: .hostname(self.settings.httpAddress.host, port: self.settings.httpAddress.port),
+                serverName: name
+            ),
+            onServerRunning: { channel in
+                let port = channel.localAddress?.port ?? 0
+                let bound = HostPort(host: channel.localAddress?.ipAddress ?? "127.0.0.1", port: port)
+                logger.info("\(name) http listening", metadata: ["mesh.address": "\(bound)"])
+                httpAddress.fulfill(bound)
+            },
+            logger: self.logger
+        )
+    }
+
+    private func announcer(grpcServer: GRPCServer<HTTP2ServerTransport.Posix>, feed: ChangeFeed) -> some Service {
+        let grpcAddress = self.grpcAddress
+        let httpAddress = self.httpAddress
+        let ready = self.ready
+        let logger = self.logger
+        let name = self.settings.name
+        return OneShotService {
+            if let address = try await grpcServer.listeningAddress?.ipv4 {
+                let bound = HostPort(host: address.host, port: address.port)
+                logger.info("\(name) grpc listening", metadata: ["mesh.address": "\(bound)"])
+                grpcAddress.fulfill(bound)
+            }
+            await feed.waitUntilListening()
+            _ = await httpAddress.value
+            ready.fulfill(true)
+        }
+    }
+}
+
+/// The pool as a lifecycle service (PostgresClient stops on graceful shutdown by itself).
+struct PostgresPoolService: Service {
+    let client: PostgresClient
+
+    func run() async throws {
+        await self.client.run()
+    }
+}
+
+/// Runs a one-shot task (announcing bound addresses) as a lifecycle service.
+public struct OneShotService: Service {
+    let body: @Sendable () async throws -> Void
+
+    public init(_ body: @escaping @Sendable () async throws -> Void) {
+        self.body = body
+    }
+
+    public func run() async throws {
+        try await self.body()
+    }
+}
