@@ -117,7 +117,10 @@ let package = Package(
         library(
             "MeshTesting",
             path: "Shared/MeshTesting",
-            dependencies: ["MeshCore", "MeshStore", .postgres, .logging, .nioPosix]
+            dependencies: [
+                "MeshCore", "MeshStore", "MeshRPC", .postgres, .logging, .nioPosix, .nio, .httpClient, .nioHTTP1,
+                .nioFoundation,
+            ]
         ),
 
         library(
@@ -177,6 +180,13 @@ let package = Package(
             dependencies: [
                 "Catalog", "MeshProto", "MeshStore", "MeshTesting", "MeshRPC", "MeshCore", .grpcCore, .grpcTransport,
                 .httpClient, .postgres, .logging, .lifecycle, .nio, .nioHTTP1, .nioFoundation, .protobuf,
+            ]
+        ),
+        tests(
+            "AuthzTests",
+            dependencies: [
+                "Authz", "MeshServer", "MeshTesting", "MeshRPC", "MeshCore", "MeshStore", .postgres, .logging,
+                .lifecycle, .nioHTTP1,
             ]
         ),
         tests("EndToEndTests", dependencies: ["MeshTesting", "MeshCore", .httpClient, .logging, .nio]),

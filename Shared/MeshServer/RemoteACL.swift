@@ -61,39 +61,39 @@ public final class RemoteACL: Service, Sendable {
     }
 
     public func run() async throws {
-        try await withGracefulShutdownHandler {
-            try await withThrowingDiscardingTaskGroup { group in
-                group.addTask { try await self.grpc.runConnections() }
-                group.addTask {
-                    await self.followChanges()
-                    self.grpc.beginGracefulShutdown()
-                }
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask { try await self.grpc.runConnections() }
+            group.addTask {
+                // The watch stream never ends by itself: cancel it at shutdown, then close the client.
+                await cancelWhenGracefulShutdown { await self.followChanges() }
+                self.grpc.beginGracefulShutdown()
             }
-        } onGracefulShutdown: {
-            self.grpc.beginGracefulShutdown()
         }
     }
 
     private func followChanges() async {
         let acl = Mesh_V1_ACL.Client(wrapping: self.grpc)
         var backoff: Duration = .milliseconds(50)
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+        while !Task.isCancelled {
             let delivered = Atomic<Bool>(false)
             do {
                 try await acl.watchChanges(.init()) { response in
+                    self.logger.debug("ACL watch open")
                     for try await change in response.messages {
+                        self.logger.debug("ACL change", metadata: ["mesh.index": "\(change.index)"])
                         self.gate.invalidate(defaultPolicy: ACLDefault(rawValue: change.defaultPolicy))
                         self.synced.fulfill(true)
                         delivered.store(true, ordering: .relaxed)
                     }
                 }
             } catch {
-                if Task.isShuttingDownGracefully || Task.isCancelled { return }
+                if Task.isCancelled { return }
                 self.logger.warning(
                     "ACL watch lost; retrying",
                     metadata: ["mesh.error": "\(error)", "mesh.backoff": "\(backoff)"]
                 )
             }
+            self.logger.debug("ACL watch ended")
             if delivered.load(ordering: .relaxed) { backoff = .milliseconds(50) }
             // The stream ended: whatever changed meanwhile is unknown, so start over.
             self.gate.invalidate()

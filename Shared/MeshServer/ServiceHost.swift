@@ -113,7 +113,16 @@ public final class ServiceHost: Service, Sendable {
     public func run() async throws {
         // Whatever ends the host (failure or shutdown) also answers anyone awaiting readiness.
         defer { self.ready.fulfill(false) }
-        try await self.serve()
+        do {
+            try await self.serve()
+        } catch {
+            // PostgresNIO redacts its errors' descriptions; the reflection carries the server's message.
+            self.logger.error(
+                "\(self.settings.name) stopped",
+                metadata: ["mesh.error": "\(String(reflecting: error))"]
+            )
+            throw error
+        }
     }
 
     private func serve() async throws {

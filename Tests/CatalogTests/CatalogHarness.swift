@@ -98,48 +98,9 @@ func withCatalogServer<T: Sendable>(_ body: @Sendable (Replica) async throws -> 
     return try await withReplica(database: database, body)
 }
 
-/// A minimal HTTP client for the Consul-compatible API.
-struct API: Sendable {
-    let address: HostPort
+typealias API = TestAPI
 
-    init(_ address: HostPort) {
-        self.address = address
-    }
-
-    struct Answer: Sendable {
-        var status: Int
-        var headers: HTTPHeaders
-        var body: Data
-
-        var json: Any? { try? JSONSerialization.jsonObject(with: self.body, options: [.fragmentsAllowed]) }
-        var text: String { String(decoding: self.body, as: UTF8.self) }
-        var index: UInt64? { self.headers.first(name: "X-Consul-Index").flatMap(UInt64.init) }
-        var array: [[String: Any]] { (self.json as? [[String: Any]]) ?? [] }
-        var object: [String: Any] { (self.json as? [String: Any]) ?? [:] }
-    }
-
-    func call(
-        _ method: HTTPMethod,
-        _ path: String,
-        body: Data? = nil,
-        timeout: Duration = .seconds(60)
-    ) async throws
-        -> Answer
-    {
-        var request = HTTPClientRequest(url: "http://\(self.address)\(path)")
-        request.method = method
-        if let body { request.body = .bytes(ByteBuffer(data: body)) }
-        let response = try await HTTPClient.shared.execute(request, timeout: .init(timeout))
-        let buffer = try await response.body.collect(upTo: 64 << 20)
-        return Answer(status: Int(response.status.code), headers: response.headers, body: Data(buffer: buffer))
-    }
-
-    func get(_ path: String) async throws -> Answer { try await self.call(.GET, path) }
-
-    func put(_ path: String, json: Any) async throws -> Answer {
-        try await self.call(.PUT, path, body: try JSONSerialization.data(withJSONObject: json))
-    }
-
+extension TestAPI {
     /// Registers and expects success.
     func register(_ json: [String: Any]) async throws {
         let answer = try await self.put("/v1/catalog/register", json: json)
@@ -151,11 +112,6 @@ extension TimeAmount {
     init(_ duration: Duration) {
         self = .nanoseconds(duration.totalNanoseconds)
     }
-}
-
-struct TestFailure: Error, CustomStringConvertible {
-    var description: String
-    init(_ description: String) { self.description = description }
 }
 
 /// A registration body for one instance.

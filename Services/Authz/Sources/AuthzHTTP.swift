@@ -9,11 +9,13 @@ import MeshServer
 struct AuthzHTTP: Sendable {
     let store: AuthzStore
     let gate: ACLGate
+    let intentions: IntentionsCache
     let logger: Logger
 
     func addRoutes(to router: Router<BasicRequestContext>) {
         let v1 = router.group("v1")
         self.addACLRoutes(to: v1)
+        self.addIntentionRoutes(to: v1)
     }
 
     /// Runs a handler, turning domain errors into Consul's responses.

@@ -38,21 +38,24 @@ struct AuthzRPC: Mesh_V1_ACL.SimpleServiceProtocol {
         response: RPCWriter<Mesh_V1_ACLChange>,
         context: ServerContext
     ) async throws {
-        var mark = self.store.feed.mark([AuthzStore.aclTopic])
-        try await response.write(.with {
-            $0.index = mark.index
-            $0.defaultPolicy = self.defaultPolicy.rawValue
-        })
-        while !Task.isCancelled && !Task.isShuttingDownGracefully {
-            let changed = await self.store.feed.wait(beyond: mark, until: .now + .seconds(60))
-            let next = self.store.feed.mark([AuthzStore.aclTopic])
-            if changed {
-                try await response.write(.with {
-                    $0.index = next.index
-                    $0.defaultPolicy = self.defaultPolicy.rawValue
-                })
+        // Streams end when the server shuts down, so replicas' caches reconnect elsewhere at once.
+        try await cancelWhenGracefulShutdown {
+            var mark = self.store.feed.mark([AuthzStore.aclTopic])
+            try await response.write(.with {
+                $0.index = mark.index
+                $0.defaultPolicy = self.defaultPolicy.rawValue
+            })
+            while !Task.isCancelled {
+                let changed = await self.store.feed.wait(beyond: mark, until: .now + .seconds(60))
+                let next = self.store.feed.mark([AuthzStore.aclTopic])
+                if changed {
+                    try await response.write(.with {
+                        $0.index = next.index
+                        $0.defaultPolicy = self.defaultPolicy.rawValue
+                    })
+                }
+                mark = next
             }
-            mark = next
         }
     }
 }
@@ -63,21 +66,5 @@ struct StoreTokenSource: TokenSource {
 
     func resolve(secret: String) async throws -> ResolvedToken? {
         try await self.store.resolve(secret: secret.isEmpty ? AuthzMigrations.anonymousSecret : secret)
-    }
-}
-
-/// Drops the gate's cache whenever the ACL topic moves on the change feed.
-struct GateInvalidator: Sendable {
-    let feed: ChangeFeed
-    let gate: ACLGate
-
-    func run() async {
-        var mark = self.feed.mark([AuthzStore.aclTopic])
-        while !Task.isCancelled {
-            let changed = await self.feed.wait(beyond: mark, until: .now + .seconds(60))
-            let next = self.feed.mark([AuthzStore.aclTopic])
-            if changed { self.gate.invalidate() }
-            mark = next
-        }
     }
 }

@@ -29,8 +29,12 @@ public final class AuthzServer: Service, Sendable {
             try await Self.ensureInitialManagement(secret, store: store, logger: context.logger)
         }
         let gate = ACLGate(source: StoreTokenSource(store: store), defaultPolicy: config.defaultPolicy)
-        let invalidator = GateInvalidator(feed: context.feed, gate: gate)
-        let http = AuthzHTTP(store: store, gate: gate, logger: context.logger)
+        let intentions = IntentionsCache(store: store)
+        let followers = [
+            TopicFollower(feed: context.feed, topic: AuthzStore.aclTopic) { gate.invalidate() },
+            TopicFollower(feed: context.feed, topic: AuthzStore.intentionsTopic) { intentions.invalidate() },
+        ]
+        let http = AuthzHTTP(store: store, gate: gate, intentions: intentions, logger: context.logger)
         let interval = config.reapInterval
         return HostedParts(
             grpcServices: [AuthzRPC(store: store, defaultPolicy: config.defaultPolicy, logger: context.logger)],
@@ -42,7 +46,9 @@ public final class AuthzServer: Service, Sendable {
                     try await Task.sleep(for: interval)
                 }
             },
-            services: [OneShotService { await invalidator.run() }]
+            services: followers.map { follower in
+                OneShotService { await cancelWhenGracefulShutdown { await follower.run() } }
+            }
         )
     }
 

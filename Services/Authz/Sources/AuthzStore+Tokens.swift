@@ -3,6 +3,7 @@ import Logging
 import MeshCore
 import MeshServer
 import MeshStore
+import NIOCore
 import PostgresNIO
 
 /// A token as given to create or update, validated by the HTTP layer.
@@ -211,8 +212,8 @@ extension AuthzStore {
                 """,
                 logger: self.logger
             )
-            var existing: ([UInt8], Date?, String)?
-            for try await row in rows.decode(([UInt8], Date?, String).self) { existing = row }
+            var existing: (ByteBuffer, Date?, String)?
+            for try await row in rows.decode((ByteBuffer, Date?, String).self) { existing = row }
             guard let existing else { throw AuthzError.tokenNotFound }
             if let secret = input.secretID, !secret.isEmpty, Self.secretHash(secret) != existing.0 {
                 throw AuthzError.field("SecretID", "Changing a token's SecretID is not permitted")

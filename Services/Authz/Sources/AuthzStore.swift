@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import MeshCore
 import MeshStore
+import NIOCore
 import PostgresNIO
 
 /// The authz schema's PostgreSQL access: ACL tokens, policies, roles and intentions.
@@ -23,8 +24,8 @@ struct AuthzStore: Sendable {
     static let decoder = JSONDecoder()
 
     /// The SHA-256 of a secret, which is all the store keeps of it.
-    static func secretHash(_ secret: String) -> [UInt8] {
-        Array(SHA256.hash(data: Array(secret.utf8)))
+    static func secretHash(_ secret: String) -> ByteBuffer {
+        ByteBuffer(bytes: Array(SHA256.hash(data: Array(secret.utf8))))
     }
 
     /// A new random ID in Consul's lowercase UUID form.
