@@ -108,7 +108,8 @@ let package = Package(
             "MeshServer",
             path: "Shared/MeshServer",
             dependencies: [
-                "MeshCore", "MeshStore", "MeshRPC", "MeshProto", .grpcCore, .grpcTransport, .hummingbird, .lifecycle, .protobuf,
+                "MeshCore", "MeshStore", "MeshRPC", "MeshProto", .grpcCore, .grpcTransport, .hummingbird, .lifecycle,
+                .protobuf,
                 .logging, .postgres, .nio,
             ]
         ),

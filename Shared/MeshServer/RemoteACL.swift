@@ -4,9 +4,9 @@ public import GRPCNIOTransportHTTP2Posix
 public import Logging
 public import MeshCore
 import MeshProto
-import SwiftProtobuf
 public import MeshRPC
 public import ServiceLifecycle
+import SwiftProtobuf
 import Synchronization
 
 /// Resolves tokens through authz-svc's gRPC API (`mesh.v1.ACL/ResolveToken`).

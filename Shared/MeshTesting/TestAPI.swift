@@ -59,7 +59,11 @@ public struct TestAPI: Sendable {
     public func delete(_ path: String) async throws -> Answer { try await self.call(.DELETE, path) }
 
     public func put(_ path: String, json: Any) async throws -> Answer {
-        try await self.call(.PUT, path, body: try JSONSerialization.data(withJSONObject: json, options: [.fragmentsAllowed]))
+        try await self.call(
+            .PUT,
+            path,
+            body: try JSONSerialization.data(withJSONObject: json, options: [.fragmentsAllowed])
+        )
     }
 
     public func put(_ path: String, text: String) async throws -> Answer {

@@ -94,7 +94,9 @@ struct ACLAPITests {
             #expect(try await reader.get("/v1/acl/tokens").status == 200)
             let denied = try await reader.put("/v1/acl/policy", json: ["Name": "nope"])
             #expect(denied.status == 403)
-            #expect(denied.text == "Permission denied: token with AccessorID '\(accessor)' lacks permission 'acl:write'")
+            #expect(
+                denied.text == "Permission denied: token with AccessorID '\(accessor)' lacks permission 'acl:write'"
+            )
 
             let me = try await reader.get("/v1/acl/token/self")
             #expect(me.object["AccessorID"] as? String == accessor)
@@ -106,7 +108,10 @@ struct ACLAPITests {
             #expect(links?.first?["Name"] as? String == "acl-reader")
 
             // The database never sees the secret.
-            let client = PostgresClient(configuration: try authz.database.clientConfiguration(), backgroundLogger: testLogger)
+            let client = PostgresClient(
+                configuration: try authz.database.clientConfiguration(),
+                backgroundLogger: testLogger
+            )
             try await withThrowingDiscardingTaskGroup { group in
                 group.addTask { await client.run() }
                 let rows = try await client.query(

@@ -10,11 +10,19 @@ struct IntentionAPITests {
     func checkPrecedence() async throws {
         try await withAuthz { authz in
             let admin = authz.admin
-            #expect(try await admin.put("/v1/connect/intentions/exact?source=*&destination=db", json: ["Action": "allow"]).status == 200)
-            #expect(try await admin.put("/v1/connect/intentions/exact?source=web&destination=db", json: ["Action": "deny"]).status == 200)
+            #expect(
+                try await admin.put("/v1/connect/intentions/exact?source=*&destination=db", json: ["Action": "allow"])
+                    .status == 200
+            )
+            #expect(
+                try await admin.put("/v1/connect/intentions/exact?source=web&destination=db", json: ["Action": "deny"])
+                    .status == 200
+            )
 
             func allowed(_ source: String, _ destination: String) async throws -> Bool? {
-                let answer = try await admin.get("/v1/connect/intentions/check?source=\(source)&destination=\(destination)")
+                let answer = try await admin.get(
+                    "/v1/connect/intentions/check?source=\(source)&destination=\(destination)"
+                )
                 return answer.object["Allowed"] as? Bool
             }
             #expect(try await allowed("web", "db") == false)
@@ -42,7 +50,9 @@ struct IntentionAPITests {
             let admin = authz.admin
             let policy = try await admin.put(
                 "/v1/acl/policy",
-                json: ["Name": "db-intentions", "Rules": "service \"db\" { policy = \"read\"\n intentions = \"write\" }"]
+                json: [
+                    "Name": "db-intentions", "Rules": "service \"db\" { policy = \"read\"\n intentions = \"write\" }",
+                ]
             )
             #expect(policy.status == 200)
             let token = try await admin.put("/v1/acl/token", json: ["Policies": [["Name": "db-intentions"]]])
@@ -60,10 +70,18 @@ struct IntentionAPITests {
             #expect(other.status == 403)
             #expect(other.text.contains("lacks permission 'intentions:write' on \"cache\""))
             #expect(
-                try await operatorAPI.put("/v1/connect/intentions/exact?source=web&destination=db", json: ["Action": "allow"])
-                    .status == 200
+                try await operatorAPI.put(
+                    "/v1/connect/intentions/exact?source=web&destination=db",
+                    json: ["Action": "allow"]
+                )
+                .status == 200
             )
-            #expect(try await admin.put("/v1/connect/intentions/exact?source=web&destination=cache", json: ["Action": "deny"]).status == 200)
+            #expect(
+                try await admin.put(
+                    "/v1/connect/intentions/exact?source=web&destination=cache",
+                    json: ["Action": "deny"]
+                ).status == 200
+            )
 
             let list = try await operatorAPI.get("/v1/connect/intentions")
             #expect(list.array.map { $0["DestinationName"] as? String } == ["db"])

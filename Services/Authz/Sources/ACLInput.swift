@@ -133,7 +133,8 @@ enum ACLInput {
             guard remaining >= Self.minimumTTL - .seconds(1) else {
                 throw ValidationError(
                     field: "ExpirationTime",
-                    reason: "ExpirationTime cannot be less than 1m0s in the future (was \(GoDuration.format(remaining)))"
+                    reason:
+                        "ExpirationTime cannot be less than 1m0s in the future (was \(GoDuration.format(remaining)))"
                 )
             }
         }

@@ -17,7 +17,9 @@ enum ACLJSON {
         .array(
             identities.map { identity in
                 var object: [String: JSONValue] = ["ServiceName": .string(identity.serviceName)]
-                if !identity.datacenters.isEmpty { object["Datacenters"] = .array(identity.datacenters.map(JSONValue.string)) }
+                if !identity.datacenters.isEmpty {
+                    object["Datacenters"] = .array(identity.datacenters.map(JSONValue.string))
+                }
                 return .object(object)
             }
         )
@@ -80,7 +82,8 @@ enum ACLJSON {
         ]
         if !stub { object["Rules"] = .string(policy.rules) }
         if stub {
-            object["Datacenters"] = policy.datacenters.isEmpty ? .null : .array(policy.datacenters.map(JSONValue.string))
+            object["Datacenters"] =
+                policy.datacenters.isEmpty ? .null : .array(policy.datacenters.map(JSONValue.string))
         } else if !policy.datacenters.isEmpty {
             object["Datacenters"] = .array(policy.datacenters.map(JSONValue.string))
         }
@@ -99,7 +102,9 @@ enum ACLJSON {
             "ModifyIndex": .number(Double(role.modifyIndex)),
         ]
         if !role.policies.isEmpty { object["Policies"] = Self.links(role.policies) }
-        if !role.serviceIdentities.isEmpty { object["ServiceIdentities"] = Self.serviceIdentities(role.serviceIdentities) }
+        if !role.serviceIdentities.isEmpty {
+            object["ServiceIdentities"] = Self.serviceIdentities(role.serviceIdentities)
+        }
         if !role.nodeIdentities.isEmpty { object["NodeIdentities"] = Self.nodeIdentities(role.nodeIdentities) }
         return .object(object)
     }

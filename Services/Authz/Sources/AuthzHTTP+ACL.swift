@@ -1,6 +1,6 @@
 import Foundation
-import Logging
 import Hummingbird
+import Logging
 import MeshCore
 import MeshRPC
 import MeshServer
@@ -43,7 +43,10 @@ extension AuthzHTTP {
                 } catch AuthzError.tokenNotFound {
                     throw ConsulHTTPError(.notFound, "Cannot find token to delete")
                 }
-                self.logger.info("token deleted", metadata: ["mesh.accessor": "\(id)", "mesh.by": "\(caller.accessorID)"])
+                self.logger.info(
+                    "token deleted",
+                    metadata: ["mesh.accessor": "\(id)", "mesh.by": "\(caller.accessorID)"]
+                )
                 return try ConsulHTTP.json(true)
             }
         }
@@ -156,7 +159,9 @@ extension AuthzHTTP {
             )
         }
         let now = Date()
-        let tokens = try await self.store.tokens(matching: filter).filter { ($0.expirationTime ?? .distantFuture) > now }
+        let tokens = try await self.store.tokens(matching: filter).filter {
+            ($0.expirationTime ?? .distantFuture) > now
+        }
         return try await self.indexed(.array(tokens.map(ACLJSON.token)))
     }
 

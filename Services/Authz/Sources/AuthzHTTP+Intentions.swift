@@ -23,7 +23,11 @@ extension AuthzHTTP {
             try await self.handle {
                 let (source, destination) = try Self.pair(request)
                 let caller = try await self.caller(request)
-                try caller.demand(caller.authorizer.intentionRead(destination.name), "intentions:read", on: destination.name)
+                try caller.demand(
+                    caller.authorizer.intentionRead(destination.name),
+                    "intentions:read",
+                    on: destination.name
+                )
                 let set = try await self.intentions.current()
                 guard let found = set.intentions.first(where: { Self.same($0, source, destination) }) else {
                     throw ConsulHTTPError(.notFound, "Intention not found")
@@ -38,7 +42,11 @@ extension AuthzHTTP {
             try await self.handle {
                 let (source, destination) = try Self.pair(request)
                 let caller = try await self.caller(request)
-                try caller.demand(caller.authorizer.intentionWrite(destination.name), "intentions:write", on: destination.name)
+                try caller.demand(
+                    caller.authorizer.intentionWrite(destination.name),
+                    "intentions:write",
+                    on: destination.name
+                )
                 try await self.store.deleteIntention(
                     sourceNamespace: source.namespace,
                     source: source.name,
@@ -66,7 +74,11 @@ extension AuthzHTTP {
                     throw ConsulHTTPError(.notFound, "Intention not found")
                 }
                 let caller = try await self.caller(request)
-                try caller.demand(caller.authorizer.intentionRead(found.destinationName), "intentions:read", on: found.destinationName)
+                try caller.demand(
+                    caller.authorizer.intentionRead(found.destinationName),
+                    "intentions:read",
+                    on: found.destinationName
+                )
                 return try ConsulHTTP.indexed(found, index: try await self.store.stableIndex())
             }
         }
@@ -78,7 +90,11 @@ extension AuthzHTTP {
                     throw ConsulHTTPError(.notFound, "Cannot delete non-existent intention: '\(id)'")
                 }
                 let caller = try await self.caller(request)
-                try caller.demand(caller.authorizer.intentionWrite(found.destinationName), "intentions:write", on: found.destinationName)
+                try caller.demand(
+                    caller.authorizer.intentionWrite(found.destinationName),
+                    "intentions:write",
+                    on: found.destinationName
+                )
                 _ = try await self.store.deleteIntention(id: id)
                 return try ConsulHTTP.json(true)
             }
@@ -104,7 +120,11 @@ extension AuthzHTTP {
         }
     }
 
-    static func same(_ intention: Intention, _ source: IntentionServiceName, _ destination: IntentionServiceName) -> Bool {
+    static func same(
+        _ intention: Intention,
+        _ source: IntentionServiceName,
+        _ destination: IntentionServiceName
+    ) -> Bool {
         intention.sourceName == source.name && intention.sourceNamespace == source.namespace
             && intention.destinationName == destination.name && intention.destinationNamespace == destination.namespace
     }
@@ -125,7 +145,9 @@ extension AuthzHTTP {
         let visible = all.filter {
             caller.authorizer.intentionRead($0.destinationName) || caller.authorizer.intentionRead($0.sourceName)
         }
-        .sorted { ($0.precedence, $1.sourceName, $1.destinationName) > ($1.precedence, $0.sourceName, $0.destinationName) }
+        .sorted {
+            ($0.precedence, $1.sourceName, $1.destinationName) > ($1.precedence, $0.sourceName, $0.destinationName)
+        }
         var response = try ConsulHTTP.indexed(visible, index: try await self.store.stableIndex())
         if visible.count < all.count { response.headers[Self.filteredHeader] = "true" }
         return response
@@ -136,11 +158,18 @@ extension AuthzHTTP {
         var intention = try await Self.intention(of: request)
         intention.id = ""
         intention = try IntentionValidator.validate(intention)
-        try caller.demand(caller.authorizer.intentionWrite(intention.destinationName), "intentions:write", on: intention.destinationName)
+        try caller.demand(
+            caller.authorizer.intentionWrite(intention.destinationName),
+            "intentions:write",
+            on: intention.destinationName
+        )
         let id = try await self.store.createIntention(intention)
         self.logger.info(
             "intention created",
-            metadata: ["mesh.intention": "\(intention.sourceName) => \(intention.destinationName)", "mesh.by": "\(caller.accessorID)"]
+            metadata: [
+                "mesh.intention": "\(intention.sourceName) => \(intention.destinationName)",
+                "mesh.by": "\(caller.accessorID)",
+            ]
         )
         return try ConsulHTTP.json(["ID": id])
     }

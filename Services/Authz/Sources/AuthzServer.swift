@@ -42,7 +42,9 @@ public final class AuthzServer: Service, Sendable {
             leaderTerm: { session in
                 while !Task.isCancelled {
                     let reaped = try await store.reapExpiredTokens(on: session)
-                    if reaped > 0 { context.logger.info("expired tokens deleted", metadata: ["mesh.count": "\(reaped)"]) }
+                    if reaped > 0 {
+                        context.logger.info("expired tokens deleted", metadata: ["mesh.count": "\(reaped)"])
+                    }
                     try await Task.sleep(for: interval)
                 }
             },

@@ -61,7 +61,9 @@ extension AuthzStore {
             )
             var inserted = false
             for try await _ in rows.decode(String.self) { inserted = true }
-            guard inserted else { throw AuthzError.conflict("Invalid Policy: A Policy with ID \"\(id)\" already exists") }
+            guard inserted else {
+                throw AuthzError.conflict("Invalid Policy: A Policy with ID \"\(id)\" already exists")
+            }
             return ACLPolicy(
                 id: id,
                 name: input.name,

@@ -72,7 +72,12 @@ struct AuthzStore: Sendable {
     }
 
     /// `SELECT columns FROM table [WHERE condition] ORDER BY order`, keeping the condition's binds.
-    static func select(_ columns: String, from table: String, where condition: PostgresQuery?, orderBy: String)
+    static func select(
+        _ columns: String,
+        from table: String,
+        where condition: PostgresQuery?,
+        orderBy: String
+    )
         -> PostgresQuery
     {
         var sql = "SELECT \(columns) FROM \(table)"
