@@ -186,8 +186,8 @@ let package = Package(
         tests(
             "AuthzTests",
             dependencies: [
-                "Authz", "MeshServer", "MeshTesting", "MeshRPC", "MeshCore", "MeshStore", .postgres, .logging,
-                .lifecycle, .nioHTTP1,
+                "Authz", "Catalog", "MeshServer", "MeshTesting", "MeshRPC", "MeshCore", "MeshStore", .postgres,
+                .logging, .lifecycle, .nioHTTP1,
             ]
         ),
         tests("EndToEndTests", dependencies: ["MeshTesting", "MeshCore", .httpClient, .logging, .nio]),

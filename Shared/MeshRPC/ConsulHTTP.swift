@@ -43,6 +43,8 @@ public enum ConsulHTTP {
     public static let lastContactHeader = HTTPField.Name("X-Consul-LastContact")!
     public static let consistencyHeader = HTTPField.Name("X-Consul-Effective-Consistency")!
     public static let tokenHeader = HTTPField.Name("X-Consul-Token")!
+    /// Set (to `true`) when ACLs left something out of a read.
+    public static let filteredByACLsHeader = HTTPField.Name("X-Consul-Results-Filtered-By-ACLs")!
 
     static let encoder: JSONEncoder = {
         let encoder = JSONEncoder()

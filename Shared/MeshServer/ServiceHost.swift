@@ -22,14 +22,18 @@ public struct HostedParts: Sendable {
     public var services: [any Service]
     /// Extra readiness conditions, checked with the host's own.
     public var isReady: @Sendable () -> Bool
+    /// Interceptors for every gRPC call (the ACL interceptor, when ACLs are on).
+    public var interceptors: [any ServerInterceptor]
 
     public init(
         grpcServices: [any RegistrableRPCService],
         routes: @escaping @Sendable (Router<BasicRequestContext>) -> Void,
         leaderTerm: (@Sendable (PostgresConnection) async throws -> Void)? = nil,
         services: [any Service] = [],
-        isReady: @escaping @Sendable () -> Bool = { true }
+        isReady: @escaping @Sendable () -> Bool = { true },
+        interceptors: [any ServerInterceptor] = []
     ) {
+        self.interceptors = interceptors
         self.grpcServices = grpcServices
         self.routes = routes
         self.leaderTerm = leaderTerm
@@ -154,7 +158,8 @@ public final class ServiceHost: Service, Sendable {
                 address: .ipv4(host: self.settings.grpcAddress.host, port: self.settings.grpcAddress.port),
                 transportSecurity: .plaintext
             ),
-            services: parts.grpcServices
+            services: parts.grpcServices,
+            interceptors: parts.interceptors
         )
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(service: feed),

@@ -10,7 +10,6 @@ import MeshServer
 /// `intentions:write` on its destination; reading one needs `intentions:read` on it; `/check`
 /// needs `service:read` on the destination, as in Consul.
 extension AuthzHTTP {
-    static let filteredHeader = HTTPField.Name("X-Consul-Results-Filtered-By-ACLs")!
 
     func addIntentionRoutes(to v1: RouterGroup<BasicRequestContext>) {
         v1.get("connect/intentions") { request, _ in
@@ -149,7 +148,7 @@ extension AuthzHTTP {
             ($0.precedence, $1.sourceName, $1.destinationName) > ($1.precedence, $0.sourceName, $0.destinationName)
         }
         var response = try ConsulHTTP.indexed(visible, index: try await self.store.stableIndex())
-        if visible.count < all.count { response.headers[Self.filteredHeader] = "true" }
+        if visible.count < all.count { response.headers[ConsulHTTP.filteredByACLsHeader] = "true" }
         return response
     }
 

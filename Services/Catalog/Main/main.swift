@@ -28,6 +28,12 @@ struct CatalogCommand: AsyncParsableCommand {
     @Option(name: .customLong("advertise-addr"), help: "Address shown to peers (env MESH_ADVERTISE_ADDR).")
     var advertiseAddr: String?
 
+    @Option(
+        name: .customLong("authz-addr"),
+        help: "authz-svc gRPC address; enables ACL enforcement (env MESH_AUTHZ_ADDR)."
+    )
+    var authzAddr: String?
+
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
         MeshLogging.bootstrap(environment: environment)
@@ -54,6 +60,7 @@ struct CatalogCommand: AsyncParsableCommand {
                 httpAddr: self.httpAddr,
                 datacenter: self.datacenter,
                 advertiseAddr: self.advertiseAddr,
+                authzAddr: self.authzAddr,
                 environment: environment
             )
         } catch {

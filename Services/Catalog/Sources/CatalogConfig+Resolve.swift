@@ -10,6 +10,7 @@ extension CatalogConfig {
         httpAddr: String?,
         datacenter: String?,
         advertiseAddr: String?,
+        authzAddr: String? = nil,
         environment: [String: String]
     ) throws -> CatalogConfig {
         let settings = SettingResolver(environment: environment)
@@ -20,7 +21,7 @@ extension CatalogConfig {
             default: "127.0.0.1:8500"
         )
         try settings.requireLoopbackForPlainHTTP(http)
-        return CatalogConfig(
+        var config = CatalogConfig(
             database: try DatabaseSettings.resolve(
                 url: settings.string(flag: databaseURL, variable: "MESH_DATABASE_URL"),
                 environment: environment
@@ -35,5 +36,14 @@ extension CatalogConfig {
             datacenter: settings.string(flag: datacenter, variable: "MESH_DATACENTER") ?? "dc1",
             advertiseAddress: settings.string(flag: advertiseAddr, variable: "MESH_ADVERTISE_ADDR")
         )
+        if let authz = settings.string(flag: authzAddr, variable: "MESH_AUTHZ_ADDR"), !authz.isEmpty {
+            config.authzAddress = try settings.address(
+                flag: authz,
+                flagName: "--authz-addr",
+                variable: "MESH_AUTHZ_ADDR",
+                default: authz
+            )
+        }
+        return config
     }
 }

@@ -9,12 +9,16 @@ public import MeshStore
 /// - `--datacenter` / `MESH_DATACENTER` (default dc1)
 /// - `--advertise-addr` / `MESH_ADVERTISE_ADDR`: the address other replicas and `/v1/status`
 ///   show for this replica (default: the bound gRPC address)
+/// - `--authz-addr` / `MESH_AUTHZ_ADDR`: authz-svc's gRPC address; with it every call is
+///   authorized by its token, without it ACLs are off (as in Consul without `acl.enabled`)
 public struct CatalogConfig: Sendable {
     public var database: DatabaseSettings
     public var grpcAddress: HostPort
     public var httpAddress: HostPort
     public var datacenter: String
     public var advertiseAddress: String?
+    /// authz-svc's gRPC address; ACLs are enforced when set (`--authz-addr` / `MESH_AUTHZ_ADDR`).
+    public var authzAddress: HostPort?
     /// How often a non-leader replica tries to become leader.
     public var leaderRetryInterval: Duration
     /// The longest the leader sleeps between TTL sweeps.

@@ -31,11 +31,23 @@ public final class CatalogServer: Service, Sendable {
             migrations: CatalogMigrations.all,
             logger: logger
         ) { context in
-            Self.parts(config: config, context: context)
+            try Self.parts(config: config, context: context)
         }
     }
 
-    private static func parts(config: CatalogConfig, context: HostContext) -> HostedParts {
+    private static func parts(config: CatalogConfig, context: HostContext) throws -> HostedParts {
+        var services: [any Service] = []
+        var gate = ACLGate.disabled
+        var aclSynced: @Sendable () -> Bool = { true }
+        if let authz = config.authzAddress {
+            // Until authz-svc tells us which policy applies, deny (the secure default).
+            let remote = try RemoteACL(authzAddress: authz, defaultPolicy: .deny, logger: context.logger)
+            services.append(remote)
+            gate = remote.gate
+            aclSynced = { remote.synced.current == true }
+        } else {
+            context.logger.warning("ACLs are off: no --authz-addr / MESH_AUTHZ_ADDR given")
+        }
         let store = CatalogStore(
             client: context.client,
             feed: context.feed,
@@ -48,12 +60,16 @@ public final class CatalogServer: Service, Sendable {
             store: store,
             watcher: watcher,
             status: ClusterStatus(client: context.client, schema: context.schema, logger: context.logger),
+            gate: gate,
             logger: context.logger
         )
         return HostedParts(
             grpcServices: [CatalogRPC(store: store, watcher: watcher, logger: context.logger)],
             routes: { router in http.addRoutes(to: router) },
-            leaderTerm: { session in try await reaper.runTerm(on: session) }
+            leaderTerm: { session in try await reaper.runTerm(on: session) },
+            services: services,
+            isReady: aclSynced,
+            interceptors: config.authzAddress == nil ? [] : [ACLInterceptor(gate: gate)]
         )
     }
 

@@ -4,6 +4,7 @@ import Hummingbird
 import Logging
 import MeshCore
 import MeshRPC
+import MeshServer
 
 /// The Consul-compatible REST API of the catalog (`/v1/catalog`, `/v1/health`, `/v1/status`,
 /// and the TTL endpoints of `/v1/agent/check`).
@@ -11,6 +12,7 @@ struct CatalogHTTP: Sendable {
     let store: CatalogStore
     let watcher: CatalogWatcher
     let status: ClusterStatus
+    let gate: ACLGate
     let logger: Logger
 
     func addRoutes(to router: Router<BasicRequestContext>) {
@@ -126,14 +128,21 @@ struct CatalogHTTP: Sendable {
         let consistency =
             request.uri.queryParameters.has("stale")
             ? "stale" : (request.uri.queryParameters.has("consistent") ? "consistent" : "leader")
+        let caller = try await self.gate.caller(of: request)
         let result = try await self.watcher.read(query, blocking: blocking)
-        return try ConsulHTTP.indexed(render(result.value), index: result.index, consistency: consistency)
+        var value = result.value
+        var filtered = false
+        if self.gate.isEnabled { (value, filtered) = value.filtered(by: caller.authorizer) }
+        var response = try ConsulHTTP.indexed(render(value), index: result.index, consistency: consistency)
+        if filtered { response.headers[ConsulHTTP.filteredByACLsHeader] = "true" }
+        return response
     }
 
     func register(_ request: Request) async throws -> Response {
         let body = try await ConsulHTTP.jsonBody(of: request)
         do {
             let registration = try ConsulRequest.registration(body)
+            try await self.authorize(request) { try await $0.authorize(registration, caller: $1) }
             _ = try await self.store.register(registration)
         } catch let error as ValidationError {
             throw ConsulHTTPError.invalid(error)
@@ -146,7 +155,9 @@ struct CatalogHTTP: Sendable {
     func deregister(_ request: Request) async throws -> Response {
         let body = try await ConsulHTTP.jsonBody(of: request)
         do {
-            _ = try await self.store.deregister(try ConsulRequest.deregistration(body))
+            let target = try ConsulRequest.deregistration(body)
+            try await self.authorize(request) { try await $0.authorize(target, caller: $1) }
+            _ = try await self.store.deregister(target)
         } catch let error as ValidationError {
             throw ConsulHTTPError.invalid(error)
         } catch let error as CatalogError {
@@ -157,6 +168,7 @@ struct CatalogHTTP: Sendable {
 
     func updateTTL(_ request: Request, check: String, status: CheckStatus, output: String) async throws -> Response {
         let node = request.uri.queryParameters.get("node") ?? ""
+        try await self.authorize(request) { try await $0.authorizeTTL(node: node, checkID: check, caller: $1) }
         do {
             _ = try await self.store.updateTTL(node: node, checkID: check, status: status, output: output)
         } catch let error as CatalogError {

@@ -3,6 +3,7 @@ import GRPCCore
 import Logging
 import MeshCore
 import MeshProto
+import MeshServer
 import SwiftProtobuf
 
 /// The catalog's gRPC API (`mesh.v1.Catalog`).
@@ -20,6 +21,7 @@ extension CatalogRPC: Mesh_V1_Catalog.SimpleServiceProtocol {
             checks: request.checks.map { HealthCheck($0, node: request.node.name) },
             skipNodeUpdate: request.skipNodeUpdate
         )
+        try await self.authorize { try await $0.authorize(registration, caller: $1) }
         let index = try await self.mapped { try await self.store.register(registration) }
         return .with { $0.index = index }
     }
@@ -38,6 +40,7 @@ extension CatalogRPC: Mesh_V1_Catalog.SimpleServiceProtocol {
             } else {
                 .node(request.node)
             }
+        try await self.authorize { try await $0.authorize(target, caller: $1) }
         let index = try await self.mapped { try await self.store.deregister(target) }
         return .with { $0.index = index }
     }
@@ -49,7 +52,7 @@ extension CatalogRPC: Mesh_V1_Catalog.SimpleServiceProtocol {
         -> Mesh_V1_ListServicesResponse
     {
         let result = try await self.watcher.read(.services, blocking: request.options.blocking)
-        guard case .services(let services) = result.value else { return .init() }
+        guard case .services(let services) = self.visible(result.value) else { return .init() }
         return .with {
             $0.index = result.index
             $0.services = services.mapValues { tags in .with { $0.tags = tags } }
@@ -68,7 +71,11 @@ extension CatalogRPC: Mesh_V1_Catalog.SimpleServiceProtocol {
         let result = try await self.watcher.read(.serviceHealth(request.service), blocking: request.options.blocking)
         return .with {
             $0.index = result.index
-            $0.instances = Self.instances(result.value, tags: request.tags, passingOnly: request.passingOnly)
+            $0.instances = Self.instances(
+                self.visible(result.value),
+                tags: request.tags,
+                passingOnly: request.passingOnly
+            )
         }
     }
 
@@ -90,7 +97,7 @@ extension CatalogRPC: Mesh_V1_Catalog.SimpleServiceProtocol {
         case nil: throw RPCError(code: .invalidArgument, message: "selector: name a service, a node or a state")
         }
         let result = try await self.watcher.read(query, blocking: request.options.blocking)
-        guard case .checks(let checks) = result.value else { return .init() }
+        guard case .checks(let checks) = self.visible(result.value) else { return .init() }
         return .with {
             $0.index = result.index
             $0.checks = checks.map(Mesh_V1_HealthCheck.init)
@@ -102,6 +109,7 @@ extension CatalogRPC: Mesh_V1_Catalog.SimpleServiceProtocol {
         guard let status = CheckStatus(rawValue: request.status) else {
             throw RPCError(code: .invalidArgument, message: "status: use passing, warning or critical")
         }
+        try await self.authorize { try await $0.authorizeTTL(node: request.node, checkID: request.checkID, caller: $1) }
         let index = try await self.mapped {
             try await self.store.updateTTL(
                 node: request.node,
@@ -135,7 +143,11 @@ extension CatalogRPC: Mesh_V1_Catalog.SimpleServiceProtocol {
             try await response.write(
                 .with {
                     $0.index = result.index
-                    $0.instances = Self.instances(result.value, tags: [], passingOnly: request.passingOnly)
+                    $0.instances = Self.instances(
+                        self.visible(result.value),
+                        tags: [],
+                        passingOnly: request.passingOnly
+                    )
                 }
             )
         }

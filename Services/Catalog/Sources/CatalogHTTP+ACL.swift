@@ -1,0 +1,94 @@
+import GRPCCore
+import Hummingbird
+import MeshCore
+import MeshRPC
+import MeshServer
+
+/// The permission checks of catalog writes, shared by the REST and gRPC APIs. Each throws
+/// `ACLDenial` when the caller lacks a right.
+struct CatalogAccess: Sendable {
+    let store: CatalogStore
+
+    /// Refuses a registration the caller may not make (see `Registration.requiredPermissions`).
+    func authorize(_ registration: Registration, caller: ACLCaller) async throws {
+        let existing = try await self.store.nodeOwnership(registration.node.name)
+        let unchanged =
+            existing.map {
+                $0.node.address == registration.node.address && $0.node.meta == registration.node.meta
+                    && $0.node.taggedAddresses == registration.node.taggedAddresses
+            } ?? false
+        let needs = registration.requiredPermissions(nodeUnchanged: unchanged) { check in
+            if let service = registration.service, service.id == check.serviceID { return service.name }
+            return existing?.services[check.serviceID]
+        }
+        for need in needs {
+            try caller.require(need.allowed(caller.authorizer), need.permission, on: need.resource)
+        }
+    }
+
+    /// Refuses a deregistration unless the caller may write the node, or the instance or check's service.
+    func authorize(_ target: Deregistration, caller: ACLCaller) async throws {
+        let node: String
+        var service: String?
+        switch target {
+        case .node(let name):
+            node = name
+        case .service(let name, let serviceID):
+            node = name
+            service = try await self.store.nodeOwnership(name)?.services[serviceID]
+        case .check(let name, let checkID):
+            node = name
+            service = try await self.store.checkOwners(node: name, checkID: checkID).first.flatMap {
+                $0.isEmpty ? nil : $0
+            }
+        }
+        if caller.authorizer.nodeWrite(node) { return }
+        if let service {
+            try caller.require(caller.authorizer.serviceWrite(service), "service:write", on: service)
+        } else {
+            try caller.require(false, "node:write", on: node)
+        }
+    }
+
+    /// Refuses a TTL update unless the caller may write the check's service (or node, for a node check).
+    func authorizeTTL(node: String, checkID: String, caller: ACLCaller) async throws {
+        for owner in try await self.store.checkOwners(node: node, checkID: checkID) {
+            if owner.isEmpty {
+                try caller.require(caller.authorizer.nodeWrite(node), "node:write", on: node)
+            } else {
+                try caller.require(caller.authorizer.serviceWrite(owner), "service:write", on: owner)
+            }
+        }
+    }
+}
+
+extension CatalogHTTP {
+    /// Runs an access check for a REST request when ACLs are on; a refusal is Consul's 403.
+    func authorize(_ request: Request, _ check: (CatalogAccess, ACLCaller) async throws -> Void) async throws {
+        guard self.gate.isEnabled else { return }
+        let caller = try await self.gate.caller(of: request)
+        do {
+            try await check(CatalogAccess(store: self.store), caller)
+        } catch let denial as ACLDenial {
+            throw denial.httpError
+        }
+    }
+}
+
+extension CatalogRPC {
+    /// Runs an access check for the current gRPC call when ACLs are on (an interceptor set the caller).
+    func authorize(_ check: (CatalogAccess, ACLCaller) async throws -> Void) async throws {
+        guard let caller = ACLCaller.current else { return }
+        do {
+            try await check(CatalogAccess(store: self.store), caller)
+        } catch let denial as ACLDenial {
+            throw RPCError(code: .permissionDenied, message: denial.description)
+        }
+    }
+
+    /// What the current caller may read of `result` (everything when ACLs are off).
+    func visible(_ result: CatalogResult) -> CatalogResult {
+        guard let caller = ACLCaller.current else { return result }
+        return result.filtered(by: caller.authorizer).0
+    }
+}
