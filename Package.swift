@@ -160,7 +160,7 @@ let package = Package(
             path: "Services/CLI/Sources",
             dependencies: [
                 "MeshCore", "MeshRPC", "MeshStore", "MeshTesting", .argumentParser, .httpClient,
-                .lifecycle, .unixSignals, .logging, .nio, .nioFoundation, .nioHTTP1,
+                .lifecycle, .unixSignals, .logging, .nio, .nioFoundation, .nioHTTP1, .hummingbird, .httpTypes,
             ]
         ),
         executable("MeshCTL", path: "Services/CLI/Main", dependencies: ["CLI", .argumentParser]),

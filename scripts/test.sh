@@ -56,14 +56,15 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-echo "==> starting meshctl dev on 127.0.0.1:$PORT (log: $LOG)"
-"$BIN/meshctl" dev --http-addr "127.0.0.1:$PORT" </dev/null >"$LOG" 2>&1 &
+TOKEN="$(python3 -c 'import uuid; print(uuid.uuid4())')"
+echo "==> starting meshctl dev on 127.0.0.1:$PORT (ACLs on, default deny; log: $LOG)"
+"$BIN/meshctl" dev --http-addr "127.0.0.1:$PORT" --initial-management-token "$TOKEN" </dev/null >"$LOG" 2>&1 &
 MESHCTL_PID=$!
 
 # Wait up to 120 s for the "ready" log line; fail early if the server exits.
 ready=""
 for _ in $(seq 600); do
-    if grep -qiw 'ready' "$LOG"; then ready=1; break; fi
+    if grep -q 'ready: Consul-compatible API' "$LOG"; then ready=1; break; fi
     if ! kill -0 "$MESHCTL_PID" 2>/dev/null; then
         echo "meshctl dev exited before becoming ready; log:" >&2
         cat "$LOG" >&2
@@ -80,7 +81,7 @@ fi
 # --- Consul-compatibility suite ----------------------------------------------
 
 echo "==> running Tests/consul-compat against 127.0.0.1:$PORT"
-if ! CONSUL_HTTP_ADDR="127.0.0.1:$PORT" python3 -m pytest -q Tests/consul-compat; then
+if ! CONSUL_HTTP_ADDR="127.0.0.1:$PORT" MESH_TOKEN="$TOKEN" python3 -m pytest -q Tests/consul-compat; then
     echo "consul-compat tests failed; meshctl log tail:" >&2
     tail -n 100 "$LOG" >&2
     exit 1

@@ -1,10 +1,12 @@
 public import ArgumentParser
 import Foundation
+import Hummingbird
 import Logging
 import MeshRPC
 import MeshStore
 import MeshTesting
 import ServiceLifecycle
+import Synchronization
 import UnixSignals
 
 #if canImport(Glibc)
@@ -14,9 +16,11 @@ import Glibc
 /// `meshctl dev`: the whole control plane on one machine, on a private PostgreSQL.
 ///
 /// Starts an ephemeral PostgreSQL (initdb into a temporary directory, a free loopback port),
-/// then every control-plane service that exists, each as its own child process, and waits for
-/// them to answer. Until a second service owns part of the REST API, catalog-svc serves the
-/// dev address itself. Ctrl-C or SIGTERM stops every child by PID and removes the directory.
+/// then every control-plane service that exists, each as its own child process on free loopback
+/// ports, and one REST address in front of them that routes by path (`DevGateway`). ACLs are on
+/// with default deny, as a production cluster should run; the initial management token is
+/// printed (or taken from `--initial-management-token`). Ctrl-C or SIGTERM stops every child by
+/// PID and removes the directory.
 public struct DevCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "dev",
@@ -28,9 +32,12 @@ public struct DevCommand: AsyncParsableCommand {
 
     @Option(
         name: .customLong("initial-management-token"),
-        help: "ACL bootstrap token (accepted now; used once ACLs arrive)."
+        help: "Secret of the initial management token (default: a new random one, printed)."
     )
     var initialManagementToken: String?
+
+    @Option(name: .customLong("default-policy"), help: "ACL default policy: deny (default) or allow.")
+    var defaultPolicy: String = "deny"
 
     public init() {}
 
@@ -44,6 +51,10 @@ public struct DevCommand: AsyncParsableCommand {
         guard http.isLoopback else {
             throw CLIError("--http-addr: meshctl dev serves plain HTTP on loopback only (127.0.0.1, ::1)")
         }
+        guard self.defaultPolicy == "allow" || self.defaultPolicy == "deny" else {
+            throw CLIError("--default-policy: use allow or deny, not \"\(self.defaultPolicy)\"")
+        }
+        let token = self.initialManagementToken ?? UUID().uuidString.lowercased()
         let postgres: EphemeralPostgres
         do {
             postgres = try EphemeralPostgres.start(logger: logger)
@@ -55,31 +66,40 @@ public struct DevCommand: AsyncParsableCommand {
         Console.line(
             "meshctl dev: PostgreSQL on \(postgres.settings.host):\(postgres.settings.port) (pid \(postgres.pid))"
         )
-
-        let grpcPort = try FreePort.pick()
         var childEnvironment = environment
         childEnvironment["MESH_DATABASE_URL"] = database.url
-        let catalog = try Spawned.launch(
-            try Executables.sibling("catalog-svc"),
-            ["--http-addr", http.description, "--grpc-addr", "127.0.0.1:\(grpcPort)"],
-            environment: childEnvironment,
-            outputPath: Spawned.inheritOutput
-        )
-        defer { catalog.stop() }
+        let children = ChildSet()
+        defer { children.stopAll() }
 
+        let authz = try DevService(name: "authz-svc")
+        var authzEnvironment = childEnvironment
+        authzEnvironment["MESH_ACL_INITIAL_MANAGEMENT_TOKEN"] = token
+        authzEnvironment["MESH_ACL_DEFAULT_POLICY"] = self.defaultPolicy
+        try await children.start(authz, arguments: [], environment: authzEnvironment)
+
+        let catalog = try DevService(name: "catalog-svc")
+        try await children.start(
+            catalog,
+            arguments: ["--authz-addr", authz.grpc.description],
+            environment: childEnvironment
+        )
+
+        let gateway = DevGateway(address: http, catalog: catalog.http, authz: authz.http, logger: logger)
         let signals = await UnixSignalsSequence(trapping: .sigint, .sigterm)
-        let hasToken = self.initialManagementToken != nil
+        let policy = self.defaultPolicy
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
-                try await HTTPProbe.waitUntilReady(http, name: "catalog-svc", child: catalog, timeout: .seconds(120))
-                Console.line("meshctl dev: catalog-svc grpc on 127.0.0.1:\(grpcPort)")
-                Console.line("meshctl dev: ready: Consul-compatible API on http://\(http)")
-                if hasToken {
-                    Console.line("meshctl dev: --initial-management-token accepted; ACLs arrive with authz-svc")
-                }
-                // Keep running until the child exits on its own (a failure) or a signal arrives.
-                let status = try await catalog.waitForExit()
-                throw CLIError("catalog-svc exited with status \(status)")
+                try await gateway.application {
+                    Console.line("meshctl dev: ACLs enabled, default policy \(policy)")
+                    Console.line("meshctl dev: initial management token: \(token)")
+                    Console.line("meshctl dev:   export CONSUL_HTTP_TOKEN=\(token) CONSUL_HTTP_ADDR=\(http)")
+                    Console.line("meshctl dev: ready: Consul-compatible API on http://\(http)")
+                }.runService()
+            }
+            group.addTask {
+                // A child that exits on its own is a failure: stop everything.
+                let (name, status) = try await children.firstExit()
+                throw CLIError("\(name) exited with status \(status)")
             }
             group.addTask {
                 for await _ in signals { return }
@@ -88,6 +108,54 @@ public struct DevCommand: AsyncParsableCommand {
             group.cancelAll()
         }
         Console.line("meshctl dev: stopping")
+    }
+}
+
+/// A service child of `meshctl dev`: its name and the loopback ports it is given.
+struct DevService: Sendable {
+    let name: String
+    let http: HostPort
+    let grpc: HostPort
+
+    init(name: String) throws {
+        self.name = name
+        self.http = HostPort(host: "127.0.0.1", port: try FreePort.pick())
+        self.grpc = HostPort(host: "127.0.0.1", port: try FreePort.pick())
+    }
+}
+
+/// The children of `meshctl dev`, stopped by PID in reverse start order.
+final class ChildSet: Sendable {
+    private let children = Mutex<[(String, Spawned)]>([])
+
+    /// Launches a service and waits until its `/ready` answers 200.
+    func start(_ service: DevService, arguments: [String], environment: [String: String]) async throws {
+        let child = try Spawned.launch(
+            try Executables.sibling(service.name),
+            ["--http-addr", service.http.description, "--grpc-addr", service.grpc.description] + arguments,
+            environment: environment,
+            outputPath: Spawned.inheritOutput
+        )
+        self.children.withLock { $0.append((service.name, child)) }
+        try await HTTPProbe.waitUntilReady(service.http, name: service.name, child: child, timeout: .seconds(120))
+        Console.line("meshctl dev: \(service.name) ready (http \(service.http), grpc \(service.grpc))")
+    }
+
+    /// The first child to exit, and its status.
+    func firstExit() async throws -> (String, Int32) {
+        let all = self.children.withLock { $0 }
+        return try await withThrowingTaskGroup(of: (String, Int32).self) { group in
+            for (name, child) in all {
+                group.addTask { (name, try await child.waitForExit()) }
+            }
+            defer { group.cancelAll() }
+            guard let first = try await group.next() else { throw CancellationError() }
+            return first
+        }
+    }
+
+    func stopAll() {
+        for (_, child) in self.children.withLock({ $0 }).reversed() { child.stop() }
     }
 }
 

@@ -1,0 +1,81 @@
+import AsyncHTTPClient
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import MeshRPC
+import NIOCore
+import NIOHTTP1
+
+/// The one REST address of `meshctl dev`: forwards each request to the service that owns its
+/// path, as a load balancer's path rules do in front of the ECS services.
+///
+/// `/v1/acl/...` and `/v1/connect/intentions...` go to authz-svc; everything else to catalog-svc.
+/// Bodies and answers pass through unchanged (blocking queries included).
+struct DevGateway: Sendable {
+    let address: HostPort
+    let catalog: HostPort
+    let authz: HostPort
+    let logger: Logger
+
+    /// Where a path is served.
+    func upstream(for path: String) -> HostPort {
+        if path.hasPrefix("/v1/acl/") || path.hasPrefix("/v1/connect/intentions") { return self.authz }
+        return self.catalog
+    }
+
+    func application(onReady: @escaping @Sendable () -> Void) -> some ApplicationProtocol {
+        let gateway = self
+        return Application(
+            responder: CallbackResponder { (request: Request, context: BasicRequestContext) in
+                // No router here, so answer errors ourselves (Hummingbird would send a bare 500).
+                do {
+                    return try await gateway.forward(request)
+                } catch let error as ConsulHTTPError {
+                    return try error.response(from: request, context: context)
+                }
+            },
+            configuration: .init(
+                address: .hostname(self.address.host, port: self.address.port),
+                serverName: "meshctl-dev"
+            ),
+            onServerRunning: { _ in onReady() },
+            logger: self.logger
+        )
+    }
+
+    func forward(_ request: Request) async throws -> Response {
+        var request = request
+        let target = self.upstream(for: request.uri.path)
+        var outbound = HTTPClientRequest(url: "http://\(target)\(request.uri.description)")
+        outbound.method = HTTPMethod(rawValue: request.method.rawValue)
+        for field in request.headers where field.name != .connection {
+            outbound.headers.add(name: field.name.rawName, value: field.value)
+        }
+        let limit = ConsulHTTP.maximumBodySize
+        let body: ByteBuffer
+        do {
+            body = try await request.collectBody(upTo: limit)
+        } catch {
+            throw ConsulHTTPError(.contentTooLarge, "Request body too large: the limit is \(limit) bytes")
+        }
+        if body.readableBytes > 0 { outbound.body = .bytes(body) }
+        let response: HTTPClientResponse
+        do {
+            response = try await HTTPClient.shared.execute(outbound, timeout: .minutes(15))
+        } catch {
+            throw ConsulHTTPError(.badGateway, "\(target) did not answer: \(error)")
+        }
+        let answer = try await response.body.collect(upTo: 256 << 20)
+        var headers = HTTPFields()
+        for (name, value) in response.headers {
+            guard let field = HTTPField.Name(name), field != .connection, field != .transferEncoding else { continue }
+            headers.append(HTTPField(name: field, value: value))
+        }
+        return Response(
+            status: HTTPResponse.Status(code: Int(response.status.code)),
+            headers: headers,
+            body: ResponseBody(byteBuffer: answer)
+        )
+    }
+}
