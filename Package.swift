@@ -137,7 +137,19 @@ let package = Package(
             path: "Services/Catalog/Main",
             dependencies: ["Catalog", "MeshRPC", "MeshStore", .argumentParser, .lifecycle, .unixSignals, .logging]
         ),
-        executable("CAMain", path: "Services/CA/Main", dependencies: []),
+        library(
+            "CA",
+            path: "Services/CA/Sources",
+            dependencies: [
+                "MeshCore", "MeshStore", "MeshRPC", "MeshServer", "MeshProto", "MeshTLS", .grpcCore, .grpcTransport,
+                .hummingbird, .protobuf, .lifecycle, .logging, .postgres, .httpTypes, .nio, .crypto, .x509, .metrics,
+            ]
+        ),
+        executable(
+            "CAMain",
+            path: "Services/CA/Main",
+            dependencies: ["CA", "MeshRPC", .argumentParser, .lifecycle, .unixSignals, .logging]
+        ),
         library(
             "Authz",
             path: "Services/Authz/Sources",
@@ -188,6 +200,13 @@ let package = Package(
             dependencies: [
                 "Authz", "Catalog", "MeshServer", "MeshTesting", "MeshRPC", "MeshCore", "MeshStore", .postgres,
                 .logging, .lifecycle, .nioHTTP1,
+            ]
+        ),
+        tests(
+            "CATests",
+            dependencies: [
+                "CA", "Authz", "MeshTLS", "MeshProto", "MeshTesting", "MeshRPC", "MeshCore", "MeshStore", .grpcCore,
+                .grpcTransport, .logging, .lifecycle, .nioHTTP1, .protobuf,
             ]
         ),
         tests("EndToEndTests", dependencies: ["MeshTesting", "MeshCore", .httpClient, .logging, .nio]),

@@ -16,7 +16,7 @@ public enum CARoot {
     /// proxy to learn the new root, since leaves signed under the old one live three days.
     public static let defaultCrossSignValidity: Duration = .seconds(7 * 86_400)
 
-    /// Makes a self-signed root with a fresh P-256 key.
+    /// Makes a self-signed root with a P-256 key (fresh unless given).
     ///
     /// - Parameters:
     ///   - trustDomain: the mesh trust domain, `<cluster-id>.consul`; it becomes the URI SAN
@@ -24,6 +24,7 @@ public enum CARoot {
     ///   - clusterID: the cluster's ID; its first 8 characters appear in the common name.
     ///   - primary: whether this is the primary datacenter's CA (`pri-` rather than `sec-`).
     ///   - validity: how long the root is valid from `now`.
+    ///   - given: the key to use (an operator-supplied key on rotation); a fresh one when nil.
     /// - Returns: the root and its private key. Each root gets a distinct subject
     ///   (`pri-<random>.consul.ca.<cluster-id-prefix>.consul`, Consul's `CACN`), so that a
     ///   cross-signed copy of a new root is never confused with the old root when building chains.
@@ -32,6 +33,7 @@ public enum CARoot {
         clusterID: String,
         primary: Bool = true,
         validity: Duration = CARoot.defaultValidity,
+        key given: P256.Signing.PrivateKey? = nil,
         now: Date = Date()
     ) throws(CAError) -> (certificate: Certificate, privateKey: P256.Signing.PrivateKey) {
         guard !trustDomain.isEmpty, !trustDomain.contains("/") else {
@@ -40,7 +42,7 @@ public enum CARoot {
         guard validity > .zero else {
             throw CAError(.invalidArgument, "root validity must be positive")
         }
-        let key = P256.Signing.PrivateKey()
+        let key = given ?? P256.Signing.PrivateKey()
         let publicKey = Certificate.PublicKey(key.publicKey)
         let keyID = try CertificateBuilding.keyIdentifier(for: publicKey)
         let name: DistinguishedName

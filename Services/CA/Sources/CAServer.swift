@@ -1,0 +1,104 @@
+public import Logging
+public import MeshCore
+public import MeshRPC
+import MeshServer
+import MeshStore
+public import ServiceLifecycle
+
+/// ca-svc: the cluster's CA (trust domain, roots with sealed keys, rotation with
+/// cross-signing), leaf signing from CSRs over gRPC, and Consul's CA REST API, on a `ServiceHost`.
+///
+/// The first replica to start creates the trust domain and root (under an advisory lock); the
+/// leader removes rotated-out roots once every leaf they signed has expired.
+public final class CAServer: Service, Sendable {
+    let host: ServiceHost
+
+    public init(config: CAConfig, logger: Logger) throws {
+        self.host = try ServiceHost(
+            settings: config.hostSettings,
+            schema: CAMigrations.schema,
+            migrations: CAMigrations.all,
+            logger: logger
+        ) { context in
+            try await Self.parts(config: config, context: context)
+        }
+    }
+
+    private static func parts(config: CAConfig, context: HostContext) async throws -> HostedParts {
+        let store = CAStore(client: context.client, feed: context.feed, kek: config.kek, logger: context.logger)
+        _ = try await store.initialize(config: CAProviderConfig())
+        // A wrong key-encryption key must stop the service now, not fail every signing later.
+        _ = try await store.activeSigningMaterial()
+        var services: [any Service] = []
+        var gate = ACLGate.disabled
+        var aclSynced: @Sendable () -> Bool = { true }
+        if let authz = config.authzAddress {
+            let remote = try RemoteACL(authzAddress: authz, defaultPolicy: .deny, logger: context.logger)
+            services.append(remote)
+            gate = remote.gate
+            aclSynced = { remote.synced.current == true }
+        } else {
+            context.logger.warning("ACLs are off: no --authz-addr / MESH_AUTHZ_ADDR given")
+        }
+        let leaves = LeafService(
+            store: store,
+            limiter: RateLimiter(perSecond: config.csrRate),
+            datacenter: config.datacenter,
+            maximumTTL: config.maximumLeafTTL,
+            logger: context.logger
+        )
+        let follower = RootsFollower(feed: context.feed) { leaves.invalidate() }
+        services.append(OneShotService { await cancelWhenGracefulShutdown { await follower.run() } })
+        let http = CAHTTP(
+            store: store,
+            leaves: leaves,
+            gate: gate,
+            crossSignValidity: config.crossSignValidity,
+            logger: context.logger
+        )
+        let retention = config.maximumLeafTTL
+        return HostedParts(
+            grpcServices: [CARPC(store: store, leaves: leaves, logger: context.logger)],
+            routes: { router in http.addRoutes(to: router) },
+            leaderTerm: { session in
+                while !Task.isCancelled {
+                    try await store.pruneRoots(olderThan: retention, on: session)
+                    try await Task.sleep(for: .seconds(30))
+                }
+            },
+            services: services,
+            isReady: aclSynced,
+            interceptors: config.authzAddress == nil ? [] : [ACLInterceptor(gate: gate)]
+        )
+    }
+
+    /// The bound REST address.
+    public var httpAddress: Rendezvous<HostPort> { self.host.httpAddress }
+    /// The bound gRPC address.
+    public var grpcAddress: Rendezvous<HostPort> { self.host.grpcAddress }
+    /// True once migrated, bound and listening to the change feed; false if stopped before that.
+    public var ready: Rendezvous<Bool> { self.host.ready }
+
+    /// The PostgreSQL pool. Run it as a service *before* the server in the same group.
+    public var postgres: some Service { self.host.postgres }
+
+    public func run() async throws {
+        try await self.host.run()
+    }
+}
+
+/// Calls `onChange` after every change to the roots topic, until cancelled.
+struct RootsFollower: Sendable {
+    let feed: ChangeFeed
+    let onChange: @Sendable () -> Void
+
+    func run() async {
+        var mark = self.feed.mark([CAStore.rootsTopic])
+        while !Task.isCancelled {
+            let changed = await self.feed.wait(beyond: mark, until: .now + .seconds(60))
+            let next = self.feed.mark([CAStore.rootsTopic])
+            if changed { self.onChange() }
+            mark = next
+        }
+    }
+}

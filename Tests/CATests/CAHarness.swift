@@ -1,0 +1,138 @@
+import Authz
+import CA
+import Foundation
+import GRPCCore
+import GRPCNIOTransportHTTP2Posix
+import Logging
+import MeshCore
+import MeshProto
+import MeshRPC
+import MeshStore
+import MeshTLS
+import MeshTesting
+import ServiceLifecycle
+import SwiftProtobuf
+
+let testLogger: Logger = {
+    var logger = Logger(label: "mesh.ca.test") { StreamLogHandler.standardError(label: $0) }
+    let level = ProcessInfo.processInfo.environment["MESH_TEST_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:))
+    logger.logLevel = level ?? .warning
+    return logger
+}()
+
+let managementSecret = "0c8d1f2e-5a6b-4c7d-8e9f-a0b1c2d3e4f5"
+
+/// authz-svc and ca-svc running in the test process on one fresh database, ACLs on.
+struct Cluster: Sendable {
+    let database: DatabaseSettings
+    let authz: TestAPI
+    let ca: TestAPI
+    let caGRPC: HostPort
+}
+
+/// Runs `service` (after its pool) until `body` returns, then shuts both down.
+func withRunning<T: Sendable>(
+    _ services: [any Service],
+    ready: @Sendable () async -> Bool,
+    _ body: @Sendable () async throws -> T
+) async throws -> T {
+    let lifecycle = ServiceGroup(configuration: .init(services: services, logger: testLogger))
+    return try await withThrowingTaskGroup(of: Void.self) { group in
+        group.addTask { try await lifecycle.run() }
+        let result: Result<T, any Error>
+        do {
+            guard await ready() else { throw TestFailure("a service failed to start") }
+            result = .success(try await body())
+        } catch {
+            result = .failure(error)
+        }
+        await lifecycle.triggerGracefulShutdown()
+        try await group.waitForAll()
+        return try result.get()
+    }
+}
+
+func withCluster<T: Sendable>(
+    kek: KeyEncryptionKey = .generate(),
+    _ body: @Sendable (Cluster) async throws -> T
+)
+    async throws -> T
+{
+    var fresh = try await TestDatabase.fresh()
+    fresh.maximumConnections = 4
+    let database = fresh
+    var authzConfig = AuthzConfig(
+        database: database,
+        grpcAddress: HostPort(host: "127.0.0.1", port: 0),
+        httpAddress: HostPort(host: "127.0.0.1", port: 0),
+        initialManagementToken: managementSecret
+    )
+    authzConfig.drainTimeout = .seconds(1)
+    let authz = try AuthzServer(config: authzConfig, logger: testLogger)
+    return try await withRunning([authz.postgres, authz], ready: { await authz.ready.value }) {
+        var config = CAConfig(
+            database: database,
+            kek: kek,
+            grpcAddress: HostPort(host: "127.0.0.1", port: 0),
+            httpAddress: HostPort(host: "127.0.0.1", port: 0),
+            authzAddress: await authz.grpcAddress.value
+        )
+        config.drainTimeout = .seconds(1)
+        let ca = try CAServer(config: config, logger: testLogger)
+        return try await withRunning([ca.postgres, ca], ready: { await ca.ready.value }) {
+            let caAPI = TestAPI(await ca.httpAddress.value)
+            try await eventually("ca-svc /ready") { try await caAPI.get("/ready").status == 200 }
+            return try await body(
+                Cluster(
+                    database: database,
+                    authz: TestAPI(await authz.httpAddress.value, token: managementSecret),
+                    ca: caAPI,
+                    caGRPC: await ca.grpcAddress.value
+                )
+            )
+        }
+    }
+}
+
+/// Signs a CSR over gRPC with `token` in the metadata.
+func sign(_ csrPEM: String, token: String?, at address: HostPort) async throws -> Mesh_V1_SignResponse {
+    try await withGRPCClient(
+        transport: try HTTP2ClientTransport.Posix(
+            target: .ipv4(address: address.host, port: address.port),
+            transportSecurity: .plaintext
+        )
+    ) { client in
+        var metadata: Metadata = [:]
+        if let token { metadata.addString(token, forKey: "x-consul-token") }
+        return try await Mesh_V1_CA.Client(wrapping: client).sign(.with { $0.csrPem = csrPEM }, metadata: metadata)
+    }
+}
+
+/// Awaits `condition` with a generous deadline.
+func eventually(
+    within limit: Duration = .seconds(10),
+    _ what: String,
+    _ condition: @Sendable () async throws -> Bool
+) async throws {
+    let deadline = ContinuousClock.now + limit
+    while try await !condition() {
+        guard ContinuousClock.now < deadline else { throw TestFailure("timed out waiting for \(what)") }
+        try await Task.sleep(for: .milliseconds(10))
+    }
+}
+
+/// Runs openssl; returns its status and output.
+func openssl(_ arguments: [String]) async throws -> (status: Int32, output: String) {
+    let output = NSTemporaryDirectory() + "ca-openssl-\(UInt32.random(in: 0...UInt32.max)).log"
+    defer { unlink(output) }
+    let child = try Spawned.launch("/usr/bin/openssl", arguments, outputPath: output)
+    let status = try await child.waitForExit()
+    return (status, (try? String(contentsOfFile: output, encoding: .utf8)) ?? "")
+}
+
+/// Writes `text` to a new temporary file and returns its path.
+func temporaryFile(_ text: String) throws -> String {
+    let path = NSTemporaryDirectory() + "ca-test-\(UInt32.random(in: 0...UInt32.max)).pem"
+    try text.write(toFile: path, atomically: true, encoding: .utf8)
+    return path
+}
