@@ -114,3 +114,18 @@ def test_intentions_upsert_check_delete(admin):
     assert admin.connect.intentions.delete("*", dst) is True
     # No intention left: the default policy (deny) answers.
     assert admin.connect.intentions.check(src, dst) is False
+
+
+def test_ca_roots_and_configuration(admin, anonymous):
+    roots = anonymous.connect.ca.roots()
+    assert roots["TrustDomain"].endswith(".consul")
+    active = [r for r in roots["Roots"] if r["Active"]]
+    assert len(active) == 1 and active[0]["ID"] == roots["ActiveRootID"]
+    assert active[0]["RootCert"].startswith("-----BEGIN CERTIFICATE-----")
+    assert isinstance(active[0]["SerialNumber"], int)
+    with pytest.raises(consul.ACLPermissionDenied):
+        anonymous.connect.ca.configuration()
+    config = admin.connect.ca.configuration()
+    assert config["Provider"] == "consul"
+    assert admin.connect.ca.update_configuration("consul", {"LeafCertTTL": "72h"}) is True
+    assert admin.connect.ca.configuration()["Config"]["LeafCertTTL"] == "72h"

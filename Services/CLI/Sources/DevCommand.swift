@@ -84,7 +84,23 @@ public struct DevCommand: AsyncParsableCommand {
             environment: childEnvironment
         )
 
-        let gateway = DevGateway(address: http, catalog: catalog.http, authz: authz.http, logger: logger)
+        // The CA's key-encryption key lives only in this process and the child's environment.
+        let ca = try DevService(name: "ca-svc")
+        var caEnvironment = childEnvironment
+        caEnvironment["MESH_CA_KEK"] = Self.newKEK()
+        try await children.start(
+            ca,
+            arguments: ["--authz-addr", authz.grpc.description],
+            environment: caEnvironment
+        )
+
+        let gateway = DevGateway(
+            address: http,
+            catalog: catalog.http,
+            authz: authz.http,
+            ca: ca.http,
+            logger: logger
+        )
         let signals = await UnixSignalsSequence(trapping: .sigint, .sigterm)
         let policy = self.defaultPolicy
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -108,6 +124,15 @@ public struct DevCommand: AsyncParsableCommand {
             group.cancelAll()
         }
         Console.line("meshctl dev: stopping")
+    }
+}
+
+extension DevCommand {
+    /// A fresh base64 256-bit key-encryption key for the dev CA.
+    static func newKEK() -> String {
+        var generator = SystemRandomNumberGenerator()
+        let bytes = (0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        return Data(bytes).base64EncodedString()
     }
 }
 

@@ -10,17 +10,20 @@ import NIOHTTP1
 /// The one REST address of `meshctl dev`: forwards each request to the service that owns its
 /// path, as a load balancer's path rules do in front of the ECS services.
 ///
-/// `/v1/acl/...` and `/v1/connect/intentions...` go to authz-svc; everything else to catalog-svc.
+/// `/v1/acl/...` and `/v1/connect/intentions...` go to authz-svc, `/v1/connect/ca/...` to ca-svc,
+/// everything else to catalog-svc.
 /// Bodies and answers pass through unchanged (blocking queries included).
 struct DevGateway: Sendable {
     let address: HostPort
     let catalog: HostPort
     let authz: HostPort
+    let ca: HostPort
     let logger: Logger
 
     /// Where a path is served.
     func upstream(for path: String) -> HostPort {
         if path.hasPrefix("/v1/acl/") || path.hasPrefix("/v1/connect/intentions") { return self.authz }
+        if path.hasPrefix("/v1/connect/ca/") { return self.ca }
         return self.catalog
     }
 
