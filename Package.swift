@@ -64,6 +64,7 @@ let package = Package(
         .executable(name: "mesh-agent", targets: ["AgentMain"]),
         .executable(name: "meshctl", targets: ["MeshCTL"]),
         .executable(name: "mesh-bench", targets: ["MeshBench"]),
+        .executable(name: "identity-bench", targets: ["IdentityBench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/grpc/grpc-swift-2.git", from: "2.4.3"),
@@ -182,6 +183,15 @@ let package = Package(
             dependencies: [
                 "MeshCore", "MeshProto", "MeshStore", "MeshTesting", .grpcCore, .grpcTransport, .protobuf,
                 .httpClient, .postgres, .logging, .nio, .nioHTTP1, .nioFoundation,
+            ]
+        ),
+
+        executable(
+            "IdentityBench",
+            path: "Benchmarks/IdentityBench",
+            dependencies: [
+                "MeshCore", "MeshProto", "MeshRPC", "MeshServer", "MeshStore", "MeshTLS", "MeshTesting", .grpcCore,
+                .grpcTransport, .protobuf, .httpClient, .logging, .nio, .nioHTTP1, .nioFoundation, .lifecycle, .crypto,
             ]
         ),
 
