@@ -17,6 +17,7 @@ extension Target.Dependency {
     static let protobuf = Target.Dependency.product(name: "SwiftProtobuf", package: "swift-protobuf")
     static let postgres = Target.Dependency.product(name: "PostgresNIO", package: "postgres-nio")
     static let hummingbird = Target.Dependency.product(name: "Hummingbird", package: "hummingbird")
+    static let hummingbirdTLS = Target.Dependency.product(name: "HummingbirdTLS", package: "hummingbird")
     static let lifecycle = Target.Dependency.product(name: "ServiceLifecycle", package: "swift-service-lifecycle")
     static let unixSignals = Target.Dependency.product(name: "UnixSignals", package: "swift-service-lifecycle")
     static let argumentParser = Target.Dependency.product(name: "ArgumentParser", package: "swift-argument-parser")
@@ -110,8 +111,7 @@ let package = Package(
             path: "Shared/MeshServer",
             dependencies: [
                 "MeshCore", "MeshStore", "MeshRPC", "MeshProto", .grpcCore, .grpcTransport, .hummingbird, .lifecycle,
-                .protobuf,
-                .logging, .postgres, .nio,
+                .protobuf, .logging, .postgres, .nio, .nioSSL, .hummingbirdTLS,
             ]
         ),
         // Keys, CSRs, certificates and the CA's operations (pure apart from crypto).
@@ -172,7 +172,8 @@ let package = Package(
             "CLI",
             path: "Services/CLI/Sources",
             dependencies: [
-                "MeshCore", "MeshRPC", "MeshStore", "MeshTesting", .argumentParser, .httpClient,
+                "MeshCore", "MeshRPC", "MeshStore", "MeshServer", "MeshTLS", "MeshTesting", .argumentParser,
+                .httpClient,
                 .lifecycle, .unixSignals, .logging, .nio, .nioFoundation, .nioHTTP1, .hummingbird, .httpTypes,
             ]
         ),
@@ -208,8 +209,9 @@ let package = Package(
         tests(
             "AuthzTests",
             dependencies: [
-                "Authz", "Catalog", "MeshServer", "MeshTesting", "MeshRPC", "MeshCore", "MeshStore", .postgres,
-                .logging, .lifecycle, .nioHTTP1,
+                "Authz", "Catalog", "MeshServer", "MeshTesting", "MeshRPC", "MeshCore", "MeshStore", "MeshTLS",
+                "MeshProto", .postgres, .logging, .lifecycle, .nioHTTP1, .httpClient, .grpcCore, .grpcTransport,
+                .nioSSL, .nio, .protobuf,
             ]
         ),
         tests(

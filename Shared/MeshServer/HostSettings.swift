@@ -19,6 +19,8 @@ public struct HostSettings: Sendable {
     public var feedSafetyInterval: Duration
     /// How long in-flight RPCs may run after shutdown begins.
     public var drainTimeout: Duration
+    /// TLS for both listeners (mutual for gRPC); plaintext when nil (loopback only).
+    public var tls: TLSFiles?
 
     public init(
         name: String,
@@ -28,8 +30,10 @@ public struct HostSettings: Sendable {
         advertiseAddress: String? = nil,
         leaderRetryInterval: Duration = .seconds(1),
         feedSafetyInterval: Duration = .seconds(10),
-        drainTimeout: Duration = .seconds(10)
+        drainTimeout: Duration = .seconds(10),
+        tls: TLSFiles? = nil
     ) {
+        self.tls = tls
         self.name = name
         self.database = database
         self.grpcAddress = grpcAddress

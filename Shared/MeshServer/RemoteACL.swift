@@ -49,11 +49,11 @@ public final class RemoteACL: Service, Sendable {
     /// Fulfilled when the watch first delivers the ACL state.
     public let synced = Rendezvous<Bool>()
 
-    public init(authzAddress: HostPort, defaultPolicy: ACLDefault, logger: Logger) throws {
+    public init(authzAddress: HostPort, defaultPolicy: ACLDefault, tls: TLSFiles? = nil, logger: Logger) throws {
         self.grpc = GRPCClient(
             transport: try HTTP2ClientTransport.Posix(
                 target: .ipv4(address: authzAddress.host, port: authzAddress.port),
-                transportSecurity: .plaintext
+                transportSecurity: tls?.grpcClientSecurity ?? .plaintext
             )
         )
         self.gate = ACLGate(source: RemoteTokenSource(client: self.grpc), defaultPolicy: defaultPolicy)

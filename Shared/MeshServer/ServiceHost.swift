@@ -1,6 +1,7 @@
 public import GRPCCore
 import GRPCNIOTransportHTTP2Posix
 public import Hummingbird
+import HummingbirdTLS
 public import Logging
 public import MeshCore
 public import MeshRPC
@@ -156,7 +157,7 @@ public final class ServiceHost: Service, Sendable {
         let grpcServer = GRPCServer(
             transport: HTTP2ServerTransport.Posix(
                 address: .ipv4(host: self.settings.grpcAddress.host, port: self.settings.grpcAddress.port),
-                transportSecurity: .plaintext
+                transportSecurity: self.settings.tls?.grpcServerSecurity ?? .plaintext
             ),
             services: parts.grpcServices,
             interceptors: parts.interceptors
@@ -187,7 +188,7 @@ public final class ServiceHost: Service, Sendable {
             migrated.current == true && feed.isListening && isReady()
         }
         parts.routes(router)
-        let app = self.application(router: router)
+        let app = try self.application(router: router)
         services.append(.init(service: app))
         services.append(
             .init(service: self.announcer(grpcServer: grpcServer, feed: feed), successTerminationBehavior: .ignore)
@@ -195,12 +196,13 @@ public final class ServiceHost: Service, Sendable {
         try await ServiceGroup(configuration: .init(services: services, logger: self.logger)).run()
     }
 
-    private func application(router: Router<BasicRequestContext>) -> some Service {
+    private func application(router: Router<BasicRequestContext>) throws -> some Service {
         let httpAddress = self.httpAddress
         let logger = self.logger
         let name = self.settings.name
         return Application(
             router: router,
+            server: try self.settings.tls.map { try .tls(tlsConfiguration: $0.httpsConfiguration()) } ?? .http1(),
             configuration: .init(
                 address: .hostname(self.settings.httpAddress.host, port: self.settings.httpAddress.port),
                 serverName: name

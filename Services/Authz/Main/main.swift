@@ -37,6 +37,8 @@ struct AuthzCommand: AsyncParsableCommand {
     )
     var initialManagementToken: String?
 
+    @OptionGroup var tls: TLSOptions
+
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
         MeshLogging.bootstrap(environment: environment)
@@ -67,6 +69,7 @@ struct AuthzCommand: AsyncParsableCommand {
                 advertiseAddr: self.advertiseAddr,
                 defaultPolicy: self.defaultPolicy,
                 initialManagementToken: self.initialManagementToken,
+                tls: self.tls.paths,
                 environment: environment
             )
         } catch {

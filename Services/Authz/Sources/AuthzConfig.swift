@@ -1,6 +1,6 @@
 public import MeshCore
 public import MeshRPC
-import MeshServer
+public import MeshServer
 public import MeshStore
 
 /// authz-svc's settings, resolved once in `main`.
@@ -19,6 +19,8 @@ public struct AuthzConfig: Sendable {
     public var advertiseAddress: String?
     public var defaultPolicy: ACLDefault
     public var initialManagementToken: String?
+    /// TLS for the listeners (`--tls-*-file`); nil: plaintext on loopback.
+    public var tls: TLSFiles?
     /// How often the leader deletes expired tokens.
     public var reapInterval: Duration = .seconds(5)
     public var leaderRetryInterval: Duration = .seconds(1)
@@ -50,6 +52,7 @@ public struct AuthzConfig: Sendable {
         advertiseAddr: String?,
         defaultPolicy: String?,
         initialManagementToken: String?,
+        tls: TLSPaths = TLSPaths(),
         environment: [String: String]
     ) throws -> AuthzConfig {
         let settings = SettingResolver(environment: environment)
@@ -59,7 +62,13 @@ public struct AuthzConfig: Sendable {
             variable: "MESH_HTTP_ADDR",
             default: "127.0.0.1:8505"
         )
-        try settings.requireLoopbackForPlainHTTP(http)
+        let tlsFiles = try TLSFiles.resolve(
+            certificate: tls.certificate,
+            key: tls.key,
+            ca: tls.ca,
+            environment: environment
+        )
+        if tlsFiles == nil { try settings.requireLoopbackForPlainHTTP(http) }
         let policyText = settings.string(flag: defaultPolicy, variable: "MESH_ACL_DEFAULT_POLICY") ?? "deny"
         guard let policy = ACLDefault(rawValue: policyText) else {
             throw SettingError(
@@ -67,7 +76,7 @@ public struct AuthzConfig: Sendable {
                 reason: "must be allow or deny, not \"\(policyText)\""
             )
         }
-        return AuthzConfig(
+        var config = AuthzConfig(
             database: try DatabaseSettings.resolve(
                 url: settings.string(flag: databaseURL, variable: "MESH_DATABASE_URL"),
                 environment: environment
@@ -86,6 +95,8 @@ public struct AuthzConfig: Sendable {
                 variable: "MESH_ACL_INITIAL_MANAGEMENT_TOKEN"
             )
         )
+        config.tls = tlsFiles
+        return config
     }
 
     var hostSettings: HostSettings {
@@ -97,7 +108,8 @@ public struct AuthzConfig: Sendable {
             advertiseAddress: self.advertiseAddress,
             leaderRetryInterval: self.leaderRetryInterval,
             feedSafetyInterval: self.feedSafetyInterval,
-            drainTimeout: self.drainTimeout
+            drainTimeout: self.drainTimeout,
+            tls: self.tls
         )
     }
 }

@@ -43,6 +43,8 @@ struct CACommand: AsyncParsableCommand {
     )
     var csrRate: String?
 
+    @OptionGroup var tls: TLSOptions
+
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
         MeshLogging.bootstrap(environment: environment)
@@ -73,6 +75,7 @@ struct CACommand: AsyncParsableCommand {
                 datacenter: self.datacenter,
                 maxLeafTTL: self.maxLeafTTL,
                 csrRate: self.csrRate,
+                tls: self.tls.paths,
                 environment: environment
             )
         } catch {

@@ -1,6 +1,6 @@
 import Foundation
 public import MeshRPC
-import MeshServer
+public import MeshServer
 public import MeshStore
 public import MeshTLS
 
@@ -25,6 +25,8 @@ public struct CAConfig: Sendable {
     public var datacenter: String
     public var maximumLeafTTL: Duration
     public var csrRate: Int
+    /// TLS for the listeners and for calls to authz-svc (`--tls-*-file`); nil: plaintext on loopback.
+    public var tls: TLSFiles?
     /// How long the cross-signed certificate of a rotated-in root lasts (at least a leaf's life).
     public var crossSignValidity: Duration = CARoot.defaultCrossSignValidity
     public var leaderRetryInterval: Duration = .seconds(1)
@@ -64,6 +66,7 @@ public struct CAConfig: Sendable {
         datacenter: String?,
         maxLeafTTL: String?,
         csrRate: String?,
+        tls: TLSPaths = TLSPaths(),
         environment: [String: String]
     ) throws -> CAConfig {
         let settings = SettingResolver(environment: environment)
@@ -73,7 +76,13 @@ public struct CAConfig: Sendable {
             variable: "MESH_HTTP_ADDR",
             default: "127.0.0.1:8507"
         )
-        try settings.requireLoopbackForPlainHTTP(http)
+        let tlsFiles = try TLSFiles.resolve(
+            certificate: tls.certificate,
+            key: tls.key,
+            ca: tls.ca,
+            environment: environment
+        )
+        if tlsFiles == nil { try settings.requireLoopbackForPlainHTTP(http) }
         var config = CAConfig(
             database: try DatabaseSettings.resolve(
                 url: settings.string(flag: databaseURL, variable: "MESH_DATABASE_URL"),
@@ -104,6 +113,7 @@ public struct CAConfig: Sendable {
                 default: authz
             )
         }
+        config.tls = tlsFiles
         if let rate = settings.string(flag: csrRate, variable: "MESH_CA_CSR_RATE") {
             guard let value = Int(rate), value > 0 else {
                 throw SettingError(setting: "--csr-rate / MESH_CA_CSR_RATE", reason: "expected a positive integer")
@@ -147,7 +157,8 @@ public struct CAConfig: Sendable {
             advertiseAddress: self.advertiseAddress,
             leaderRetryInterval: self.leaderRetryInterval,
             feedSafetyInterval: self.feedSafetyInterval,
-            drainTimeout: self.drainTimeout
+            drainTimeout: self.drainTimeout,
+            tls: self.tls
         )
     }
 }

@@ -33,7 +33,12 @@ public final class CAServer: Service, Sendable {
         var gate = ACLGate.disabled
         var aclSynced: @Sendable () -> Bool = { true }
         if let authz = config.authzAddress {
-            let remote = try RemoteACL(authzAddress: authz, defaultPolicy: .deny, logger: context.logger)
+            let remote = try RemoteACL(
+                authzAddress: authz,
+                defaultPolicy: .deny,
+                tls: config.tls,
+                logger: context.logger
+            )
             services.append(remote)
             gate = remote.gate
             aclSynced = { remote.synced.current == true }

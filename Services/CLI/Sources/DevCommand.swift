@@ -1,9 +1,12 @@
 public import ArgumentParser
+import AsyncHTTPClient
 import Foundation
 import Hummingbird
 import Logging
 import MeshRPC
+import MeshServer
 import MeshStore
+import MeshTLS
 import MeshTesting
 import ServiceLifecycle
 import Synchronization
@@ -66,10 +69,21 @@ public struct DevCommand: AsyncParsableCommand {
         Console.line(
             "meshctl dev: PostgreSQL on \(postgres.settings.host):\(postgres.settings.port) (pid \(postgres.pid))"
         )
+        // A private CA and one certificate for every service: the local mesh runs on TLS too.
+        let tls = try DevCertificates.write(into: postgres.directory.path + "-tls")
+        defer { try? FileManager.default.removeItem(atPath: postgres.directory.path + "-tls") }
         var childEnvironment = environment
         childEnvironment["MESH_DATABASE_URL"] = database.url
-        let children = ChildSet()
+        childEnvironment["MESH_TLS_CERT_FILE"] = tls.certificatePath
+        childEnvironment["MESH_TLS_KEY_FILE"] = tls.keyPath
+        childEnvironment["MESH_TLS_CA_FILE"] = tls.caPath
+        let client = HTTPClient(
+            eventLoopGroupProvider: .singleton,
+            configuration: .init(tlsConfiguration: try tls.httpsClientConfiguration())
+        )
+        let children = ChildSet(client: client)
         defer { children.stopAll() }
+        Console.line("meshctl dev: TLS on every service (dev CA \(tls.caPath))")
 
         let authz = try DevService(name: "authz-svc")
         var authzEnvironment = childEnvironment
@@ -99,6 +113,7 @@ public struct DevCommand: AsyncParsableCommand {
             catalog: catalog.http,
             authz: authz.http,
             ca: ca.http,
+            client: client,
             logger: logger
         )
         let signals = await UnixSignalsSequence(trapping: .sigint, .sigterm)
@@ -124,6 +139,7 @@ public struct DevCommand: AsyncParsableCommand {
             group.cancelAll()
         }
         Console.line("meshctl dev: stopping")
+        try? await client.shutdown()
     }
 }
 
@@ -152,6 +168,11 @@ struct DevService: Sendable {
 /// The children of `meshctl dev`, stopped by PID in reverse start order.
 final class ChildSet: Sendable {
     private let children = Mutex<[(String, Spawned)]>([])
+    let client: HTTPClient
+
+    init(client: HTTPClient) {
+        self.client = client
+    }
 
     /// Launches a service and waits until its `/ready` answers 200.
     func start(_ service: DevService, arguments: [String], environment: [String: String]) async throws {
@@ -162,7 +183,14 @@ final class ChildSet: Sendable {
             outputPath: Spawned.inheritOutput
         )
         self.children.withLock { $0.append((service.name, child)) }
-        try await HTTPProbe.waitUntilReady(service.http, name: service.name, child: child, timeout: .seconds(120))
+        try await HTTPProbe.waitUntilReady(
+            service.http,
+            name: service.name,
+            child: child,
+            timeout: .seconds(120),
+            client: self.client,
+            scheme: "https"
+        )
         Console.line("meshctl dev: \(service.name) ready (http \(service.http), grpc \(service.grpc))")
     }
 
@@ -198,5 +226,39 @@ enum Console {
     static func line(_ text: String) {
         let line = text + "\n"
         _ = line.withCString { write(1, $0, strlen($0)) }
+    }
+}
+
+/// The dev CA and the one certificate all of `meshctl dev`'s services present (loopback names).
+enum DevCertificates {
+    /// Writes `ca.pem`, `service.pem` and `service-key.pem` (mode 0600) into `directory`.
+    static func write(into directory: String) throws -> TLSFiles {
+        try FileManager.default.createDirectory(
+            atPath: directory,
+            withIntermediateDirectories: true,
+            attributes: [.posixPermissions: 0o700]
+        )
+        let authority = try DevTLS.makeCA(name: "meshctl dev CA")
+        let identity = try DevTLS.issueServerCert(
+            ca: authority.certificate,
+            caKey: authority.privateKey,
+            dnsNames: ["localhost"],
+            ipAddresses: ["127.0.0.1", "::1"]
+        )
+        let files = TLSFiles(
+            certificatePath: directory + "/service.pem",
+            keyPath: directory + "/service-key.pem",
+            caPath: directory + "/ca.pem"
+        )
+        try authority.certificatePEM.write(toFile: files.caPath, atomically: true, encoding: .utf8)
+        try identity.certificatePEM.write(toFile: files.certificatePath, atomically: true, encoding: .utf8)
+        guard
+            FileManager.default.createFile(
+                atPath: files.keyPath,
+                contents: Data(identity.privateKeyPEM.utf8),
+                attributes: [.posixPermissions: 0o600]
+            )
+        else { throw CLIError("cannot write \(files.keyPath)") }
+        return files
     }
 }

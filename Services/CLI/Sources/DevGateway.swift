@@ -18,6 +18,8 @@ struct DevGateway: Sendable {
     let catalog: HostPort
     let authz: HostPort
     let ca: HostPort
+    /// The client for the services' HTTPS listeners (it trusts the dev CA).
+    let client: HTTPClient
     let logger: Logger
 
     /// Where a path is served.
@@ -50,7 +52,7 @@ struct DevGateway: Sendable {
     func forward(_ request: Request) async throws -> Response {
         var request = request
         let target = self.upstream(for: request.uri.path)
-        var outbound = HTTPClientRequest(url: "http://\(target)\(request.uri.description)")
+        var outbound = HTTPClientRequest(url: "https://\(target)\(request.uri.description)")
         outbound.method = HTTPMethod(rawValue: request.method.rawValue)
         for field in request.headers where field.name != .connection {
             outbound.headers.add(name: field.name.rawName, value: field.value)
@@ -65,7 +67,7 @@ struct DevGateway: Sendable {
         if body.readableBytes > 0 { outbound.body = .bytes(body) }
         let response: HTTPClientResponse
         do {
-            response = try await HTTPClient.shared.execute(outbound, timeout: .minutes(15))
+            response = try await self.client.execute(outbound, timeout: .minutes(15))
         } catch {
             throw ConsulHTTPError(.badGateway, "\(target) did not answer: \(error)")
         }

@@ -7,15 +7,22 @@ import NIOHTTP1
 
 /// Waits for a service's readiness endpoint.
 enum HTTPProbe {
-    static func waitUntilReady(_ address: HostPort, name: String, child: Spawned, timeout: Duration) async throws {
+    static func waitUntilReady(
+        _ address: HostPort,
+        name: String,
+        child: Spawned,
+        timeout: Duration,
+        client: HTTPClient = .shared,
+        scheme: String = "http"
+    ) async throws {
         let deadline = ContinuousClock.now + timeout
         var lastError = "no answer"
         while ContinuousClock.now < deadline {
             guard child.isRunning else { throw CLIError("\(name) exited during start-up") }
             do {
-                var request = HTTPClientRequest(url: "http://\(address)/ready")
+                var request = HTTPClientRequest(url: "\(scheme)://\(address)/ready")
                 request.method = .GET
-                let response = try await HTTPClient.shared.execute(request, timeout: .seconds(2))
+                let response = try await client.execute(request, timeout: .seconds(2))
                 if response.status == .ok { return }
                 lastError = "status \(response.status.code)"
             } catch {

@@ -34,6 +34,8 @@ struct CatalogCommand: AsyncParsableCommand {
     )
     var authzAddr: String?
 
+    @OptionGroup var tls: TLSOptions
+
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
         MeshLogging.bootstrap(environment: environment)
@@ -61,6 +63,7 @@ struct CatalogCommand: AsyncParsableCommand {
                 datacenter: self.datacenter,
                 advertiseAddr: self.advertiseAddr,
                 authzAddr: self.authzAddr,
+                tls: self.tls.paths,
                 environment: environment
             )
         } catch {

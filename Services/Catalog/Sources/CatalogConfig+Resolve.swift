@@ -1,4 +1,5 @@
-import MeshRPC
+public import MeshRPC
+import MeshServer
 import MeshStore
 
 extension CatalogConfig {
@@ -11,6 +12,7 @@ extension CatalogConfig {
         datacenter: String?,
         advertiseAddr: String?,
         authzAddr: String? = nil,
+        tls: TLSPaths = TLSPaths(),
         environment: [String: String]
     ) throws -> CatalogConfig {
         let settings = SettingResolver(environment: environment)
@@ -20,7 +22,13 @@ extension CatalogConfig {
             variable: "MESH_HTTP_ADDR",
             default: "127.0.0.1:8500"
         )
-        try settings.requireLoopbackForPlainHTTP(http)
+        let tlsFiles = try TLSFiles.resolve(
+            certificate: tls.certificate,
+            key: tls.key,
+            ca: tls.ca,
+            environment: environment
+        )
+        if tlsFiles == nil { try settings.requireLoopbackForPlainHTTP(http) }
         var config = CatalogConfig(
             database: try DatabaseSettings.resolve(
                 url: settings.string(flag: databaseURL, variable: "MESH_DATABASE_URL"),
@@ -44,6 +52,7 @@ extension CatalogConfig {
                 default: authz
             )
         }
+        config.tls = tlsFiles
         return config
     }
 }

@@ -1,4 +1,5 @@
 public import MeshRPC
+public import MeshServer
 public import MeshStore
 
 /// catalog-svc's settings, resolved once in `main`.
@@ -19,6 +20,8 @@ public struct CatalogConfig: Sendable {
     public var advertiseAddress: String?
     /// authz-svc's gRPC address; ACLs are enforced when set (`--authz-addr` / `MESH_AUTHZ_ADDR`).
     public var authzAddress: HostPort?
+    /// TLS for the listeners and for calls to other services (`--tls-*-file`); nil: plaintext on loopback.
+    public var tls: TLSFiles?
     /// How often a non-leader replica tries to become leader.
     public var leaderRetryInterval: Duration
     /// The longest the leader sleeps between TTL sweeps.

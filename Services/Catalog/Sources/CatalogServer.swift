@@ -23,7 +23,8 @@ public final class CatalogServer: Service, Sendable {
             advertiseAddress: config.advertiseAddress,
             leaderRetryInterval: config.leaderRetryInterval,
             feedSafetyInterval: config.feedSafetyInterval,
-            drainTimeout: config.drainTimeout
+            drainTimeout: config.drainTimeout,
+            tls: config.tls
         )
         self.host = try ServiceHost(
             settings: settings,
@@ -41,7 +42,12 @@ public final class CatalogServer: Service, Sendable {
         var aclSynced: @Sendable () -> Bool = { true }
         if let authz = config.authzAddress {
             // Until authz-svc tells us which policy applies, deny (the secure default).
-            let remote = try RemoteACL(authzAddress: authz, defaultPolicy: .deny, logger: context.logger)
+            let remote = try RemoteACL(
+                authzAddress: authz,
+                defaultPolicy: .deny,
+                tls: config.tls,
+                logger: context.logger
+            )
             services.append(remote)
             gate = remote.gate
             aclSynced = { remote.synced.current == true }

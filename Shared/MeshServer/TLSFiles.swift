@@ -1,0 +1,92 @@
+import Foundation
+public import GRPCNIOTransportHTTP2Posix
+import MeshRPC
+public import NIOSSL
+
+/// A service's TLS identity: its certificate chain and key, and the CA that issued its peers'
+/// certificates (`--tls-cert-file`, `--tls-key-file`, `--tls-ca-file`, or `MESH_TLS_*_FILE`;
+/// on ECS they come from Secrets Manager or ACM).
+///
+/// With it, gRPC is mutual TLS (a peer without a certificate from that CA is refused) and the
+/// REST API is HTTPS with TLS 1.3 at least. gRPC negotiates TLS 1.3 between our components
+/// (both ends prefer it); grpc-swift's transport does not let us forbid 1.2 there.
+public struct TLSFiles: Sendable, Hashable {
+    public var certificatePath: String
+    public var keyPath: String
+    public var caPath: String
+
+    public init(certificatePath: String, keyPath: String, caPath: String) {
+        self.certificatePath = certificatePath
+        self.keyPath = keyPath
+        self.caPath = caPath
+    }
+
+    /// The three files from flags or `MESH_TLS_CERT_FILE` / `MESH_TLS_KEY_FILE` /
+    /// `MESH_TLS_CA_FILE`: all or none; each must be readable.
+    public static func resolve(
+        certificate: String?,
+        key: String?,
+        ca: String?,
+        environment: [String: String]
+    ) throws -> TLSFiles? {
+        let settings = SettingResolver(environment: environment)
+        let cert = settings.string(flag: certificate, variable: "MESH_TLS_CERT_FILE")
+        let key = settings.string(flag: key, variable: "MESH_TLS_KEY_FILE")
+        let ca = settings.string(flag: ca, variable: "MESH_TLS_CA_FILE")
+        let given = [cert, key, ca].compactMap { $0 }.filter { !$0.isEmpty }
+        guard !given.isEmpty else { return nil }
+        guard let cert, let key, let ca, given.count == 3 else {
+            throw SettingError(
+                setting: "--tls-cert-file / --tls-key-file / --tls-ca-file",
+                reason: "give all three (certificate, key, CA) or none"
+            )
+        }
+        for (flag, path) in [("--tls-cert-file", cert), ("--tls-key-file", key), ("--tls-ca-file", ca)] {
+            guard FileManager.default.isReadableFile(atPath: path) else {
+                throw SettingError(setting: flag, reason: "cannot read \(path)")
+            }
+        }
+        return TLSFiles(certificatePath: cert, keyPath: key, caPath: ca)
+    }
+
+    /// gRPC server side: our certificate, client certificates required and checked against the CA.
+    public var grpcServerSecurity: HTTP2ServerTransport.Posix.TransportSecurity {
+        .mTLS(
+            certificateChain: [.file(path: self.certificatePath, format: .pem)],
+            privateKey: .file(path: self.keyPath, format: .pem)
+        ) { config in
+            config.trustRoots = .certificates([.file(path: self.caPath, format: .pem)])
+            config.clientCertificateVerification = .noHostnameVerification
+        }
+    }
+
+    /// gRPC client side: our certificate as the client's, the server's checked against the CA.
+    public var grpcClientSecurity: HTTP2ClientTransport.Posix.TransportSecurity {
+        .mTLS(
+            certificateChain: [.file(path: self.certificatePath, format: .pem)],
+            privateKey: .file(path: self.keyPath, format: .pem)
+        ) { config in
+            config.trustRoots = .certificates([.file(path: self.caPath, format: .pem)])
+            config.serverCertificateVerification = .noHostnameVerification
+        }
+    }
+
+    /// The REST listener's HTTPS settings (TLS 1.3 only; clients authenticate with tokens).
+    public func httpsConfiguration() throws -> TLSConfiguration {
+        var config = TLSConfiguration.makeServerConfiguration(
+            certificateChain: try NIOSSLCertificate.fromPEMFile(self.certificatePath).map { .certificate($0) },
+            privateKey: .privateKey(try NIOSSLPrivateKey(file: self.keyPath, format: .pem))
+        )
+        config.minimumTLSVersion = .tlsv13
+        return config
+    }
+
+    /// A client configuration that trusts the CA (for HTTPS calls to our own services).
+    public func httpsClientConfiguration() throws -> TLSConfiguration {
+        var config = TLSConfiguration.makeClientConfiguration()
+        config.minimumTLSVersion = .tlsv13
+        config.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(self.caPath))
+        config.certificateVerification = .noHostnameVerification
+        return config
+    }
+}

@@ -1,0 +1,144 @@
+import AsyncHTTPClient
+import Authz
+import Catalog
+import Foundation
+import GRPCCore
+import GRPCNIOTransportHTTP2Posix
+import MeshCore
+import MeshProto
+import MeshRPC
+import MeshServer
+import MeshStore
+import MeshTLS
+import MeshTesting
+import NIOCore
+import NIOHTTP1
+import NIOSSL
+import ServiceLifecycle
+import SwiftProtobuf
+import Testing
+
+@Suite("transport security")
+struct TLSTests {
+    /// A dev CA and one certificate for the services, written to a temporary directory.
+    static func makeFiles() throws -> TLSFiles {
+        let directory = NSTemporaryDirectory() + "mesh-tls-test-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let authority = try DevTLS.makeCA(name: "test CA")
+        let identity = try DevTLS.issueServerCert(ca: authority.certificate, caKey: authority.privateKey)
+        let files = TLSFiles(
+            certificatePath: directory + "/cert.pem",
+            keyPath: directory + "/key.pem",
+            caPath: directory + "/ca.pem"
+        )
+        try authority.certificatePEM.write(toFile: files.caPath, atomically: true, encoding: .utf8)
+        try identity.certificatePEM.write(toFile: files.certificatePath, atomically: true, encoding: .utf8)
+        try identity.privateKeyPEM.write(toFile: files.keyPath, atomically: true, encoding: .utf8)
+        return files
+    }
+
+    @Test("with certificates, gRPC is mutual TLS (ACL resolution works across it) and REST is HTTPS")
+    func mutualTLS() async throws {
+        let files = try Self.makeFiles()
+        var database = try await TestDatabase.fresh()
+        database.maximumConnections = 4
+        var authzConfig = AuthzConfig(
+            database: database,
+            grpcAddress: HostPort(host: "127.0.0.1", port: 0),
+            httpAddress: HostPort(host: "127.0.0.1", port: 0),
+            initialManagementToken: managementSecret
+        )
+        authzConfig.tls = files
+        authzConfig.drainTimeout = .seconds(1)
+        let authz = try AuthzServer(config: authzConfig, logger: testLogger)
+        let lifecycle = ServiceGroup(configuration: .init(services: [authz.postgres, authz], logger: testLogger))
+        let client = HTTPClient(
+            eventLoopGroupProvider: .singleton,
+            configuration: .init(tlsConfiguration: try files.httpsClientConfiguration())
+        )
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await lifecycle.run() }
+            defer { group.cancelAll() }
+            #expect(await authz.ready.value)
+            let http = await authz.httpAddress.value
+            let grpc = await authz.grpcAddress.value
+
+            var request = HTTPClientRequest(url: "https://\(http)/v1/acl/token/self")
+            request.headers.add(name: "X-Consul-Token", value: managementSecret)
+            let response = try await client.execute(request, timeout: .seconds(10))
+            #expect(response.status.code == 200)
+
+            // A gRPC client with a certificate from the CA resolves tokens...
+            let resolved = try await withGRPCClient(
+                transport: try HTTP2ClientTransport.Posix(
+                    target: .ipv4(address: grpc.host, port: grpc.port),
+                    transportSecurity: files.grpcClientSecurity
+                )
+            ) { grpcClient in
+                try await Mesh_V1_ACL.Client(wrapping: grpcClient).resolveToken(
+                    .with { $0.secretID = managementSecret }
+                )
+            }
+            #expect(resolved.management)
+
+            // ...one that only trusts the CA but has no certificate of its own is refused.
+            let anonymousTLS = HTTP2ClientTransport.Posix.TransportSecurity.tls { config in
+                config.trustRoots = .certificates([.file(path: files.caPath, format: .pem)])
+                config.serverCertificateVerification = .noHostnameVerification
+            }
+            await #expect(throws: (any Error).self) {
+                try await withGRPCClient(
+                    transport: try HTTP2ClientTransport.Posix(
+                        target: .ipv4(address: grpc.host, port: grpc.port),
+                        transportSecurity: anonymousTLS
+                    )
+                ) { grpcClient in
+                    var options = CallOptions.defaults
+                    options.timeout = .seconds(5)
+                    options.waitForReady = false
+                    _ = try await Mesh_V1_ACL.Client(wrapping: grpcClient).resolveToken(
+                        .with { $0.secretID = managementSecret },
+                        options: options
+                    )
+                }
+            }
+
+            // A plain-HTTP request to the HTTPS listener gets no answer.
+            var plain = HTTPClientRequest(url: "http://\(http)/ready")
+            plain.method = .GET
+            await #expect(throws: (any Error).self) {
+                _ = try await HTTPClient.shared.execute(plain, timeout: .seconds(5)).body.collect(upTo: 1024)
+            }
+            await lifecycle.triggerGracefulShutdown()
+        }
+        try await client.shutdown()
+    }
+
+    @Test("plain HTTP on a non-loopback address is refused at start; half the TLS files is an error")
+    func plaintextRefused() throws {
+        #expect(throws: (any Error).self) {
+            _ = try AuthzConfig.resolve(
+                databaseURL: "postgres://u@127.0.0.1:5432/x",
+                grpcAddr: nil,
+                httpAddr: "0.0.0.0:8500",
+                advertiseAddr: nil,
+                defaultPolicy: nil,
+                initialManagementToken: nil,
+                environment: [:]
+            )
+        }
+        let options = TLSPaths(certificate: "/nonexistent.pem")
+        #expect(throws: (any Error).self) {
+            _ = try AuthzConfig.resolve(
+                databaseURL: "postgres://u@127.0.0.1:5432/x",
+                grpcAddr: nil,
+                httpAddr: nil,
+                advertiseAddr: nil,
+                defaultPolicy: nil,
+                initialManagementToken: nil,
+                tls: options,
+                environment: [:]
+            )
+        }
+    }
+}
