@@ -1,6 +1,7 @@
 import CA
 import Foundation
 import GRPCCore
+import GRPCNIOTransportHTTP2Posix
 import MeshCore
 import MeshProto
 import MeshRPC
@@ -176,6 +177,45 @@ struct CATests {
                 Issue.record("a replica with the wrong key started")
             } catch {
                 // Refused at start: the sealed root key does not open with this key.
+            }
+        }
+    }
+}
+
+@Suite("ca-svc roots watch (gRPC)")
+struct RootsWatchTests {
+    @Test("the stream sends the roots, then both roots after a rotation")
+    func rootsWatch() async throws {
+        try await withCluster { cluster in
+            try await withGRPCClient(
+                transport: try HTTP2ClientTransport.Posix(
+                    target: .ipv4(address: cluster.caGRPC.host, port: cluster.caGRPC.port),
+                    transportSecurity: .plaintext
+                )
+            ) { client in
+                let states = try await Mesh_V1_CA.Client(wrapping: client).watchRoots(.init()) { response in
+                    var received: [Mesh_V1_CARoots] = []
+                    for try await roots in response.messages {
+                        received.append(roots)
+                        if received.count == 1 {
+                            let rotated = try await cluster.ca.with(token: managementSecret).put(
+                                "/v1/connect/ca/configuration",
+                                json: ["Config": ["ForceRootRotation": true]]
+                            )
+                            #expect(rotated.status == 200)
+                        } else if roots.roots.count == 2 {
+                            return received
+                        }
+                    }
+                    return received
+                }
+                let first = try #require(states.first)
+                let last = try #require(states.last)
+                #expect(first.roots.count == 1)
+                #expect(last.roots.count == 2)
+                #expect(last.activeRootID != first.activeRootID)
+                #expect(last.trustDomain == first.trustDomain)
+                #expect(last.roots.first { $0.active }?.intermediateCertPems.count == 1)
             }
         }
     }

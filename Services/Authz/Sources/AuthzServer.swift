@@ -37,7 +37,10 @@ public final class AuthzServer: Service, Sendable {
         let http = AuthzHTTP(store: store, gate: gate, intentions: intentions, logger: context.logger)
         let interval = config.reapInterval
         return HostedParts(
-            grpcServices: [AuthzRPC(store: store, defaultPolicy: config.defaultPolicy, logger: context.logger)],
+            grpcServices: [
+                AuthzRPC(store: store, defaultPolicy: config.defaultPolicy, logger: context.logger),
+                IntentionsRPC(store: store, cache: intentions, gate: gate, logger: context.logger),
+            ],
             routes: { router in http.addRoutes(to: router) },
             leaderTerm: { session in
                 while !Task.isCancelled {
@@ -50,7 +53,8 @@ public final class AuthzServer: Service, Sendable {
             },
             services: followers.map { follower in
                 OneShotService { await cancelWhenGracefulShutdown { await follower.run() } }
-            }
+            },
+            interceptors: [ACLInterceptor(gate: gate)]
         )
     }
 
