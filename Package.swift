@@ -221,6 +221,12 @@ let package = Package(
                 .grpcTransport, .logging, .lifecycle, .nioHTTP1, .protobuf,
             ]
         ),
-        tests("EndToEndTests", dependencies: ["MeshTesting", "MeshCore", .httpClient, .logging, .nio]),
+        tests(
+            "EndToEndTests",
+            dependencies: [
+                "MeshTesting", "MeshCore", "MeshRPC", "MeshTLS", "MeshProto", .httpClient, .logging, .nio, .nioHTTP1,
+                .grpcCore, .grpcTransport, .protobuf,
+            ]
+        ),
     ]
 )
