@@ -63,6 +63,20 @@ extension SettingResolver {
     }
 }
 
+extension SettingResolver {
+    /// gRPC without TLS is served on loopback only: other components reach a service across the
+    /// network, and their tokens must not cross it in the clear.
+    public func requireLoopbackForPlainGRPC(_ address: HostPort) throws {
+        guard address.isLoopback else {
+            throw SettingError(
+                setting: "--grpc-addr / MESH_GRPC_ADDR",
+                reason: "plaintext gRPC is only served on loopback; give --tls-cert-file, --tls-key-file and "
+                    + "--tls-ca-file to listen on \(address)"
+            )
+        }
+    }
+}
+
 public struct SettingError: Error, Sendable, CustomStringConvertible {
     public var setting: String
     public var reason: String

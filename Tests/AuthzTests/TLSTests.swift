@@ -114,13 +114,24 @@ struct TLSTests {
         try await client.shutdown()
     }
 
-    @Test("plain HTTP on a non-loopback address is refused at start; half the TLS files is an error")
+    @Test("plaintext HTTP or gRPC on a non-loopback address is refused at start; half the TLS files is an error")
     func plaintextRefused() throws {
         #expect(throws: (any Error).self) {
             _ = try AuthzConfig.resolve(
                 databaseURL: "postgres://u@127.0.0.1:5432/x",
                 grpcAddr: nil,
                 httpAddr: "0.0.0.0:8500",
+                advertiseAddr: nil,
+                defaultPolicy: nil,
+                initialManagementToken: nil,
+                environment: [:]
+            )
+        }
+        #expect(throws: (any Error).self) {
+            _ = try AuthzConfig.resolve(
+                databaseURL: "postgres://u@127.0.0.1:5432/x",
+                grpcAddr: "0.0.0.0:8502",
+                httpAddr: nil,
                 advertiseAddr: nil,
                 defaultPolicy: nil,
                 initialManagementToken: nil,

@@ -96,6 +96,7 @@ public struct AuthzConfig: Sendable {
             )
         )
         config.tls = tlsFiles
+        if tlsFiles == nil { try settings.requireLoopbackForPlainGRPC(config.grpcAddress) }
         return config
     }
 

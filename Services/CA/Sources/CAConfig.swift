@@ -114,6 +114,7 @@ public struct CAConfig: Sendable {
             )
         }
         config.tls = tlsFiles
+        if tlsFiles == nil { try settings.requireLoopbackForPlainGRPC(config.grpcAddress) }
         if let rate = settings.string(flag: csrRate, variable: "MESH_CA_CSR_RATE") {
             guard let value = Int(rate), value > 0 else {
                 throw SettingError(setting: "--csr-rate / MESH_CA_CSR_RATE", reason: "expected a positive integer")

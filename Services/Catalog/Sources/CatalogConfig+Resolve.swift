@@ -53,6 +53,7 @@ extension CatalogConfig {
             )
         }
         config.tls = tlsFiles
+        if tlsFiles == nil { try settings.requireLoopbackForPlainGRPC(config.grpcAddress) }
         return config
     }
 }
