@@ -165,6 +165,26 @@ struct ACLAPITests {
             #expect(!resolved.authorizer.serviceWrite("db"))
             #expect(resolved.authorizer.serviceRead("db"))
             #expect(!resolved.authorizer.aclRead)
+
+            // A role's policies reach its tokens too.
+            #expect(
+                try await authz.admin.put("/v1/acl/policy", json: ["Name": "acl-read", "Rules": "acl = \"read\""])
+                    .status == 200
+            )
+            #expect(
+                try await authz.admin.put(
+                    "/v1/acl/role",
+                    json: ["Name": "auditor", "Policies": [["Name": "acl-read"]]]
+                )
+                .status == 200
+            )
+            let auditor = try await authz.admin.put("/v1/acl/token", json: ["Roles": [["Name": "auditor"]]])
+            let auditorSecret = try #require(auditor.object["SecretID"] as? String)
+            #expect(try await authz.admin.with(token: auditorSecret).get("/v1/acl/tokens").status == 200)
+            #expect(
+                try await authz.admin.with(token: auditorSecret).put("/v1/acl/policy", json: ["Name": "x"]).status
+                    == 403
+            )
         }
     }
 

@@ -286,26 +286,46 @@ extension AuthzStore {
     }
 
     /// What a secret grants: every rule of the token's policies, of its roles' policies, and its
-    /// identities. Unknown or expired secrets resolve to nil.
+    /// identities (its own and its roles'). Unknown or expired secrets resolve to nil.
+    ///
+    /// One query: resolution is on the path of the first request of every token at every service.
     func resolve(secret: String) async throws -> ResolvedToken? {
-        guard let token = try await self.token(secret: secret) else { return nil }
-        var policyIDs = token.policies.map(\.id)
-        var services = token.serviceIdentities.map(\.serviceName)
-        var nodes = token.nodeIdentities.map(\.nodeName)
-        for link in token.roles {
-            guard let role = try await self.role(id: link.id) else { continue }
-            policyIDs += role.policies.map(\.id)
-            services += role.serviceIdentities.map(\.serviceName)
-            nodes += role.nodeIdentities.map(\.nodeName)
-        }
-        let policies = try await self.policies(where: "id = ANY(\(policyIDs))")
-        return ResolvedToken(
-            accessorID: token.accessorID,
-            isManagement: policyIDs.contains(AuthzMigrations.globalManagementPolicyID),
-            rules: policies.map(\.rules),
-            serviceIdentities: services,
-            nodeIdentities: nodes,
-            expirationTime: token.expirationTime
+        let hash = Self.secretHash(secret)
+        let rows = try await self.client.query(
+            """
+            WITH t AS (
+                SELECT accessor_id, policy_ids, role_ids, service_identities, node_identities, expiration_time
+                  FROM authz.tokens
+                 WHERE secret_hash = \(hash) AND (expiration_time IS NULL OR expiration_time > now())),
+            r AS (SELECT roles.policy_ids, roles.service_identities, roles.node_identities
+                    FROM authz.roles, t WHERE roles.id = ANY (t.role_ids)),
+            pids AS (SELECT unnest(t.policy_ids) AS id FROM t UNION SELECT unnest(r.policy_ids) FROM r)
+            SELECT t.accessor_id,
+                   EXISTS (SELECT 1 FROM pids WHERE id = \(AuthzMigrations.globalManagementPolicyID)),
+                   ARRAY(SELECT p.rules FROM authz.policies p WHERE p.id IN (SELECT id FROM pids)),
+                   ARRAY(SELECT e ->> 'ServiceName' FROM (
+                       SELECT jsonb_array_elements(t.service_identities) AS e
+                       UNION ALL SELECT jsonb_array_elements(r.service_identities) FROM r) AS s),
+                   ARRAY(SELECT e ->> 'NodeName' FROM (
+                       SELECT jsonb_array_elements(t.node_identities) AS e
+                       UNION ALL SELECT jsonb_array_elements(r.node_identities) FROM r) AS n),
+                   t.expiration_time
+              FROM t
+            """,
+            logger: self.logger
         )
+        for try await (accessor, management, rules, services, nodes, expiry) in rows.decode(
+            (String, Bool, [String], [String], [String], Date?).self
+        ) {
+            return ResolvedToken(
+                accessorID: accessor,
+                isManagement: management,
+                rules: rules,
+                serviceIdentities: services,
+                nodeIdentities: nodes,
+                expirationTime: expiry
+            )
+        }
+        return nil
     }
 }
