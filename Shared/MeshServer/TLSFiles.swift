@@ -1,6 +1,6 @@
 import Foundation
 public import GRPCNIOTransportHTTP2Posix
-import MeshRPC
+public import MeshRPC
 public import NIOSSL
 
 /// A service's TLS identity: its certificate chain and key, and the CA that issued its peers'
@@ -88,5 +88,23 @@ public struct TLSFiles: Sendable, Hashable {
         config.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(self.caPath))
         config.certificateVerification = .noHostnameVerification
         return config
+    }
+}
+
+extension SettingResolver {
+    /// The TLS files (flags, else `MESH_TLS_*_FILE`), and the loopback rule for a service that
+    /// has none: plaintext REST and gRPC are served on loopback only.
+    public func transportSecurity(_ paths: TLSPaths, http: HostPort, grpc: HostPort) throws -> TLSFiles? {
+        let files = try TLSFiles.resolve(
+            certificate: paths.certificate,
+            key: paths.key,
+            ca: paths.ca,
+            environment: self.environment
+        )
+        if files == nil {
+            try self.requireLoopbackForPlainHTTP(http)
+            try self.requireLoopbackForPlainGRPC(grpc)
+        }
+        return files
     }
 }

@@ -62,13 +62,6 @@ public struct AuthzConfig: Sendable {
             variable: "MESH_HTTP_ADDR",
             default: "127.0.0.1:8505"
         )
-        let tlsFiles = try TLSFiles.resolve(
-            certificate: tls.certificate,
-            key: tls.key,
-            ca: tls.ca,
-            environment: environment
-        )
-        if tlsFiles == nil { try settings.requireLoopbackForPlainHTTP(http) }
         let policyText = settings.string(flag: defaultPolicy, variable: "MESH_ACL_DEFAULT_POLICY") ?? "deny"
         guard let policy = ACLDefault(rawValue: policyText) else {
             throw SettingError(
@@ -95,8 +88,7 @@ public struct AuthzConfig: Sendable {
                 variable: "MESH_ACL_INITIAL_MANAGEMENT_TOKEN"
             )
         )
-        config.tls = tlsFiles
-        if tlsFiles == nil { try settings.requireLoopbackForPlainGRPC(config.grpcAddress) }
+        config.tls = try settings.transportSecurity(tls, http: config.httpAddress, grpc: config.grpcAddress)
         return config
     }
 

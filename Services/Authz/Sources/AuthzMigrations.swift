@@ -1,3 +1,4 @@
+import MeshCore
 import MeshStore
 
 /// The authz schema's history. Append only: never edit a migration that has shipped.
@@ -85,33 +86,5 @@ enum AuthzMigrations {
     ]
 
     /// Consul's `global-management` rules (acl/policy.go `ACLPolicyGlobalManagement`).
-    static let globalManagementRules = """
-        acl = "write"
-        agent_prefix "" {
-          policy = "write"
-        }
-        event_prefix "" {
-          policy = "write"
-        }
-        key_prefix "" {
-          policy = "write"
-        }
-        keyring = "write"
-        node_prefix "" {
-          policy = "write"
-        }
-        operator = "write"
-        mesh = "write"
-        peering = "write"
-        query_prefix "" {
-          policy = "write"
-        }
-        service_prefix "" {
-          policy = "write"
-          intentions = "write"
-        }
-        session_prefix "" {
-          policy = "write"
-        }
-        """
+    static let globalManagementRules = ACLIdentities.globalManagementRulesText
 }

@@ -76,13 +76,6 @@ public struct CAConfig: Sendable {
             variable: "MESH_HTTP_ADDR",
             default: "127.0.0.1:8507"
         )
-        let tlsFiles = try TLSFiles.resolve(
-            certificate: tls.certificate,
-            key: tls.key,
-            ca: tls.ca,
-            environment: environment
-        )
-        if tlsFiles == nil { try settings.requireLoopbackForPlainHTTP(http) }
         var config = CAConfig(
             database: try DatabaseSettings.resolve(
                 url: settings.string(flag: databaseURL, variable: "MESH_DATABASE_URL"),
@@ -113,8 +106,7 @@ public struct CAConfig: Sendable {
                 default: authz
             )
         }
-        config.tls = tlsFiles
-        if tlsFiles == nil { try settings.requireLoopbackForPlainGRPC(config.grpcAddress) }
+        config.tls = try settings.transportSecurity(tls, http: config.httpAddress, grpc: config.grpcAddress)
         if let rate = settings.string(flag: csrRate, variable: "MESH_CA_CSR_RATE") {
             guard let value = Int(rate), value > 0 else {
                 throw SettingError(setting: "--csr-rate / MESH_CA_CSR_RATE", reason: "expected a positive integer")

@@ -29,22 +29,7 @@ public final class CAServer: Service, Sendable {
         _ = try await store.initialize(config: CAProviderConfig())
         // A wrong key-encryption key must stop the service now, not fail every signing later.
         _ = try await store.activeSigningMaterial()
-        var services: [any Service] = []
-        var gate = ACLGate.disabled
-        var aclSynced: @Sendable () -> Bool = { true }
-        if let authz = config.authzAddress {
-            let remote = try RemoteACL(
-                authzAddress: authz,
-                defaultPolicy: .deny,
-                tls: config.tls,
-                logger: context.logger
-            )
-            services.append(remote)
-            gate = remote.gate
-            aclSynced = { remote.synced.current == true }
-        } else {
-            context.logger.warning("ACLs are off: no --authz-addr / MESH_AUTHZ_ADDR given")
-        }
+        let acl = try ACLEnforcement(authzAddress: config.authzAddress, tls: config.tls, logger: context.logger)
         let leaves = LeafService(
             store: store,
             limiter: RateLimiter(perSecond: config.csrRate),
@@ -53,11 +38,12 @@ public final class CAServer: Service, Sendable {
             logger: context.logger
         )
         let follower = RootsFollower(feed: context.feed) { leaves.invalidate() }
-        services.append(OneShotService { await cancelWhenGracefulShutdown { await follower.run() } })
+        let services: [any Service] =
+            acl.services + [OneShotService { await cancelWhenGracefulShutdown { await follower.run() } }]
         let http = CAHTTP(
             store: store,
             leaves: leaves,
-            gate: gate,
+            gate: acl.gate,
             crossSignValidity: config.crossSignValidity,
             logger: context.logger
         )
@@ -72,8 +58,8 @@ public final class CAServer: Service, Sendable {
                 }
             },
             services: services,
-            isReady: aclSynced,
-            interceptors: config.authzAddress == nil ? [] : [ACLInterceptor(gate: gate)]
+            isReady: acl.isReady,
+            interceptors: acl.interceptors
         )
     }
 

@@ -22,13 +22,6 @@ extension CatalogConfig {
             variable: "MESH_HTTP_ADDR",
             default: "127.0.0.1:8500"
         )
-        let tlsFiles = try TLSFiles.resolve(
-            certificate: tls.certificate,
-            key: tls.key,
-            ca: tls.ca,
-            environment: environment
-        )
-        if tlsFiles == nil { try settings.requireLoopbackForPlainHTTP(http) }
         var config = CatalogConfig(
             database: try DatabaseSettings.resolve(
                 url: settings.string(flag: databaseURL, variable: "MESH_DATABASE_URL"),
@@ -52,8 +45,7 @@ extension CatalogConfig {
                 default: authz
             )
         }
-        config.tls = tlsFiles
-        if tlsFiles == nil { try settings.requireLoopbackForPlainGRPC(config.grpcAddress) }
+        config.tls = try settings.transportSecurity(tls, http: config.httpAddress, grpc: config.grpcAddress)
         return config
     }
 }

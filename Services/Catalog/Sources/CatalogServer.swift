@@ -37,23 +37,7 @@ public final class CatalogServer: Service, Sendable {
     }
 
     private static func parts(config: CatalogConfig, context: HostContext) throws -> HostedParts {
-        var services: [any Service] = []
-        var gate = ACLGate.disabled
-        var aclSynced: @Sendable () -> Bool = { true }
-        if let authz = config.authzAddress {
-            // Until authz-svc tells us which policy applies, deny (the secure default).
-            let remote = try RemoteACL(
-                authzAddress: authz,
-                defaultPolicy: .deny,
-                tls: config.tls,
-                logger: context.logger
-            )
-            services.append(remote)
-            gate = remote.gate
-            aclSynced = { remote.synced.current == true }
-        } else {
-            context.logger.warning("ACLs are off: no --authz-addr / MESH_AUTHZ_ADDR given")
-        }
+        let acl = try ACLEnforcement(authzAddress: config.authzAddress, tls: config.tls, logger: context.logger)
         let store = CatalogStore(
             client: context.client,
             feed: context.feed,
@@ -66,16 +50,16 @@ public final class CatalogServer: Service, Sendable {
             store: store,
             watcher: watcher,
             status: ClusterStatus(client: context.client, schema: context.schema, logger: context.logger),
-            gate: gate,
+            gate: acl.gate,
             logger: context.logger
         )
         return HostedParts(
             grpcServices: [CatalogRPC(store: store, watcher: watcher, logger: context.logger)],
             routes: { router in http.addRoutes(to: router) },
             leaderTerm: { session in try await reaper.runTerm(on: session) },
-            services: services,
-            isReady: aclSynced,
-            interceptors: config.authzAddress == nil ? [] : [ACLInterceptor(gate: gate)]
+            services: acl.services,
+            isReady: acl.isReady,
+            interceptors: acl.interceptors
         )
     }
 
