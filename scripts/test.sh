@@ -10,11 +10,11 @@ cd "$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 . scripts/lib.sh
 ensure_postgres
 
-# Python client and test runner for the compatibility suite.
-if ! python3 -c 'import consul, pytest, requests' 2>/dev/null; then
-    echo "==> installing py-consul, pytest, requests"
-    python3 -m pip install --quiet py-consul pytest requests ||
-        python3 -m pip install --quiet --break-system-packages py-consul pytest requests
+# Python client and test runner for the compatibility suite; botocore for the SigV4 cross-check.
+if ! python3 -c 'import consul, pytest, requests, botocore' 2>/dev/null; then
+    echo "==> installing py-consul, pytest, requests, botocore"
+    python3 -m pip install --quiet py-consul pytest requests botocore ||
+        python3 -m pip install --quiet --break-system-packages py-consul pytest requests botocore
 fi
 
 # --- Build -------------------------------------------------------------------
