@@ -121,7 +121,7 @@ let package = Package(
             ]
         ),
         // AWS Signature Version 4 (and, with issue 6, the few AWS calls the mesh makes).
-        library("AWS", path: "Shared/AWS", dependencies: [.crypto]),
+        library("AWS", path: "Shared/AWS", dependencies: [.crypto, .httpClient, .nio, .nioHTTP1, .nioFoundation]),
         // Keys, CSRs, certificates and the CA's operations (pure apart from crypto).
         library("MeshTLS", path: "Shared/MeshTLS", dependencies: [.x509, .crypto, .cryptoExtras, .asn1]),
         library(
@@ -205,7 +205,11 @@ let package = Package(
         ),
 
         tests("MeshCoreTests", dependencies: ["MeshCore"]),
-        tests("AWSTests", dependencies: ["AWS"], exclude: ["Fixtures", "botocore_sign.py"]),
+        tests(
+            "AWSTests",
+            dependencies: ["AWS", .httpClient, .nio, .nioHTTP1, .nioPosix],
+            exclude: ["Fixtures", "botocore_sign.py"]
+        ),
         tests("MeshTLSTests", dependencies: ["MeshTLS", .x509, .crypto, .cryptoExtras, .asn1]),
         tests("MeshStoreTests", dependencies: ["MeshStore", "MeshTesting", "MeshCore", .postgres, .logging]),
         tests(

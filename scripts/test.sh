@@ -10,11 +10,12 @@ cd "$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 . scripts/lib.sh
 ensure_postgres
 
-# Python client and test runner for the compatibility suite; botocore for the SigV4 cross-check.
-if ! python3 -c 'import consul, pytest, requests, botocore' 2>/dev/null; then
-    echo "==> installing py-consul, pytest, requests, botocore"
-    python3 -m pip install --quiet py-consul pytest requests botocore ||
-        python3 -m pip install --quiet --break-system-packages py-consul pytest requests botocore
+# Python client and test runner for the compatibility suite; botocore for the SigV4 cross-check;
+# moto's server for the AWS client tests (a local stand-in for STS, IAM and ECS).
+if ! python3 -c 'import consul, pytest, requests, botocore' 2>/dev/null || ! command -v moto_server >/dev/null; then
+    echo "==> installing py-consul, pytest, requests, botocore, moto[server]"
+    python3 -m pip install --quiet py-consul pytest requests botocore 'moto[server]' ||
+        python3 -m pip install --quiet --break-system-packages py-consul pytest requests botocore 'moto[server]'
 fi
 
 # --- Build -------------------------------------------------------------------

@@ -1,3 +1,5 @@
+public import Foundation
+
 /// The key pair (and, for temporary credentials, the session token) that signs AWS requests.
 ///
 /// `description` redacts the secret and the token so that credentials can be logged or interpolated into
@@ -9,12 +11,15 @@ public struct AWSCredentials: Sendable, Hashable, CustomStringConvertible {
     public var secretAccessKey: String
     /// The STS session token of temporary credentials; `nil` for long-term IAM user keys.
     public var sessionToken: String?
+    /// When temporary credentials stop working; `nil` for long-term keys. Providers refresh ahead of it.
+    public var expiration: Date?
 
-    /// Credentials as issued by IAM (no token) or STS / instance metadata / ECS (with a token).
-    public init(accessKeyID: String, secretAccessKey: String, sessionToken: String? = nil) {
+    /// Credentials as issued by IAM (no token) or STS / instance metadata / ECS (with a token and an expiry).
+    public init(accessKeyID: String, secretAccessKey: String, sessionToken: String? = nil, expiration: Date? = nil) {
         self.accessKeyID = accessKeyID
         self.secretAccessKey = secretAccessKey
         self.sessionToken = sessionToken
+        self.expiration = expiration
     }
 
     public var description: String {

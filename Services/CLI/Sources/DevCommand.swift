@@ -81,62 +81,69 @@ public struct DevCommand: AsyncParsableCommand {
             eventLoopGroupProvider: .singleton,
             configuration: .init(tlsConfiguration: try tls.httpsClientConfiguration())
         )
-        let children = ChildSet(client: client)
-        defer { children.stopAll() }
-        Console.line("meshctl dev: TLS on every service (dev CA \(tls.caPath))")
+        // The client must be shut down on every path (AsyncHTTPClient traps otherwise).
+        do {
+            let children = ChildSet(client: client)
+            defer { children.stopAll() }
+            Console.line("meshctl dev: TLS on every service (dev CA \(tls.caPath))")
 
-        let authz = try DevService(name: "authz-svc")
-        var authzEnvironment = childEnvironment
-        authzEnvironment["MESH_ACL_INITIAL_MANAGEMENT_TOKEN"] = token
-        authzEnvironment["MESH_ACL_DEFAULT_POLICY"] = self.defaultPolicy
-        try await children.start(authz, arguments: [], environment: authzEnvironment)
+            let authz = try DevService(name: "authz-svc")
+            var authzEnvironment = childEnvironment
+            authzEnvironment["MESH_ACL_INITIAL_MANAGEMENT_TOKEN"] = token
+            authzEnvironment["MESH_ACL_DEFAULT_POLICY"] = self.defaultPolicy
+            try await children.start(authz, arguments: [], environment: authzEnvironment)
 
-        let catalog = try DevService(name: "catalog-svc")
-        try await children.start(
-            catalog,
-            arguments: ["--authz-addr", authz.grpc.description],
-            environment: childEnvironment
-        )
+            let catalog = try DevService(name: "catalog-svc")
+            try await children.start(
+                catalog,
+                arguments: ["--authz-addr", authz.grpc.description],
+                environment: childEnvironment
+            )
 
-        // The CA's key-encryption key lives only in this process and the child's environment.
-        let ca = try DevService(name: "ca-svc")
-        var caEnvironment = childEnvironment
-        caEnvironment["MESH_CA_KEK"] = Self.newKEK()
-        try await children.start(
-            ca,
-            arguments: ["--authz-addr", authz.grpc.description],
-            environment: caEnvironment
-        )
+            // The CA's key-encryption key lives only in this process and the child's environment.
+            let ca = try DevService(name: "ca-svc")
+            var caEnvironment = childEnvironment
+            caEnvironment["MESH_CA_KEK"] = Self.newKEK()
+            try await children.start(
+                ca,
+                arguments: ["--authz-addr", authz.grpc.description],
+                environment: caEnvironment
+            )
 
-        let gateway = DevGateway(
-            address: http,
-            catalog: catalog.http,
-            authz: authz.http,
-            ca: ca.http,
-            client: client,
-            logger: logger
-        )
-        let signals = await UnixSignalsSequence(trapping: .sigint, .sigterm)
-        let policy = self.defaultPolicy
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask {
-                try await gateway.application {
-                    Console.line("meshctl dev: ACLs enabled, default policy \(policy)")
-                    Console.line("meshctl dev: initial management token: \(token)")
-                    Console.line("meshctl dev:   export CONSUL_HTTP_TOKEN=\(token) CONSUL_HTTP_ADDR=\(http)")
-                    Console.line("meshctl dev: ready: Consul-compatible API on http://\(http)")
-                }.runService()
+            let gateway = DevGateway(
+                address: http,
+                catalog: catalog.http,
+                authz: authz.http,
+                ca: ca.http,
+                client: client,
+                logger: logger
+            )
+            let signals = await UnixSignalsSequence(trapping: .sigint, .sigterm)
+            let policy = self.defaultPolicy
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    try await gateway.application {
+                        Console.line("meshctl dev: ACLs enabled, default policy \(policy)")
+                        Console.line("meshctl dev: initial management token: \(token)")
+                        Console.line("meshctl dev:   export CONSUL_HTTP_TOKEN=\(token) CONSUL_HTTP_ADDR=\(http)")
+                        Console.line("meshctl dev: ready: Consul-compatible API on http://\(http)")
+                    }.runService()
+                    throw CLIError("the REST address \(http) stopped serving (is it in use?)")
+                }
+                group.addTask {
+                    // A child that exits on its own is a failure: stop everything.
+                    let (name, status) = try await children.firstExit()
+                    throw CLIError("\(name) exited with status \(status)")
+                }
+                group.addTask {
+                    for await _ in signals { return }
+                }
+                try await group.next()
+                group.cancelAll()
             }
-            group.addTask {
-                // A child that exits on its own is a failure: stop everything.
-                let (name, status) = try await children.firstExit()
-                throw CLIError("\(name) exited with status \(status)")
-            }
-            group.addTask {
-                for await _ in signals { return }
-            }
-            try await group.next()
-            group.cancelAll()
+        } catch {
+            try? await client.shutdown()
+            throw error
         }
         Console.line("meshctl dev: stopping")
         try? await client.shutdown()
