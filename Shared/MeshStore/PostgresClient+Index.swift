@@ -34,7 +34,32 @@ extension PostgresClient {
     }
 }
 
+extension PostgresClient {
+    /// `withTransaction` (COMMIT, or ROLLBACK on throw), except that an error the body throws
+    /// comes back as itself rather than wrapped in `PostgresTransactionError`, so callers can
+    /// catch their own domain errors.
+    public func transaction<Result: Sendable>(
+        logger: Logger,
+        _ body: (PostgresConnection) async throws -> sending Result
+    ) async throws -> Result {
+        do {
+            return try await self.withTransaction(logger: logger) { connection in try await body(connection) }
+        } catch let error as PostgresTransactionError {
+            if let inner = error.closureError { throw inner }
+            throw error
+        }
+    }
+}
+
 extension PostgresConnection {
+    /// Draws the schema's next modify index inside the current transaction (taking the
+    /// in-flight lock that keeps readers' stable index below it until commit).
+    public func nextIndex(of schema: StoreSchema, logger: Logger) async throws -> UInt64 {
+        let rows = try await self.query("SELECT \(unescaped: schema.name).next_index()", logger: logger)
+        for try await value in rows.decode(Int64.self) { return UInt64(value) }
+        return 0
+    }
+
     /// The schema's stable index, read on this connection.
     public func stableIndex(of schema: StoreSchema, logger: Logger) async throws -> UInt64 {
         let rows = try await self.query(

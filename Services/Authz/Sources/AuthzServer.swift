@@ -51,9 +51,7 @@ public final class AuthzServer: Service, Sendable {
                     try await Task.sleep(for: interval)
                 }
             },
-            services: followers.map { follower in
-                OneShotService { await cancelWhenGracefulShutdown { await follower.run() } }
-            },
+            services: followers,
             interceptors: [ACLInterceptor(gate: gate)]
         )
     }

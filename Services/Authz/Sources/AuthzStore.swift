@@ -41,16 +41,9 @@ struct AuthzStore: Sendable {
         _ body: @escaping @Sendable (PostgresConnection, ModifyIndex) async throws -> Result
     ) async throws -> Result {
         let logger = self.logger
-        let (result, index): (Result, ModifyIndex) = try await self.unwrapped {
-            try await self.client.withTransaction(logger: logger) { connection in
-                var index: ModifyIndex = 0
-                let rows = try await connection.query(
-                    "SELECT \(unescaped: Self.schema.name).next_index()",
-                    logger: logger
-                )
-                for try await value in rows.decode(Int64.self) { index = UInt64(value) }
-                return (try await body(connection, index), index)
-            }
+        let (result, index): (Result, ModifyIndex) = try await self.client.transaction(logger: logger) { connection in
+            let index = try await connection.nextIndex(of: Self.schema, logger: logger)
+            return (try await body(connection, index), index)
         }
         self.feed.publish([topic], index: index)
         return result
@@ -59,16 +52,6 @@ struct AuthzStore: Sendable {
     /// The current stable index (what reads report as `X-Consul-Index`).
     func stableIndex() async throws -> ModifyIndex {
         try await self.client.stableIndex(of: Self.schema, logger: self.logger)
-    }
-
-    /// `withTransaction` wraps what the body threw; give callers their own error back.
-    func unwrapped<Result>(_ body: () async throws -> Result) async throws -> Result {
-        do {
-            return try await body()
-        } catch let error as PostgresTransactionError {
-            if let inner = error.closureError { throw inner }
-            throw error
-        }
     }
 
     /// `SELECT columns FROM table [WHERE condition] ORDER BY order`, keeping the condition's binds.

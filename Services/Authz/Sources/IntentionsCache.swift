@@ -1,5 +1,4 @@
 import MeshCore
-import MeshStore
 import Synchronization
 
 /// The current intentions as one `IntentionSet`, read once and kept until the intentions topic
@@ -33,23 +32,6 @@ final class IntentionsCache: Sendable {
         self.state.withLock { state in
             state.generation &+= 1
             state.current = nil
-        }
-    }
-}
-
-/// Calls `onChange` after every change to `topic` on the feed, until cancelled.
-struct TopicFollower: Sendable {
-    let feed: ChangeFeed
-    let topic: ChangeTopic
-    let onChange: @Sendable () -> Void
-
-    func run() async {
-        var mark = self.feed.mark([self.topic])
-        while !Task.isCancelled {
-            let changed = await self.feed.wait(beyond: mark, until: .now + .seconds(60))
-            let next = self.feed.mark([self.topic])
-            if changed { self.onChange() }
-            mark = next
         }
     }
 }

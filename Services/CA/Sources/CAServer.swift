@@ -37,9 +37,8 @@ public final class CAServer: Service, Sendable {
             maximumTTL: config.maximumLeafTTL,
             logger: context.logger
         )
-        let follower = RootsFollower(feed: context.feed) { leaves.invalidate() }
-        let services: [any Service] =
-            acl.services + [OneShotService { await cancelWhenGracefulShutdown { await follower.run() } }]
+        let follower = TopicFollower(feed: context.feed, topic: CAStore.rootsTopic) { leaves.invalidate() }
+        let services: [any Service] = acl.services + [follower]
         let http = CAHTTP(
             store: store,
             leaves: leaves,
@@ -75,21 +74,5 @@ public final class CAServer: Service, Sendable {
 
     public func run() async throws {
         try await self.host.run()
-    }
-}
-
-/// Calls `onChange` after every change to the roots topic, until cancelled.
-struct RootsFollower: Sendable {
-    let feed: ChangeFeed
-    let onChange: @Sendable () -> Void
-
-    func run() async {
-        var mark = self.feed.mark([CAStore.rootsTopic])
-        while !Task.isCancelled {
-            let changed = await self.feed.wait(beyond: mark, until: .now + .seconds(60))
-            let next = self.feed.mark([CAStore.rootsTopic])
-            if changed { self.onChange() }
-            mark = next
-        }
     }
 }

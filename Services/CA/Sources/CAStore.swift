@@ -32,26 +32,24 @@ struct CAStore: Sendable {
     /// replica at once: the first to take the lock creates them, the others find them.
     func initialize(config: CAProviderConfig) async throws -> CACluster {
         if let existing = try await self.cluster() { return existing }
-        let index = try await self.unwrapped {
-            try await self.client.withTransaction(logger: self.logger) { connection -> ModifyIndex? in
-                try await connection.query("SELECT pg_advisory_xact_lock(\(Self.lockKey))", logger: self.logger)
-                let rows = try await connection.query("SELECT 1 FROM ca.cluster", logger: self.logger)
-                for try await _ in rows.decode(Int32.self) { return nil }
-                let index = try await Self.nextIndex(on: connection, logger: self.logger)
-                let clusterID = UUID().uuidString.lowercased()
-                let trustDomain = "\(clusterID).consul"
-                let config = try Self.json(config)
-                try await connection.query(
-                    """
-                    INSERT INTO ca.cluster VALUES (1, \(clusterID), \(trustDomain), \(config)::jsonb, \
-                    \(Int64(index)), \(Int64(index)))
-                    """,
-                    logger: self.logger
-                )
-                let (root, key) = try CARoot.makeRoot(trustDomain: trustDomain, clusterID: clusterID)
-                try await self.insertRoot(root, key: key, intermediates: [], index: index, on: connection)
-                return index
-            }
+        let index = try await self.client.transaction(logger: self.logger) { connection -> ModifyIndex? in
+            try await connection.query("SELECT pg_advisory_xact_lock(\(Self.lockKey))", logger: self.logger)
+            let rows = try await connection.query("SELECT 1 FROM ca.cluster", logger: self.logger)
+            for try await _ in rows.decode(Int32.self) { return nil }
+            let index = try await connection.nextIndex(of: Self.schema, logger: self.logger)
+            let clusterID = UUID().uuidString.lowercased()
+            let trustDomain = "\(clusterID).consul"
+            let config = try Self.json(config)
+            try await connection.query(
+                """
+                INSERT INTO ca.cluster VALUES (1, \(clusterID), \(trustDomain), \(config)::jsonb, \
+                \(Int64(index)), \(Int64(index)))
+                """,
+                logger: self.logger
+            )
+            let (root, key) = try CARoot.makeRoot(trustDomain: trustDomain, clusterID: clusterID)
+            try await self.insertRoot(root, key: key, intermediates: [], index: index, on: connection)
+            return index
         }
         if let index {
             self.feed.publish([Self.rootsTopic], index: index)
@@ -144,20 +142,18 @@ struct CAStore: Sendable {
             key: key
         )
         let cross = try CARoot.crossSign(root, by: old.root, oldKey: old.key, validity: crossSignValidity)
-        let index = try await self.unwrapped {
-            try await self.client.withTransaction(logger: self.logger) { connection in
-                try await connection.query("SELECT pg_advisory_xact_lock(\(Self.lockKey))", logger: self.logger)
-                let index = try await Self.nextIndex(on: connection, logger: self.logger)
-                try await connection.query(
-                    """
-                    UPDATE ca.roots SET active = false, rotated_out_at = now(), modify_index = \(Int64(index)) \
-                    WHERE active
-                    """,
-                    logger: self.logger
-                )
-                try await self.insertRoot(root, key: newKey, intermediates: [cross], index: index, on: connection)
-                return index
-            }
+        let index = try await self.client.transaction(logger: self.logger) { connection in
+            try await connection.query("SELECT pg_advisory_xact_lock(\(Self.lockKey))", logger: self.logger)
+            let index = try await connection.nextIndex(of: Self.schema, logger: self.logger)
+            try await connection.query(
+                """
+                UPDATE ca.roots SET active = false, rotated_out_at = now(), modify_index = \(Int64(index)) \
+                WHERE active
+                """,
+                logger: self.logger
+            )
+            try await self.insertRoot(root, key: newKey, intermediates: [cross], index: index, on: connection)
+            return index
         }
         self.feed.publish([Self.rootsTopic], index: index)
         guard let stored = try await self.roots().first(where: \.active) else { throw CAStoreError.noActiveRoot }
@@ -168,15 +164,13 @@ struct CAStore: Sendable {
     /// Stores new provider settings.
     func update(config: CAProviderConfig) async throws {
         let json = try Self.json(config)
-        let index = try await self.unwrapped {
-            try await self.client.withTransaction(logger: self.logger) { connection in
-                let index = try await Self.nextIndex(on: connection, logger: self.logger)
-                try await connection.query(
-                    "UPDATE ca.cluster SET config = \(json)::jsonb, modify_index = \(Int64(index))",
-                    logger: self.logger
-                )
-                return index
-            }
+        let index = try await self.client.transaction(logger: self.logger) { connection in
+            let index = try await connection.nextIndex(of: Self.schema, logger: self.logger)
+            try await connection.query(
+                "UPDATE ca.cluster SET config = \(json)::jsonb, modify_index = \(Int64(index))",
+                logger: self.logger
+            )
+            return index
         }
         self.feed.publish([Self.rootsTopic], index: index)
     }
@@ -221,24 +215,8 @@ struct CAStore: Sendable {
         )
     }
 
-    static func nextIndex(on connection: PostgresConnection, logger: Logger) async throws -> ModifyIndex {
-        let rows = try await connection.query("SELECT ca.next_index()", logger: logger)
-        for try await value in rows.decode(Int64.self) { return UInt64(value) }
-        return 0
-    }
-
     static func json(_ value: some Encodable) throws -> String {
         String(decoding: try JSONEncoder().encode(value), as: UTF8.self)
-    }
-
-    /// `withTransaction` wraps what the body threw; give callers their own error back.
-    func unwrapped<Result>(_ body: () async throws -> Result) async throws -> Result {
-        do {
-            return try await body()
-        } catch let error as PostgresTransactionError {
-            if let inner = error.closureError { throw inner }
-            throw error
-        }
     }
 }
 
