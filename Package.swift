@@ -231,7 +231,7 @@ let package = Package(
             "CATests",
             dependencies: [
                 "CA", "Authz", "MeshTLS", "MeshProto", "MeshTesting", "MeshRPC", "MeshCore", "MeshStore", .grpcCore,
-                .grpcTransport, .logging, .lifecycle, .nioHTTP1, .protobuf,
+                .grpcTransport, .logging, .lifecycle, .nioHTTP1, .protobuf, .postgres,
             ]
         ),
         tests(

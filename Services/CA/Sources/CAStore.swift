@@ -178,17 +178,21 @@ struct CAStore: Sendable {
     /// Removes rotated-out roots whose last leaf has expired (`olderThan` after rotation). Leader only.
     func pruneRoots(olderThan retention: Duration, on session: PostgresConnection) async throws {
         let seconds = Double(retention.components.seconds)
+        // The removal draws an index and raises the cluster row's to it, so the roots' index
+        // moves and blocking queries and watches see the root go.
         let rows = try await session.query(
             """
             WITH gone AS (DELETE FROM ca.roots WHERE NOT active AND rotated_out_at < now() - make_interval(secs => \(seconds)) \
+            RETURNING 1),
+                 idx AS (SELECT ca.next_index() AS i WHERE EXISTS (SELECT 1 FROM gone)),
+                 raised AS (UPDATE ca.cluster SET modify_index = (SELECT i FROM idx) WHERE EXISTS (SELECT 1 FROM idx) \
             RETURNING 1)
-            SELECT count(*) FROM gone
+            SELECT (SELECT count(*) FROM gone), COALESCE((SELECT i FROM idx), 0), (SELECT count(*) FROM raised)
             """,
             logger: self.logger
         )
-        for try await count in rows.decode(Int64.self) where count > 0 {
-            let index = try await self.stableIndex()
-            self.feed.publish([Self.rootsTopic], index: index)
+        for try await (count, index, _) in rows.decode((Int64, Int64, Int64).self) where count > 0 {
+            self.feed.publish([Self.rootsTopic], index: UInt64(index))
             self.logger.info("expired CA roots removed", metadata: ["mesh.count": "\(count)"])
         }
     }
