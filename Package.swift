@@ -129,7 +129,7 @@ let package = Package(
             path: "Shared/MeshTesting",
             dependencies: [
                 "MeshCore", "MeshStore", "MeshRPC", .postgres, .logging, .nioPosix, .nio, .httpClient, .nioHTTP1,
-                .nioFoundation,
+                .nioFoundation, .lifecycle,
             ]
         ),
 

@@ -32,8 +32,9 @@ func withAuthz<T: Sendable>(
     defaultPolicy: ACLDefault = .deny,
     _ body: @Sendable (AuthzUnderTest) async throws -> T
 ) async throws -> T {
-    var database = try await TestDatabase.fresh()
-    database.maximumConnections = 4
+    var fresh = try await TestDatabase.fresh()
+    fresh.maximumConnections = 4
+    let database = fresh
     var config = AuthzConfig(
         database: database,
         grpcAddress: HostPort(host: "127.0.0.1", port: 0),
@@ -44,37 +45,14 @@ func withAuthz<T: Sendable>(
     config.drainTimeout = .seconds(1)
     config.leaderRetryInterval = .milliseconds(100)
     let server = try AuthzServer(config: config, logger: testLogger)
-    let lifecycle = ServiceGroup(configuration: .init(services: [server.postgres, server], logger: testLogger))
-    return try await withThrowingTaskGroup(of: Void.self) { group in
-        group.addTask { try await lifecycle.run() }
-        let result: Result<T, any Error>
-        do {
-            guard await server.ready.value else { throw TestFailure("authz-svc failed to start") }
-            let running = AuthzUnderTest(
+    return try await withRunning([server.postgres, server], logger: testLogger, ready: { await server.ready.value }) {
+        try await body(
+            AuthzUnderTest(
                 server: server,
                 database: database,
                 grpc: await server.grpcAddress.value,
                 admin: TestAPI(await server.httpAddress.value, token: managementSecret)
             )
-            result = .success(try await body(running))
-        } catch {
-            result = .failure(error)
-        }
-        await lifecycle.triggerGracefulShutdown()
-        try await group.waitForAll()
-        return try result.get()
-    }
-}
-
-/// Awaits `condition` with a generous deadline (a hang fails the test instead of blocking it).
-func eventually(
-    within limit: Duration = .seconds(10),
-    _ what: String,
-    _ condition: @Sendable () async throws -> Bool
-) async throws {
-    let deadline = ContinuousClock.now + limit
-    while try await !condition() {
-        guard ContinuousClock.now < deadline else { throw TestFailure("timed out waiting for \(what)") }
-        try await Task.sleep(for: .milliseconds(10))
+        )
     }
 }

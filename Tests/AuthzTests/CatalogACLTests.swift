@@ -23,22 +23,11 @@ func withCatalog<T: Sendable>(
     config.authzAddress = authz.grpc
     config.drainTimeout = .seconds(1)
     let server = try CatalogServer(config: config, logger: testLogger)
-    let lifecycle = ServiceGroup(configuration: .init(services: [server.postgres, server], logger: testLogger))
-    return try await withThrowingTaskGroup(of: Void.self) { group in
-        group.addTask { try await lifecycle.run() }
-        let result: Result<T, any Error>
-        do {
-            guard await server.ready.value else { throw TestFailure("catalog-svc failed to start") }
-            let api = TestAPI(await server.httpAddress.value)
-            // Ready for ACL'd traffic once the ACL watch has delivered the state (/ready says so).
-            try await eventually("catalog-svc /ready") { try await api.get("/ready").status == 200 }
-            result = .success(try await body(api))
-        } catch {
-            result = .failure(error)
-        }
-        await lifecycle.triggerGracefulShutdown()
-        try await group.waitForAll()
-        return try result.get()
+    return try await withRunning([server.postgres, server], logger: testLogger, ready: { await server.ready.value }) {
+        let api = TestAPI(await server.httpAddress.value)
+        // Ready for ACL'd traffic once the ACL watch has delivered the state (/ready says so).
+        try await eventually("catalog-svc /ready") { try await api.get("/ready").status == 200 }
+        return try await body(api)
     }
 }
 

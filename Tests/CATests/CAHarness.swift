@@ -30,28 +30,6 @@ struct Cluster: Sendable {
     let caGRPC: HostPort
 }
 
-/// Runs `service` (after its pool) until `body` returns, then shuts both down.
-func withRunning<T: Sendable>(
-    _ services: [any Service],
-    ready: @Sendable () async -> Bool,
-    _ body: @Sendable () async throws -> T
-) async throws -> T {
-    let lifecycle = ServiceGroup(configuration: .init(services: services, logger: testLogger))
-    return try await withThrowingTaskGroup(of: Void.self) { group in
-        group.addTask { try await lifecycle.run() }
-        let result: Result<T, any Error>
-        do {
-            guard await ready() else { throw TestFailure("a service failed to start") }
-            result = .success(try await body())
-        } catch {
-            result = .failure(error)
-        }
-        await lifecycle.triggerGracefulShutdown()
-        try await group.waitForAll()
-        return try result.get()
-    }
-}
-
 func withCluster<T: Sendable>(
     kek: KeyEncryptionKey = .generate(),
     _ body: @Sendable (Cluster) async throws -> T
@@ -69,7 +47,7 @@ func withCluster<T: Sendable>(
     )
     authzConfig.drainTimeout = .seconds(1)
     let authz = try AuthzServer(config: authzConfig, logger: testLogger)
-    return try await withRunning([authz.postgres, authz], ready: { await authz.ready.value }) {
+    return try await withRunning([authz.postgres, authz], logger: testLogger, ready: { await authz.ready.value }) {
         var config = CAConfig(
             database: database,
             kek: kek,
@@ -79,7 +57,7 @@ func withCluster<T: Sendable>(
         )
         config.drainTimeout = .seconds(1)
         let ca = try CAServer(config: config, logger: testLogger)
-        return try await withRunning([ca.postgres, ca], ready: { await ca.ready.value }) {
+        return try await withRunning([ca.postgres, ca], logger: testLogger, ready: { await ca.ready.value }) {
             let caAPI = TestAPI(await ca.httpAddress.value)
             try await eventually("ca-svc /ready") { try await caAPI.get("/ready").status == 200 }
             return try await body(
@@ -105,19 +83,6 @@ func sign(_ csrPEM: String, token: String?, at address: HostPort) async throws -
         var metadata: Metadata = [:]
         if let token { metadata.addString(token, forKey: "x-consul-token") }
         return try await Mesh_V1_CA.Client(wrapping: client).sign(.with { $0.csrPem = csrPEM }, metadata: metadata)
-    }
-}
-
-/// Awaits `condition` with a generous deadline.
-func eventually(
-    within limit: Duration = .seconds(10),
-    _ what: String,
-    _ condition: @Sendable () async throws -> Bool
-) async throws {
-    let deadline = ContinuousClock.now + limit
-    while try await !condition() {
-        guard ContinuousClock.now < deadline else { throw TestFailure("timed out waiting for \(what)") }
-        try await Task.sleep(for: .milliseconds(10))
     }
 }
 

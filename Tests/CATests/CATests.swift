@@ -173,7 +173,8 @@ struct CATests {
             config.drainTimeout = .seconds(1)
             let other = try CAServer(config: config, logger: testLogger)
             do {
-                try await withRunning([other.postgres, other], ready: { await other.ready.value }) {}
+                try await withRunning([other.postgres, other], logger: testLogger, ready: { await other.ready.value }) {
+                }
                 Issue.record("a replica with the wrong key started")
             } catch {
                 // Refused at start: the sealed root key does not open with this key.
