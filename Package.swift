@@ -172,7 +172,20 @@ let package = Package(
             path: "Services/Authz/Main",
             dependencies: ["Authz", "MeshRPC", "MeshStore", .argumentParser, .lifecycle, .unixSignals, .logging]
         ),
-        executable("IAMAuthMain", path: "Services/IAMAuth/Main", dependencies: []),
+        library(
+            "IAMAuth",
+            path: "Services/IAMAuth/Sources",
+            dependencies: [
+                "AWS", "MeshCore", "MeshStore", "MeshRPC", "MeshServer", "MeshProto", .grpcCore, .grpcTransport,
+                .hummingbird, .protobuf, .lifecycle, .logging, .postgres, .httpTypes, .nio, .nioHTTP1, .httpClient,
+                .metrics,
+            ]
+        ),
+        executable(
+            "IAMAuthMain",
+            path: "Services/IAMAuth/Main",
+            dependencies: ["IAMAuth", "MeshRPC", .argumentParser, .lifecycle, .unixSignals, .logging]
+        ),
         executable("ConfigDistributorMain", path: "Services/ConfigDistributor/Main", dependencies: []),
         executable("ProxyMain", path: "Services/Proxy/Main", dependencies: []),
         executable("AgentMain", path: "Services/Agent/Main", dependencies: []),

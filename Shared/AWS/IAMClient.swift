@@ -34,7 +34,7 @@ public struct IAMClient: Sendable {
             version: Self.apiVersion,
             parameters: [("RoleName", name)]
         )
-        return try Self.role(in: xml, result: "GetRoleResult", operation: "GetRole")
+        return try IAMRole(response: String(xml))
     }
 
     /// Creates a role with `assumeRolePolicyDocument` (JSON), under `path`, with `tags`; returns it as created.
@@ -50,7 +50,50 @@ public struct IAMClient: Sendable {
             parameters.append(("Tags.member.\(index + 1).Value", tag.value))
         }
         let xml = try await self.transport.query(action: "CreateRole", version: Self.apiVersion, parameters: parameters)
-        return try Self.role(in: xml, result: "CreateRoleResult", operation: "CreateRole")
+        return try IAMRole(response: String(xml), result: "CreateRoleResult")
+    }
+
+    /// Puts an inline policy (JSON) on a role.
+    public func putRolePolicy(roleName: String, policyName: String, document: String) async throws(AWSClientError) {
+        _ = try await self.transport.query(
+            action: "PutRolePolicy",
+            version: Self.apiVersion,
+            parameters: [("RoleName", roleName), ("PolicyName", policyName), ("PolicyDocument", document)]
+        )
+    }
+
+    /// Creates a user (for tests and bootstrap: the operator identity that sets up the rest).
+    public func createUser(name: String, path: String = "/") async throws(AWSClientError) -> IAMUser {
+        let xml = try await self.transport.query(
+            action: "CreateUser",
+            version: Self.apiVersion,
+            parameters: [("UserName", name), ("Path", path)]
+        )
+        return try IAMUser(getUserResponse: String(xml), result: "CreateUserResult")
+    }
+
+    /// Puts an inline policy (JSON) on a user.
+    public func putUserPolicy(userName: String, policyName: String, document: String) async throws(AWSClientError) {
+        _ = try await self.transport.query(
+            action: "PutUserPolicy",
+            version: Self.apiVersion,
+            parameters: [("UserName", userName), ("PolicyName", policyName), ("PolicyDocument", document)]
+        )
+    }
+
+    /// Creates a long-term access key for a user.
+    public func createAccessKey(userName: String) async throws(AWSClientError) -> AWSCredentials {
+        let xml = try await self.transport.query(
+            action: "CreateAccessKey",
+            version: Self.apiVersion,
+            parameters: [("UserName", userName)]
+        )
+        guard let key = MiniXML.first("AccessKey", in: xml), let id = MiniXML.text("AccessKeyId", in: key),
+            let secret = MiniXML.text("SecretAccessKey", in: key)
+        else {
+            throw .malformedResponse(operation: "CreateAccessKey", reason: "AccessKeyId or SecretAccessKey missing")
+        }
+        return AWSCredentials(accessKeyID: id, secretAccessKey: secret)
     }
 
     /// The user named `name`, or the caller itself when `name` is `nil` (long-term user credentials only).
@@ -60,36 +103,30 @@ public struct IAMClient: Sendable {
             version: Self.apiVersion,
             parameters: name.map { [("UserName", $0)] } ?? []
         )
-        guard let result = MiniXML.first("GetUserResult", in: xml), let user = MiniXML.first("User", in: result),
-            let arn = MiniXML.text("Arn", in: user),
-            let userID = MiniXML.text("UserId", in: user),
-            let userName = MiniXML.text("UserName", in: user)
-        else {
-            throw .malformedResponse(operation: "GetUser", reason: "Arn, UserId or UserName missing")
-        }
-        return IAMUser(
-            arn: arn,
-            userID: userID,
-            path: MiniXML.text("Path", in: user) ?? "/",
-            userName: userName,
-            tags: Self.tags(in: user)
-        )
+        return try IAMUser(getUserResponse: String(xml))
     }
 
-    private static func role(in xml: Substring, result: String, operation: String) throws(AWSClientError) -> IAMRole {
-        guard let result = MiniXML.first(result, in: xml), let role = MiniXML.first("Role", in: result),
-            let arn = MiniXML.text("Arn", in: role),
-            let roleID = MiniXML.text("RoleId", in: role),
-            let roleName = MiniXML.text("RoleName", in: role)
-        else {
-            throw .malformedResponse(operation: operation, reason: "Arn, RoleId or RoleName missing")
+    /// A signed `GetRole` (or, for a user, `GetUser`) request, not sent: the entity half of Consul's `aws-iam` bearer
+    /// token, which the server replays to learn the caller's path and tags.
+    public func signedGetEntityRequest(
+        roleName: String? = nil,
+        userName: String? = nil,
+        credentials: AWSCredentials,
+        additionalHeaders: [(name: String, value: String)] = [],
+        date: Date = Date()
+    ) throws(AWSClientError) -> AWSSignedHTTPRequest {
+        var parameters = [("Action", roleName != nil ? "GetRole" : "GetUser"), ("Version", Self.apiVersion)]
+        if let roleName {
+            parameters.append(("RoleName", roleName))
+        } else if let userName {
+            parameters.append(("UserName", userName))
         }
-        return IAMRole(
-            arn: arn,
-            roleID: roleID,
-            path: MiniXML.text("Path", in: role) ?? "/",
-            roleName: roleName,
-            tags: Self.tags(in: role)
+        return try self.transport.signedPost(
+            body: Array(AWSFormEncoding.encode(parameters).utf8),
+            headers: [(name: "Content-Type", value: "application/x-www-form-urlencoded; charset=utf-8")]
+                + additionalHeaders,
+            credentials: credentials,
+            date: date
         )
     }
 

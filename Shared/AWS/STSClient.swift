@@ -55,14 +55,34 @@ public struct STSClient: Sendable {
     /// Who the current credentials belong to.
     public func getCallerIdentity() async throws(AWSClientError) -> STSCallerIdentity {
         let xml = try await self.transport.query(action: "GetCallerIdentity", version: Self.apiVersion)
-        guard let result = MiniXML.first("GetCallerIdentityResult", in: xml),
-            let arn = MiniXML.text("Arn", in: result),
-            let userID = MiniXML.text("UserId", in: result),
-            let account = MiniXML.text("Account", in: result)
+        return try STSCallerIdentity(getCallerIdentityResponse: String(xml))
+    }
+
+    /// Temporary credentials for `roleARN` (`sts:AssumeRole`), as a workload running under that role gets them.
+    public func assumeRole(
+        roleARN: String,
+        sessionName: String,
+        durationSeconds: Int = 3600
+    ) async throws(AWSClientError) -> AWSCredentials {
+        let xml = try await self.transport.query(
+            action: "AssumeRole",
+            version: Self.apiVersion,
+            parameters: [
+                ("RoleArn", roleARN), ("RoleSessionName", sessionName), ("DurationSeconds", String(durationSeconds)),
+            ]
+        )
+        guard let credentials = MiniXML.first("Credentials", in: xml),
+            let keyID = MiniXML.text("AccessKeyId", in: credentials),
+            let secret = MiniXML.text("SecretAccessKey", in: credentials)
         else {
-            throw .malformedResponse(operation: "GetCallerIdentity", reason: "Arn, UserId or Account missing")
+            throw .malformedResponse(operation: "AssumeRole", reason: "Credentials missing")
         }
-        return STSCallerIdentity(arn: arn, userID: userID, account: account)
+        return AWSCredentials(
+            accessKeyID: keyID,
+            secretAccessKey: secret,
+            sessionToken: MiniXML.text("SessionToken", in: credentials),
+            expiration: MiniXML.text("Expiration", in: credentials).flatMap(AWSTimestamp.parse)
+        )
     }
 
     /// A signed `GetCallerIdentity` request, not sent, with credentials from the client's provider.

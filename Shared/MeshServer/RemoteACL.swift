@@ -12,14 +12,17 @@ import Synchronization
 /// Resolves tokens through authz-svc's gRPC API (`mesh.v1.ACL/ResolveToken`).
 public struct RemoteTokenSource: TokenSource {
     let client: Mesh_V1_ACL.Client<HTTP2ClientTransport.Posix>
+    let timeout: Duration
 
-    public init(client: GRPCClient<HTTP2ClientTransport.Posix>) {
+    /// - Parameter timeout: how long one resolution may take before the caller gets "unavailable".
+    public init(client: GRPCClient<HTTP2ClientTransport.Posix>, timeout: Duration = .seconds(5)) {
         self.client = Mesh_V1_ACL.Client(wrapping: client)
+        self.timeout = timeout
     }
 
     public func resolve(secret: String) async throws -> ResolvedToken? {
         var options = CallOptions.defaults
-        options.timeout = .seconds(5)
+        options.timeout = self.timeout
         do {
             let reply = try await self.client.resolveToken(.with { $0.secretID = secret }, options: options)
             return ResolvedToken(
@@ -44,19 +47,30 @@ public struct RemoteTokenSource: TokenSource {
 /// until the first change message arrives the cache stays empty, so nothing stale is used.
 public final class RemoteACL: Service, Sendable {
     public let gate: ACLGate
-    let grpc: GRPCClient<HTTP2ClientTransport.Posix>
+    /// The connection to authz-svc, for services that call its other gRPC APIs too (it runs with this service).
+    public let grpc: GRPCClient<HTTP2ClientTransport.Posix>
     let logger: Logger
     /// Fulfilled when the watch first delivers the ACL state.
     public let synced = Rendezvous<Bool>()
 
-    public init(authzAddress: HostPort, defaultPolicy: ACLDefault, tls: TLSFiles? = nil, logger: Logger) throws {
+    /// - Parameter resolveTimeout: the deadline of one token resolution (tests on a loaded machine give more).
+    public init(
+        authzAddress: HostPort,
+        defaultPolicy: ACLDefault,
+        tls: TLSFiles? = nil,
+        resolveTimeout: Duration = .seconds(5),
+        logger: Logger
+    ) throws {
         self.grpc = GRPCClient(
             transport: try HTTP2ClientTransport.Posix(
                 target: .ipv4(address: authzAddress.host, port: authzAddress.port),
                 transportSecurity: tls?.grpcClientSecurity ?? .plaintext
             )
         )
-        self.gate = ACLGate(source: RemoteTokenSource(client: self.grpc), defaultPolicy: defaultPolicy)
+        self.gate = ACLGate(
+            source: RemoteTokenSource(client: self.grpc, timeout: resolveTimeout),
+            defaultPolicy: defaultPolicy
+        )
         self.logger = logger
     }
 

@@ -221,7 +221,13 @@ func withRemoteGate<T: Sendable>(
     _ authz: AuthzUnderTest,
     _ body: @Sendable (ACLGate) async throws -> T
 ) async throws -> T {
-    let remote = try RemoteACL(authzAddress: authz.grpc, defaultPolicy: .deny, logger: testLogger)
+    // A generous deadline: the whole test suite shares two cores, and a timeout here is not what is tested.
+    let remote = try RemoteACL(
+        authzAddress: authz.grpc,
+        defaultPolicy: .deny,
+        resolveTimeout: .seconds(30),
+        logger: testLogger
+    )
     return try await withThrowingTaskGroup(of: Void.self) { group in
         let lifecycle = ServiceGroup(configuration: .init(services: [remote], logger: testLogger))
         group.addTask { try await lifecycle.run() }

@@ -16,6 +16,8 @@ enum AuthzError: Error, Sendable, Equatable {
     case builtin(String)
     /// A conflicting name or ID (400 in Consul).
     case conflict(String)
+    /// Logout with a token that no auth method made (403, as Consul).
+    case notLoginToken
 
     static func field(_ field: String, _ reason: String) -> AuthzError {
         .invalid(ValidationError(field: field, reason: reason))
@@ -33,6 +35,7 @@ extension AuthzError {
             ConsulHTTPError(.forbidden, "Permission denied: ACL bootstrap no longer allowed (reset index: \(index))")
         case .builtin(let message): ConsulHTTPError(.badRequest, message)
         case .conflict(let message): ConsulHTTPError(.badRequest, message)
+        case .notLoginToken: ConsulHTTPError(.forbidden, "Permission denied: token wasn't created via login")
         }
     }
 }

@@ -40,6 +40,7 @@ public final class AuthzServer: Service, Sendable {
             grpcServices: [
                 AuthzRPC(store: store, defaultPolicy: config.defaultPolicy, logger: context.logger),
                 IntentionsRPC(store: store, cache: intentions, gate: gate, logger: context.logger),
+                LoginTokensRPC(store: store, logger: context.logger),
             ],
             routes: { router in http.addRoutes(to: router) },
             leaderTerm: { session in

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import MeshStore
 import MeshCore
 import PostgresNIO
 
@@ -30,7 +31,7 @@ extension AuthzStore {
     }
 
     func policies(where condition: PostgresQuery? = nil) async throws -> [ACLPolicy] {
-        let query = Self.select(Self.policyColumns, from: "authz.policies", where: condition, orderBy: "name")
+        let query = PostgresQuery.select(Self.policyColumns, from: "authz.policies", where: condition, orderBy: "name")
         let rows = try await self.client.query(query, logger: self.logger)
         var result: [ACLPolicy] = []
         for try await row in rows.decode((String, String, String, String, [String], Int64, Int64).self) {

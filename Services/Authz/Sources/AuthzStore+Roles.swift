@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import MeshStore
 import MeshCore
 import PostgresNIO
 
@@ -25,7 +26,7 @@ extension AuthzStore {
         """
 
     func roles(where condition: PostgresQuery? = nil) async throws -> [ACLRole] {
-        let query = Self.select(Self.roleColumns, from: "authz.roles", where: condition, orderBy: "name")
+        let query = PostgresQuery.select(Self.roleColumns, from: "authz.roles", where: condition, orderBy: "name")
         let names = try await self.policyNames()
         let rows = try await self.client.query(query, logger: self.logger)
         var result: [ACLRole] = []

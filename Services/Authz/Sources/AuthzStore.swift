@@ -55,20 +55,6 @@ struct AuthzStore: Sendable {
     }
 
     /// `SELECT columns FROM table [WHERE condition] ORDER BY order`, keeping the condition's binds.
-    static func select(
-        _ columns: String,
-        from table: String,
-        where condition: PostgresQuery?,
-        orderBy: String
-    )
-        -> PostgresQuery
-    {
-        var sql = "SELECT \(columns) FROM \(table)"
-        if let condition { sql += " WHERE " + condition.sql }
-        sql += " ORDER BY \(orderBy)"
-        return PostgresQuery(unsafeSQL: sql, binds: condition?.binds ?? PostgresBindings())
-    }
-
     /// Decodes a JSON column read as text.
     static func decodeJSON<Value: Decodable>(_ type: Value.Type, _ text: String) throws -> Value {
         try Self.decoder.decode(type, from: Data(text.utf8))

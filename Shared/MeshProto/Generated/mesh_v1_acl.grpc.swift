@@ -555,3 +555,938 @@ extension Mesh_V1_ACL.ClientProtocol {
         )
     }
 }
+
+// MARK: - mesh.v1.LoginTokens
+
+/// Namespace containing generated types for the "mesh.v1.LoginTokens" service.
+@available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
+public enum Mesh_V1_LoginTokens: Sendable {
+    /// Service descriptor for the "mesh.v1.LoginTokens" service.
+    public static let descriptor = GRPCCore.ServiceDescriptor(fullyQualifiedService: "mesh.v1.LoginTokens")
+    /// Namespace for method metadata.
+    public enum Method: Sendable {
+        /// Namespace for "Create" metadata.
+        public enum Create: Sendable {
+            /// Request type for "Create".
+            public typealias Input = Mesh_V1_CreateLoginTokenRequest
+            /// Response type for "Create".
+            public typealias Output = Mesh_V1_LoginTokenReply
+            /// Descriptor for "Create".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "mesh.v1.LoginTokens"),
+                method: "Create",
+                type: .unary
+            )
+        }
+        /// Namespace for "Logout" metadata.
+        public enum Logout: Sendable {
+            /// Request type for "Logout".
+            public typealias Input = Mesh_V1_LogoutRequest
+            /// Response type for "Logout".
+            public typealias Output = Mesh_V1_LogoutReply
+            /// Descriptor for "Logout".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "mesh.v1.LoginTokens"),
+                method: "Logout",
+                type: .unary
+            )
+        }
+        /// Namespace for "List" metadata.
+        public enum List: Sendable {
+            /// Request type for "List".
+            public typealias Input = Mesh_V1_ListLoginTokensRequest
+            /// Response type for "List".
+            public typealias Output = Mesh_V1_ListLoginTokensReply
+            /// Descriptor for "List".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "mesh.v1.LoginTokens"),
+                method: "List",
+                type: .unary
+            )
+        }
+        /// Namespace for "Delete" metadata.
+        public enum Delete: Sendable {
+            /// Request type for "Delete".
+            public typealias Input = Mesh_V1_DeleteLoginTokensRequest
+            /// Response type for "Delete".
+            public typealias Output = Mesh_V1_DeleteLoginTokensReply
+            /// Descriptor for "Delete".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "mesh.v1.LoginTokens"),
+                method: "Delete",
+                type: .unary
+            )
+        }
+        /// Descriptors for all methods in the "mesh.v1.LoginTokens" service.
+        public static let descriptors: [GRPCCore.MethodDescriptor] = [
+            Create.descriptor,
+            Logout.descriptor,
+            List.descriptor,
+            Delete.descriptor
+        ]
+    }
+}
+
+@available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
+extension GRPCCore.ServiceDescriptor {
+    /// Service descriptor for the "mesh.v1.LoginTokens" service.
+    public static let mesh_v1_LoginTokens = GRPCCore.ServiceDescriptor(fullyQualifiedService: "mesh.v1.LoginTokens")
+}
+
+// MARK: mesh.v1.LoginTokens (server)
+
+@available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
+extension Mesh_V1_LoginTokens {
+    /// Streaming variant of the service protocol for the "mesh.v1.LoginTokens" service.
+    ///
+    /// This protocol is the lowest-level of the service protocols generated for this service
+    /// giving you the most flexibility over the implementation of your service. This comes at
+    /// the cost of more verbose and less strict APIs. Each RPC requires you to implement it in
+    /// terms of a request stream and response stream. Where the RPC expects only a single
+    /// request or response message, you are responsible for ensuring your implementation
+    /// maintains this invariant.
+    ///
+    /// Where possible, prefer using the stricter, less-verbose ``ServiceProtocol``
+    /// or ``SimpleServiceProtocol`` instead.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Tokens made by auth methods, for iam-auth-svc: create at login (acl:write), delete at logout
+    /// > (the secret itself is the right), list and delete for its controller (acl:read / acl:write).
+    public protocol StreamingServiceProtocol: GRPCCore.RegistrableRPCService {
+        /// Handle the "Create" method.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Mesh_V1_CreateLoginTokenRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Mesh_V1_LoginTokenReply` messages.
+        func create(
+            request: GRPCCore.StreamingServerRequest<Mesh_V1_CreateLoginTokenRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Mesh_V1_LoginTokenReply>
+
+        /// Handle the "Logout" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > NOT_FOUND for an unknown secret; PERMISSION_DENIED for a token no auth method made.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Mesh_V1_LogoutRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Mesh_V1_LogoutReply` messages.
+        func logout(
+            request: GRPCCore.StreamingServerRequest<Mesh_V1_LogoutRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Mesh_V1_LogoutReply>
+
+        /// Handle the "List" method.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Mesh_V1_ListLoginTokensRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Mesh_V1_ListLoginTokensReply` messages.
+        func list(
+            request: GRPCCore.StreamingServerRequest<Mesh_V1_ListLoginTokensRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Mesh_V1_ListLoginTokensReply>
+
+        /// Handle the "Delete" method.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Mesh_V1_DeleteLoginTokensRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Mesh_V1_DeleteLoginTokensReply` messages.
+        func delete(
+            request: GRPCCore.StreamingServerRequest<Mesh_V1_DeleteLoginTokensRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Mesh_V1_DeleteLoginTokensReply>
+    }
+
+    /// Service protocol for the "mesh.v1.LoginTokens" service.
+    ///
+    /// This protocol is higher level than ``StreamingServiceProtocol`` but lower level than
+    /// the ``SimpleServiceProtocol``, it provides access to request and response metadata and
+    /// trailing response metadata. If you don't need these then consider using
+    /// the ``SimpleServiceProtocol``. If you need fine grained control over your RPCs then
+    /// use ``StreamingServiceProtocol``.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Tokens made by auth methods, for iam-auth-svc: create at login (acl:write), delete at logout
+    /// > (the secret itself is the right), list and delete for its controller (acl:read / acl:write).
+    public protocol ServiceProtocol: Mesh_V1_LoginTokens.StreamingServiceProtocol {
+        /// Handle the "Create" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Mesh_V1_CreateLoginTokenRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Mesh_V1_LoginTokenReply` message.
+        func create(
+            request: GRPCCore.ServerRequest<Mesh_V1_CreateLoginTokenRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Mesh_V1_LoginTokenReply>
+
+        /// Handle the "Logout" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > NOT_FOUND for an unknown secret; PERMISSION_DENIED for a token no auth method made.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Mesh_V1_LogoutRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Mesh_V1_LogoutReply` message.
+        func logout(
+            request: GRPCCore.ServerRequest<Mesh_V1_LogoutRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Mesh_V1_LogoutReply>
+
+        /// Handle the "List" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Mesh_V1_ListLoginTokensRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Mesh_V1_ListLoginTokensReply` message.
+        func list(
+            request: GRPCCore.ServerRequest<Mesh_V1_ListLoginTokensRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Mesh_V1_ListLoginTokensReply>
+
+        /// Handle the "Delete" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Mesh_V1_DeleteLoginTokensRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Mesh_V1_DeleteLoginTokensReply` message.
+        func delete(
+            request: GRPCCore.ServerRequest<Mesh_V1_DeleteLoginTokensRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Mesh_V1_DeleteLoginTokensReply>
+    }
+
+    /// Simple service protocol for the "mesh.v1.LoginTokens" service.
+    ///
+    /// This is the highest level protocol for the service. The API is the easiest to use but
+    /// doesn't provide access to request or response metadata. If you need access to these
+    /// then use ``ServiceProtocol`` instead.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Tokens made by auth methods, for iam-auth-svc: create at login (acl:write), delete at logout
+    /// > (the secret itself is the right), list and delete for its controller (acl:read / acl:write).
+    public protocol SimpleServiceProtocol: Mesh_V1_LoginTokens.ServiceProtocol {
+        /// Handle the "Create" method.
+        ///
+        /// - Parameters:
+        ///   - request: A `Mesh_V1_CreateLoginTokenRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Mesh_V1_LoginTokenReply` to respond with.
+        func create(
+            request: Mesh_V1_CreateLoginTokenRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Mesh_V1_LoginTokenReply
+
+        /// Handle the "Logout" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > NOT_FOUND for an unknown secret; PERMISSION_DENIED for a token no auth method made.
+        ///
+        /// - Parameters:
+        ///   - request: A `Mesh_V1_LogoutRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Mesh_V1_LogoutReply` to respond with.
+        func logout(
+            request: Mesh_V1_LogoutRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Mesh_V1_LogoutReply
+
+        /// Handle the "List" method.
+        ///
+        /// - Parameters:
+        ///   - request: A `Mesh_V1_ListLoginTokensRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Mesh_V1_ListLoginTokensReply` to respond with.
+        func list(
+            request: Mesh_V1_ListLoginTokensRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Mesh_V1_ListLoginTokensReply
+
+        /// Handle the "Delete" method.
+        ///
+        /// - Parameters:
+        ///   - request: A `Mesh_V1_DeleteLoginTokensRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Mesh_V1_DeleteLoginTokensReply` to respond with.
+        func delete(
+            request: Mesh_V1_DeleteLoginTokensRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Mesh_V1_DeleteLoginTokensReply
+    }
+}
+
+// Default implementation of 'registerMethods(with:)'.
+@available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
+extension Mesh_V1_LoginTokens.StreamingServiceProtocol {
+    public func registerMethods<Transport>(with router: inout GRPCCore.RPCRouter<Transport>) where Transport: GRPCCore.ServerTransport {
+        router.registerHandler(
+            forMethod: Mesh_V1_LoginTokens.Method.Create.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Mesh_V1_CreateLoginTokenRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Mesh_V1_LoginTokenReply>(),
+            handler: { request, context in
+                try await self.create(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Mesh_V1_LoginTokens.Method.Logout.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Mesh_V1_LogoutRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Mesh_V1_LogoutReply>(),
+            handler: { request, context in
+                try await self.logout(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Mesh_V1_LoginTokens.Method.List.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Mesh_V1_ListLoginTokensRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Mesh_V1_ListLoginTokensReply>(),
+            handler: { request, context in
+                try await self.list(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Mesh_V1_LoginTokens.Method.Delete.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Mesh_V1_DeleteLoginTokensRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Mesh_V1_DeleteLoginTokensReply>(),
+            handler: { request, context in
+                try await self.delete(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+    }
+}
+
+// Default implementation of streaming methods from 'StreamingServiceProtocol'.
+@available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
+extension Mesh_V1_LoginTokens.ServiceProtocol {
+    public func create(
+        request: GRPCCore.StreamingServerRequest<Mesh_V1_CreateLoginTokenRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Mesh_V1_LoginTokenReply> {
+        let response = try await self.create(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func logout(
+        request: GRPCCore.StreamingServerRequest<Mesh_V1_LogoutRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Mesh_V1_LogoutReply> {
+        let response = try await self.logout(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func list(
+        request: GRPCCore.StreamingServerRequest<Mesh_V1_ListLoginTokensRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Mesh_V1_ListLoginTokensReply> {
+        let response = try await self.list(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func delete(
+        request: GRPCCore.StreamingServerRequest<Mesh_V1_DeleteLoginTokensRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Mesh_V1_DeleteLoginTokensReply> {
+        let response = try await self.delete(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+}
+
+// Default implementation of methods from 'ServiceProtocol'.
+@available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
+extension Mesh_V1_LoginTokens.SimpleServiceProtocol {
+    public func create(
+        request: GRPCCore.ServerRequest<Mesh_V1_CreateLoginTokenRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Mesh_V1_LoginTokenReply> {
+        return GRPCCore.ServerResponse<Mesh_V1_LoginTokenReply>(
+            message: try await self.create(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func logout(
+        request: GRPCCore.ServerRequest<Mesh_V1_LogoutRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Mesh_V1_LogoutReply> {
+        return GRPCCore.ServerResponse<Mesh_V1_LogoutReply>(
+            message: try await self.logout(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func list(
+        request: GRPCCore.ServerRequest<Mesh_V1_ListLoginTokensRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Mesh_V1_ListLoginTokensReply> {
+        return GRPCCore.ServerResponse<Mesh_V1_ListLoginTokensReply>(
+            message: try await self.list(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func delete(
+        request: GRPCCore.ServerRequest<Mesh_V1_DeleteLoginTokensRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Mesh_V1_DeleteLoginTokensReply> {
+        return GRPCCore.ServerResponse<Mesh_V1_DeleteLoginTokensReply>(
+            message: try await self.delete(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+}
+
+// MARK: mesh.v1.LoginTokens (client)
+
+@available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
+extension Mesh_V1_LoginTokens {
+    /// Generated client protocol for the "mesh.v1.LoginTokens" service.
+    ///
+    /// You don't need to implement this protocol directly, use the generated
+    /// implementation, ``Client``.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Tokens made by auth methods, for iam-auth-svc: create at login (acl:write), delete at logout
+    /// > (the secret itself is the right), list and delete for its controller (acl:read / acl:write).
+    public protocol ClientProtocol: Sendable {
+        /// Call the "Create" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Mesh_V1_CreateLoginTokenRequest` message.
+        ///   - serializer: A serializer for `Mesh_V1_CreateLoginTokenRequest` messages.
+        ///   - deserializer: A deserializer for `Mesh_V1_LoginTokenReply` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func create<Result>(
+            request: GRPCCore.ClientRequest<Mesh_V1_CreateLoginTokenRequest>,
+            serializer: some GRPCCore.MessageSerializer<Mesh_V1_CreateLoginTokenRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Mesh_V1_LoginTokenReply>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Mesh_V1_LoginTokenReply>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "Logout" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > NOT_FOUND for an unknown secret; PERMISSION_DENIED for a token no auth method made.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Mesh_V1_LogoutRequest` message.
+        ///   - serializer: A serializer for `Mesh_V1_LogoutRequest` messages.
+        ///   - deserializer: A deserializer for `Mesh_V1_LogoutReply` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func logout<Result>(
+            request: GRPCCore.ClientRequest<Mesh_V1_LogoutRequest>,
+            serializer: some GRPCCore.MessageSerializer<Mesh_V1_LogoutRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Mesh_V1_LogoutReply>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Mesh_V1_LogoutReply>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "List" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Mesh_V1_ListLoginTokensRequest` message.
+        ///   - serializer: A serializer for `Mesh_V1_ListLoginTokensRequest` messages.
+        ///   - deserializer: A deserializer for `Mesh_V1_ListLoginTokensReply` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func list<Result>(
+            request: GRPCCore.ClientRequest<Mesh_V1_ListLoginTokensRequest>,
+            serializer: some GRPCCore.MessageSerializer<Mesh_V1_ListLoginTokensRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Mesh_V1_ListLoginTokensReply>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Mesh_V1_ListLoginTokensReply>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "Delete" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Mesh_V1_DeleteLoginTokensRequest` message.
+        ///   - serializer: A serializer for `Mesh_V1_DeleteLoginTokensRequest` messages.
+        ///   - deserializer: A deserializer for `Mesh_V1_DeleteLoginTokensReply` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func delete<Result>(
+            request: GRPCCore.ClientRequest<Mesh_V1_DeleteLoginTokensRequest>,
+            serializer: some GRPCCore.MessageSerializer<Mesh_V1_DeleteLoginTokensRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Mesh_V1_DeleteLoginTokensReply>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Mesh_V1_DeleteLoginTokensReply>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+    }
+
+    /// Generated client for the "mesh.v1.LoginTokens" service.
+    ///
+    /// The ``Client`` provides an implementation of ``ClientProtocol`` which wraps
+    /// a `GRPCCore.GRPCCClient`. The underlying `GRPCClient` provides the long-lived
+    /// means of communication with the remote peer.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Tokens made by auth methods, for iam-auth-svc: create at login (acl:write), delete at logout
+    /// > (the secret itself is the right), list and delete for its controller (acl:read / acl:write).
+    public struct Client<Transport>: ClientProtocol where Transport: GRPCCore.ClientTransport {
+        private let client: GRPCCore.GRPCClient<Transport>
+
+        /// Creates a new client wrapping the provided `GRPCCore.GRPCClient`.
+        ///
+        /// - Parameters:
+        ///   - client: A `GRPCCore.GRPCClient` providing a communication channel to the service.
+        public init(wrapping client: GRPCCore.GRPCClient<Transport>) {
+            self.client = client
+        }
+
+        /// Call the "Create" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Mesh_V1_CreateLoginTokenRequest` message.
+        ///   - serializer: A serializer for `Mesh_V1_CreateLoginTokenRequest` messages.
+        ///   - deserializer: A deserializer for `Mesh_V1_LoginTokenReply` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func create<Result>(
+            request: GRPCCore.ClientRequest<Mesh_V1_CreateLoginTokenRequest>,
+            serializer: some GRPCCore.MessageSerializer<Mesh_V1_CreateLoginTokenRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Mesh_V1_LoginTokenReply>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Mesh_V1_LoginTokenReply>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Mesh_V1_LoginTokens.Method.Create.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "Logout" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > NOT_FOUND for an unknown secret; PERMISSION_DENIED for a token no auth method made.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Mesh_V1_LogoutRequest` message.
+        ///   - serializer: A serializer for `Mesh_V1_LogoutRequest` messages.
+        ///   - deserializer: A deserializer for `Mesh_V1_LogoutReply` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func logout<Result>(
+            request: GRPCCore.ClientRequest<Mesh_V1_LogoutRequest>,
+            serializer: some GRPCCore.MessageSerializer<Mesh_V1_LogoutRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Mesh_V1_LogoutReply>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Mesh_V1_LogoutReply>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Mesh_V1_LoginTokens.Method.Logout.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "List" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Mesh_V1_ListLoginTokensRequest` message.
+        ///   - serializer: A serializer for `Mesh_V1_ListLoginTokensRequest` messages.
+        ///   - deserializer: A deserializer for `Mesh_V1_ListLoginTokensReply` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func list<Result>(
+            request: GRPCCore.ClientRequest<Mesh_V1_ListLoginTokensRequest>,
+            serializer: some GRPCCore.MessageSerializer<Mesh_V1_ListLoginTokensRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Mesh_V1_ListLoginTokensReply>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Mesh_V1_ListLoginTokensReply>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Mesh_V1_LoginTokens.Method.List.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "Delete" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Mesh_V1_DeleteLoginTokensRequest` message.
+        ///   - serializer: A serializer for `Mesh_V1_DeleteLoginTokensRequest` messages.
+        ///   - deserializer: A deserializer for `Mesh_V1_DeleteLoginTokensReply` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func delete<Result>(
+            request: GRPCCore.ClientRequest<Mesh_V1_DeleteLoginTokensRequest>,
+            serializer: some GRPCCore.MessageSerializer<Mesh_V1_DeleteLoginTokensRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Mesh_V1_DeleteLoginTokensReply>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Mesh_V1_DeleteLoginTokensReply>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Mesh_V1_LoginTokens.Method.Delete.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+    }
+}
+
+// Helpers providing default arguments to 'ClientProtocol' methods.
+@available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
+extension Mesh_V1_LoginTokens.ClientProtocol {
+    /// Call the "Create" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Mesh_V1_CreateLoginTokenRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func create<Result>(
+        request: GRPCCore.ClientRequest<Mesh_V1_CreateLoginTokenRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Mesh_V1_LoginTokenReply>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.create(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Mesh_V1_CreateLoginTokenRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Mesh_V1_LoginTokenReply>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "Logout" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > NOT_FOUND for an unknown secret; PERMISSION_DENIED for a token no auth method made.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Mesh_V1_LogoutRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func logout<Result>(
+        request: GRPCCore.ClientRequest<Mesh_V1_LogoutRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Mesh_V1_LogoutReply>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.logout(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Mesh_V1_LogoutRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Mesh_V1_LogoutReply>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "List" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Mesh_V1_ListLoginTokensRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func list<Result>(
+        request: GRPCCore.ClientRequest<Mesh_V1_ListLoginTokensRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Mesh_V1_ListLoginTokensReply>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.list(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Mesh_V1_ListLoginTokensRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Mesh_V1_ListLoginTokensReply>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "Delete" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Mesh_V1_DeleteLoginTokensRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func delete<Result>(
+        request: GRPCCore.ClientRequest<Mesh_V1_DeleteLoginTokensRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Mesh_V1_DeleteLoginTokensReply>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.delete(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Mesh_V1_DeleteLoginTokensRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Mesh_V1_DeleteLoginTokensReply>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+}
+
+// Helpers providing sugared APIs for 'ClientProtocol' methods.
+@available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
+extension Mesh_V1_LoginTokens.ClientProtocol {
+    /// Call the "Create" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func create<Result>(
+        _ message: Mesh_V1_CreateLoginTokenRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Mesh_V1_LoginTokenReply>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Mesh_V1_CreateLoginTokenRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.create(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "Logout" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > NOT_FOUND for an unknown secret; PERMISSION_DENIED for a token no auth method made.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func logout<Result>(
+        _ message: Mesh_V1_LogoutRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Mesh_V1_LogoutReply>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Mesh_V1_LogoutRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.logout(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "List" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func list<Result>(
+        _ message: Mesh_V1_ListLoginTokensRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Mesh_V1_ListLoginTokensReply>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Mesh_V1_ListLoginTokensRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.list(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "Delete" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func delete<Result>(
+        _ message: Mesh_V1_DeleteLoginTokensRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Mesh_V1_DeleteLoginTokensReply>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Mesh_V1_DeleteLoginTokensRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.delete(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+}

@@ -1,0 +1,176 @@
+public import Foundation
+import MeshCore
+public import MeshRPC
+public import MeshServer
+public import MeshStore
+
+/// iam-auth-svc's settings, resolved once in `main`.
+///
+/// - `--database-url` / `MESH_DATABASE_URL` (or libpq's `PG*` variables): required
+/// - `--authz-addr` / `MESH_AUTHZ_ADDR`: authz-svc's gRPC address; required (tokens live there)
+/// - `--acl-token` / `MESH_ACL_TOKEN`: this service's own token, with `acl:write`, used to mint and
+///   delete login tokens; required
+/// - `--grpc-addr` / `MESH_GRPC_ADDR` (default 127.0.0.1:8508), `--http-addr` / `MESH_HTTP_ADDR`
+///   (default 127.0.0.1:8509)
+/// - `--datacenter` / `MESH_DATACENTER` (default dc1): the datacenter of node identities bound at login
+/// - The ACL controller, on when `--ecs-cluster` / `MESH_ECS_CLUSTER` is given:
+///   `--bound-iam-principal-arn` / `MESH_IAM_BOUND_ARNS` (comma-separated; required with it),
+///   `--auth-method` (default `iam-ecs-service-token`), `--aws-region` / `AWS_REGION`,
+///   `--ecs-endpoint` / `MESH_ECS_ENDPOINT`, `--sts-endpoint`, `--iam-endpoint`,
+///   `--server-id-header-value`, `--controller-interval` (default 10s). AWS credentials come from
+///   the usual chain (environment, ECS container endpoint, profile).
+public struct IAMAuthConfig: Sendable {
+    public var database: DatabaseSettings
+    public var grpcAddress: HostPort
+    public var httpAddress: HostPort
+    public var advertiseAddress: String?
+    public var authzAddress: HostPort
+    public var serviceToken: String
+    public var datacenter: String = "dc1"
+    public var tls: TLSFiles?
+    public var controller: ACLControllerSettings?
+    public var awsRegion: String = "us-east-1"
+    public var ecsEndpoint: URL?
+    /// The environment AWS credentials are read from (passed in, so tests give their own).
+    public var awsEnvironment: [String: String] = [:]
+    public var leaderRetryInterval: Duration = .seconds(1)
+    public var feedSafetyInterval: Duration = .seconds(10)
+    public var drainTimeout: Duration = .seconds(10)
+    /// The deadline of a token resolution at authz-svc (tests on a loaded machine give more).
+    public var resolveTimeout: Duration = .seconds(5)
+
+    public init(
+        database: DatabaseSettings,
+        authzAddress: HostPort,
+        serviceToken: String,
+        grpcAddress: HostPort = HostPort(host: "127.0.0.1", port: 8508),
+        httpAddress: HostPort = HostPort(host: "127.0.0.1", port: 8509)
+    ) {
+        self.database = database
+        self.authzAddress = authzAddress
+        self.serviceToken = serviceToken
+        self.grpcAddress = grpcAddress
+        self.httpAddress = httpAddress
+    }
+
+    /// Flags as given on the command line (nil when absent).
+    public struct Flags: Sendable {
+        public var databaseURL: String?
+        public var grpcAddr: String?
+        public var httpAddr: String?
+        public var advertiseAddr: String?
+        public var authzAddr: String?
+        public var aclToken: String?
+        public var datacenter: String?
+        public var ecsCluster: String?
+        public var boundARNs: String?
+        public var authMethod: String?
+        public var awsRegion: String?
+        public var ecsEndpoint: String?
+        public var stsEndpoint: String?
+        public var iamEndpoint: String?
+        public var serverIDHeaderValue: String?
+        public var controllerInterval: String?
+        public var tls: TLSPaths = TLSPaths()
+
+        public init() {}
+    }
+
+    /// Builds the config from flags and the environment; a bad or missing setting names itself.
+    public static func resolve(_ flags: Flags, environment: [String: String]) throws -> IAMAuthConfig {
+        let settings = SettingResolver(environment: environment)
+        guard let authz = settings.string(flag: flags.authzAddr, variable: "MESH_AUTHZ_ADDR"), !authz.isEmpty else {
+            throw SettingError(
+                setting: "--authz-addr / MESH_AUTHZ_ADDR",
+                reason: "required: login tokens are made by authz-svc"
+            )
+        }
+        guard let token = settings.string(flag: flags.aclToken, variable: "MESH_ACL_TOKEN"), !token.isEmpty else {
+            throw SettingError(
+                setting: "--acl-token / MESH_ACL_TOKEN",
+                reason: "required: a token with acl:write, with which this service makes and deletes login tokens"
+            )
+        }
+        var config = IAMAuthConfig(
+            database: try DatabaseSettings.resolve(
+                url: settings.string(flag: flags.databaseURL, variable: "MESH_DATABASE_URL"),
+                environment: environment
+            ),
+            authzAddress: try settings.address(
+                flag: authz,
+                flagName: "--authz-addr",
+                variable: "MESH_AUTHZ_ADDR",
+                default: authz
+            ),
+            serviceToken: token,
+            grpcAddress: try settings.address(
+                flag: flags.grpcAddr,
+                flagName: "--grpc-addr",
+                variable: "MESH_GRPC_ADDR",
+                default: "127.0.0.1:8508"
+            ),
+            httpAddress: try settings.address(
+                flag: flags.httpAddr,
+                flagName: "--http-addr",
+                variable: "MESH_HTTP_ADDR",
+                default: "127.0.0.1:8509"
+            )
+        )
+        config.advertiseAddress = settings.string(flag: flags.advertiseAddr, variable: "MESH_ADVERTISE_ADDR")
+        config.datacenter = settings.string(flag: flags.datacenter, variable: "MESH_DATACENTER") ?? "dc1"
+        config.tls = try settings.transportSecurity(flags.tls, http: config.httpAddress, grpc: config.grpcAddress)
+        config.awsEnvironment = environment
+        config.awsRegion =
+            settings.string(flag: flags.awsRegion, variable: "AWS_REGION") ?? environment["AWS_DEFAULT_REGION"]
+            ?? "us-east-1"
+        if let endpoint = settings.string(flag: flags.ecsEndpoint, variable: "MESH_ECS_ENDPOINT"), !endpoint.isEmpty {
+            guard let url = URL(string: endpoint), url.host != nil else {
+                throw SettingError(setting: "--ecs-endpoint / MESH_ECS_ENDPOINT", reason: "not a URL: \(endpoint)")
+            }
+            config.ecsEndpoint = url
+        }
+        if let cluster = settings.string(flag: flags.ecsCluster, variable: "MESH_ECS_CLUSTER"), !cluster.isEmpty {
+            let arns = (settings.string(flag: flags.boundARNs, variable: "MESH_IAM_BOUND_ARNS") ?? "")
+                .split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            guard !arns.isEmpty else {
+                throw SettingError(
+                    setting: "--bound-iam-principal-arn / MESH_IAM_BOUND_ARNS",
+                    reason: "required with --ecs-cluster, e.g. arn:aws:iam::123456789012:role/consul-ecs/*"
+                )
+            }
+            var controller = ACLControllerSettings(cluster: cluster, boundIAMPrincipalARNs: arns)
+            controller.authMethod = flags.authMethod ?? controller.authMethod
+            controller.stsEndpoint = flags.stsEndpoint ?? ""
+            controller.iamEndpoint = flags.iamEndpoint ?? ""
+            controller.stsRegion = flags.stsEndpoint == nil ? "" : config.awsRegion
+            controller.serverIDHeaderValue = flags.serverIDHeaderValue ?? ""
+            controller.interval = try settings.duration(
+                flag: flags.controllerInterval,
+                flagName: "--controller-interval",
+                variable: "MESH_CONTROLLER_INTERVAL",
+                default: .seconds(10)
+            )
+            do {
+                try controller.method.config.validate()
+            } catch {
+                throw SettingError(setting: "--bound-iam-principal-arn", reason: "\(error.reason)")
+            }
+            config.controller = controller
+        }
+        return config
+    }
+
+    var hostSettings: HostSettings {
+        HostSettings(
+            name: "iam-auth-svc",
+            database: self.database,
+            grpcAddress: self.grpcAddress,
+            httpAddress: self.httpAddress,
+            advertiseAddress: self.advertiseAddress,
+            leaderRetryInterval: self.leaderRetryInterval,
+            feedSafetyInterval: self.feedSafetyInterval,
+            drainTimeout: self.drainTimeout,
+            tls: self.tls
+        )
+    }
+}
