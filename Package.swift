@@ -217,10 +217,18 @@ let package = Package(
             ]
         ),
 
+        // Control-plane services run in the test process, for suites that need several of them.
+        library(
+            "ControlPlaneHarness",
+            path: "Tests/ControlPlaneHarness",
+            dependencies: [
+                "Authz", "Catalog", "MeshTesting", "MeshRPC", "MeshStore", "MeshCore", .logging, .lifecycle,
+            ]
+        ),
         tests("MeshCoreTests", dependencies: ["MeshCore"]),
         tests(
             "AWSTests",
-            dependencies: ["AWS", .httpClient, .nio, .nioHTTP1, .nioPosix],
+            dependencies: ["AWS", "MeshTesting", .httpClient, .nio, .nioHTTP1, .nioPosix],
             exclude: ["Fixtures", "botocore_sign.py"]
         ),
         tests("MeshTLSTests", dependencies: ["MeshTLS", .x509, .crypto, .cryptoExtras, .asn1]),
@@ -235,9 +243,17 @@ let package = Package(
         tests(
             "AuthzTests",
             dependencies: [
-                "Authz", "Catalog", "MeshServer", "MeshTesting", "MeshRPC", "MeshCore", "MeshStore", "MeshTLS",
+                "ControlPlaneHarness", "Authz", "Catalog", "MeshServer", "MeshTesting", "MeshRPC", "MeshCore",
+                "MeshStore", "MeshTLS",
                 "MeshProto", .postgres, .logging, .lifecycle, .nioHTTP1, .httpClient, .grpcCore, .grpcTransport,
                 .nioSSL, .nio, .protobuf,
+            ]
+        ),
+        tests(
+            "IAMAuthTests",
+            dependencies: [
+                "IAMAuth", "AWS", "ControlPlaneHarness", "MeshTesting", "MeshRPC", "MeshCore", "MeshStore", .httpClient,
+                .logging, .lifecycle, .nio, .nioHTTP1,
             ]
         ),
         tests(

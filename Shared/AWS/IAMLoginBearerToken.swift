@@ -78,7 +78,9 @@ public struct IAMLoginBearerToken: Sendable {
             "iam_request_headers": Data(Self.headersJSON(request.headers).utf8).base64EncodedString(),
             "iam_request_body": Data(request.body).base64EncodedString(),
         ]
-        let data = (try? JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
+        let data =
+            (try? JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys, .withoutEscapingSlashes]))
+            ?? Data()
         return String(decoding: data, as: UTF8.self)
     }
 
@@ -89,7 +91,9 @@ public struct IAMLoginBearerToken: Sendable {
         for header in headers where header.name.lowercased() != "host" {
             map[header.name, default: []].append(header.value)
         }
-        let data = (try? JSONSerialization.data(withJSONObject: map, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
+        let data =
+            (try? JSONSerialization.data(withJSONObject: map, options: [.sortedKeys, .withoutEscapingSlashes]))
+            ?? Data()
         return String(decoding: data, as: UTF8.self)
     }
 }

@@ -63,6 +63,25 @@ public final class Spawned: Sendable {
         }
     }
 
+    /// Runs a command to completion and returns its exit status and combined output.
+    public static func capture(_ executable: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
+        let outputPath = NSTemporaryDirectory() + "mesh-cmd-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).log"
+        defer { unlink(outputPath) }
+        let child = try Self.launch(executable, arguments, outputPath: outputPath)
+        let status = child.waitBlocking()
+        return (status, (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? "")
+    }
+
+    /// The full path of `name` in one of `PATH`'s directories, or nil.
+    public static func which(_ name: String) -> String? {
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? ""
+        for directory in path.split(separator: ":")
+        where FileManager.default.isExecutableFile(atPath: "\(directory)/\(name)") {
+            return "\(directory)/\(name)"
+        }
+        return nil
+    }
+
     /// The exit status once the child has exited (reaping it), else nil.
     public func poll() -> Int32? {
         self.status.withLock { status in

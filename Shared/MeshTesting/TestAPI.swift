@@ -66,6 +66,14 @@ public struct TestAPI: Sendable {
         )
     }
 
+    public func post(_ path: String, json: Any) async throws -> Answer {
+        try await self.call(
+            .POST,
+            path,
+            body: try JSONSerialization.data(withJSONObject: json, options: [.fragmentsAllowed])
+        )
+    }
+
     public func put(_ path: String, text: String) async throws -> Answer {
         try await self.call(.PUT, path, body: Data(text.utf8))
     }

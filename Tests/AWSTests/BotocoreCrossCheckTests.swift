@@ -1,5 +1,6 @@
 import AWS
 import Foundation
+import MeshTesting
 import Testing
 
 #if canImport(Glibc)
@@ -19,7 +20,9 @@ struct BotocoreCrossCheckTests {
 
     /// Whether `python3 -c "import botocore"` succeeds; evaluated once, when the suite's traits are.
     static let botocoreAvailable: Bool = {
-        guard let result = try? Spawn.run(["python3", "-c", "import botocore"]) else {
+        guard let python = Spawned.which("python3"),
+            let result = try? Spawned.capture(python, ["-c", "import botocore"])
+        else {
             return false
         }
         return result.status == 0
@@ -38,7 +41,7 @@ struct BotocoreCrossCheckTests {
     )
     func getCallerIdentity() throws {
         let script = Self.directory.appendingPathComponent("botocore_sign.py").path
-        let result = try Spawn.run(["python3", script])
+        let result = try Spawned.capture(try #require(Spawned.which("python3")), [script])
         try #require(result.status == 0, "botocore_sign.py failed: \(result.output)")
         let botocore = try JSONDecoder().decode(BotocoreOutput.self, from: Data(result.output.utf8))
 
@@ -66,47 +69,5 @@ struct BotocoreCrossCheckTests {
         #expect(signed.canonicalRequest == botocore.canonical_request)
         #expect(signed.stringToSign == botocore.string_to_sign)
         #expect(signed.authorization == botocore.authorization)
-    }
-}
-
-/// Runs a program with `posix_spawnp` and waits for it, collecting stdout and stderr through a temporary file.
-///
-/// `Foundation.Process` hangs on some Linux machines (the project's CI among them), so the test uses the
-/// system call directly.
-enum Spawn {
-    struct Failure: Error, CustomStringConvertible {
-        var description: String
-    }
-
-    static func run(_ arguments: [String]) throws -> (status: Int32, output: String) {
-        let outputPath = FileManager.default.temporaryDirectory
-            .appendingPathComponent("aws-tests-spawn-\(UUID().uuidString).out").path
-        defer { try? FileManager.default.removeItem(atPath: outputPath) }
-
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
-
-        let argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
-
-        var pid = pid_t()
-        let spawned = posix_spawnp(&pid, arguments[0], &actions, nil, argv, environ)
-        guard spawned == 0 else {
-            throw Failure(description: "posix_spawnp \(arguments[0]) failed: \(String(cString: strerror(spawned)))")
-        }
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) == -1 {
-            guard errno == EINTR else {
-                throw Failure(description: "waitpid failed: \(String(cString: strerror(errno)))")
-            }
-        }
-        // WIFEXITED / WEXITSTATUS are macros, unavailable in Swift.
-        let exitStatus: Int32 = (status & 0x7F) == 0 ? (status >> 8) & 0xFF : -1
-        let output = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
-        return (status: exitStatus, output: output)
     }
 }

@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Foundation
+import MeshTesting
 import Testing
 
 @testable import AWS

@@ -1,4 +1,4 @@
-import Catalog
+import ControlPlaneHarness
 import Foundation
 import MeshCore
 import MeshRPC
@@ -7,29 +7,6 @@ import MeshTesting
 import NIOHTTP1
 import ServiceLifecycle
 import Testing
-
-/// Runs catalog-svc with ACLs enforced through the authz-svc under test.
-func withCatalog<T: Sendable>(
-    enforcedBy authz: AuthzUnderTest,
-    _ body: @Sendable (TestAPI) async throws -> T
-) async throws -> T {
-    var database = try await TestDatabase.fresh()
-    database.maximumConnections = 4
-    var config = CatalogConfig(
-        database: database,
-        grpcAddress: HostPort(host: "127.0.0.1", port: 0),
-        httpAddress: HostPort(host: "127.0.0.1", port: 0)
-    )
-    config.authzAddress = authz.grpc
-    config.drainTimeout = .seconds(1)
-    let server = try CatalogServer(config: config, logger: testLogger)
-    return try await withRunning([server.postgres, server], logger: testLogger, ready: { await server.ready.value }) {
-        let api = TestAPI(await server.httpAddress.value)
-        // Ready for ACL'd traffic once the ACL watch has delivered the state (/ready says so).
-        try await eventually("catalog-svc /ready") { try await api.get("/ready").status == 200 }
-        return try await body(api)
-    }
-}
 
 @Suite("catalog-svc under ACLs")
 struct CatalogACLTests {

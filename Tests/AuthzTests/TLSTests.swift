@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Authz
 import Catalog
+import ControlPlaneHarness
 import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2Posix

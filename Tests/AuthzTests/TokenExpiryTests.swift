@@ -1,3 +1,4 @@
+import ControlPlaneHarness
 import Foundation
 import Logging
 import MeshCore

@@ -1,7 +1,7 @@
 import Foundation
 import Logging
-import MeshStore
 import MeshCore
+import MeshStore
 import PostgresNIO
 
 /// A policy as given to create or update, already validated by the HTTP layer.

@@ -1,7 +1,7 @@
 import Foundation
 import Logging
-import MeshStore
 import MeshCore
+import MeshStore
 import PostgresNIO
 
 /// A link as given in a request: by ID or by name.

@@ -37,7 +37,12 @@ extension AuthzStore {
 
     /// Tokens matching `condition`, expired ones included (they are reaped by the leader).
     func tokens(where condition: PostgresQuery? = nil) async throws -> [ACLToken] {
-        let query = PostgresQuery.select(Self.tokenColumns, from: "authz.tokens", where: condition, orderBy: "create_index")
+        let query = PostgresQuery.select(
+            Self.tokenColumns,
+            from: "authz.tokens",
+            where: condition,
+            orderBy: "create_index"
+        )
         let policies = try await self.policyNames()
         let roles = try await self.roleNames()
         let rows = try await self.client.query(query, logger: self.logger)

@@ -60,7 +60,10 @@ struct LoginTokensRPC: Mesh_V1_LoginTokens.SimpleServiceProtocol {
         }
     }
 
-    func list(request: Mesh_V1_ListLoginTokensRequest, context: ServerContext) async throws
+    func list(
+        request: Mesh_V1_ListLoginTokensRequest,
+        context: ServerContext
+    ) async throws
         -> Mesh_V1_ListLoginTokensReply
     {
         try Self.demand(\.aclRead, "acl:read")

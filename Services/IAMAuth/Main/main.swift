@@ -35,7 +35,10 @@ struct IAMAuthCommand: AsyncParsableCommand {
     @Option(name: .customLong("datacenter"), help: "Datacenter of bound node identities (env MESH_DATACENTER).")
     var datacenter: String?
 
-    @Option(name: .customLong("ecs-cluster"), help: "Run the ACL controller for this ECS cluster (env MESH_ECS_CLUSTER).")
+    @Option(
+        name: .customLong("ecs-cluster"),
+        help: "Run the ACL controller for this ECS cluster (env MESH_ECS_CLUSTER)."
+    )
     var ecsCluster: String?
 
     @Option(

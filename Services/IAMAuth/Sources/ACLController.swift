@@ -3,8 +3,8 @@ import Foundation
 import Logging
 import MeshCore
 import MeshProto
-import SwiftProtobuf
 import PostgresNIO
+import SwiftProtobuf
 
 /// What the ACL controller manages: consul-ecs's controller, rebuilt (consul-ecs
 /// `subcommand/acl-controller`). Enabled by naming the ECS cluster it watches.

@@ -74,7 +74,10 @@ struct AWSIAMMethodConfig: Sendable, Equatable {
             }
             let parts = arn.split(separator: ":", maxSplits: 5, omittingEmptySubsequences: false)
             guard parts.count == 6, parts[0] == "arn", parts[2] == "iam" || parts[2] == "sts" else {
-                throw ValidationError(field: "Config.BoundIAMPrincipalARNs", reason: "Invalid principal ARN: \"\(arn)\"")
+                throw ValidationError(
+                    field: "Config.BoundIAMPrincipalARNs",
+                    reason: "Invalid principal ARN: \"\(arn)\""
+                )
             }
         }
         if !self.iamEntityTags.isEmpty && !self.enableIAMEntityDetails {

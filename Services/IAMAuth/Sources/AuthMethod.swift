@@ -122,7 +122,9 @@ struct LoginGrant: Sendable, Equatable {
         case .service, .node: Self.isValidIdentityName(name)
         case .role, .policy:
             !name.isEmpty && name.count <= 256
-                && name.unicodeScalars.allSatisfy { $0.isASCII && (CharacterSet.alphanumerics.contains($0) || $0 == "-" || $0 == "_") }
+                && name.unicodeScalars.allSatisfy {
+                    $0.isASCII && (CharacterSet.alphanumerics.contains($0) || $0 == "-" || $0 == "_")
+                }
         }
     }
 

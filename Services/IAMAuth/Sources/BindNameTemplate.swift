@@ -32,7 +32,9 @@ struct BindNameTemplate: Sendable, Equatable {
             let name = rest[open.upperBound..<close].trimmingCharacters(in: .whitespaces)
             guard !name.isEmpty else { throw ParseError(reason: "empty ${} in \(text)") }
             guard variables.contains(name) else {
-                throw ParseError(reason: "unknown variable \(name); known: \(variables.sorted().joined(separator: ", "))")
+                throw ParseError(
+                    reason: "unknown variable \(name); known: \(variables.sorted().joined(separator: ", "))"
+                )
             }
             parts.append(.variable(name))
             rest = rest[rest.index(after: close)...]

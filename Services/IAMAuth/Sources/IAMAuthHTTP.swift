@@ -4,11 +4,11 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import MeshCore
+import MeshProto
 import MeshRPC
 import MeshServer
-import MeshProto
-import SwiftProtobuf
 import PostgresNIO
+import SwiftProtobuf
 
 /// iam-auth-svc's Consul-compatible REST API: `/v1/acl/auth-method(s)`, `/v1/acl/binding-rule(s)`,
 /// `/v1/acl/login` and `/v1/acl/logout`. Reads need `acl:read`, writes `acl:write`; login and

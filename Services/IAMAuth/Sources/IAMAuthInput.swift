@@ -1,7 +1,7 @@
 import Foundation
+import HTTPTypes
 import MeshCore
 import MeshRPC
-import HTTPTypes
 
 /// Request bodies of the auth-method and binding-rule endpoints, read and checked with Consul's
 /// rules and messages (agent/consul/acl_endpoint.go). Consul answers most of these with 500; we
@@ -48,9 +48,12 @@ enum IAMAuthInput {
             name = pathName
         }
         guard !name.isEmpty else { throw Self.invalid("Invalid Auth Method: no Name is set") }
-        guard name.count <= 128, name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") })
+        guard name.count <= 128,
+            name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") })
         else {
-            throw Self.invalid("Invalid Auth Method: invalid Name. Only alphanumeric characters, '-' and '_' are allowed")
+            throw Self.invalid(
+                "Invalid Auth Method: invalid Name. Only alphanumeric characters, '-' and '_' are allowed"
+            )
         }
         var type = fields.1
         if let existing {

@@ -1,11 +1,11 @@
 import AWS
 import AsyncHTTPClient
-import PostgresNIO
 public import Logging
 public import MeshCore
 public import MeshRPC
 import MeshServer
 import MeshStore
+import PostgresNIO
 public import ServiceLifecycle
 
 /// iam-auth-svc: Consul's auth methods (`aws-iam`), binding rules, login and logout, and the

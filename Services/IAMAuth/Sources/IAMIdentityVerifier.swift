@@ -119,7 +119,9 @@ struct IAMIdentityVerifier: Sendable {
                     return text
                 }
                 guard status >= 500 || status == 429 else {
-                    throw LoginRefusal("\(service) answered \(status): \(text.prefix(300))")
+                    throw LoginRefusal(
+                        "\(service) answered \(status): \(text.prefix(300).replacingOccurrences(of: "\n", with: " "))"
+                    )
                 }
                 failure = "\(service) answered \(status)"
             } catch let refusal as LoginRefusal {

@@ -3,9 +3,9 @@ import GRPCCore
 import Logging
 import MeshCore
 import MeshProto
-import SwiftProtobuf
 import Metrics
 import PostgresNIO
+import SwiftProtobuf
 
 /// `POST /v1/acl/login`: verifies an `aws-iam` bearer token with AWS, applies the method's
 /// binding rules and has authz-svc mint a token with the result.
@@ -79,12 +79,19 @@ struct LoginService: Sendable {
             throw .refused(error.message)
         } catch {
             Counter(label: "mesh_iam_logins_total", dimensions: [("result", "error")]).increment()
-            self.logger.error("login failed", metadata: ["mesh.auth_method": "\(method.name)", "mesh.error": "\(error)"])
+            self.logger.error(
+                "login failed",
+                metadata: ["mesh.auth_method": "\(method.name)", "mesh.error": "\(error)"]
+            )
             throw .unavailable("\(error)")
         }
     }
 
-    private func mint(_ grant: LoginGrant, method: AuthMethod, meta: [String: String]) async throws
+    private func mint(
+        _ grant: LoginGrant,
+        method: AuthMethod,
+        meta: [String: String]
+    ) async throws
         -> Mesh_V1_LoginTokenReply
     {
         try await self.tokens.create(
@@ -109,7 +116,10 @@ struct LoginService: Sendable {
     /// Consul's description of a login token: `token created via login[: {"k":"v",…}]` (keys sorted).
     static func description(meta: [String: String]) -> String {
         guard !meta.isEmpty,
-            let data = try? JSONSerialization.data(withJSONObject: meta, options: [.sortedKeys, .withoutEscapingSlashes])
+            let data = try? JSONSerialization.data(
+                withJSONObject: meta,
+                options: [.sortedKeys, .withoutEscapingSlashes]
+            )
         else {
             return "token created via login"
         }

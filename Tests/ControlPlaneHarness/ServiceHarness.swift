@@ -1,13 +1,14 @@
-import Authz
+public import Authz
+import Catalog
 import Foundation
-import Logging
-import MeshCore
-import MeshRPC
-import MeshStore
-import MeshTesting
+public import Logging
+public import MeshCore
+public import MeshRPC
+public import MeshStore
+public import MeshTesting
 import ServiceLifecycle
 
-let testLogger: Logger = {
+public let testLogger: Logger = {
     var logger = Logger(label: "mesh.authz.test") { StreamLogHandler.standardError(label: $0) }
     let level = ProcessInfo.processInfo.environment["MESH_TEST_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:))
     logger.logLevel = level ?? .warning
@@ -15,20 +16,20 @@ let testLogger: Logger = {
 }()
 
 /// A running authz-svc in the test process, with its REST API as the management token holder.
-struct AuthzUnderTest: Sendable {
-    let server: AuthzServer
-    let database: DatabaseSettings
-    let grpc: HostPort
+public struct AuthzUnderTest: Sendable {
+    public let server: AuthzServer
+    public let database: DatabaseSettings
+    public let grpc: HostPort
     /// The REST API, sending the initial management token.
-    let admin: TestAPI
+    public let admin: TestAPI
     /// The REST API without a token (the anonymous token).
-    var anonymous: TestAPI { self.admin.with(token: nil) }
+    public var anonymous: TestAPI { self.admin.with(token: nil) }
 }
 
-let managementSecret = "7a5c1f0e-3d2b-4c8a-9e6f-0123456789ab"
+public let managementSecret = "7a5c1f0e-3d2b-4c8a-9e6f-0123456789ab"
 
 /// Runs authz-svc (ACLs on, default deny, a known management token) on a fresh database.
-func withAuthz<T: Sendable>(
+public func withAuthz<T: Sendable>(
     defaultPolicy: ACLDefault = .deny,
     _ body: @Sendable (AuthzUnderTest) async throws -> T
 ) async throws -> T {
@@ -54,5 +55,28 @@ func withAuthz<T: Sendable>(
                 admin: TestAPI(await server.httpAddress.value, token: managementSecret)
             )
         )
+    }
+}
+
+/// Runs catalog-svc with ACLs enforced through the authz-svc under test.
+public func withCatalog<T: Sendable>(
+    enforcedBy authz: AuthzUnderTest,
+    _ body: @Sendable (TestAPI) async throws -> T
+) async throws -> T {
+    var database = try await TestDatabase.fresh()
+    database.maximumConnections = 4
+    var config = CatalogConfig(
+        database: database,
+        grpcAddress: HostPort(host: "127.0.0.1", port: 0),
+        httpAddress: HostPort(host: "127.0.0.1", port: 0)
+    )
+    config.authzAddress = authz.grpc
+    config.drainTimeout = .seconds(1)
+    let server = try CatalogServer(config: config, logger: testLogger)
+    return try await withRunning([server.postgres, server], logger: testLogger, ready: { await server.ready.value }) {
+        let api = TestAPI(await server.httpAddress.value)
+        // Ready for ACL'd traffic once the ACL watch has delivered the state (/ready says so).
+        try await eventually("catalog-svc /ready") { try await api.get("/ready").status == 200 }
+        return try await body(api)
     }
 }
