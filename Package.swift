@@ -122,13 +122,19 @@ let package = Package(
         ),
         // AWS Signature Version 4 (and, with issue 6, the few AWS calls the mesh makes).
         library("AWS", path: "Shared/AWS", dependencies: [.crypto, .httpClient, .nio, .nioHTTP1, .nioFoundation]),
+        // The data-plane tools' client of the REST API (login, registration), and AWS IAM login.
+        library(
+            "MeshClient",
+            path: "Shared/MeshClient",
+            dependencies: ["AWS", .httpClient, .nio, .nioHTTP1, .nioFoundation]
+        ),
         // Keys, CSRs, certificates and the CA's operations (pure apart from crypto).
         library("MeshTLS", path: "Shared/MeshTLS", dependencies: [.x509, .crypto, .cryptoExtras, .asn1]),
         library(
             "MeshTesting",
             path: "Shared/MeshTesting",
             dependencies: [
-                "MeshCore", "MeshStore", "MeshRPC", .postgres, .logging, .nioPosix, .nio, .httpClient, .nioHTTP1,
+                "MeshCore", "MeshStore", "MeshRPC", "AWS", .postgres, .logging, .nioPosix, .nio, .httpClient, .nioHTTP1,
                 .nioFoundation, .lifecycle,
             ]
         ),
@@ -188,13 +194,22 @@ let package = Package(
         ),
         executable("ConfigDistributorMain", path: "Services/ConfigDistributor/Main", dependencies: []),
         executable("ProxyMain", path: "Services/Proxy/Main", dependencies: []),
-        executable("AgentMain", path: "Services/Agent/Main", dependencies: []),
+        library(
+            "Agent",
+            path: "Services/Agent/Sources",
+            dependencies: ["MeshClient", "AWS", .httpClient, .logging, .nio, .nioHTTP1, .nioFoundation]
+        ),
+        executable(
+            "AgentMain",
+            path: "Services/Agent/Main",
+            dependencies: ["Agent", "MeshClient", "MeshRPC", .argumentParser, .httpClient, .logging, .unixSignals]
+        ),
         library(
             "CLI",
             path: "Services/CLI/Sources",
             dependencies: [
-                "MeshCore", "MeshRPC", "MeshStore", "MeshServer", "MeshTLS", "MeshTesting", .argumentParser,
-                .httpClient,
+                "MeshCore", "MeshRPC", "MeshStore", "MeshServer", "MeshTLS", "MeshTesting", "MeshClient",
+                .argumentParser, .httpClient,
                 .lifecycle, .unixSignals, .logging, .nio, .nioFoundation, .nioHTTP1, .hummingbird, .httpTypes,
             ]
         ),
@@ -266,7 +281,8 @@ let package = Package(
         tests(
             "EndToEndTests",
             dependencies: [
-                "MeshTesting", "MeshCore", "MeshRPC", "MeshTLS", "MeshProto", .httpClient, .logging, .nio, .nioHTTP1,
+                "MeshTesting", "AWS", "MeshCore", "MeshRPC", "MeshTLS", "MeshProto", .httpClient, .logging, .nio,
+                .nioHTTP1,
                 .grpcCore, .grpcTransport, .protobuf,
             ]
         ),

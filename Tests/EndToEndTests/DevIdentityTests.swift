@@ -27,36 +27,21 @@ extension DevTests {
 
         /// Starts `meshctl dev` with a known management token and reads its addresses from its output.
         static func withDev(token: String, _ body: (Dev) async throws -> Void) async throws {
-            let port = try FreePort.pick()
-            let log = NSTemporaryDirectory() + "meshctl-dev-identity-\(port).log"
-            defer { unlink(log) }
-            let process = try Spawned.launch(
-                builtExecutable("meshctl"),
-                ["dev", "--http-addr", "127.0.0.1:\(port)", "--initial-management-token", token],
-                outputPath: log
-            )
-            defer { process.stop() }
-            let deadline = ContinuousClock.now + .seconds(120)
-            var text = ""
-            while !text.contains("ready: Consul-compatible API") {
-                guard process.isRunning, ContinuousClock.now < deadline else {
-                    throw TestFailure("meshctl dev: \(text)")
-                }
-                try await Task.sleep(for: .milliseconds(100))
-                text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
-            }
-            let caLine = try #require(text.split(separator: "\n").first { $0.contains("ca-svc ready") })
-            let grpcText = try #require(caLine.split(separator: "grpc ").last?.dropLast())
-            let caLinePath = try #require(text.split(separator: "\n").first { $0.contains("dev CA ") })
-            let caPath = try #require(caLinePath.split(separator: "dev CA ").last?.dropLast())
-            try await body(
-                Dev(
-                    process: process,
-                    api: TestAPI(HostPort(host: "127.0.0.1", port: port)),
-                    caGRPC: try #require(HostPort(parsing: String(grpcText))),
-                    tlsDirectory: URL(fileURLWithPath: String(caPath)).deletingLastPathComponent().path
+            try await RunningDev.with(token: token) { dev in
+                let lines = dev.output.split(separator: "\n")
+                let caLine = try #require(lines.first { $0.contains("ca-svc ready") })
+                let grpcText = try #require(caLine.split(separator: "grpc ").last?.dropLast())
+                let caLinePath = try #require(lines.first { $0.contains("dev CA ") })
+                let caPath = try #require(caLinePath.split(separator: "dev CA ").last?.dropLast())
+                try await body(
+                    Dev(
+                        process: dev.process,
+                        api: dev.api,
+                        caGRPC: try #require(HostPort(parsing: String(grpcText))),
+                        tlsDirectory: URL(fileURLWithPath: String(caPath)).deletingLastPathComponent().path
+                    )
                 )
-            )
+            }
         }
 
         /// Signs over mutual TLS with the dev services' certificate, as another mesh component would.

@@ -167,7 +167,10 @@ public struct MeshCTL: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "meshctl",
         abstract: "Operate the Swift service mesh.",
-        subcommands: [DevCommand.self, CatalogCommand.self, ServicesCommand.self, IntentionCommand.self]
+        subcommands: [
+            DevCommand.self, CatalogCommand.self, ServicesCommand.self, IntentionCommand.self, LoginCommand.self,
+            LogoutCommand.self,
+        ]
     )
 
     public init() {}

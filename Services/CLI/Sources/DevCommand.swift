@@ -110,11 +110,22 @@ public struct DevCommand: AsyncParsableCommand {
                 environment: caEnvironment
             )
 
+            // iam-auth-svc mints login tokens with a token of its own; in dev, the management token.
+            let iamAuth = try DevService(name: "iam-auth-svc")
+            var iamEnvironment = childEnvironment
+            iamEnvironment["MESH_ACL_TOKEN"] = token
+            try await children.start(
+                iamAuth,
+                arguments: ["--authz-addr", authz.grpc.description],
+                environment: iamEnvironment
+            )
+
             let gateway = DevGateway(
                 address: http,
                 catalog: catalog.http,
                 authz: authz.http,
                 ca: ca.http,
+                iamAuth: iamAuth.http,
                 client: client,
                 logger: logger
             )

@@ -10,24 +10,32 @@ import NIOHTTP1
 /// The one REST address of `meshctl dev`: forwards each request to the service that owns its
 /// path, as a load balancer's path rules do in front of the ECS services.
 ///
-/// `/v1/acl/...` and `/v1/connect/intentions...` go to authz-svc, `/v1/connect/ca/...` to ca-svc,
-/// everything else to catalog-svc.
+/// `/v1/acl/auth-method...`, `/v1/acl/binding-rule...`, `/v1/acl/login` and `/v1/acl/logout` go
+/// to iam-auth-svc, the rest of `/v1/acl/...` and `/v1/connect/intentions...` to authz-svc,
+/// `/v1/connect/ca/...` to ca-svc, everything else to catalog-svc.
 /// Bodies and answers pass through unchanged (blocking queries included).
 struct DevGateway: Sendable {
     let address: HostPort
     let catalog: HostPort
     let authz: HostPort
     let ca: HostPort
+    let iamAuth: HostPort
     /// The client for the services' HTTPS listeners (it trusts the dev CA).
     let client: HTTPClient
     let logger: Logger
 
     /// Where a path is served.
     func upstream(for path: String) -> HostPort {
+        if Self.iamAuthPrefixes.contains(where: path.hasPrefix) { return self.iamAuth }
         if path.hasPrefix("/v1/acl/") || path.hasPrefix("/v1/connect/intentions") { return self.authz }
         if path.hasPrefix("/v1/connect/ca/") { return self.ca }
         return self.catalog
     }
+
+    /// The paths iam-auth-svc owns (the same path rules the ECS load balancer has).
+    static let iamAuthPrefixes = [
+        "/v1/acl/auth-method", "/v1/acl/binding-rule", "/v1/acl/login", "/v1/acl/logout",
+    ]
 
     func application(onReady: @escaping @Sendable () -> Void) -> some ApplicationProtocol {
         let gateway = self

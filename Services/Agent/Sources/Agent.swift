@@ -1,0 +1,73 @@
+public import AsyncHTTPClient
+import Foundation
+public import Logging
+public import MeshClient
+import NIOHTTP1
+
+/// mesh-agent's work beside an application: log in (AWS IAM), register the application's
+/// instance, hand the token to the proxy through a file; at shutdown deregister and log out.
+public struct Agent: Sendable {
+    public var api: ConsulAPI
+    public var logger: Logger
+
+    public init(api: ConsulAPI, logger: Logger) {
+        self.api = api
+        self.logger = logger
+    }
+
+    /// Logs in with `method` (the task role signs the request) and returns the token's secret.
+    public func login(
+        method: String,
+        options: IAMLoginOptions,
+        environment: [String: String],
+        httpClient: HTTPClient
+    ) async throws -> String {
+        let bearer = try await options.bearerToken(environment: environment, httpClient: httpClient)
+        let meta = try await ECSTaskMetadata.fetch(environment: environment, httpClient: httpClient)?.loginMeta ?? [:]
+        let token = try await self.api.login(method: method, bearerToken: bearer, meta: meta)
+        self.logger.info(
+            "logged in",
+            metadata: [
+                "mesh.accessor": "\(token.AccessorID)", "mesh.auth_method": "\(method)",
+                "mesh.services": "\((token.ServiceIdentities ?? []).map(\.ServiceName).joined(separator: ","))",
+            ]
+        )
+        return token.SecretID
+    }
+
+    /// Registers the instance with `token`.
+    public func register(_ instance: ServiceInstance, token: String) async throws {
+        _ = try await self.api.with(token: token).call(.PUT, "/v1/catalog/register", json: instance.registration)
+        self.logger.info(
+            "registered",
+            metadata: ["mesh.service": "\(instance.service)", "mesh.service_id": "\(instance.serviceID)"]
+        )
+    }
+
+    /// Deregisters the instance and, when the token came from a login, logs out; both are tried
+    /// even if the first fails, and the first failure is rethrown.
+    public func shutdown(_ instance: ServiceInstance, token: String, logout: Bool) async throws {
+        var failure: (any Error)?
+        do {
+            _ = try await self.api.with(token: token).call(
+                .PUT,
+                "/v1/catalog/deregister",
+                json: instance.deregistration
+            )
+            self.logger.info("deregistered", metadata: ["mesh.service_id": "\(instance.serviceID)"])
+        } catch {
+            self.logger.error("deregistration failed", metadata: ["mesh.error": "\(error)"])
+            failure = error
+        }
+        if logout {
+            do {
+                try await self.api.with(token: token).logout()
+                self.logger.info("logged out")
+            } catch {
+                self.logger.error("logout failed", metadata: ["mesh.error": "\(error)"])
+                failure = failure ?? error
+            }
+        }
+        if let failure { throw failure }
+    }
+}

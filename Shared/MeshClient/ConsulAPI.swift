@@ -1,0 +1,100 @@
+public import AsyncHTTPClient
+public import Foundation
+public import NIOCore
+import NIOFoundationCompat
+public import NIOHTTP1
+
+/// A small client of the mesh's Consul-compatible REST API, for the data-plane tools
+/// (mesh-agent, `meshctl login`): one base URL, one token, Consul's status codes as errors.
+public struct ConsulAPI: Sendable {
+    /// e.g. `http://127.0.0.1:8500`.
+    public var baseURL: String
+    /// Sent as `X-Consul-Token` when set.
+    public var token: String?
+    public var httpClient: HTTPClient
+    public var timeout: TimeAmount
+
+    /// - Parameter address: `host:port` or a URL; `http://` is assumed without a scheme.
+    public init(
+        address: String,
+        token: String? = nil,
+        httpClient: HTTPClient = .shared,
+        timeout: TimeAmount = .seconds(30)
+    ) {
+        var base = address
+        if !base.hasPrefix("http://") && !base.hasPrefix("https://") { base = "http://" + base }
+        while base.hasSuffix("/") { base.removeLast() }
+        self.baseURL = base
+        self.token = token
+        self.httpClient = httpClient
+        self.timeout = timeout
+    }
+
+    /// The same API with another token.
+    public func with(token: String?) -> ConsulAPI {
+        var copy = self
+        copy.token = token
+        return copy
+    }
+
+    /// Sends a request; a non-2xx answer throws `ConsulAPIError.status` with the body's message.
+    public func call(_ method: HTTPMethod, _ path: String, json body: Data? = nil) async throws -> Data {
+        var request = HTTPClientRequest(url: self.baseURL + path)
+        request.method = method
+        if let token = self.token, !token.isEmpty { request.headers.add(name: "X-Consul-Token", value: token) }
+        if let body {
+            request.body = .bytes(ByteBuffer(data: body))
+            request.headers.add(name: "Content-Type", value: "application/json")
+        }
+        let response: HTTPClientResponse
+        do {
+            response = try await self.httpClient.execute(request, timeout: self.timeout)
+        } catch {
+            throw ConsulAPIError.unreachable(self.baseURL, "\(error)")
+        }
+        let data = Data(buffer: try await response.body.collect(upTo: 64 << 20))
+        guard (200..<300).contains(response.status.code) else {
+            let message = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            throw ConsulAPIError.status(Int(response.status.code), message)
+        }
+        return data
+    }
+
+    /// A token as `/v1/acl/login` returns it.
+    public struct LoginToken: Sendable, Decodable {
+        public var AccessorID: String
+        public var SecretID: String
+        public var ServiceIdentities: [ServiceIdentity]?
+
+        public struct ServiceIdentity: Sendable, Decodable {
+            public var ServiceName: String
+        }
+    }
+
+    /// `POST /v1/acl/login`.
+    public func login(method: String, bearerToken: String, meta: [String: String]) async throws -> LoginToken {
+        let body = try JSONSerialization.data(
+            withJSONObject: ["AuthMethod": method, "BearerToken": bearerToken, "Meta": meta]
+        )
+        let data = try await self.call(.POST, "/v1/acl/login", json: body)
+        return try JSONDecoder().decode(LoginToken.self, from: data)
+    }
+
+    /// `POST /v1/acl/logout` of this API's token.
+    public func logout() async throws {
+        _ = try await self.call(.POST, "/v1/acl/logout")
+    }
+}
+
+/// Why a call to the REST API failed.
+public enum ConsulAPIError: Error, Sendable, Equatable, CustomStringConvertible {
+    case unreachable(String, String)
+    case status(Int, String)
+
+    public var description: String {
+        switch self {
+        case .unreachable(let address, let reason): "cannot reach \(address): \(reason)"
+        case .status(let code, let message): "Unexpected response code: \(code) (\(message))"
+        }
+    }
+}
