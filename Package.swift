@@ -72,6 +72,7 @@ let package = Package(
         .executable(name: "meshctl", targets: ["MeshCTL"]),
         .executable(name: "mesh-bench", targets: ["MeshBench"]),
         .executable(name: "identity-bench", targets: ["IdentityBench"]),
+        .executable(name: "login-bench", targets: ["LoginBench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/grpc/grpc-swift-2.git", from: "2.4.3"),
@@ -214,11 +215,14 @@ let package = Package(
             ]
         ),
         executable("MeshCTL", path: "Services/CLI/Main", dependencies: ["CLI", .argumentParser]),
+        // What every benchmark shares: output, statistics, the closed-loop rate measurement.
+        library("BenchSupport", path: "Benchmarks/BenchSupport", dependencies: []),
         executable(
             "MeshBench",
             path: "Benchmarks/MeshBench",
             dependencies: [
-                "MeshCore", "MeshProto", "MeshStore", "MeshTesting", .grpcCore, .grpcTransport, .protobuf,
+                "BenchSupport", "MeshCore", "MeshProto", "MeshStore", "MeshTesting", .grpcCore, .grpcTransport,
+                .protobuf,
                 .httpClient, .postgres, .logging, .nio, .nioHTTP1, .nioFoundation,
             ]
         ),
@@ -227,7 +231,8 @@ let package = Package(
             "IdentityBench",
             path: "Benchmarks/IdentityBench",
             dependencies: [
-                "MeshCore", "MeshProto", "MeshRPC", "MeshServer", "MeshStore", "MeshTLS", "MeshTesting", .grpcCore,
+                "BenchSupport", "MeshCore", "MeshProto", "MeshRPC", "MeshServer", "MeshStore", "MeshTLS", "MeshTesting",
+                .grpcCore,
                 .grpcTransport, .protobuf, .httpClient, .logging, .nio, .nioHTTP1, .nioFoundation, .lifecycle, .crypto,
             ]
         ),
@@ -237,8 +242,13 @@ let package = Package(
             "ControlPlaneHarness",
             path: "Tests/ControlPlaneHarness",
             dependencies: [
-                "Authz", "Catalog", "MeshTesting", "MeshRPC", "MeshStore", "MeshCore", .logging, .lifecycle,
+                "Authz", "Catalog", "IAMAuth", "MeshTesting", "MeshRPC", "MeshStore", "MeshCore", .logging, .lifecycle,
             ]
+        ),
+        executable(
+            "LoginBench",
+            path: "Benchmarks/LoginBench",
+            dependencies: ["BenchSupport", "ControlPlaneHarness", "MeshTesting", "AWS", .httpClient, .nioHTTP1]
         ),
         tests("MeshCoreTests", dependencies: ["MeshCore"]),
         tests(

@@ -12,6 +12,7 @@
 // Usage: swift build -c release --product authz-svc --product ca-svc --product catalog-svc --product identity-bench
 //        .build/release/identity-bench [--seconds 5] [--clients 8] [--trials 50]
 import AsyncHTTPClient
+import BenchSupport
 import Crypto
 import Foundation
 import GRPCCore
@@ -52,55 +53,6 @@ struct Options {
             }
         }
     }
-}
-
-func say(_ text: String) {
-    let line = text + "\n"
-    _ = line.withCString { write(1, $0, strlen($0)) }
-}
-
-func percentile(_ values: [Double], _ p: Double) -> Double {
-    let sorted = values.sorted()
-    guard !sorted.isEmpty else { return .nan }
-    return sorted[min(sorted.count - 1, Int((p / 100 * Double(sorted.count - 1)).rounded()))]
-}
-
-func fmt(_ value: Double, _ digits: Int = 1) -> String { String(format: "%.\(digits)f", value) }
-
-func seconds(_ duration: Duration) -> Double {
-    Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
-}
-
-/// A shared count of completed operations.
-final class Tally: Sendable {
-    let value = Atomic<Int>(0)
-}
-
-/// Runs `clients` loops of `operation` for `seconds`; returns completed operations per second.
-func rate(
-    clients: Int,
-    seconds duration: Double,
-    _ operation: @escaping @Sendable (Int) async throws -> Void
-)
-    async throws -> Double
-{
-    let done = Tally()
-    let deadline = ContinuousClock.now + .milliseconds(Int64(duration * 1000))
-    let start = ContinuousClock.now
-    try await withThrowingTaskGroup(of: Void.self) { group in
-        for client in 0..<clients {
-            group.addTask {
-                var i = 0
-                while ContinuousClock.now < deadline {
-                    try await operation(client * 1_000_000 + i)
-                    i += 1
-                    done.value.add(1, ordering: .relaxed)
-                }
-            }
-        }
-        try await group.waitForAll()
-    }
-    return Double(done.value.load(ordering: .relaxed)) / seconds(ContinuousClock.now - start)
 }
 
 /// Raw P-256 signatures per second on `threads` threads (the reference for leaf signing).
@@ -258,7 +210,8 @@ try await withGRPCClient(
         for _ in 0..<3 {
             rawRates.append(rawSignRate(threads: cores, seconds: options.seconds / 2))
             leafRates.append(
-                try await rate(clients: options.clients, seconds: options.seconds) { i in
+                try await rate(clients: options.clients, seconds: options.seconds) { client, n in
+                    let i = client * 1_000_000 + n
                     _ = try await caService.sign(.with { $0.csrPem = csrs[i % csrs.count] }, metadata: signMetadata)
                 }
             )
@@ -371,12 +324,13 @@ try await withGRPCClient(
         var floorRates: [Double] = []
         for _ in 0..<3 {
             floorRates.append(
-                try await rate(clients: options.clients, seconds: options.seconds) { _ in
+                try await rate(clients: options.clients, seconds: options.seconds) { _, _ in
                     _ = try await rest(.GET, authz.http, "/healthz", token: nil)
                 }
             )
             checkRates.append(
-                try await rate(clients: options.clients, seconds: options.seconds) { i in
+                try await rate(clients: options.clients, seconds: options.seconds) { client, n in
+                    let i = client * 1_000_000 + n
                     _ = try await rest(
                         .GET,
                         authz.http,

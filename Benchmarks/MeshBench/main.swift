@@ -13,6 +13,7 @@
 // Usage: swift build -c release --product catalog-svc && swift build -c release --product mesh-bench
 //        .build/release/mesh-bench [--seconds 5] [--rounds 3] [--clients 8] [--watchers 1000] [--instances 10000]
 import AsyncHTTPClient
+import BenchSupport
 import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2Posix
@@ -53,50 +54,6 @@ struct Options {
             }
         }
     }
-}
-
-func say(_ text: String) {
-    let line = text + "\n"
-    _ = line.withCString { write(1, $0, strlen($0)) }
-}
-
-func percentile(_ values: [Double], _ p: Double) -> Double {
-    let sorted = values.sorted()
-    guard !sorted.isEmpty else { return .nan }
-    return sorted[min(sorted.count - 1, Int((p / 100 * Double(sorted.count - 1)).rounded()))]
-}
-
-func median(_ values: [Double]) -> Double { percentile(values, 50) }
-
-func fmt(_ value: Double, _ digits: Int = 1) -> String { String(format: "%.\(digits)f", value) }
-
-/// Runs `clients` loops of `operation` for `seconds`; returns completed operations per second.
-func rate(
-    clients: Int,
-    seconds: Double,
-    _ operation: @escaping @Sendable (Int, Int) async throws -> Void
-) async throws
-    -> Double
-{
-    let deadline = ContinuousClock.now + .milliseconds(Int64(seconds * 1000))
-    let start = ContinuousClock.now
-    let total = try await withThrowingTaskGroup(of: Int.self) { group in
-        for client in 0..<clients {
-            group.addTask {
-                var count = 0
-                while ContinuousClock.now < deadline {
-                    try await operation(client, count)
-                    count += 1
-                }
-                return count
-            }
-        }
-        var sum = 0
-        for try await count in group { sum += count }
-        return sum
-    }
-    let elapsed = ContinuousClock.now - start
-    return Double(total) / (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
 }
 
 func rssKiB(of pid: pid_t) -> Int {

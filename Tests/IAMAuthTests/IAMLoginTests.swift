@@ -144,6 +144,9 @@ struct IAMLoginTests {
                     // The valid token itself works: the refusals were for what was wrong in each.
                     #expect(try await login(valid).status == 200)
                     #expect(try await Self.loginTokens(authz).count == 1)
+                    // Deleting the method deletes the tokens it made, as Consul does.
+                    #expect(try await admin.delete("/v1/acl/auth-method/iam-ecs-service-token").status == 200)
+                    #expect(try await Self.loginTokens(authz).isEmpty)
                 }
             }
         }
