@@ -64,11 +64,7 @@ try await MotoServer.with { moto, httpClient in
 
         try await withIAMAuth(authz: authz) { iamAuth in
             let admin = iamAuth.with(token: managementSecret)
-            guard try await admin.put("/v1/acl/auth-method", json: aws.authMethod).status == 200,
-                try await admin.put("/v1/acl/binding-rule", json: aws.serviceRule).status == 200
-            else {
-                throw TestFailure("setting up the auth method failed")
-            }
+            try await aws.configure(admin)
             let body = try JSONSerialization.data(withJSONObject: [
                 "AuthMethod": "iam-ecs-service-token", "BearerToken": bearers[0],
             ])

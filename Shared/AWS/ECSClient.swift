@@ -27,8 +27,9 @@ public struct ECSClient: Sendable {
         )
     }
 
-    /// Calls `action` with a JSON `input` and decodes the answer; for operations without a typed wrapper.
-    func call<Input: Encodable, Output: Decodable>(
+    /// Calls `action` with a JSON `input` and decodes the answer; for operations without a typed wrapper
+    /// (test fixtures create clusters and run tasks with it).
+    public func call<Input: Encodable, Output: Decodable>(
         _ action: String,
         _ input: Input,
         as output: Output.Type

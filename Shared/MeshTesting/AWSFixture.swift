@@ -83,6 +83,7 @@ public struct AWSFixture: Sendable {
         [
             "Name": "iam-ecs-service-token",
             "Type": "aws-iam",
+            "MaxTokenTTL": "1h",
             "Config": [
                 "BoundIAMPrincipalARNs": ["arn:aws:iam::\(Self.account):role/consul-ecs/*"],
                 "EnableIAMEntityDetails": true,
@@ -100,5 +101,14 @@ public struct AWSFixture: Sendable {
             "BindType": "service",
             "BindName": "${entity_tags.\(Self.serviceTag)}",
         ]
+    }
+
+    /// Creates consul-ecs's auth method and service binding rule through `api` (which holds a
+    /// token with `acl:write`).
+    public func configure(_ api: TestAPI) async throws {
+        let method = try await api.put("/v1/acl/auth-method", json: self.authMethod)
+        guard method.status == 200 else { throw TestFailure("auth method: \(method.status) \(method.text)") }
+        let rule = try await api.put("/v1/acl/binding-rule", json: self.serviceRule)
+        guard rule.status == 200 else { throw TestFailure("binding rule: \(rule.status) \(rule.text)") }
     }
 }

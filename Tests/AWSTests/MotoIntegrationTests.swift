@@ -71,30 +71,9 @@ struct MotoIntegrationTests {
                 region: "us-east-1",
                 endpoint: moto.endpoint
             )
-            struct Raw: Codable {}
-            struct Cluster: Encodable { var clusterName: String }
-            _ = try await ecs.call("CreateCluster", Cluster(clusterName: "mesh"), as: Raw.self)
+            let cluster = try await ECSTestCluster.create(ecs, name: "mesh")
             #expect(try await ecs.listTasks(cluster: "mesh").isEmpty)
-
-            struct Container: Encodable {
-                var name = "app"
-                var image = "nginx"
-                var memory = 128
-            }
-            struct Definition: Encodable {
-                var family = "web"
-                var containerDefinitions = [Container()]
-            }
-            _ = try await ecs.call("RegisterTaskDefinition", Definition(), as: Raw.self)
-            struct Run: Encodable {
-                var cluster = "mesh"
-                var taskDefinition = "web"
-                var launchType = "FARGATE"
-                var count = 1
-            }
-            struct RunOutput: Decodable { var tasks: [ECSTask] }
-            let run = try await ecs.call("RunTask", Run(), as: RunOutput.self)
-            let started = try #require(run.tasks.first)
+            let started = try #require(try await cluster.run(count: 1).first)
 
             let running = try await ecs.listTasks(cluster: "mesh", desiredStatus: "RUNNING")
             #expect(running == [started.taskArn])
@@ -105,11 +84,7 @@ struct MotoIntegrationTests {
             #expect(described.tasks.first?.desiredStatus == "RUNNING")
             #expect(described.tasks.first?.clusterArn?.hasSuffix(":cluster/mesh") == true)
 
-            struct Stop: Encodable {
-                var cluster = "mesh"
-                var task: String
-            }
-            _ = try await ecs.call("StopTask", Stop(task: started.taskArn), as: Raw.self)
+            try await cluster.stop(started.taskArn)
             #expect(try await ecs.listTasks(cluster: "mesh", desiredStatus: "RUNNING").isEmpty)
             let stopped = try await ecs.describeTasks(cluster: "mesh", tasks: [started.taskArn])
             #expect(stopped.tasks.first?.desiredStatus == "STOPPED")

@@ -19,8 +19,7 @@ extension DevTests {
                 let token = UUID().uuidString.lowercased()
                 try await RunningDev.with(token: token) { dev in
                     let admin = dev.api.with(token: token)
-                    #expect(try await admin.put("/v1/acl/auth-method", json: aws.authMethod).status == 200)
-                    #expect(try await admin.put("/v1/acl/binding-rule", json: aws.serviceRule).status == 200)
+                    try await aws.configure(admin)
                     let node: [String: Any] = ["Node": "task-1", "Address": "10.0.0.1"]
                     #expect(try await admin.put("/v1/catalog/register", json: node).status == 200)
 
@@ -99,8 +98,7 @@ extension DevTests {
                 let token = UUID().uuidString.lowercased()
                 try await RunningDev.with(token: token) { dev in
                     let admin = dev.api.with(token: token)
-                    #expect(try await admin.put("/v1/acl/auth-method", json: aws.authMethod).status == 200)
-                    #expect(try await admin.put("/v1/acl/binding-rule", json: aws.serviceRule).status == 200)
+                    try await aws.configure(admin)
                     let credentials = try await aws.assume(aws.webRole, session: "operator-laptop")
                     let environment: [String: String?] = [
                         "AWS_ACCESS_KEY_ID": credentials.accessKeyID,

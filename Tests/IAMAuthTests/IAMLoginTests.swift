@@ -7,8 +7,6 @@ import MeshTesting
 import NIOHTTP1
 import Testing
 
-@testable import AWS
-
 /// Login with a real SigV4-signed STS request, checked by moto with its authentication on.
 @Suite("aws-iam login against moto", .enabled(if: MotoServer.isInstalled, "moto_server is not installed"))
 struct IAMLoginTests {
@@ -24,8 +22,7 @@ struct IAMLoginTests {
             try await withAuthz { authz in
                 try await withIAMAuth(authz: authz) { iamAuth in
                     let admin = iamAuth.with(token: managementSecret)
-                    #expect(try await admin.put("/v1/acl/auth-method", json: aws.authMethod).status == 200)
-                    #expect(try await admin.put("/v1/acl/binding-rule", json: aws.serviceRule).status == 200)
+                    try await aws.configure(admin)
 
                     let task = try await aws.assume(aws.webRole, session: "task-1")
                     let bearer = try await aws.bearerToken(task)
@@ -39,6 +36,12 @@ struct IAMLoginTests {
                     #expect(login.status == 200, "\(login.text)")
                     let secret = try #require(login.object["SecretID"] as? String)
                     #expect(login.object["AuthMethod"] as? String == "iam-ecs-service-token")
+                    // The method's MaxTokenTTL (1h) is the token's life.
+                    let expiry = try #require(login.object["ExpirationTime"] as? String)
+                    let expires = try #require(
+                        try? Date(expiry, strategy: Date.ISO8601FormatStyle(includingFractionalSeconds: true))
+                    )
+                    #expect(abs(expires.timeIntervalSinceNow - 3600) < 120)
                     let identities = login.object["ServiceIdentities"] as? [[String: Any]]
                     #expect(identities?.compactMap { $0["ServiceName"] as? String } == ["web"])
                     #expect(
@@ -96,8 +99,7 @@ struct IAMLoginTests {
             try await withAuthz { authz in
                 try await withIAMAuth(authz: authz) { iamAuth in
                     let admin = iamAuth.with(token: managementSecret)
-                    #expect(try await admin.put("/v1/acl/auth-method", json: aws.authMethod).status == 200)
-                    #expect(try await admin.put("/v1/acl/binding-rule", json: aws.serviceRule).status == 200)
+                    try await aws.configure(admin)
                     let task = try await aws.assume(aws.webRole, session: "task-2")
 
                     func login(
@@ -163,31 +165,8 @@ struct IAMLoginTests {
                 region: "us-east-1",
                 endpoint: moto.endpoint
             )
-            struct Raw: Codable {}
-            struct Cluster: Encodable { var clusterName = "mesh" }
-            struct Container: Encodable {
-                var name = "app"
-                var image = "nginx"
-                var memory = 128
-            }
-            struct Definition: Encodable {
-                var family = "web"
-                var containerDefinitions = [Container()]
-            }
-            struct Run: Encodable {
-                var cluster = "mesh"
-                var taskDefinition = "web"
-                var launchType = "FARGATE"
-                var count = 2
-            }
-            struct RunOutput: Decodable { var tasks: [ECSTask] }
-            struct Stop: Encodable {
-                var cluster = "mesh"
-                var task: String
-            }
-            _ = try await ecs.call("CreateCluster", Cluster(), as: Raw.self)
-            _ = try await ecs.call("RegisterTaskDefinition", Definition(), as: Raw.self)
-            let tasks = try await ecs.call("RunTask", Run(), as: RunOutput.self).tasks
+            let cluster = try await ECSTestCluster.create(ecs, name: "mesh")
+            let tasks = try await cluster.run(count: 2)
             try #require(tasks.count == 2)
             let clusterARN = try #require(tasks[0].clusterArn)
 
@@ -232,7 +211,7 @@ struct IAMLoginTests {
                     }
                     #expect(try await Self.loginTokens(authz).count == 2)
 
-                    _ = try await ecs.call("StopTask", Stop(task: tasks[0].taskArn), as: Raw.self)
+                    try await cluster.stop(tasks[0].taskArn)
                     try await eventually("the stopped task's token is deleted") {
                         try await Self.loginTokens(authz).count == 1
                     }

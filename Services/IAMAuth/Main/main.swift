@@ -68,6 +68,12 @@ struct IAMAuthCommand: AsyncParsableCommand {
     @Option(name: .customLong("controller-interval"), help: "How often stopped tasks' tokens are swept (default 10s).")
     var controllerInterval: String?
 
+    @Option(
+        name: .customLong("max-token-ttl"),
+        help: "MaxTokenTTL of the controller's method (env MESH_IAM_MAX_TOKEN_TTL)."
+    )
+    var maxTokenTTL: String?
+
     @OptionGroup var tls: TLSOptions
 
     func run() async throws {
@@ -110,6 +116,7 @@ struct IAMAuthCommand: AsyncParsableCommand {
         flags.iamEndpoint = self.iamEndpoint
         flags.serverIDHeaderValue = self.serverIDHeaderValue
         flags.controllerInterval = self.controllerInterval
+        flags.maxTokenTTL = self.maxTokenTTL
         flags.tls = self.tls.paths
         return flags
     }

@@ -17,8 +17,9 @@ public import MeshStore
 ///   `--bound-iam-principal-arn` / `MESH_IAM_BOUND_ARNS` (comma-separated; required with it),
 ///   `--auth-method` (default `iam-ecs-service-token`), `--aws-region` / `AWS_REGION`,
 ///   `--ecs-endpoint` / `MESH_ECS_ENDPOINT`, `--sts-endpoint`, `--iam-endpoint`,
-///   `--server-id-header-value`, `--controller-interval` (default 10s). AWS credentials come from
-///   the usual chain (environment, ECS container endpoint, profile).
+///   `--server-id-header-value`, `--max-token-ttl` / `MESH_IAM_MAX_TOKEN_TTL` (the created method's
+///   `MaxTokenTTL`; none by default, as consul-ecs), `--controller-interval` (default 10s).
+///   AWS credentials come from the usual chain (environment, ECS container endpoint, profile).
 public struct IAMAuthConfig: Sendable {
     public var database: DatabaseSettings
     public var grpcAddress: HostPort
@@ -71,6 +72,7 @@ public struct IAMAuthConfig: Sendable {
         public var iamEndpoint: String?
         public var serverIDHeaderValue: String?
         public var controllerInterval: String?
+        public var maxTokenTTL: String?
         public var tls: TLSPaths = TLSPaths()
 
         public init() {}
@@ -150,6 +152,12 @@ public struct IAMAuthConfig: Sendable {
                 variable: "MESH_CONTROLLER_INTERVAL",
                 default: .seconds(10)
             )
+            if let ttl = flags.maxTokenTTL ?? environment["MESH_IAM_MAX_TOKEN_TTL"], !ttl.isEmpty {
+                guard let duration = GoDuration.parse(ttl), duration >= .seconds(60) else {
+                    throw SettingError(setting: "--max-token-ttl", reason: "expected a duration of at least 1m")
+                }
+                controller.maxTokenTTL = duration
+            }
             do {
                 try controller.method.config.validate()
             } catch {
