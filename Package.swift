@@ -203,7 +203,9 @@ let package = Package(
         executable(
             "AgentMain",
             path: "Services/Agent/Main",
-            dependencies: ["Agent", "MeshClient", "MeshRPC", .argumentParser, .httpClient, .logging, .unixSignals]
+            dependencies: [
+                "Agent", "MeshClient", "MeshCore", "MeshRPC", .argumentParser, .httpClient, .logging, .unixSignals,
+            ]
         ),
         library(
             "CLI",
@@ -288,10 +290,17 @@ let package = Package(
                 .grpcTransport, .logging, .lifecycle, .nioHTTP1, .protobuf, .postgres,
             ]
         ),
+        tests("AgentTests", dependencies: ["Agent"]),
+        tests(
+            "CLITests",
+            dependencies: ["CLI", "AWS", "MeshCore", "MeshTesting", .httpClient],
+            exclude: ["Fixtures"]
+        ),
         tests(
             "EndToEndTests",
             dependencies: [
-                "MeshTesting", "AWS", "MeshCore", "MeshRPC", "MeshTLS", "MeshProto", .httpClient, .logging, .nio,
+                "MeshTesting", "AWS", .hummingbird, "MeshCore", "MeshRPC", "MeshTLS", "MeshProto", .httpClient,
+                .logging, .nio,
                 .nioHTTP1,
                 .grpcCore, .grpcTransport, .protobuf,
             ]

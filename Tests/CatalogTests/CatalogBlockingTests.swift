@@ -89,11 +89,12 @@ struct CatalogBlockingTests {
                     checks: [
                         [
                             "CheckID": "c", "Name": "c", "ServiceID": "w1", "Status": "critical",
-                            "Definition": ["DeregisterCriticalServiceAfter": "300ms"],
+                            "Definition": ["DeregisterCriticalServiceAfter": "3s"],
                         ]
                     ]
                 )
             )
+            // 3 s: the read below must come before the reaper, even on a busy machine (300 ms did not, once).
             var answer = try await api.get("/v1/health/service/web")
             #expect(answer.array.count == 1)
             while !answer.array.isEmpty {

@@ -4,6 +4,7 @@ import AsyncHTTPClient
 import Foundation
 import Logging
 import MeshClient
+import MeshCore
 import MeshRPC
 import UnixSignals
 
@@ -13,7 +14,7 @@ struct AgentCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "mesh-agent",
         abstract: "Log in, register the application, and deregister and log out at shutdown.",
-        subcommands: [Init.self, Run.self]
+        subcommands: [Init.self, Run.self, Status.self]
     )
 }
 
@@ -34,10 +35,13 @@ struct InstanceOptions: ParsableArguments {
     @Option(name: .customLong("port"), help: "The application's port.")
     var port: Int
 
-    @Option(name: .customLong("address"), help: "The instance's address (default 127.0.0.1).")
-    var address: String = "127.0.0.1"
+    @Option(
+        name: .customLong("address"),
+        help: "The instance's address (default: the task's IP on ECS, else 127.0.0.1)."
+    )
+    var address: String?
 
-    @Option(name: .customLong("node"), help: "The catalog node the instance is on (default: the host name).")
+    @Option(name: .customLong("node"), help: "The catalog node (default: the cluster ARN on ECS, else the host name).")
     var node: String?
 
     @Option(name: .customLong("token-file"), help: "Where the token is kept for the proxy and for `run`.")
@@ -51,14 +55,87 @@ struct InstanceOptions: ParsableArguments {
         )
     }
 
-    var instance: ServiceInstance {
-        ServiceInstance(
-            node: self.node ?? ProcessInfo.processInfo.hostName,
-            address: self.address,
-            service: self.service,
-            serviceID: self.serviceID,
-            port: self.port
-        )
+    /// The instance: on ECS from the task metadata (cluster ARN as node, task ARN as ID, the
+    /// task's IP), flags overriding; elsewhere from the flags.
+    func instance(task: ECSTaskMetadata?) throws -> AppInstance {
+        guard let task else {
+            return AppInstance(
+                node: self.node ?? ProcessInfo.processInfo.hostName,
+                address: self.address ?? "127.0.0.1",
+                service: self.service,
+                serviceID: self.serviceID,
+                port: self.port
+            )
+        }
+        var instance = try AppInstance.onECS(task, service: self.service, port: self.port)
+        if let node = self.node { instance.node = node }
+        if let address = self.address { instance.address = address }
+        if let id = self.serviceID { instance.serviceID = id }
+        return instance
+    }
+
+    /// The task metadata when on ECS.
+    func task() async throws -> ECSTaskMetadata? {
+        try await ECSTaskMetadata.fetch(environment: ProcessInfo.processInfo.environment, httpClient: .shared)
+    }
+}
+
+/// How `init` gets its token: a login with an aws-iam auth method, or a given token.
+struct LoginOptions: ParsableArguments {
+    @Option(name: .customLong("auth-method"), help: "Log in with this aws-iam auth method.")
+    var authMethod: String?
+
+    @Option(name: .customLong("token"), help: "Use this token instead of logging in (env CONSUL_HTTP_TOKEN).")
+    var token: String?
+
+    @Option(name: .customLong("aws-region"), help: "Region for STS (env AWS_REGION).")
+    var awsRegion: String?
+
+    @Option(name: .customLong("aws-sts-endpoint"), help: "The auth method's STSEndpoint, if not AWS's.")
+    var stsEndpoint: String?
+
+    @Option(name: .customLong("aws-iam-endpoint"), help: "The auth method's IAMEndpoint, if not AWS's.")
+    var iamEndpoint: String?
+
+    @Flag(name: .customLong("aws-include-entity"), help: "Embed the signed iam:GetRole (EnableIAMEntityDetails).")
+    var includeEntity = false
+
+    @Option(name: .customLong("aws-server-id-header-value"), help: "The auth method's ServerIDHeaderValue.")
+    var serverIDHeaderValue: String?
+
+    /// Logs in (or takes the given token), writes the token file, and registers the instance.
+    func initialize(_ instance: InstanceOptions, agent: Agent, environment: [String: String]) async throws {
+        let token: String
+        if let method = self.authMethod {
+            let options = IAMLoginOptions(
+                region: self.awsRegion ?? environment["AWS_REGION"] ?? environment["AWS_DEFAULT_REGION"] ?? "us-east-1",
+                stsEndpoint: self.stsEndpoint.flatMap(URL.init(string:)),
+                iamEndpoint: self.iamEndpoint.flatMap(URL.init(string:)),
+                includeEntity: self.includeEntity,
+                serverIDHeaderValue: self.serverIDHeaderValue
+            )
+            token = try await agent.login(
+                method: method,
+                options: options,
+                environment: environment,
+                httpClient: .shared
+            )
+        } else if let given = self.token ?? environment["CONSUL_HTTP_TOKEN"] {
+            token = given
+        } else {
+            throw ValidationError("give --auth-method to log in, or --token")
+        }
+        // The secret is written before registering, so that `run` can always clean up after us.
+        guard
+            FileManager.default.createFile(
+                atPath: instance.tokenFile,
+                contents: Data(token.utf8),
+                attributes: [.posixPermissions: 0o600]
+            )
+        else {
+            throw AgentError("cannot write the token file \(instance.tokenFile)")
+        }
+        try await agent.register(try instance.instance(task: try await instance.task()), token: token)
     }
 }
 
@@ -70,69 +147,20 @@ extension AgentCommand {
 
         @OptionGroup var instance: InstanceOptions
 
-        @Option(name: .customLong("auth-method"), help: "Log in with this aws-iam auth method.")
-        var authMethod: String?
-
-        @Option(name: .customLong("token"), help: "Use this token instead of logging in (env CONSUL_HTTP_TOKEN).")
-        var token: String?
-
-        @Option(name: .customLong("aws-region"), help: "Region for STS (env AWS_REGION).")
-        var awsRegion: String?
-
-        @Option(name: .customLong("aws-sts-endpoint"), help: "The auth method's STSEndpoint, if not AWS's.")
-        var stsEndpoint: String?
-
-        @Option(name: .customLong("aws-iam-endpoint"), help: "The auth method's IAMEndpoint, if not AWS's.")
-        var iamEndpoint: String?
-
-        @Flag(name: .customLong("aws-include-entity"), help: "Embed the signed iam:GetRole (EnableIAMEntityDetails).")
-        var includeEntity = false
-
-        @Option(name: .customLong("aws-server-id-header-value"), help: "The auth method's ServerIDHeaderValue.")
-        var serverIDHeaderValue: String?
+        @OptionGroup var login: LoginOptions
 
         func run() async throws {
             let environment = ProcessInfo.processInfo.environment
             MeshLogging.bootstrap(environment: environment)
             let agent = Agent(api: self.instance.api, logger: Logger(label: "mesh-agent"))
-            let token: String
-            if let method = self.authMethod {
-                let options = IAMLoginOptions(
-                    region: self.awsRegion ?? environment["AWS_REGION"] ?? environment["AWS_DEFAULT_REGION"]
-                        ?? "us-east-1",
-                    stsEndpoint: self.stsEndpoint.flatMap(URL.init(string:)),
-                    iamEndpoint: self.iamEndpoint.flatMap(URL.init(string:)),
-                    includeEntity: self.includeEntity,
-                    serverIDHeaderValue: self.serverIDHeaderValue
-                )
-                token = try await agent.login(
-                    method: method,
-                    options: options,
-                    environment: environment,
-                    httpClient: .shared
-                )
-            } else if let given = self.token ?? environment["CONSUL_HTTP_TOKEN"] {
-                token = given
-            } else {
-                throw ValidationError("give --auth-method to log in, or --token")
-            }
-            // The secret is written before registering, so that `run` can always clean up after us.
-            guard
-                FileManager.default.createFile(
-                    atPath: self.instance.tokenFile,
-                    contents: Data(token.utf8),
-                    attributes: [.posixPermissions: 0o600]
-                )
-            else {
-                throw AgentError("cannot write the token file \(self.instance.tokenFile)")
-            }
-            try await agent.register(self.instance.instance, token: token)
+            try await self.login.initialize(self.instance, agent: agent, environment: environment)
         }
     }
 
     struct Run: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Wait for SIGTERM, then deregister the instance and log out (consul-ecs's graceful shutdown)."
+            abstract: "Sync ECS container health to the instance's check; at SIGTERM mark it critical, wait for "
+                + "the app and proxy to exit, deregister and log out (consul-ecs's health sync and shutdown)."
         )
 
         @OptionGroup var instance: InstanceOptions
@@ -140,22 +168,94 @@ extension AgentCommand {
         @Flag(name: .customLong("no-logout"), help: "Keep the token (it was not made by a login).")
         var noLogout = false
 
+        @Flag(
+            name: .customLong("init"),
+            help: "Do `init` first (log in, write the token file, register): one container."
+        )
+        var initFirst = false
+
+        @OptionGroup var login: LoginOptions
+
+        @Option(
+            name: .customLong("health-sync-containers"),
+            help: "Comma-separated containers whose Docker health decides the instance's (ECS)."
+        )
+        var healthSyncContainers: String = ""
+
+        @Option(name: .customLong("agent-container"), help: "This agent's container name, not waited for at shutdown.")
+        var agentContainer: String = "mesh-agent"
+
+        @Option(name: .customLong("sync-interval"), help: "How often the task metadata is read (default 1s).")
+        var syncInterval: String = "1s"
+
+        @Option(name: .customLong("shutdown-timeout"), help: "How long to wait for the other containers (default 30s).")
+        var shutdownTimeout: String = "30s"
+
         func run() async throws {
             let environment = ProcessInfo.processInfo.environment
             MeshLogging.bootstrap(environment: environment)
             let logger = Logger(label: "mesh-agent")
+            if self.initFirst {
+                try await self.login.initialize(
+                    self.instance,
+                    agent: Agent(api: self.instance.api, logger: logger),
+                    environment: environment
+                )
+            }
             guard let text = try? String(contentsOfFile: self.instance.tokenFile, encoding: .utf8) else {
                 throw AgentError("cannot read the token file \(self.instance.tokenFile)")
             }
+            guard let interval = GoDuration.parse(self.syncInterval),
+                let timeout = GoDuration.parse(self.shutdownTimeout)
+            else {
+                throw ValidationError("--sync-interval and --shutdown-timeout take durations such as 1s")
+            }
             let token = text.trimmingCharacters(in: .whitespacesAndNewlines)
+            let agent = Agent(api: self.instance.api, logger: logger)
             let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint)
-            logger.info("running; deregisters and logs out on SIGTERM")
-            for await _ in signals { break }
-            try await Agent(api: self.instance.api, logger: logger).shutdown(
-                self.instance.instance,
+            guard let task = try await self.instance.task() else {
+                // Not on ECS: nothing to sync; hold the instance until SIGTERM.
+                logger.info("running; deregisters and logs out on SIGTERM")
+                for await _ in signals { break }
+                try await agent.shutdown(try self.instance.instance(task: nil), token: token, logout: !self.noLogout)
+                return
+            }
+            let sync = HealthSync(
+                agent: agent,
+                instance: try self.instance.instance(task: task),
                 token: token,
-                logout: !self.noLogout
-            )
+                containers: self.healthSyncContainers.split(separator: ",").map(String.init),
+                ownContainers: [self.agentContainer],
+                interval: interval,
+                shutdownTimeout: timeout
+            ) {
+                guard let task = try await ECSTaskMetadata.fetch(environment: environment, httpClient: .shared) else {
+                    throw AgentError("ECS_CONTAINER_METADATA_URI_V4 is not set")
+                }
+                return task
+            }
+            logger.info("running: syncing ECS health; on SIGTERM marks critical, deregisters and logs out")
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { await sync.run() }
+                for await _ in signals { break }
+                group.cancelAll()
+            }
+            try await sync.shutdown(logout: !self.noLogout)
+        }
+    }
+}
+
+extension AgentCommand {
+    /// The container health check: healthy once `init` has written the token file.
+    struct Status: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Exit 0 once the agent has logged in and registered.")
+
+        @Option(name: .customLong("token-file"), help: "The token file `init` writes.")
+        var tokenFile: String
+
+        func run() throws {
+            let text = (try? String(contentsOfFile: self.tokenFile, encoding: .utf8)) ?? ""
+            guard !text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { throw ExitCode(1) }
         }
     }
 }

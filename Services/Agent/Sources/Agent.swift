@@ -35,9 +35,17 @@ public struct Agent: Sendable {
         return token.SecretID
     }
 
-    /// Registers the instance with `token`.
-    public func register(_ instance: ServiceInstance, token: String) async throws {
-        _ = try await self.api.with(token: token).call(.PUT, "/v1/catalog/register", json: instance.registration)
+    /// Registers the instance with `token` (and, when given, the health-sync check's status).
+    public func register(
+        _ instance: AppInstance,
+        token: String,
+        health: (ECSHealth.Status, String)? = nil
+    ) async throws {
+        _ = try await self.api.with(token: token).call(
+            .PUT,
+            "/v1/catalog/register",
+            json: instance.registration(health: health)
+        )
         self.logger.info(
             "registered",
             metadata: ["mesh.service": "\(instance.service)", "mesh.service_id": "\(instance.serviceID)"]
@@ -46,7 +54,7 @@ public struct Agent: Sendable {
 
     /// Deregisters the instance and, when the token came from a login, logs out; both are tried
     /// even if the first fails, and the first failure is rethrown.
-    public func shutdown(_ instance: ServiceInstance, token: String, logout: Bool) async throws {
+    public func shutdown(_ instance: AppInstance, token: String, logout: Bool) async throws {
         var failure: (any Error)?
         do {
             _ = try await self.api.with(token: token).call(

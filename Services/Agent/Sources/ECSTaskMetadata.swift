@@ -4,11 +4,54 @@ import NIOCore
 import NIOFoundationCompat
 import NIOHTTP1
 
-/// The parts of the ECS task metadata endpoint (v4, `${ECS_CONTAINER_METADATA_URI_V4}/task`)
-/// the agent uses: which task and cluster it runs in.
+/// The task metadata endpoint v4 (`${ECS_CONTAINER_METADATA_URI_V4}/task`), the parts the agent
+/// uses: which task and cluster it is, its containers' state and Docker health, its address.
 public struct ECSTaskMetadata: Sendable, Decodable, Equatable {
     public var Cluster: String
     public var TaskARN: String
+    public var DesiredStatus: String?
+    public var KnownStatus: String?
+    public var Containers: [Container]?
+
+    public struct Container: Sendable, Decodable, Equatable {
+        public var Name: String
+        public var KnownStatus: String?
+        public var DesiredStatus: String?
+        /// Present for containers with a Docker health check.
+        public var Health: ContainerHealth?
+        public var Networks: [Network]?
+
+        public init(name: String, knownStatus: String?, health: String? = nil, ipv4: [String] = []) {
+            self.Name = name
+            self.KnownStatus = knownStatus
+            self.DesiredStatus = nil
+            self.Health = health.map { ContainerHealth(status: $0) }
+            self.Networks = ipv4.isEmpty ? nil : [Network(IPv4Addresses: ipv4)]
+        }
+    }
+
+    /// Docker's health as ECS reports it (lowercase key): `HEALTHY`, `UNHEALTHY` or `UNKNOWN`.
+    public struct ContainerHealth: Sendable, Decodable, Equatable {
+        public var status: String?
+        public var output: String?
+
+        public init(status: String?, output: String? = nil) {
+            self.status = status
+            self.output = output
+        }
+    }
+
+    public struct Network: Sendable, Decodable, Equatable {
+        public var IPv4Addresses: [String]?
+    }
+
+    public init(cluster: String, taskARN: String, desiredStatus: String? = "RUNNING", containers: [Container]) {
+        self.Cluster = cluster
+        self.TaskARN = taskARN
+        self.DesiredStatus = desiredStatus
+        self.KnownStatus = "RUNNING"
+        self.Containers = containers
+    }
 
     /// The task's ID: the last segment of its ARN.
     public var taskID: String { String(self.TaskARN.split(separator: "/").last ?? Substring(self.TaskARN)) }
@@ -16,6 +59,16 @@ public struct ECSTaskMetadata: Sendable, Decodable, Equatable {
     /// The login meta consul-ecs stores with a task's token, which the ACL controller reads.
     public var loginMeta: [String: String] {
         ["consul.hashicorp.com/task-id": self.taskID, "consul.hashicorp.com/cluster": self.Cluster]
+    }
+
+    /// The task's private IPv4 address (awsvpc: every container shares it).
+    public var privateIPv4: String? {
+        for container in self.Containers ?? [] {
+            for network in container.Networks ?? [] {
+                if let address = network.IPv4Addresses?.first, !address.isEmpty { return address }
+            }
+        }
+        return nil
     }
 
     /// The metadata when running on ECS (`ECS_CONTAINER_METADATA_URI_V4` set), else nil.

@@ -1,0 +1,90 @@
+import Foundation
+import Logging
+
+/// consul-ecs's health sync and graceful shutdown for one task: keeps the instance's check in
+/// step with its containers' Docker health; at SIGTERM marks it critical at once, waits until
+/// the application and the proxy have exited, then deregisters it and logs out, last.
+public struct HealthSync: Sendable {
+    public var agent: Agent
+    public var instance: AppInstance
+    public var token: String
+    /// The containers whose health decides the instance's (essential ones with health checks).
+    public var containers: [String]
+    /// This agent's own container(s), not waited for at shutdown.
+    public var ownContainers: Set<String>
+    public var interval: Duration
+    /// How long shutdown waits for the other containers before deregistering anyway.
+    public var shutdownTimeout: Duration
+    /// Reads the task metadata (the endpoint in production, anything in tests).
+    public var fetch: @Sendable () async throws -> ECSTaskMetadata
+
+    public init(
+        agent: Agent,
+        instance: AppInstance,
+        token: String,
+        containers: [String],
+        ownContainers: Set<String>,
+        interval: Duration = .seconds(1),
+        shutdownTimeout: Duration = .seconds(30),
+        fetch: @escaping @Sendable () async throws -> ECSTaskMetadata
+    ) {
+        self.agent = agent
+        self.instance = instance
+        self.token = token
+        self.containers = containers
+        self.ownContainers = ownContainers
+        self.interval = interval
+        self.shutdownTimeout = shutdownTimeout
+        self.fetch = fetch
+    }
+
+    private var logger: Logger { self.agent.logger }
+
+    /// Syncs until the task is cancelled: a status change is written at once; the same status is
+    /// written again every 30 intervals, so a lost write heals.
+    public func run() async {
+        var last: (ECSHealth.Status, String)?
+        var sinceWrite = 0
+        while !Task.isCancelled {
+            do {
+                let health = ECSHealth.evaluate(try await self.fetch(), containers: self.containers)
+                if last.map({ $0 != health }) ?? true || sinceWrite >= 30 {
+                    try await self.agent.register(self.instance, token: self.token, health: health)
+                    if last?.0 != health.0 {
+                        self.logger.info(
+                            "health synced",
+                            metadata: ["mesh.status": "\(health.0.rawValue)", "mesh.output": "\(health.1)"]
+                        )
+                    }
+                    last = health
+                    sinceWrite = 0
+                }
+                sinceWrite += 1
+            } catch {
+                if Task.isCancelled { return }
+                self.logger.warning("health sync failed; retrying", metadata: ["mesh.error": "\(error)"])
+                last = nil
+            }
+            try? await Task.sleep(for: self.interval)
+        }
+    }
+
+    /// The shutdown order: critical now; deregister and log out once every other container has
+    /// stopped (or at the timeout).
+    public func shutdown(logout: Bool) async throws {
+        do {
+            try await self.agent.register(self.instance, token: self.token, health: (.critical, "the task is stopping"))
+            self.logger.info("marked critical: the task is stopping")
+        } catch {
+            self.logger.error("could not mark the instance critical", metadata: ["mesh.error": "\(error)"])
+        }
+        let deadline = ContinuousClock.now + self.shutdownTimeout
+        while ContinuousClock.now < deadline {
+            if let task = try? await self.fetch(), ECSHealth.othersStopped(task, excluding: self.ownContainers) {
+                break
+            }
+            try? await Task.sleep(for: self.interval)
+        }
+        try await self.agent.shutdown(self.instance, token: self.token, logout: logout)
+    }
+}
