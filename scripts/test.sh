@@ -95,6 +95,11 @@ stop_meshctl
 rm -rf "$WORKDIR"
 trap - EXIT INT TERM
 
+# --- Deployment files: cfn-lint, and the control plane deployed into moto ---
+
+echo "==> running Tests/deploy"
+python3 -m pytest -q Tests/deploy
+
 # --- Swift tests (last: the script's exit code and final output are its) -----
 
 swift test "$@"

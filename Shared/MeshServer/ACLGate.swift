@@ -73,22 +73,32 @@ public final class ACLGate: Sendable {
         var generation: UInt64 = 0
         var entries: [String: Entry] = [:]
         var defaultPolicy: ACLDefault
+        /// The owner's ACL version the entries were resolved at (see `version`).
+        var version: UInt64 = 0
     }
 
     private let source: (any TokenSource)?
     private let state: Mutex<State>
+    /// The owner's counter of ACL changes, when the gate lives beside the store (authz-svc):
+    /// a change made by this process moves it before the write returns, so the next request
+    /// sees it even before `invalidate()` is called (reads follow writes).
+    private let version: (@Sendable () -> UInt64)?
     /// The largest number of cached secrets; past it the cache starts over.
     private let capacity = 10_000
 
     /// ACLs on: resolve through `source`, deny or allow unmatched requests by `defaultPolicy`.
-    public init(source: any TokenSource, defaultPolicy: ACLDefault) {
+    ///
+    /// - Parameter version: the ACL change counter of a store in this process (authz-svc's own gate).
+    public init(source: any TokenSource, defaultPolicy: ACLDefault, version: (@Sendable () -> UInt64)? = nil) {
         self.source = source
         self.state = Mutex(State(defaultPolicy: defaultPolicy))
+        self.version = version
     }
 
     private init() {
         self.source = nil
         self.state = Mutex(State(defaultPolicy: .allow))
+        self.version = nil
     }
 
     /// ACLs off: every caller may do everything (Consul with `acl.enabled = false`).
@@ -116,7 +126,15 @@ public final class ACLGate: Sendable {
         }
         let secret = secret ?? ""
         let now = Date()
-        let (cached, generation) = self.state.withLock { ($0.entries[secret], $0.generation) }
+        let version = self.version?()
+        let (cached, generation) = self.state.withLock { state in
+            if let version, version != state.version {
+                state.version = version
+                state.generation &+= 1
+                state.entries.removeAll(keepingCapacity: true)
+            }
+            return (state.entries[secret], state.generation)
+        }
         if let cached, let caller = Self.caller(from: cached, at: now) { return caller }
         if let cached, cached.token == nil { throw .notFound }
         let token: ResolvedToken?

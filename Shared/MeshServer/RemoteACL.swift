@@ -63,7 +63,8 @@ public final class RemoteACL: Service, Sendable {
     ) throws {
         self.grpc = GRPCClient(
             transport: try HTTP2ClientTransport.Posix(
-                target: .ipv4(address: authzAddress.host, port: authzAddress.port),
+                // A DNS target takes IP literals too; on ECS the address is a load balancer's name.
+                target: .dns(host: authzAddress.host, port: authzAddress.port),
                 transportSecurity: tls?.grpcClientSecurity ?? .plaintext
             )
         )

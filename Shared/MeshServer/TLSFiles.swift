@@ -3,9 +3,14 @@ public import GRPCNIOTransportHTTP2Posix
 public import MeshRPC
 public import NIOSSL
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// A service's TLS identity: its certificate chain and key, and the CA that issued its peers'
 /// certificates (`--tls-cert-file`, `--tls-key-file`, `--tls-ca-file`, or `MESH_TLS_*_FILE`;
-/// on ECS they come from Secrets Manager or ACM).
+/// on ECS, where secrets arrive only as environment variables, `MESH_TLS_CERT_PEM`,
+/// `MESH_TLS_KEY_PEM` and `MESH_TLS_CA_PEM` from Secrets Manager).
 ///
 /// With it, gRPC is mutual TLS (a peer without a certificate from that CA is refused) and the
 /// REST API is HTTPS with TLS 1.3 at least. gRPC negotiates TLS 1.3 between our components
@@ -34,7 +39,7 @@ public struct TLSFiles: Sendable, Hashable {
         let key = settings.string(flag: key, variable: "MESH_TLS_KEY_FILE")
         let ca = settings.string(flag: ca, variable: "MESH_TLS_CA_FILE")
         let given = [cert, key, ca].compactMap { $0 }.filter { !$0.isEmpty }
-        guard !given.isEmpty else { return nil }
+        guard !given.isEmpty else { return try Self.fromPEMEnvironment(environment) }
         guard let cert, let key, let ca, given.count == 3 else {
             throw SettingError(
                 setting: "--tls-cert-file / --tls-key-file / --tls-ca-file",
@@ -47,6 +52,45 @@ public struct TLSFiles: Sendable, Hashable {
             }
         }
         return TLSFiles(certificatePath: cert, keyPath: key, caPath: ca)
+    }
+
+    /// The identity given as PEM text in `MESH_TLS_CERT_PEM` / `MESH_TLS_KEY_PEM` /
+    /// `MESH_TLS_CA_PEM` (all or none), written to a directory only this process's user can read.
+    static func fromPEMEnvironment(_ environment: [String: String]) throws -> TLSFiles? {
+        let names = ["MESH_TLS_CERT_PEM", "MESH_TLS_KEY_PEM", "MESH_TLS_CA_PEM"]
+        let values = names.map { environment[$0].flatMap { $0.isEmpty ? nil : $0 } }
+        let given = values.compactMap { $0 }
+        guard !given.isEmpty else { return nil }
+        guard given.count == 3 else {
+            throw SettingError(
+                setting: names.joined(separator: " / "),
+                reason: "give all three (certificate, key, CA) or none"
+            )
+        }
+        for (name, value) in zip(names, given) where !value.contains("-----BEGIN ") {
+            throw SettingError(setting: name, reason: "expected PEM text")
+        }
+        var template = Array((NSTemporaryDirectory() + "mesh-tls-XXXXXX").utf8CString)
+        guard
+            let directory = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }).map({
+                String(cString: $0)
+            })
+        else {
+            throw SettingError(setting: "MESH_TLS_*_PEM", reason: "cannot create a private directory for them")
+        }
+        let paths = ["cert.pem", "key.pem", "ca.pem"].map { "\(directory)/\($0)" }
+        for (path, value) in zip(paths, given) {
+            guard
+                FileManager.default.createFile(
+                    atPath: path,
+                    contents: Data(value.utf8),
+                    attributes: [.posixPermissions: 0o600]
+                )
+            else {
+                throw SettingError(setting: "MESH_TLS_*_PEM", reason: "cannot write \(path)")
+            }
+        }
+        return TLSFiles(certificatePath: paths[0], keyPath: paths[1], caPath: paths[2])
     }
 
     /// gRPC server side: our certificate, client certificates required and checked against the CA.

@@ -59,6 +59,13 @@ public final class ChangeFeed: Sendable {
         self.state.withLock { $0.mark(topics) }
     }
 
+    /// A counter of `topic`'s changes seen here, which only grows. A cache remembers the value it
+    /// read at and is stale once it moves: on the replica that wrote, that is at once (its own
+    /// writes are published before they return), so its reads follow its writes.
+    public func version(of topic: ChangeTopic) -> UInt64 {
+        self.state.withLock { $0.versions[topic] ?? 0 }
+    }
+
     /// Waits until one of the marked topics changes past `mark`, or until `deadline`.
     ///
     /// Returns true on a change, false on timeout. Returns at once if the change already

@@ -38,6 +38,32 @@ struct TLSTests {
         return files
     }
 
+    @Test("on ECS the identity comes as PEM text in the environment: written privately, all three or none")
+    func pemEnvironment() throws {
+        let files = try Self.makeFiles()
+        let pem = [
+            "MESH_TLS_CERT_PEM": try String(contentsOfFile: files.certificatePath, encoding: .utf8),
+            "MESH_TLS_KEY_PEM": try String(contentsOfFile: files.keyPath, encoding: .utf8),
+            "MESH_TLS_CA_PEM": try String(contentsOfFile: files.caPath, encoding: .utf8),
+        ]
+        let resolved = try #require(try TLSFiles.resolve(certificate: nil, key: nil, ca: nil, environment: pem))
+        #expect(try String(contentsOfFile: resolved.keyPath, encoding: .utf8) == pem["MESH_TLS_KEY_PEM"])
+        let attributes = try FileManager.default.attributesOfItem(atPath: resolved.keyPath)
+        #expect(attributes[.posixPermissions] as? Int == 0o600)
+        _ = try resolved.httpsConfiguration()
+        var partial = pem
+        partial["MESH_TLS_CA_PEM"] = nil
+        #expect(throws: (any Error).self) {
+            try TLSFiles.resolve(certificate: nil, key: nil, ca: nil, environment: partial)
+        }
+        var garbage = pem
+        garbage["MESH_TLS_KEY_PEM"] = "not a key"
+        #expect(throws: (any Error).self) {
+            try TLSFiles.resolve(certificate: nil, key: nil, ca: nil, environment: garbage)
+        }
+        #expect(try TLSFiles.resolve(certificate: nil, key: nil, ca: nil, environment: [:]) == nil)
+    }
+
     @Test("with certificates, gRPC is mutual TLS (ACL resolution works across it) and REST is HTTPS")
     func mutualTLS() async throws {
         let files = try Self.makeFiles()

@@ -64,6 +64,15 @@ public func withCatalog<T: Sendable>(
     enforcedBy authz: AuthzUnderTest,
     _ body: @Sendable (TestAPI) async throws -> T
 ) async throws -> T {
+    try await withCatalogAndGRPC(enforcedBy: authz) { api, _ in try await body(api) }
+}
+
+/// Runs catalog-svc with ACLs enforced through the authz-svc under test; the body gets its REST
+/// API and its gRPC address.
+public func withCatalogAndGRPC<T: Sendable>(
+    enforcedBy authz: AuthzUnderTest,
+    _ body: @Sendable (TestAPI, HostPort) async throws -> T
+) async throws -> T {
     var database = try await TestDatabase.fresh()
     database.maximumConnections = 4
     var config = CatalogConfig(
@@ -78,7 +87,7 @@ public func withCatalog<T: Sendable>(
         let api = TestAPI(await server.httpAddress.value)
         // Ready for ACL'd traffic once the ACL watch has delivered the state (/ready says so).
         try await eventually("catalog-svc /ready") { try await api.get("/ready").status == 200 }
-        return try await body(api)
+        return try await body(api, await server.grpcAddress.value)
     }
 }
 
@@ -87,6 +96,7 @@ public func withIAMAuth<T: Sendable>(
     authz: AuthzUnderTest,
     controller: ACLControllerSettings? = nil,
     ecsEndpoint: URL? = nil,
+    catalogAddress: HostPort? = nil,
     awsEnvironment: [String: String] = [:],
     _ body: @Sendable (TestAPI) async throws -> T
 ) async throws -> T {
@@ -101,6 +111,7 @@ public func withIAMAuth<T: Sendable>(
     )
     config.controller = controller
     config.ecsEndpoint = ecsEndpoint
+    config.catalogAddress = catalogAddress
     config.awsEnvironment = awsEnvironment
     config.drainTimeout = .seconds(1)
     config.leaderRetryInterval = .milliseconds(100)

@@ -183,41 +183,55 @@ struct IAMLoginTests {
             ]
             let controllerSettings = settings
             try await withAuthz { authz in
-                try await withIAMAuth(
-                    authz: authz,
-                    controller: controllerSettings,
-                    ecsEndpoint: moto.endpoint,
-                    awsEnvironment: environment
-                ) { iamAuth in
-                    let admin = iamAuth.with(token: managementSecret)
-                    try await eventually("the controller creates its auth method and binding rule") {
-                        try await admin.get("/v1/acl/binding-rules?authmethod=iam-ecs-service-token").array.count == 1
-                    }
-                    // Each task logs in with the task's ID and cluster in its meta, as mesh-agent does.
-                    let credentials = try await aws.assume(aws.webRole, session: "tasks")
-                    for task in tasks {
-                        let answer = try await iamAuth.post(
-                            "/v1/acl/login",
-                            json: [
-                                "AuthMethod": "iam-ecs-service-token",
-                                "BearerToken": try await aws.bearerToken(credentials, serverID: nil),
-                                "Meta": [
-                                    "consul.hashicorp.com/task-id": String(task.taskArn.split(separator: "/").last!),
-                                    "consul.hashicorp.com/cluster": clusterARN,
-                                ],
+                try await withCatalogAndGRPC(enforcedBy: authz) { catalog, catalogGRPC in
+                    try await withIAMAuth(
+                        authz: authz,
+                        controller: controllerSettings,
+                        ecsEndpoint: moto.endpoint,
+                        catalogAddress: catalogGRPC,
+                        awsEnvironment: environment
+                    ) { iamAuth in
+                        let admin = iamAuth.with(token: managementSecret)
+                        try await eventually("the controller creates its auth method and binding rule") {
+                            try await admin.get("/v1/acl/binding-rules?authmethod=iam-ecs-service-token").array.count
+                                == 1
+                        }
+                        // …and the cluster's node, which the tasks' instances are registered on.
+                        let nodes = try await catalog.with(token: managementSecret).get("/v1/catalog/nodes").array
+                        let node = nodes.first { $0["Node"] as? String == clusterARN }
+                        #expect(
+                            node?["Meta"] as? [String: String] == [
+                                "synthetic-node": "true", "consul.hashicorp.com/cluster": clusterARN,
                             ]
                         )
-                        #expect(answer.status == 200, "\(answer.text)")
-                    }
-                    #expect(try await Self.loginTokens(authz).count == 2)
+                        // Each task logs in with the task's ID and cluster in its meta, as mesh-agent does.
+                        let credentials = try await aws.assume(aws.webRole, session: "tasks")
+                        for task in tasks {
+                            let answer = try await iamAuth.post(
+                                "/v1/acl/login",
+                                json: [
+                                    "AuthMethod": "iam-ecs-service-token",
+                                    "BearerToken": try await aws.bearerToken(credentials, serverID: nil),
+                                    "Meta": [
+                                        "consul.hashicorp.com/task-id": String(
+                                            task.taskArn.split(separator: "/").last!
+                                        ),
+                                        "consul.hashicorp.com/cluster": clusterARN,
+                                    ],
+                                ]
+                            )
+                            #expect(answer.status == 200, "\(answer.text)")
+                        }
+                        #expect(try await Self.loginTokens(authz).count == 2)
 
-                    try await cluster.stop(tasks[0].taskArn)
-                    try await eventually("the stopped task's token is deleted") {
-                        try await Self.loginTokens(authz).count == 1
+                        try await cluster.stop(tasks[0].taskArn)
+                        try await eventually("the stopped task's token is deleted") {
+                            try await Self.loginTokens(authz).count == 1
+                        }
+                        let remaining = try await Self.loginTokens(authz)
+                        let description = remaining.first?["Description"] as? String ?? ""
+                        #expect(description.contains(String(tasks[1].taskArn.split(separator: "/").last!)))
                     }
-                    let remaining = try await Self.loginTokens(authz)
-                    let description = remaining.first?["Description"] as? String ?? ""
-                    #expect(description.contains(String(tasks[1].taskArn.split(separator: "/").last!)))
                 }
             }
         }

@@ -28,7 +28,12 @@ public final class AuthzServer: Service, Sendable {
         if let secret = config.initialManagementToken, !secret.isEmpty {
             try await Self.ensureInitialManagement(secret, store: store, logger: context.logger)
         }
-        let gate = ACLGate(source: StoreTokenSource(store: store), defaultPolicy: config.defaultPolicy)
+        let feed = context.feed
+        let gate = ACLGate(
+            source: StoreTokenSource(store: store),
+            defaultPolicy: config.defaultPolicy,
+            version: { feed.version(of: AuthzStore.aclTopic) }
+        )
         let intentions = IntentionsCache(store: store)
         let followers = [
             TopicFollower(feed: context.feed, topic: AuthzStore.aclTopic) { gate.invalidate() },

@@ -74,6 +74,9 @@ struct IAMAuthCommand: AsyncParsableCommand {
     )
     var maxTokenTTL: String?
 
+    @Option(name: .customLong("catalog-addr"), help: "catalog-svc gRPC, where the cluster's node is registered.")
+    var catalogAddr: String?
+
     @OptionGroup var tls: TLSOptions
 
     func run() async throws {
@@ -117,6 +120,7 @@ struct IAMAuthCommand: AsyncParsableCommand {
         flags.serverIDHeaderValue = self.serverIDHeaderValue
         flags.controllerInterval = self.controllerInterval
         flags.maxTokenTTL = self.maxTokenTTL
+        flags.catalogAddr = self.catalogAddr
         flags.tls = self.tls.paths
         return flags
     }

@@ -1,5 +1,7 @@
 import AWS
 import Foundation
+import GRPCCore
+import GRPCNIOTransportHTTP2Posix
 import Logging
 import MeshCore
 import MeshProto
@@ -74,18 +76,58 @@ public struct ACLControllerSettings: Sendable {
 ///
 /// A token is deleted only on ECS's positive word (`lastStatus` `STOPPED`, or `MISSING`):
 /// a task that is merely stopping still needs its token to deregister.
+/// consul-ecs's synthetic node: one catalog node per ECS cluster, named by the cluster's ARN,
+/// which tasks register their instances on with `SkipNodeUpdate` (a service identity may not
+/// write nodes, so the controller, with its own token, makes it).
+struct ClusterNodeRegistrar: Sendable {
+    let catalog: Mesh_V1_Catalog.Client<HTTP2ClientTransport.Posix>
+    let serviceToken: String
+    let logger: Logger
+
+    func register(cluster: String, ecs: ECSClient) async throws {
+        struct Input: Encodable { var clusters: [String] }
+        struct Output: Decodable {
+            struct Cluster: Decodable { var clusterArn: String }
+            var clusters: [Cluster]?
+        }
+        let described = try await ecs.call("DescribeClusters", Input(clusters: [cluster]), as: Output.self)
+        guard let arn = described.clusters?.first?.clusterArn else {
+            throw AWSClientError.malformedResponse(operation: "DescribeClusters", reason: "no cluster \(cluster)")
+        }
+        var metadata = Metadata()
+        metadata.addString(self.serviceToken, forKey: "x-consul-token")
+        _ = try await self.catalog.register(
+            .with {
+                $0.node = .with {
+                    $0.name = arn
+                    $0.address = "127.0.0.1"
+                    $0.meta = ["synthetic-node": "true", "consul.hashicorp.com/cluster": arn]
+                }
+            },
+            metadata: metadata
+        )
+        self.logger.info("cluster node registered", metadata: ["mesh.node": "\(arn)"])
+    }
+}
+
 struct ACLController: Sendable {
     let settings: ACLControllerSettings
     let store: IAMAuthStore
     let tokens: LoginTokensClient
+    /// Registers the cluster's node (nil: catalog-svc's address was not given).
+    let clusterNode: ClusterNodeRegistrar?
     let ecs: ECSClient
     let logger: Logger
 
     static let taskIDMeta = "consul.hashicorp.com/task-id"
     static let clusterMeta = "consul.hashicorp.com/cluster"
 
-    /// Creates the method and rule when missing (an existing method is left as the operator changed it).
+    /// Creates the method and rule when missing (an existing method is left as the operator changed
+    /// it), and the cluster's node in the catalog, which every task's instance is registered on.
     func ensureResources() async throws {
+        if let clusterNode {
+            try await clusterNode.register(cluster: self.settings.cluster, ecs: self.ecs)
+        }
         if try await self.store.method(named: self.settings.authMethod) == nil {
             _ = try await self.store.upsert(self.settings.method)
             self.logger.notice("auth method created", metadata: ["mesh.auth_method": "\(self.settings.authMethod)"])
@@ -131,16 +173,21 @@ struct ACLController: Sendable {
         return deleted
     }
 
-    /// Runs as the leader's term: resources first, then a sweep every interval until cancelled.
+    /// Runs as the leader's term: resources first (retried each interval until they are in place,
+    /// e.g. while catalog-svc is still starting), then a sweep every interval until cancelled.
     func run() async throws {
-        try await self.ensureResources()
+        var resourcesReady = false
         while !Task.isCancelled {
             do {
+                if !resourcesReady {
+                    try await self.ensureResources()
+                    resourcesReady = true
+                }
                 _ = try await self.sweep()
             } catch is CancellationError {
                 return
             } catch {
-                self.logger.warning("ACL controller sweep failed; will retry", metadata: ["mesh.error": "\(error)"])
+                self.logger.warning("ACL controller pass failed; will retry", metadata: ["mesh.error": "\(error)"])
             }
             try await Task.sleep(for: self.settings.interval)
         }

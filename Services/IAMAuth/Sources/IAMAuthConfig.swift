@@ -20,6 +20,8 @@ public import MeshStore
 ///   `--server-id-header-value`, `--max-token-ttl` / `MESH_IAM_MAX_TOKEN_TTL` (the created method's
 ///   `MaxTokenTTL`; none by default, as consul-ecs), `--controller-interval` (default 10s).
 ///   AWS credentials come from the usual chain (environment, ECS container endpoint, profile).
+///   With `--catalog-addr` / `MESH_CATALOG_ADDR` (catalog-svc's gRPC) it also registers the
+///   cluster's node, which tasks register their instances on.
 public struct IAMAuthConfig: Sendable {
     public var database: DatabaseSettings
     public var grpcAddress: HostPort
@@ -32,6 +34,8 @@ public struct IAMAuthConfig: Sendable {
     public var controller: ACLControllerSettings?
     public var awsRegion: String = "us-east-1"
     public var ecsEndpoint: URL?
+    /// catalog-svc's gRPC address: with the controller, the cluster's node is registered there.
+    public var catalogAddress: HostPort?
     /// The environment AWS credentials are read from (passed in, so tests give their own).
     public var awsEnvironment: [String: String] = [:]
     public var leaderRetryInterval: Duration = .seconds(1)
@@ -73,6 +77,7 @@ public struct IAMAuthConfig: Sendable {
         public var serverIDHeaderValue: String?
         public var controllerInterval: String?
         public var maxTokenTTL: String?
+        public var catalogAddr: String?
         public var tls: TLSPaths = TLSPaths()
 
         public init() {}
@@ -130,6 +135,14 @@ public struct IAMAuthConfig: Sendable {
                 throw SettingError(setting: "--ecs-endpoint / MESH_ECS_ENDPOINT", reason: "not a URL: \(endpoint)")
             }
             config.ecsEndpoint = url
+        }
+        if let catalog = settings.string(flag: flags.catalogAddr, variable: "MESH_CATALOG_ADDR"), !catalog.isEmpty {
+            config.catalogAddress = try settings.address(
+                flag: catalog,
+                flagName: "--catalog-addr",
+                variable: "MESH_CATALOG_ADDR",
+                default: catalog
+            )
         }
         if let cluster = settings.string(flag: flags.ecsCluster, variable: "MESH_ECS_CLUSTER"), !cluster.isEmpty {
             let arns = (settings.string(flag: flags.boundARNs, variable: "MESH_IAM_BOUND_ARNS") ?? "")

@@ -1,7 +1,10 @@
 import AWS
 import AsyncHTTPClient
+import GRPCCore
+import GRPCNIOTransportHTTP2Posix
 public import Logging
 public import MeshCore
+import MeshProto
 public import MeshRPC
 import MeshServer
 import MeshStore
@@ -50,15 +53,32 @@ public final class IAMAuthServer: Service, Sendable {
         )
         let routes = IAMAuthHTTP(store: store, login: login, tokens: tokens, gate: acl.gate, logger: context.logger)
         var leaderTerm: (@Sendable (PostgresConnection) async throws -> Void)?
+        var extraServices: [any Service] = []
         if let settings = config.controller {
             let credentials = AWSCredentialsProviderChain.default(
                 environment: config.awsEnvironment,
                 httpClient: http.client
             )
+            var clusterNode: ClusterNodeRegistrar?
+            if let catalogAddress = config.catalogAddress {
+                let catalog = GRPCClient(
+                    transport: try HTTP2ClientTransport.Posix(
+                        target: .dns(host: catalogAddress.host, port: catalogAddress.port),
+                        transportSecurity: config.tls?.grpcClientSecurity ?? .plaintext
+                    )
+                )
+                extraServices.append(GRPCClientService(catalog))
+                clusterNode = ClusterNodeRegistrar(
+                    catalog: Mesh_V1_Catalog.Client(wrapping: catalog),
+                    serviceToken: config.serviceToken,
+                    logger: context.logger
+                )
+            }
             let controller = ACLController(
                 settings: settings,
                 store: store,
                 tokens: tokens,
+                clusterNode: clusterNode,
                 ecs: ECSClient(
                     httpClient: http.client,
                     credentialsProvider: credentials,
@@ -73,7 +93,7 @@ public final class IAMAuthServer: Service, Sendable {
             grpcServices: [],
             routes: { router in routes.addRoutes(to: router) },
             leaderTerm: leaderTerm,
-            services: acl.services + [http],
+            services: acl.services + [http] + extraServices,
             isReady: acl.isReady,
             interceptors: acl.interceptors
         )
@@ -93,6 +113,23 @@ public final class IAMAuthServer: Service, Sendable {
 
     public func run() async throws {
         try await self.host.run()
+    }
+}
+
+/// Runs a gRPC client's connections for the life of the service group.
+final class GRPCClientService: Service, Sendable {
+    let client: GRPCClient<HTTP2ClientTransport.Posix>
+
+    init(_ client: GRPCClient<HTTP2ClientTransport.Posix>) {
+        self.client = client
+    }
+
+    func run() async throws {
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask { try await self.client.runConnections() }
+            try? await gracefulShutdown()
+            self.client.beginGracefulShutdown()
+        }
     }
 }
 
