@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Full test run: Consul-compatibility suite (py-consul against `meshctl dev`),
-# then `swift test`. Extra arguments are passed to `swift test`.
+# Full test run: Consul-compatibility suite (py-consul against `meshctl dev`), the
+# deployment suite (cfn-lint; templates deployed into moto), then `swift test`.
+# Extra arguments are passed to `swift test`.
 # Works non-interactively (CI=true, no stdin), as root or via sudo.
 set -euo pipefail
 

@@ -62,11 +62,7 @@ public final class RemoteACL: Service, Sendable {
         logger: Logger
     ) throws {
         self.grpc = GRPCClient(
-            transport: try HTTP2ClientTransport.Posix(
-                // A DNS target takes IP literals too; on ECS the address is a load balancer's name.
-                target: .dns(host: authzAddress.host, port: authzAddress.port),
-                transportSecurity: tls?.grpcClientSecurity ?? .plaintext
-            )
+            transport: try .to(authzAddress, security: tls?.grpcClientSecurity ?? .plaintext)
         )
         self.gate = ACLGate(
             source: RemoteTokenSource(client: self.grpc, timeout: resolveTimeout),

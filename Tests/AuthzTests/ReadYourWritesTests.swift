@@ -17,19 +17,9 @@ struct ReadYourWritesTests {
     @Test("reads follow this replica's writes at once, with no follower running")
     func readYourWrites() async throws {
         try await withAuthz { authz in
-            let client = PostgresClient(
-                configuration: try authz.database.clientConfiguration(),
-                backgroundLogger: testLogger
-            )
-            try await withThrowingDiscardingTaskGroup { group in
-                group.addTask { await client.run() }
-                let feed = ChangeFeed(
-                    schema: AuthzMigrations.schema,
-                    client: client,
-                    settings: authz.database,
-                    applicationName: "intentions-cache-test",
-                    logger: testLogger
-                )
+            try await withStoreAccess(authz.database, schema: AuthzMigrations.schema, logger: testLogger) {
+                client,
+                feed in
                 let store = AuthzStore(client: client, feed: feed, logger: testLogger)
                 let cache = IntentionsCache(store: store)
                 #expect(try await cache.current().intentions.isEmpty)
@@ -39,7 +29,6 @@ struct ReadYourWritesTests {
                 #expect(try await cache.current().intentions.map(\.id) == [id])
                 _ = try await store.deleteIntention(id: id)
                 #expect(try await cache.current().intentions.isEmpty)
-                group.cancelAll()
             }
         }
     }
@@ -54,19 +43,9 @@ struct ReadYourWritesTests {
                 json: ["Name": "acl-read", "Rules": #"acl = "read""#]
             )
             #expect(policy.status == 200)
-            let client = PostgresClient(
-                configuration: try authz.database.clientConfiguration(),
-                backgroundLogger: testLogger
-            )
-            try await withThrowingDiscardingTaskGroup { group in
-                group.addTask { await client.run() }
-                let feed = ChangeFeed(
-                    schema: AuthzMigrations.schema,
-                    client: client,
-                    settings: authz.database,
-                    applicationName: "gate-test",
-                    logger: testLogger
-                )
+            try await withStoreAccess(authz.database, schema: AuthzMigrations.schema, logger: testLogger) {
+                client,
+                feed in
                 let store = AuthzStore(client: client, feed: feed, logger: testLogger)
                 let gate = ACLGate(
                     source: StoreTokenSource(store: store),
@@ -93,7 +72,6 @@ struct ReadYourWritesTests {
                 #expect(try await gate.caller(secret: secret).authorizer.aclRead)
                 try await store.deleteToken(accessorID: token.accessorID)
                 await #expect(throws: ACLDenial.notFound) { try await gate.caller(secret: secret) }
-                group.cancelAll()
             }
         }
     }

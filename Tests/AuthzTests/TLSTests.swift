@@ -107,6 +107,17 @@ struct TLSTests {
                 )
             }
             #expect(resolved.management)
+            // ...by IP (no SNI may carry an IP) and by name (as through a load balancer's DNS name).
+            for address in [grpc, HostPort(host: "localhost", port: grpc.port)] {
+                let again = try await withGRPCClient(
+                    transport: try HTTP2ClientTransport.Posix.to(address, security: files.grpcClientSecurity)
+                ) { grpcClient in
+                    try await Mesh_V1_ACL.Client(wrapping: grpcClient).resolveToken(
+                        .with { $0.secretID = managementSecret }
+                    )
+                }
+                #expect(again.management, "\(address)")
+            }
 
             // ...one that only trusts the CA but has no certificate of its own is refused.
             let anonymousTLS = HTTP2ClientTransport.Posix.TransportSecurity.tls { config in

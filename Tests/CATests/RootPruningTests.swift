@@ -19,19 +19,9 @@ struct RootPruningTests {
                 json: ["Config": ["ForceRootRotation": true]]
             )
             #expect(rotated.status == 200)
-            let client = PostgresClient(
-                configuration: try cluster.database.clientConfiguration(),
-                backgroundLogger: testLogger
-            )
-            try await withThrowingDiscardingTaskGroup { group in
-                group.addTask { await client.run() }
-                let feed = ChangeFeed(
-                    schema: CAMigrations.schema,
-                    client: client,
-                    settings: cluster.database,
-                    applicationName: "root-pruning-test",
-                    logger: testLogger
-                )
+            try await withStoreAccess(cluster.database, schema: CAMigrations.schema, logger: testLogger) {
+                client,
+                feed in
                 let store = CAStore(client: client, feed: feed, kek: kek, logger: testLogger)
                 let (before, beforeIndex) = try await CARootsView.read(store)
                 #expect(before.roots.count == 2)
@@ -42,7 +32,6 @@ struct RootPruningTests {
                 #expect(after.roots.count == 1)
                 #expect(after.roots.first?.active == true)
                 #expect(afterIndex > beforeIndex)
-                group.cancelAll()
             }
         }
     }

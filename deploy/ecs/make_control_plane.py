@@ -9,9 +9,10 @@ its own role, log group and CPU-based scaling), so the template is generated fro
 below rather than repeated by hand.
 """
 
-import json
 import pathlib
 import sys
+
+from generated import write_or_check
 
 HERE = pathlib.Path(__file__).resolve().parent
 OUT = HERE / "control-plane.json"
@@ -456,14 +457,7 @@ def template():
 
 
 def main():
-    text = json.dumps(template(), indent=2, sort_keys=False) + "\n"
-    if "--check" in sys.argv[1:]:
-        if not OUT.exists() or OUT.read_text() != text:
-            print(f"{OUT} is stale: run python3 deploy/ecs/make_control_plane.py", file=sys.stderr)
-            return 1
-        return 0
-    OUT.write_text(text)
-    return 0
+    return write_or_check(OUT, template(), "deploy/ecs/make_control_plane.py")
 
 
 if __name__ == "__main__":

@@ -62,9 +62,9 @@ public final class IAMAuthServer: Service, Sendable {
             var clusterNode: ClusterNodeRegistrar?
             if let catalogAddress = config.catalogAddress {
                 let catalog = GRPCClient(
-                    transport: try HTTP2ClientTransport.Posix(
-                        target: .dns(host: catalogAddress.host, port: catalogAddress.port),
-                        transportSecurity: config.tls?.grpcClientSecurity ?? .plaintext
+                    transport: try HTTP2ClientTransport.Posix.to(
+                        catalogAddress,
+                        security: config.tls?.grpcClientSecurity ?? .plaintext
                     )
                 )
                 extraServices.append(GRPCClientService(catalog))
