@@ -76,5 +76,18 @@ enum CatalogMigrations {
             "CREATE TABLE catalog.index_floors (topic text PRIMARY KEY, modify_index bigint NOT NULL)"
         ),
         Migration(3, "catalog write functions", statements: CatalogSQL.functions),
+        Migration(
+            4,
+            "config entries",
+            sql: """
+                CREATE TABLE catalog.config_entries (
+                    kind text NOT NULL,
+                    name text NOT NULL,
+                    body jsonb NOT NULL,
+                    create_index bigint NOT NULL,
+                    modify_index bigint NOT NULL,
+                    PRIMARY KEY (kind, name))
+                """
+        ),
     ]
 }

@@ -18,6 +18,7 @@ struct CatalogHTTP: Sendable {
     func addRoutes(to router: Router<BasicRequestContext>) {
         let v1 = router.group("v1")
         v1.put("catalog/register") { request, _ in try await self.register(request) }
+        self.addConfigRoutes(to: v1)
         v1.put("catalog/deregister") { request, _ in try await self.deregister(request) }
         v1.get("catalog/services") { request, _ in
             try await self.answer(.services, request) { result in
