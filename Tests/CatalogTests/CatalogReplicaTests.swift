@@ -67,9 +67,10 @@ struct CatalogReplicaTests {
             await second.waitUntilLeader()
             #expect(second.isLeader)
 
-            // TTL expiry is now reaped by the second replica.
+            // TTL expiry is now reaped by the second replica. (3 s: the read below must come within
+            // the TTL on a busy machine; 300 ms did not, once.)
             try await api.register(
-                instance(node: "n1", service: "web", id: "w1", checks: [ttlCheck("t1", serviceID: "w1", ttl: "300ms")])
+                instance(node: "n1", service: "web", id: "w1", checks: [ttlCheck("t1", serviceID: "w1", ttl: "3s")])
             )
             var answer = try await api.get("/v1/health/checks/web")
             #expect(answer.array.first?["Status"] as? String == "passing")
