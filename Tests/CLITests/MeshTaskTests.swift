@@ -61,6 +61,8 @@ struct MeshTaskTests {
         let synced = try #require(command.firstIndex(of: "--health-sync-containers"))
         #expect(command[synced + 1] == "app")
         #expect(command.contains("--aws-include-entity") && command.contains("mesh.internal"))
+        let proxyPort = try #require(command.firstIndex(of: "--proxy-port"))
+        #expect(command[proxyPort + 1] == "21000")
         #expect((agent["healthCheck"] as? [String: Any])?["command"] as? [String] != nil)
         // The agent and proxy share the volume the token is left on; logs go where the app's go.
         #expect((meshed["volumes"] as? [[String: String]])?.contains(["name": "mesh-data"]) == true)

@@ -113,6 +113,14 @@ extension DevTests {
                     #expect(registered.first?["ServiceID"] as? String == TaskMetadataServer.taskARN)
                     #expect(registered.first?["Node"] as? String == TaskMetadataServer.cluster)
                     #expect(registered.first?["ServiceAddress"] as? String == "10.0.1.5")
+                    // …and its sidecar proxy, at the public listener, pointing at it.
+                    let sidecar = try await admin.get("/v1/catalog/service/web-sidecar-proxy").array.first
+                    #expect(sidecar?["ServiceKind"] as? String == "connect-proxy")
+                    #expect(sidecar?["ServicePort"] as? Int == 21000)
+                    #expect(sidecar?["ServiceID"] as? String == TaskMetadataServer.taskARN + "-sidecar-proxy")
+                    let proxyConfig = sidecar?["ServiceProxy"] as? [String: Any]
+                    #expect(proxyConfig?["DestinationServiceName"] as? String == "web")
+                    #expect(proxyConfig?["LocalServicePort"] as? Int == 8080)
 
                     var runEnvironment = ProcessInfo.processInfo.environment
                     runEnvironment["ECS_CONTAINER_METADATA_URI_V4"] = endpoint
@@ -141,6 +149,11 @@ extension DevTests {
                     try await eventually("the check is passing") { try await check()?.status == "passing" }
                     metadata.change { $0.app.health = "UNHEALTHY" }
                     try await eventually("the check turns critical") { try await check()?.status == "critical" }
+                    // Peers see the sidecar go too: its check follows the application's.
+                    try await eventually("the sidecar's check turns critical") {
+                        let checks = try await admin.get("/v1/health/checks/web-sidecar-proxy").array
+                        return checks.first?["Status"] as? String == "critical"
+                    }
                     #expect(try await check()?.output.contains("app is UNHEALTHY") == true)
                     metadata.change { $0.app.health = "HEALTHY" }
                     try await eventually("the check is passing again") { try await check()?.status == "passing" }
@@ -164,6 +177,7 @@ extension DevTests {
                     metadata.change { $0.proxy = "STOPPED" }
                     #expect(try await agent.waitForExit() == 0)
                     #expect(try await admin.get("/v1/catalog/service/web").array.isEmpty)
+                    #expect(try await admin.get("/v1/catalog/service/web-sidecar-proxy").array.isEmpty)
                     let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
                     let critical = try #require(text.range(of: "marked critical"))
                     let deregistered = try #require(text.range(of: "deregistered"))

@@ -54,6 +54,7 @@ extension DevTests {
                     let me = try await dev.api.with(token: secret).get("/v1/acl/token/self")
                     #expect(me.object["AuthMethod"] as? String == "iam-ecs-service-token")
                     #expect(try await admin.get("/v1/catalog/service/web").array.count == 1)
+                    #expect(try await admin.get("/v1/catalog/service/web-sidecar-proxy").array.count == 1)
 
                     // The same role cannot register another service.
                     let apiTokenFile = tokenFile + "-api"
@@ -86,6 +87,7 @@ extension DevTests {
                     kill(run.pid, SIGTERM)
                     #expect(try await run.waitForExit() == 0)
                     #expect(try await admin.get("/v1/catalog/service/web").array.isEmpty)
+                    #expect(try await admin.get("/v1/catalog/service/web-sidecar-proxy").array.isEmpty)
                     #expect(try await dev.api.with(token: secret).get("/v1/acl/token/self").status == 403)
                 }
             }

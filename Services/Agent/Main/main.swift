@@ -47,6 +47,9 @@ struct InstanceOptions: ParsableArguments {
     @Option(name: .customLong("token-file"), help: "Where the token is kept for the proxy and for `run`.")
     var tokenFile: String
 
+    @Option(name: .customLong("proxy-port"), help: "mesh-proxy's public listener, registered as the sidecar (21000).")
+    var proxyPort: Int = 21000
+
     var api: ConsulAPI {
         let environment = ProcessInfo.processInfo.environment
         return ConsulAPI(
@@ -59,15 +62,18 @@ struct InstanceOptions: ParsableArguments {
     /// task's IP), flags overriding; elsewhere from the flags.
     func instance(task: ECSTaskMetadata?) throws -> AppInstance {
         guard let task else {
-            return AppInstance(
+            var instance = AppInstance(
                 node: self.node ?? ProcessInfo.processInfo.hostName,
                 address: self.address ?? "127.0.0.1",
                 service: self.service,
                 serviceID: self.serviceID,
                 port: self.port
             )
+            instance.proxyPort = self.proxyPort
+            return instance
         }
         var instance = try AppInstance.onECS(task, service: self.service, port: self.port)
+        instance.proxyPort = self.proxyPort
         if let node = self.node { instance.node = node }
         if let address = self.address { instance.address = address }
         if let id = self.serviceID { instance.serviceID = id }

@@ -35,33 +35,30 @@ public struct Agent: Sendable {
         return token.SecretID
     }
 
-    /// Registers the instance with `token` (and, when given, the health-sync check's status).
+    /// Registers the instance and its sidecar proxy with `token` (and, when given, the
+    /// health-sync check's status on both).
     public func register(
         _ instance: AppInstance,
         token: String,
         health: (ECSHealth.Status, String)? = nil
     ) async throws {
-        _ = try await self.api.with(token: token).call(
-            .PUT,
-            "/v1/catalog/register",
-            json: instance.registration(health: health)
-        )
+        for body in instance.registrations(health: health) {
+            _ = try await self.api.with(token: token).call(.PUT, "/v1/catalog/register", json: body)
+        }
         self.logger.info(
             "registered",
             metadata: ["mesh.service": "\(instance.service)", "mesh.service_id": "\(instance.serviceID)"]
         )
     }
 
-    /// Deregisters the instance and, when the token came from a login, logs out; both are tried
+    /// Deregisters the instance and its sidecar and, when the token came from a login, logs out; both are tried
     /// even if the first fails, and the first failure is rethrown.
     public func shutdown(_ instance: AppInstance, token: String, logout: Bool) async throws {
         var failure: (any Error)?
         do {
-            _ = try await self.api.with(token: token).call(
-                .PUT,
-                "/v1/catalog/deregister",
-                json: instance.deregistration
-            )
+            for body in instance.deregistrations {
+                _ = try await self.api.with(token: token).call(.PUT, "/v1/catalog/deregister", json: body)
+            }
             self.logger.info("deregistered", metadata: ["mesh.service_id": "\(instance.serviceID)"])
         } catch {
             self.logger.error("deregistration failed", metadata: ["mesh.error": "\(error)"])

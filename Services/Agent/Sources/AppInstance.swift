@@ -11,6 +11,9 @@ public struct AppInstance: Sendable, Equatable {
     /// Leave the node as it is (it must exist): on ECS the node is the cluster, shared by every
     /// task, and a service identity may not write nodes.
     public var skipNodeUpdate: Bool
+    /// The port of mesh-proxy's public listener beside the application: its sidecar instance
+    /// (`<service>-sidecar-proxy`) is registered with it, and that is what peers' proxies dial.
+    public var proxyPort: Int = 21000
 
     public init(
         node: String,
@@ -55,30 +58,46 @@ public struct AppInstance: Sendable, Equatable {
     /// The ID of the check health sync keeps on this instance.
     public var healthCheckID: String { "\(self.serviceID):ecs-health" }
 
-    /// `PUT /v1/catalog/register`: the node (left as it is when `skipNodeUpdate`), the service,
-    /// and, when given, the health-sync check with its status.
-    func registration(health: (ECSHealth.Status, String)? = nil) -> Data {
-        var body: [String: Any] = [
-            "Node": self.node, "Address": self.address,
-            "Service": [
-                "ID": self.serviceID, "Service": self.service, "Port": self.port, "Address": self.address,
-                "Tags": self.tags,
+    /// The sidecar proxy's instance ID and service name (Consul's convention).
+    public var sidecarID: String { "\(self.serviceID)-sidecar-proxy" }
+    public var sidecarService: String { "\(self.service)-sidecar-proxy" }
+
+    /// `PUT /v1/catalog/register` bodies: the application's instance and its sidecar proxy's
+    /// (kind `connect-proxy`, at the public listener's port), each with the health-sync check
+    /// when given, so that peers drop both together. The node is left as it is when `skipNodeUpdate`.
+    func registrations(health: (ECSHealth.Status, String)? = nil) -> [Data] {
+        let sidecar: [String: Any] = [
+            "ID": self.sidecarID, "Service": self.sidecarService, "Kind": "connect-proxy", "Port": self.proxyPort,
+            "Address": self.address, "Tags": self.tags,
+            "Proxy": [
+                "DestinationServiceName": self.service, "DestinationServiceID": self.serviceID,
+                "LocalServiceAddress": "127.0.0.1", "LocalServicePort": self.port,
             ] as [String: Any],
         ]
-        if self.skipNodeUpdate { body["SkipNodeUpdate"] = true }
-        if let (status, output) = health {
-            body["Checks"] = [
-                [
-                    "CheckID": self.healthCheckID, "Name": "ECS container health", "ServiceID": self.serviceID,
-                    "Status": status.rawValue, "Output": output,
-                ] as [String: Any]
-            ]
+        let application: [String: Any] = [
+            "ID": self.serviceID, "Service": self.service, "Port": self.port, "Address": self.address,
+            "Tags": self.tags,
+        ]
+        return [(application, self.healthCheckID), (sidecar, "\(self.sidecarID):ecs-health")].map { service, checkID in
+            var body: [String: Any] = ["Node": self.node, "Address": self.address, "Service": service]
+            if self.skipNodeUpdate { body["SkipNodeUpdate"] = true }
+            if let (status, output) = health {
+                body["Checks"] = [
+                    [
+                        "CheckID": checkID, "Name": "ECS container health", "ServiceID": service["ID"] ?? "",
+                        "Status": status.rawValue, "Output": output,
+                    ] as [String: Any]
+                ]
+            }
+            return (try? JSONSerialization.data(withJSONObject: body, options: [.sortedKeys])) ?? Data()
         }
-        return (try? JSONSerialization.data(withJSONObject: body, options: [.sortedKeys])) ?? Data()
     }
 
-    /// `PUT /v1/catalog/deregister` of the service only (the node belongs to others too).
-    var deregistration: Data {
-        (try? JSONSerialization.data(withJSONObject: ["Node": self.node, "ServiceID": self.serviceID])) ?? Data()
+    /// `PUT /v1/catalog/deregister` of the application's and the sidecar's instances (the node
+    /// belongs to others too).
+    var deregistrations: [Data] {
+        [self.serviceID, self.sidecarID].map {
+            (try? JSONSerialization.data(withJSONObject: ["Node": self.node, "ServiceID": $0])) ?? Data()
+        }
     }
 }

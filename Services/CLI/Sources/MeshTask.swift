@@ -116,6 +116,7 @@ public struct MeshTask: Sendable {
             "run", "--init", "--service", self.service, "--port", String(port), "--token-file", "/mesh/token",
             "--http-addr", self.meshAddress, "--auth-method", self.authMethod, "--aws-include-entity",
             "--health-sync-containers", synced.joined(separator: ","), "--agent-container", Self.agentName,
+            "--proxy-port", String(self.publicPort),
         ]
         if let serverID = self.serverIDHeaderValue { command += ["--aws-server-id-header-value", serverID] }
         var container: [String: Any] = [
