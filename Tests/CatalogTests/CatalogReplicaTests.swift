@@ -72,10 +72,12 @@ struct CatalogReplicaTests {
             try await api.register(
                 instance(node: "n1", service: "web", id: "w1", checks: [ttlCheck("t1", serviceID: "w1", ttl: "3s")])
             )
+            // Whether the first read still sees it passing depends on the machine's load; what
+            // matters is that it turns critical with nobody but the second replica to reap it.
             var answer = try await api.get("/v1/health/checks/web")
-            #expect(answer.array.first?["Status"] as? String == "passing")
-            answer = try await api.get("/v1/health/checks/web?index=\(answer.index!)&wait=20s")
-            #expect(answer.array.first?["Status"] as? String == "critical")
+            while answer.array.first?["Status"] as? String != "critical" {
+                answer = try await api.get("/v1/health/checks/web?index=\(answer.index!)&wait=20s")
+            }
             // Peers are the replicas with sessions open; the stopped one's close as its pool shuts
             // down, which may finish after the takeover (this raced once in CI).
             try await eventually("the stopped replica leaves the peers") {
