@@ -81,6 +81,25 @@ public enum ConsulHTTP {
         Response(status: .ok)
     }
 
+    /// A path parameter, percent-decoded; 400 with `missing` when it is empty.
+    public static func pathParameter(_ name: String, _ context: BasicRequestContext, missing: String) throws -> String {
+        guard let value = context.parameters.get(name), !value.isEmpty else {
+            throw ConsulHTTPError(.badRequest, missing)
+        }
+        return value.removingPercentEncoding ?? value
+    }
+
+    /// The request body as a case-insensitive object; a malformed one is 400
+    /// `<prefix> decoding failed: …` (Consul's wording), past the size limit 413.
+    public static func lenientBody(of request: Request, prefix: String) async throws -> LenientObject {
+        let value = try await Self.jsonBody(of: request)
+        do {
+            return try LenientObject(value)
+        } catch {
+            throw ConsulHTTPError(.badRequest, "\(prefix) decoding failed: \(error)")
+        }
+    }
+
     /// Reads the body as JSON: 413 past the limit, 400 with the parser's reason when malformed.
     public static func jsonBody(of request: Request, limit: Int = ConsulHTTP.maximumBodySize) async throws -> JSONValue
     {

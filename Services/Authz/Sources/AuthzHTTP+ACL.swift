@@ -18,7 +18,7 @@ extension AuthzHTTP {
         }
         v1.get("acl/token/:id") { request, context in
             try await self.handle {
-                let id = try Self.parameter("id", context, missing: "Missing token AccessorID")
+                let id = try ConsulHTTP.pathParameter("id", context, missing: "Missing token AccessorID")
                 let caller = try await self.caller(request)
                 try caller.demand(caller.authorizer.aclRead, "acl:read")
                 guard let token = try await self.store.token(accessorID: id.lowercased()) else {
@@ -32,7 +32,7 @@ extension AuthzHTTP {
         }
         v1.delete("acl/token/:id") { request, context in
             try await self.handle {
-                let id = try Self.parameter("id", context, missing: "Missing token AccessorID").lowercased()
+                let id = try ConsulHTTP.pathParameter("id", context, missing: "Missing token AccessorID").lowercased()
                 let caller = try await self.caller(request)
                 try caller.demand(caller.authorizer.aclWrite, "acl:write")
                 guard caller.accessorID != id else {
@@ -85,7 +85,7 @@ extension AuthzHTTP {
     func createToken(_ request: Request) async throws -> Response {
         let caller = try await self.caller(request)
         try caller.demand(caller.authorizer.aclWrite, "acl:write")
-        let input = try ACLInput.token(try await Self.object(of: request, prefix: "Token"), creating: true)
+        let input = try ACLInput.token(try await ConsulHTTP.lenientBody(of: request, prefix: "Token"), creating: true)
         let token = try await self.store.createToken(input)
         self.logger.info(
             "token created",
@@ -95,10 +95,10 @@ extension AuthzHTTP {
     }
 
     func updateToken(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
-        let id = try Self.parameter("id", context, missing: "Missing token AccessorID").lowercased()
+        let id = try ConsulHTTP.pathParameter("id", context, missing: "Missing token AccessorID").lowercased()
         let caller = try await self.caller(request)
         try caller.demand(caller.authorizer.aclWrite, "acl:write")
-        let body = try await Self.object(of: request, prefix: "Token")
+        let body = try await ConsulHTTP.lenientBody(of: request, prefix: "Token")
         let input = try ACLInput.token(body, creating: false)
         if let given = input.accessorID, given != id {
             throw ConsulHTTPError(.badRequest, "Token Accessor ID in URL and payload do not match")
@@ -111,7 +111,7 @@ extension AuthzHTTP {
     }
 
     func cloneToken(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
-        let id = try Self.parameter("id", context, missing: "Missing token AccessorID").lowercased()
+        let id = try ConsulHTTP.pathParameter("id", context, missing: "Missing token AccessorID").lowercased()
         let caller = try await self.caller(request)
         try caller.demand(caller.authorizer.aclWrite, "acl:write")
         guard let original = try await self.store.token(accessorID: id) else {
@@ -122,7 +122,8 @@ extension AuthzHTTP {
         }
         var description = original.description
         if request.headers[.contentLength].map({ $0 != "0" }) ?? false {
-            description = try await Self.object(of: request, prefix: "Token").string("Description") ?? description
+            description =
+                try await ConsulHTTP.lenientBody(of: request, prefix: "Token").string("Description") ?? description
         }
         let clone = try await self.store.createToken(
             TokenInput(
@@ -170,7 +171,7 @@ extension AuthzHTTP {
             try await self.handle {
                 let caller = try await self.caller(request)
                 try caller.demand(caller.authorizer.aclWrite, "acl:write")
-                let body = try await Self.object(of: request, prefix: "Policy")
+                let body = try await ConsulHTTP.lenientBody(of: request, prefix: "Policy")
                 if let id = try body.string("ID"), !id.isEmpty {
                     throw ConsulHTTPError(.badRequest, "Cannot specify the ID when creating a new policy")
                 }
@@ -180,7 +181,7 @@ extension AuthzHTTP {
         }
         v1.get("acl/policy/name/:name") { request, context in
             try await self.handle {
-                let name = try Self.parameter("name", context, missing: "Missing policy Name")
+                let name = try ConsulHTTP.pathParameter("name", context, missing: "Missing policy Name")
                 let caller = try await self.caller(request)
                 try caller.demand(caller.authorizer.aclRead, "acl:read")
                 guard let policy = try await self.store.policy(name: name) else {
@@ -191,7 +192,7 @@ extension AuthzHTTP {
         }
         v1.get("acl/policy/:id") { request, context in
             try await self.handle {
-                let id = try Self.parameter("id", context, missing: "Missing policy ID")
+                let id = try ConsulHTTP.pathParameter("id", context, missing: "Missing policy ID")
                 let caller = try await self.caller(request)
                 try caller.demand(caller.authorizer.aclRead, "acl:read")
                 guard let policy = try await self.store.policy(id: id.lowercased()) else {
@@ -202,10 +203,10 @@ extension AuthzHTTP {
         }
         v1.put("acl/policy/:id") { request, context in
             try await self.handle {
-                let id = try Self.parameter("id", context, missing: "Missing policy ID").lowercased()
+                let id = try ConsulHTTP.pathParameter("id", context, missing: "Missing policy ID").lowercased()
                 let caller = try await self.caller(request)
                 try caller.demand(caller.authorizer.aclWrite, "acl:write")
-                let body = try await Self.object(of: request, prefix: "Policy")
+                let body = try await ConsulHTTP.lenientBody(of: request, prefix: "Policy")
                 if let given = try body.string("ID"), !given.isEmpty, given.lowercased() != id {
                     throw ConsulHTTPError(.badRequest, "Policy ID in URL and payload do not match")
                 }
@@ -215,7 +216,7 @@ extension AuthzHTTP {
         }
         v1.delete("acl/policy/:id") { request, context in
             try await self.handle {
-                let id = try Self.parameter("id", context, missing: "Missing policy ID").lowercased()
+                let id = try ConsulHTTP.pathParameter("id", context, missing: "Missing policy ID").lowercased()
                 let caller = try await self.caller(request)
                 try caller.demand(caller.authorizer.aclWrite, "acl:write")
                 guard try await self.store.policy(id: id) != nil else {
@@ -241,14 +242,14 @@ extension AuthzHTTP {
                 let caller = try await self.caller(request)
                 try caller.demand(caller.authorizer.aclWrite, "acl:write")
                 let role = try await self.store.createRole(
-                    try ACLInput.role(try await Self.object(of: request, prefix: "Role"))
+                    try ACLInput.role(try await ConsulHTTP.lenientBody(of: request, prefix: "Role"))
                 )
                 return try ConsulHTTP.json(ACLJSON.role(role))
             }
         }
         v1.get("acl/role/name/:name") { request, context in
             try await self.handle {
-                let name = try Self.parameter("name", context, missing: "Missing role Name")
+                let name = try ConsulHTTP.pathParameter("name", context, missing: "Missing role Name")
                 let caller = try await self.caller(request)
                 try caller.demand(caller.authorizer.aclRead, "acl:read")
                 guard let role = try await self.store.role(name: name) else {
@@ -259,7 +260,7 @@ extension AuthzHTTP {
         }
         v1.get("acl/role/:id") { request, context in
             try await self.handle {
-                let id = try Self.parameter("id", context, missing: "Missing role ID").lowercased()
+                let id = try ConsulHTTP.pathParameter("id", context, missing: "Missing role ID").lowercased()
                 let caller = try await self.caller(request)
                 try caller.demand(caller.authorizer.aclRead, "acl:read")
                 guard let role = try await self.store.role(id: id) else {
@@ -270,10 +271,10 @@ extension AuthzHTTP {
         }
         v1.put("acl/role/:id") { request, context in
             try await self.handle {
-                let id = try Self.parameter("id", context, missing: "Missing role ID").lowercased()
+                let id = try ConsulHTTP.pathParameter("id", context, missing: "Missing role ID").lowercased()
                 let caller = try await self.caller(request)
                 try caller.demand(caller.authorizer.aclWrite, "acl:write")
-                let body = try await Self.object(of: request, prefix: "Role")
+                let body = try await ConsulHTTP.lenientBody(of: request, prefix: "Role")
                 if let given = try body.string("ID"), !given.isEmpty, given.lowercased() != id {
                     throw ConsulHTTPError(.badRequest, "Role ID in URL and payload do not match")
                 }
@@ -283,7 +284,7 @@ extension AuthzHTTP {
         }
         v1.delete("acl/role/:id") { request, context in
             try await self.handle {
-                let id = try Self.parameter("id", context, missing: "Missing role ID").lowercased()
+                let id = try ConsulHTTP.pathParameter("id", context, missing: "Missing role ID").lowercased()
                 let caller = try await self.caller(request)
                 try caller.demand(caller.authorizer.aclWrite, "acl:write")
                 guard try await self.store.role(id: id) != nil else {

@@ -67,7 +67,7 @@ extension AuthzHTTP {
         }
         v1.get("connect/intentions/:id") { request, context in
             try await self.handle {
-                let id = try Self.parameter("id", context, missing: "Missing intention ID")
+                let id = try ConsulHTTP.pathParameter("id", context, missing: "Missing intention ID")
                 let set = try await self.intentions.current()
                 guard let found = set.intentions.first(where: { $0.id == id }) else {
                     throw ConsulHTTPError(.notFound, "Intention not found")
@@ -83,7 +83,7 @@ extension AuthzHTTP {
         }
         v1.delete("connect/intentions/:id") { request, context in
             try await self.handle {
-                let id = try Self.parameter("id", context, missing: "Missing intention ID")
+                let id = try ConsulHTTP.pathParameter("id", context, missing: "Missing intention ID")
                 let set = try await self.intentions.current()
                 guard let found = set.intentions.first(where: { $0.id == id }) else {
                     throw ConsulHTTPError(.notFound, "Cannot delete non-existent intention: '\(id)'")

@@ -31,24 +31,6 @@ struct AuthzHTTP: Sendable {
         }
     }
 
-    /// A path parameter, percent-decoded; 400 with `missing` when empty.
-    static func parameter(_ name: String, _ context: BasicRequestContext, missing: String) throws -> String {
-        guard let value = context.parameters.get(name), !value.isEmpty else {
-            throw ConsulHTTPError(.badRequest, missing)
-        }
-        return value.removingPercentEncoding ?? value
-    }
-
-    /// The request body as a case-insensitive object (400 when malformed, 413 past the limit).
-    static func object(of request: Request, prefix: String) async throws -> LenientObject {
-        let value = try await ConsulHTTP.jsonBody(of: request)
-        do {
-            return try LenientObject(value)
-        } catch {
-            throw ConsulHTTPError(.badRequest, "\(prefix) decoding failed: \(error)")
-        }
-    }
-
     /// A JSON answer with the ACL schema's index in Consul's headers.
     func indexed(_ value: JSONValue) async throws -> Response {
         try ConsulHTTP.indexed(value, index: try await self.store.stableIndex())

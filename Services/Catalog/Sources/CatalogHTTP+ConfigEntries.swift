@@ -36,7 +36,7 @@ extension CatalogHTTP {
         v1.get("config/:kind") { request, context in
             try await self.configHandle {
                 let kind = try ConfigEntryKind.parse(
-                    try Self.name("kind", context, missing: "Missing config entry kind")
+                    try ConsulHTTP.pathParameter("kind", context, missing: "Missing config entry kind")
                 )
                 let caller = try await self.gate.caller(of: request)
                 return try await self.blockingConfigRead(request) {
@@ -49,9 +49,9 @@ extension CatalogHTTP {
         v1.get("config/:kind/:name") { request, context in
             try await self.configHandle {
                 let kind = try ConfigEntryKind.parse(
-                    try Self.name("kind", context, missing: "Missing config entry kind")
+                    try ConsulHTTP.pathParameter("kind", context, missing: "Missing config entry kind")
                 )
-                let name = try Self.name("name", context, missing: "Missing config entry name")
+                let name = try ConsulHTTP.pathParameter("name", context, missing: "Missing config entry name")
                 let caller = try await self.gate.caller(of: request)
                 if kind == .serviceDefaults {
                     try caller.demand(caller.authorizer.serviceRead(name), "service:read", on: name)
@@ -70,9 +70,9 @@ extension CatalogHTTP {
         v1.delete("config/:kind/:name") { request, context in
             try await self.configHandle {
                 let kind = try ConfigEntryKind.parse(
-                    try Self.name("kind", context, missing: "Missing config entry kind")
+                    try ConsulHTTP.pathParameter("kind", context, missing: "Missing config entry kind")
                 )
-                let name = try Self.name("name", context, missing: "Missing config entry name")
+                let name = try ConsulHTTP.pathParameter("name", context, missing: "Missing config entry name")
                 let caller = try await self.gate.caller(of: request)
                 try Self.demandWrite(kind, name, caller)
                 let cas = try Self.cas(request)

@@ -33,7 +33,7 @@ struct CatalogHTTP: Sendable {
             }
         }
         v1.get("catalog/node/:node") { request, context in
-            let node = try Self.name("node", context, missing: "Missing node name")
+            let node = try ConsulHTTP.pathParameter("node", context, missing: "Missing node name")
             return try await self.answer(.node(node), request) { result in
                 guard case .node(let found?) = result else { return .null }
                 return .object([
@@ -45,7 +45,7 @@ struct CatalogHTTP: Sendable {
             }
         }
         v1.get("catalog/service/:service") { request, context in
-            let service = try Self.name("service", context, missing: "Missing service name")
+            let service = try ConsulHTTP.pathParameter("service", context, missing: "Missing service name")
             let tags = request.uri.queryParameters.getAll("tag").map { String($0) }
             return try await self.answer(.serviceHealth(service), request) { result in
                 guard case .serviceHealth(let entries) = result else { return .array([]) }
@@ -53,7 +53,7 @@ struct CatalogHTTP: Sendable {
             }
         }
         v1.get("health/service/:service") { request, context in
-            let service = try Self.name("service", context, missing: "Missing service name")
+            let service = try ConsulHTTP.pathParameter("service", context, missing: "Missing service name")
             let tags = request.uri.queryParameters.getAll("tag").map { String($0) }
             let passingOnly = try ConsulHTTP.flag("passing", of: request)
             return try await self.answer(.serviceHealth(service), request) { result in
@@ -65,15 +65,15 @@ struct CatalogHTTP: Sendable {
             }
         }
         v1.get("health/checks/:service") { request, context in
-            let service = try Self.name("service", context, missing: "Missing service name")
+            let service = try ConsulHTTP.pathParameter("service", context, missing: "Missing service name")
             return try await self.answer(.checksOfService(service), request, render: Self.checks)
         }
         v1.get("health/node/:node") { request, context in
-            let node = try Self.name("node", context, missing: "Missing node name")
+            let node = try ConsulHTTP.pathParameter("node", context, missing: "Missing node name")
             return try await self.answer(.checksOfNode(node), request, render: Self.checks)
         }
         v1.get("health/state/:state") { request, context in
-            let state = try Self.name("state", context, missing: "Missing check state")
+            let state = try ConsulHTTP.pathParameter("state", context, missing: "Missing check state")
             guard state == "any" || CheckStatus(rawValue: state) != nil else {
                 throw ConsulHTTPError(
                     .badRequest,
@@ -86,13 +86,13 @@ struct CatalogHTTP: Sendable {
         v1.get("status/peers") { _, _ in try ConsulHTTP.json(try await self.status.peers()) }
         for (verb, status) in [("pass", CheckStatus.passing), ("warn", .warning), ("fail", .critical)] {
             v1.put("agent/check/\(verb)/:check") { request, context in
-                let check = try Self.name("check", context, missing: "Missing check ID")
+                let check = try ConsulHTTP.pathParameter("check", context, missing: "Missing check ID")
                 let note = request.uri.queryParameters.get("note") ?? ""
                 return try await self.updateTTL(request, check: check, status: status, output: note)
             }
         }
         v1.put("agent/check/update/:check") { request, context in
-            let check = try Self.name("check", context, missing: "Missing check ID")
+            let check = try ConsulHTTP.pathParameter("check", context, missing: "Missing check ID")
             let body = try LenientObject(try await ConsulHTTP.jsonBody(of: request))
             let text = try body.string("Status") ?? ""
             guard let status = CheckStatus(rawValue: text) else {
@@ -110,13 +110,6 @@ struct CatalogHTTP: Sendable {
     static func checks(_ result: CatalogResult) -> JSONValue {
         guard case .checks(let checks) = result else { return .array([]) }
         return .array(checks.map(ConsulJSON.check))
-    }
-
-    static func name(_ parameter: String, _ context: BasicRequestContext, missing: String) throws -> String {
-        guard let value = context.parameters.get(parameter), !value.isEmpty else {
-            throw ConsulHTTPError(.badRequest, missing)
-        }
-        return value.removingPercentEncoding ?? value
     }
 
     /// Runs a (possibly blocking) read and renders it with Consul's index headers.

@@ -33,7 +33,7 @@ struct IAMAuthHTTP: Sendable {
         }
         v1.get("acl/auth-method/:name") { request, context in
             try await self.handle {
-                let name = try Self.parameter("name", context, missing: "Missing auth method name")
+                let name = try ConsulHTTP.pathParameter("name", context, missing: "Missing auth method name")
                 try await self.demand(request, write: false)
                 guard let method = try await self.store.method(named: name) else {
                     throw ConsulHTTPError(.notFound, "Requested auth method does not exist: ACL not found")
@@ -45,7 +45,7 @@ struct IAMAuthHTTP: Sendable {
             try await self.handle {
                 try await self.putMethod(
                     request,
-                    pathName: try Self.parameter("name", context, missing: "Missing auth method name")
+                    pathName: try ConsulHTTP.pathParameter("name", context, missing: "Missing auth method name")
                 )
             }
         }
@@ -77,7 +77,7 @@ struct IAMAuthHTTP: Sendable {
         }
         v1.get("acl/binding-rule/:id") { request, context in
             try await self.handle {
-                let id = try Self.parameter("id", context, missing: "Missing binding rule ID")
+                let id = try ConsulHTTP.pathParameter("id", context, missing: "Missing binding rule ID")
                 try await self.demand(request, write: false)
                 guard IAMAuthInput.isUUID(id), let rule = try await self.store.rule(id: id.lowercased()) else {
                     throw ConsulHTTPError(.notFound, "Requested binding rule does not exist: ACL not found")
@@ -89,13 +89,13 @@ struct IAMAuthHTTP: Sendable {
             try await self.handle {
                 try await self.putRule(
                     request,
-                    pathID: try Self.parameter("id", context, missing: "Missing binding rule ID")
+                    pathID: try ConsulHTTP.pathParameter("id", context, missing: "Missing binding rule ID")
                 )
             }
         }
         v1.delete("acl/binding-rule/:id") { request, context in
             try await self.handle {
-                let id = try Self.parameter("id", context, missing: "Missing binding rule ID")
+                let id = try ConsulHTTP.pathParameter("id", context, missing: "Missing binding rule ID")
                 let caller = try await self.demand(request, write: true)
                 guard IAMAuthInput.isUUID(id), try await self.store.deleteRule(id: id.lowercased()) else {
                     throw ConsulHTTPError(.notFound, "Cannot find binding rule to delete")
@@ -108,7 +108,7 @@ struct IAMAuthHTTP: Sendable {
 
     private func putMethod(_ request: Request, pathName: String?) async throws -> Response {
         let caller = try await self.demand(request, write: true)
-        let object = try await Self.object(of: request, prefix: "AuthMethod")
+        let object = try await ConsulHTTP.lenientBody(of: request, prefix: "AuthMethod")
         let name = try pathName ?? object.string("Name") ?? ""
         let existing = name.isEmpty ? nil : try await self.store.method(named: name)
         let method = try IAMAuthInput.method(object, pathName: pathName, existing: existing)
@@ -122,7 +122,7 @@ struct IAMAuthHTTP: Sendable {
 
     /// Deletes a method, its binding rules, and every token it made (as Consul does).
     private func deleteMethod(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
-        let name = try Self.parameter("name", context, missing: "Missing auth method name")
+        let name = try ConsulHTTP.pathParameter("name", context, missing: "Missing auth method name")
         let caller = try await self.demand(request, write: true)
         guard let method = try await self.store.method(named: name),
             try await self.store.deleteMethod(named: method.name)
@@ -139,7 +139,7 @@ struct IAMAuthHTTP: Sendable {
 
     private func putRule(_ request: Request, pathID: String?) async throws -> Response {
         let caller = try await self.demand(request, write: true)
-        let object = try await Self.object(of: request, prefix: "BindingRule")
+        let object = try await ConsulHTTP.lenientBody(of: request, prefix: "BindingRule")
         var existing: BindingRule?
         if let pathID {
             guard IAMAuthInput.isUUID(pathID) else {
@@ -231,22 +231,6 @@ struct IAMAuthHTTP: Sendable {
             throw error.httpError
         } catch let error as ValidationError {
             throw ConsulHTTPError.invalid(error)
-        }
-    }
-
-    private static func parameter(_ name: String, _ context: BasicRequestContext, missing: String) throws -> String {
-        guard let value = context.parameters.get(name), !value.isEmpty else {
-            throw ConsulHTTPError(.badRequest, missing)
-        }
-        return value.removingPercentEncoding ?? value
-    }
-
-    private static func object(of request: Request, prefix: String) async throws -> LenientObject {
-        let value = try await ConsulHTTP.jsonBody(of: request)
-        do {
-            return try LenientObject(value)
-        } catch {
-            throw ConsulHTTPError(.badRequest, "\(prefix) decoding failed: \(error)")
         }
     }
 
