@@ -31,6 +31,7 @@ extension Target.Dependency {
     static let nioHTTP1 = Target.Dependency.product(name: "NIOHTTP1", package: "swift-nio")
     static let nioFoundation = Target.Dependency.product(name: "NIOFoundationCompat", package: "swift-nio")
     static let nioSSL = Target.Dependency.product(name: "NIOSSL", package: "swift-nio-ssl")
+    static let nioTLS = Target.Dependency.product(name: "NIOTLS", package: "swift-nio")
     static let x509 = Target.Dependency.product(name: "X509", package: "swift-certificates")
     static let crypto = Target.Dependency.product(name: "Crypto", package: "swift-crypto")
     static let cryptoExtras = Target.Dependency.product(name: "_CryptoExtras", package: "swift-crypto")
@@ -194,7 +195,19 @@ let package = Package(
             dependencies: ["IAMAuth", "MeshRPC", .argumentParser, .lifecycle, .unixSignals, .logging]
         ),
         executable("ConfigDistributorMain", path: "Services/ConfigDistributor/Main", dependencies: []),
-        executable("ProxyMain", path: "Services/Proxy/Main", dependencies: []),
+        library(
+            "Proxy",
+            path: "Services/Proxy/Sources",
+            dependencies: [
+                "MeshCore", .nio, .nioPosix, .nioSSL, .nioTLS, .nioHTTP1, .logging, .prometheus, .lifecycle,
+                .unixSignals,
+            ]
+        ),
+        executable(
+            "ProxyMain",
+            path: "Services/Proxy/Main",
+            dependencies: ["Proxy", "MeshCore", "MeshRPC", .argumentParser, .logging]
+        ),
         library(
             "Agent",
             path: "Services/Agent/Sources",

@@ -1,10 +1,212 @@
-// `mesh-proxy` is specified in issue 5; until it lands the executable only says so.
-#if canImport(Glibc)
-import Glibc
-#else
-import Darwin
-#endif
+import ArgumentParser
+import Foundation
+import Logging
+import MeshCore
+import MeshRPC
+import Proxy
 
-let message = "mesh-proxy: not implemented yet\n"
-_ = message.withCString { write(2, $0, strlen($0)) }
-exit(2)
+/// mesh-proxy: the sidecar (public mTLS listener to the local app, local upstream listeners).
+@main
+struct ProxyCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "mesh-proxy",
+        abstract: "The mesh's sidecar proxy: mTLS with SPIFFE identities, intentions, load balancing.",
+        subcommands: [StaticCommand.self, InboundCommand.self, OutboundCommand.self]
+    )
+}
+
+/// Flags every mode shares.
+struct CommonOptions: ParsableArguments {
+    @Option(help: "Admin listener (/ready, /metrics, /config) (env MESH_ADMIN_ADDR, default 127.0.0.1:19000).")
+    var adminAddr: String?
+
+    @Option(help: "Event-loop threads (env MESH_PROXY_THREADS, default: one per core).")
+    var threads: Int?
+
+    @Option(help: "Connect and TLS handshake timeout for outgoing connections (default 5s).")
+    var connectTimeout: String?
+
+    @Option(help: "Drain deadline at SIGTERM (default 30s).")
+    var drainDeadline: String?
+
+    @Option(help: "Load balancing: round_robin or least_request (default round_robin).")
+    var balancing: String?
+
+    func process(publicBindHost: String?) throws -> ProxyProcess {
+        let environment = ProcessInfo.processInfo.environment
+        MeshLogging.bootstrap(environment: environment)
+        let settings = SettingResolver(environment: environment)
+        let admin = try settings.address(
+            flag: self.adminAddr,
+            flagName: "--admin-addr",
+            variable: "MESH_ADMIN_ADDR",
+            default: "127.0.0.1:19000"
+        )
+        var options = ProxyOptions(publicBindHost: publicBindHost)
+        options.connectTimeout = try settings.duration(
+            flag: self.connectTimeout,
+            flagName: "--connect-timeout",
+            variable: "MESH_PROXY_CONNECT_TIMEOUT",
+            default: options.connectTimeout
+        )
+        options.drainDeadline = try settings.duration(
+            flag: self.drainDeadline,
+            flagName: "--drain-deadline",
+            variable: "MESH_PROXY_DRAIN_DEADLINE",
+            default: options.drainDeadline
+        )
+        if let text = settings.string(flag: self.balancing, variable: "MESH_PROXY_BALANCING") {
+            guard let policy = BalancingPolicy(rawValue: text) else {
+                throw ValidationError("--balancing: expected round_robin or least_request, got \"\(text)\"")
+            }
+            options.balancing = policy
+        }
+        let threads =
+            self.threads ?? environment["MESH_PROXY_THREADS"].flatMap(Int.init)
+            ?? ProcessInfo.processInfo.activeProcessorCount
+        return ProxyProcess(options: options, adminHost: admin.host, adminPort: admin.port, threads: threads)
+    }
+}
+
+/// Runs from a bootstrap file alone (no control plane), as Envoy does with a static bootstrap.
+struct StaticCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "static",
+        abstract: "Run from a static bootstrap file (snapshot + certificate, key and roots files)."
+    )
+
+    @Option(help: "The bootstrap JSON file.")
+    var bootstrap: String
+
+    @Option(help: "Bind address of the public listener (default 0.0.0.0; `none` for outbound only).")
+    var publicBind: String = "0.0.0.0"
+
+    @OptionGroup var common: CommonOptions
+
+    func run() async throws {
+        let process = try self.common.process(publicBindHost: self.publicBind == "none" ? nil : self.publicBind)
+        let (snapshot, tls) = try StaticBootstrap.load(path: self.bootstrap)
+        try await process.run(snapshot: snapshot, tls: tls, logger: Logger(label: "mesh-proxy"))
+    }
+}
+
+/// PKI flags of the one-listener modes.
+struct PKIOptions: ParsableArguments {
+    @Option(help: "Certificate chain (PEM).")
+    var cert: String
+
+    @Option(help: "Private key (PEM).")
+    var key: String
+
+    @Option(help: "Trust roots (PEM).")
+    var ca: String
+
+    func tls() throws -> ProxyTLS {
+        try ProxyTLS(
+            certificateChainPEM: String(contentsOfFile: self.cert, encoding: .utf8),
+            privateKeyPEM: String(contentsOfFile: self.key, encoding: .utf8),
+            rootsPEM: [String(contentsOfFile: self.ca, encoding: .utf8)]
+        )
+    }
+}
+
+/// Only the public listener: mTLS in, intentions, then the app (the inbound half of a sidecar).
+struct InboundCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "inbound",
+        abstract: "Only a public mTLS listener in front of an app (static; for benchmarks and tests)."
+    )
+
+    @Option(help: "Public listener address.")
+    var listen: String
+
+    @Option(help: "The local app's address.")
+    var app: String
+
+    @Option(help: "This proxy's service name.")
+    var service: String
+
+    @Option(help: "A source service allowed in (repeatable); every other source is denied.")
+    var allow: [String] = []
+
+    @Option(help: "Trust domain peers must belong to.")
+    var trustDomain: String
+
+    @OptionGroup var pki: PKIOptions
+    @OptionGroup var common: CommonOptions
+
+    func run() async throws {
+        guard let listen = HostPort(parsing: self.listen) else { throw ValidationError("--listen: expected host:port") }
+        guard let app = HostPort(parsing: self.app) else { throw ValidationError("--app: expected host:port") }
+        var process = try self.common.process(publicBindHost: listen.host)
+        process.options.appHost = app.host
+        let snapshot = ProxySnapshot(
+            service: self.service,
+            publicPort: listen.port,
+            localAppPort: app.port,
+            protocolName: "tcp",
+            upstreams: [],
+            intentions: self.allow.map { Intention(sourceName: $0, destinationName: self.service, action: .allow) },
+            defaultAllow: false,
+            trustDomain: self.trustDomain,
+            rootsPEM: []
+        )
+        try await process.run(snapshot: snapshot, tls: try self.pki.tls(), logger: Logger(label: "mesh-proxy"))
+    }
+}
+
+/// Only one upstream listener: plain in from the app, mTLS out to the endpoints.
+struct OutboundCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "outbound",
+        abstract: "Only one upstream listener to fixed endpoints (static; for benchmarks and tests)."
+    )
+
+    @Option(help: "Local listener address (plain traffic from the app).")
+    var listen: String
+
+    @Option(help: "An endpoint's public mTLS listener (repeatable).")
+    var upstream: [String]
+
+    @Option(help: "The SPIFFE ID every endpoint must present.")
+    var expectIdentity: String
+
+    @Option(help: "This proxy's service name.")
+    var service: String = "client"
+
+    @OptionGroup var pki: PKIOptions
+    @OptionGroup var common: CommonOptions
+
+    func run() async throws {
+        guard let listen = HostPort(parsing: self.listen) else { throw ValidationError("--listen: expected host:port") }
+        guard let id = SPIFFEID(uri: self.expectIdentity) else {
+            throw ValidationError("--expect-identity: not a SPIFFE service ID")
+        }
+        let endpoints = try self.upstream.map { text in
+            guard let address = HostPort(parsing: text) else { throw ValidationError("--upstream: expected host:port") }
+            return ProxyEndpoint(address: address.host, port: address.port, node: "static", instanceID: text)
+        }
+        var process = try self.common.process(publicBindHost: nil)
+        process.options.upstreamBindHost = listen.host
+        let snapshot = ProxySnapshot(
+            service: self.service,
+            publicPort: 0,
+            localAppPort: 0,
+            protocolName: "tcp",
+            upstreams: [
+                ProxyUpstream(
+                    service: id.service,
+                    localPort: listen.port,
+                    protocolName: "tcp",
+                    endpoints: endpoints,
+                    expectedIdentity: id.uri
+                )
+            ],
+            intentions: [],
+            defaultAllow: false,
+            trustDomain: id.trustDomain,
+            rootsPEM: []
+        )
+        try await process.run(snapshot: snapshot, tls: try self.pki.tls(), logger: Logger(label: "mesh-proxy"))
+    }
+}

@@ -41,6 +41,20 @@ public struct ProxyUpstream: Sendable, Hashable, Codable {
     public var endpoints: [ProxyEndpoint]
     /// The SPIFFE ID every endpoint's certificate must carry.
     public var expectedIdentity: String
+
+    public init(
+        service: String,
+        localPort: Int,
+        protocolName: String,
+        endpoints: [ProxyEndpoint],
+        expectedIdentity: String
+    ) {
+        self.service = service
+        self.localPort = localPort
+        self.protocolName = protocolName
+        self.endpoints = endpoints
+        self.expectedIdentity = expectedIdentity
+    }
 }
 
 /// Everything one sidecar needs, in one versioned piece (the config-distributor's unit of push):
@@ -58,6 +72,28 @@ public struct ProxySnapshot: Sendable, Hashable, Codable {
     public var defaultAllow: Bool
     public var trustDomain: String
     public var rootsPEM: [String]
+
+    public init(
+        service: String,
+        publicPort: Int,
+        localAppPort: Int,
+        protocolName: String,
+        upstreams: [ProxyUpstream],
+        intentions: [Intention],
+        defaultAllow: Bool,
+        trustDomain: String,
+        rootsPEM: [String]
+    ) {
+        self.service = service
+        self.publicPort = publicPort
+        self.localAppPort = localAppPort
+        self.protocolName = protocolName
+        self.upstreams = upstreams
+        self.intentions = intentions
+        self.defaultAllow = defaultAllow
+        self.trustDomain = trustDomain
+        self.rootsPEM = rootsPEM
+    }
 
     /// A digest of the content: equal snapshots have equal versions, so a change that changes
     /// nothing for this proxy pushes nothing, and a version the proxy refused is not resent

@@ -1,0 +1,133 @@
+import Logging
+import MeshCore
+import NIOCore
+import NIOPosix
+import NIOSSL
+import NIOTLS
+import Prometheus
+
+/// The public listener's per-connection handler, after the TLS server handler.
+///
+/// Once the handshake has verified the client's chain, it reads the peer's SPIFFE ID, applies the
+/// intentions (a denied connection is closed without a byte, as Envoy's RBAC network filter does:
+/// curl reports "Empty reply from server"), connects to the local app and splices the two.
+/// Bytes that arrive before the app connection is up are held and sent first.
+final class InboundHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+
+    private enum State {
+        case handshaking
+        case connecting
+        case closed
+    }
+
+    private let runtime: ProxyRuntime
+    private var state = State.handshaking
+    private var held: [ByteBuffer] = []
+
+    init(runtime: ProxyRuntime) {
+        self.runtime = runtime
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        self.held.append(Self.unwrapInboundIn(data))
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let event = event as? TLSUserEvent, case .handshakeCompleted = event {
+            self.handshakeCompleted(context: context)
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if case .handshaking = self.state {
+            self.runtime.metrics.serverHandshakeFailures.increment()
+            self.runtime.logger.debug(
+                "inbound TLS handshake failed",
+                metadata: ["peer": "\(context.remoteAddress.map { "\($0)" } ?? "?")", "error": "\(error)"]
+            )
+        }
+        self.state = .closed
+        context.close(promise: nil)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        self.state = .closed
+        context.fireChannelInactive()
+    }
+
+    private func handshakeCompleted(context: ChannelHandlerContext) {
+        self.runtime.metrics.serverHandshakes.increment()
+        let certificate = try? context.pipeline.syncOperations.nioSSL_peerCertificate()
+        guard let source = certificate.flatMap(PeerIdentity.spiffeID(of:)) else {
+            self.runtime.metrics.identityMismatches.increment()
+            self.runtime.logger.info("inbound connection without a SPIFFE service identity closed")
+            self.close(context: context)
+            return
+        }
+        switch self.runtime.authorizeInbound(source: source) {
+        case .deny(let reason):
+            self.runtime.metrics.intentionDenials.increment()
+            self.runtime.logger.info(
+                "inbound connection denied by intentions",
+                metadata: ["source": "\(source)", "reason": "\(reason)"]
+            )
+            self.close(context: context)
+        case .allow(let appHost, let appPort):
+            self.state = .connecting
+            try? context.channel.syncOptions?.setOption(.autoRead, value: false)
+            self.connectApp(context: context, host: appHost, port: appPort)
+        }
+    }
+
+    private func connectApp(context: ChannelHandlerContext, host: String, port: Int) {
+        let metrics = self.runtime.metrics
+        ClientBootstrap(group: context.eventLoop)
+            .connectTimeout(TimeAmount(self.runtime.options.connectTimeout))
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .connect(host: host, port: port)
+            .assumeIsolated()
+            .whenComplete { result in
+                switch result {
+                case .success(let app):
+                    guard case .connecting = self.state, context.channel.isActive else {
+                        app.close(promise: nil)
+                        return
+                    }
+                    do {
+                        let (downstream, upstream) = GlueHandler.matchedPair(
+                            bytesFirst: metrics.inboundBytesRx,
+                            bytesSecond: metrics.inboundBytesTx
+                        )
+                        try context.pipeline.syncOperations.addHandler(downstream, position: .after(self))
+                        try app.pipeline.syncOperations.addHandler(upstream)
+                        for buffer in self.held {
+                            metrics.inboundBytesRx.increment(by: Int64(buffer.readableBytes))
+                            app.write(buffer, promise: nil)
+                        }
+                        self.held = []
+                        app.flush()
+                        context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+                        try context.channel.syncOptions?.setOption(.autoRead, value: true)
+                    } catch {
+                        app.close(promise: nil)
+                        self.close(context: context)
+                    }
+                case .failure(let error):
+                    metrics.appConnectFailures.increment()
+                    self.runtime.logger.warning(
+                        "local app refused an inbound connection",
+                        metadata: ["app": "\(host):\(port)", "error": "\(error)"]
+                    )
+                    self.close(context: context)
+                }
+            }
+    }
+
+    private func close(context: ChannelHandlerContext) {
+        self.state = .closed
+        self.held = []
+        context.close(promise: nil)
+    }
+}

@@ -1,0 +1,120 @@
+public import Prometheus
+import Synchronization
+
+/// The proxy's Prometheus series (served at the admin `/metrics`).
+///
+/// Counters are atomic, so the data path increments them from any event loop without a lock.
+public final class ProxyMetrics: Sendable {
+    public let registry: PrometheusCollectorRegistry
+    let inboundConnections: Counter
+    let outboundConnections: Counter
+    let inboundActive: Gauge
+    let outboundActive: Gauge
+    /// Bytes read from the peer proxy and sent to the app (`rx`), and back (`tx`), on the public listener.
+    let inboundBytesRx: Counter
+    let inboundBytesTx: Counter
+    /// Bytes from the app to the upstream (`tx`) and back (`rx`), on upstream listeners.
+    let outboundBytesTx: Counter
+    let outboundBytesRx: Counter
+    let serverHandshakes: Counter
+    let serverHandshakeFailures: Counter
+    let clientHandshakes: Counter
+    let clientHandshakeFailures: Counter
+    let intentionDenials: Counter
+    let identityMismatches: Counter
+    let connectFailures: Counter
+    let noHealthyEndpoint: Counter
+    let appConnectFailures: Counter
+    let configUpdates: Counter
+    private let configInfo = Mutex<Gauge?>(nil)
+
+    public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
+        self.registry = registry
+        func connections(_ direction: String) -> Counter {
+            registry.makeCounter(
+                name: "mesh_proxy_connections_total",
+                labels: [("direction", direction)],
+                help: "Connections accepted (inbound: public listener; outbound: upstream listeners)"
+            )
+        }
+        func active(_ direction: String) -> Gauge {
+            registry.makeGauge(
+                name: "mesh_proxy_active_connections",
+                labels: [("direction", direction)],
+                help: "Connections open now"
+            )
+        }
+        func bytes(_ direction: String, _ flow: String) -> Counter {
+            registry.makeCounter(
+                name: "mesh_proxy_bytes_total",
+                labels: [("direction", direction), ("flow", flow)],
+                help: "Bytes proxied (rx: from the remote proxy, tx: towards it)"
+            )
+        }
+        func handshakes(_ side: String, _ result: String) -> Counter {
+            registry.makeCounter(
+                name: "mesh_proxy_tls_handshakes_total",
+                labels: [("side", side), ("result", result)],
+                help: "mTLS handshakes (server: public listener; client: to upstream proxies)"
+            )
+        }
+        self.inboundConnections = connections("inbound")
+        self.outboundConnections = connections("outbound")
+        self.inboundActive = active("inbound")
+        self.outboundActive = active("outbound")
+        self.inboundBytesRx = bytes("inbound", "rx")
+        self.inboundBytesTx = bytes("inbound", "tx")
+        self.outboundBytesTx = bytes("outbound", "tx")
+        self.outboundBytesRx = bytes("outbound", "rx")
+        self.serverHandshakes = handshakes("server", "ok")
+        self.serverHandshakeFailures = handshakes("server", "failed")
+        self.clientHandshakes = handshakes("client", "ok")
+        self.clientHandshakeFailures = handshakes("client", "failed")
+        self.intentionDenials = registry.makeCounter(
+            name: "mesh_proxy_intention_denials_total",
+            help: "Inbound connections closed because the intentions deny their source"
+        )
+        self.identityMismatches = registry.makeCounter(
+            name: "mesh_proxy_identity_mismatches_total",
+            help: "Connections refused because the peer's SPIFFE ID was not the expected one"
+        )
+        self.connectFailures = registry.makeCounter(
+            name: "mesh_proxy_upstream_connect_failures_total",
+            help: "Connections to upstream endpoints that failed before carrying a byte"
+        )
+        self.noHealthyEndpoint = registry.makeCounter(
+            name: "mesh_proxy_upstream_no_endpoint_total",
+            help: "Upstream connections refused because the upstream had no endpoint"
+        )
+        self.appConnectFailures = registry.makeCounter(
+            name: "mesh_proxy_app_connect_failures_total",
+            help: "Inbound connections closed because the local app refused them"
+        )
+        self.configUpdates = registry.makeCounter(
+            name: "mesh_proxy_config_updates_total",
+            help: "Config versions applied"
+        )
+    }
+
+    /// Marks `version` as the one in force (`mesh_proxy_config_info{version=...} 1`).
+    func configApplied(version: String) {
+        self.configUpdates.increment()
+        self.configInfo.withLock { current in
+            if let current { self.registry.unregisterGauge(current) }
+            let gauge = self.registry.makeGauge(
+                name: "mesh_proxy_config_info",
+                labels: [("version", version)],
+                help: "The config version in force"
+            )
+            gauge.set(to: 1)
+            current = gauge
+        }
+    }
+
+    /// The Prometheus text exposition.
+    public func render() -> [UInt8] {
+        var buffer: [UInt8] = []
+        self.registry.emit(into: &buffer)
+        return buffer
+    }
+}

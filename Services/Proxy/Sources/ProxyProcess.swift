@@ -1,0 +1,71 @@
+public import Logging
+public import MeshCore
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+import UnixSignals
+
+/// Runs a proxy as a process: event loops, the runtime with its first config, the admin listener;
+/// on SIGTERM/SIGINT the drain (``ProxyRuntime/drain()``), then exit.
+public struct ProxyProcess: Sendable {
+    public var options: ProxyOptions
+    public var adminHost: String
+    public var adminPort: Int
+    /// Event-loop threads (default: one per core).
+    public var threads: Int
+
+    public init(options: ProxyOptions, adminHost: String, adminPort: Int, threads: Int) {
+        self.options = options
+        self.adminHost = adminHost
+        self.adminPort = adminPort
+        self.threads = threads
+    }
+
+    /// Serves `snapshot` with `tls` until a signal arrives. `afterStart` runs once everything is
+    /// bound (dynamic mode starts its config stream there).
+    public func run(
+        snapshot: ProxySnapshot,
+        tls: ProxyTLS,
+        logger: Logger,
+        afterStart: (@Sendable (ProxyRuntime) async -> Void)? = nil
+    ) async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: max(self.threads, 1))
+        let runtime = ProxyRuntime(options: self.options, group: group, metrics: ProxyMetrics(), logger: logger)
+        try await runtime.apply(snapshot, tls: tls)
+        let admin = try await AdminServer.start(
+            host: self.adminHost,
+            port: self.adminPort,
+            runtime: runtime,
+            group: group
+        )
+        let service = ProxyService(runtime: runtime, afterStart: afterStart)
+        let serviceGroup = ServiceGroup(
+            configuration: .init(
+                services: [.init(service: service)],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger
+            )
+        )
+        try await serviceGroup.run()
+        try? await admin.close()
+        try await group.shutdownGracefully()
+    }
+}
+
+/// The proxy as a lifecycle service: runs until graceful shutdown, then drains.
+struct ProxyService: Service {
+    let runtime: ProxyRuntime
+    let afterStart: (@Sendable (ProxyRuntime) async -> Void)?
+
+    func run() async throws {
+        await withDiscardingTaskGroup { group in
+            if let afterStart = self.afterStart {
+                group.addTask { await cancelWhenGracefulShutdown { await afterStart(self.runtime) } }
+            }
+            group.addTask {
+                try? await gracefulShutdown()
+                await self.runtime.drain()
+            }
+        }
+    }
+}

@@ -1,0 +1,164 @@
+public import Logging
+public import MeshCore
+public import NIOCore
+import NIOPosix
+import NIOSSL
+import Synchronization
+
+/// A running proxy: its listeners, the config in force and the per-upstream rotations.
+///
+/// The data path reads the config under a short lock at each new connection; ``apply(_:tls:)``
+/// swaps it whole, so a connection sees one consistent version, and established connections keep
+/// the TLS context and endpoint they started with (rotation and endpoint changes drop nothing).
+public final class ProxyRuntime: Sendable {
+    /// What an inbound connection gets after its identity was read.
+    enum InboundVerdict {
+        case allow(host: String, port: Int)
+        case deny(String)
+    }
+
+    /// How connections to one upstream are made.
+    struct Route: Sendable {
+        let balancer: EndpointBalancer
+        let expectedIdentity: SPIFFEID
+        let tls: ProxyTLS
+    }
+
+    struct Config: Sendable {
+        var snapshot: ProxySnapshot
+        var tls: ProxyTLS
+        var intentions: IntentionSet
+        var routes: [String: Route]
+    }
+
+    public let options: ProxyOptions
+    public let metrics: ProxyMetrics
+    public let logger: Logger
+    let group: any EventLoopGroup
+    private let config = Mutex<Config?>(nil)
+    private let listeners: ListenerSet
+    private let draining = Atomic<Bool>(false)
+    let inboundOpen = Atomic<Int>(0)
+    let outboundOpen = Atomic<Int>(0)
+
+    public init(options: ProxyOptions, group: any EventLoopGroup, metrics: ProxyMetrics, logger: Logger) {
+        self.options = options
+        self.group = group
+        self.metrics = metrics
+        self.logger = logger
+        self.listeners = ListenerSet()
+    }
+
+    /// The snapshot in force, if any.
+    public var snapshot: ProxySnapshot? { self.config.withLock { $0?.snapshot } }
+
+    /// Ready: a config is in force, its listeners are bound, and no drain has begun.
+    public var isReady: Bool {
+        self.config.withLock { $0 != nil } && !self.draining.load(ordering: .relaxed)
+    }
+
+    /// Puts `snapshot` and `tls` in force: validates them, then binds the listeners they add and
+    /// closes the ones they remove. Throws (and changes nothing) when the snapshot is unusable, so
+    /// the caller can NACK it and keep serving on the previous one.
+    public func apply(_ snapshot: ProxySnapshot, tls: ProxyTLS) async throws(ProxyError) {
+        let previous = self.config.withLock { $0 }
+        var routes: [String: Route] = [:]
+        for upstream in snapshot.upstreams {
+            guard let identity = SPIFFEID(uri: upstream.expectedIdentity) else {
+                throw ProxyError(
+                    .invalidConfig,
+                    "upstream \(upstream.service): expected identity \"\(upstream.expectedIdentity)\" is not a SPIFFE service ID"
+                )
+            }
+            guard routes[upstream.service] == nil else {
+                throw ProxyError(.invalidConfig, "upstream \(upstream.service) is listed twice")
+            }
+            let balancer: EndpointBalancer
+            if let existing = previous?.routes[upstream.service]?.balancer {
+                existing.update(endpoints: upstream.endpoints)
+                balancer = existing
+            } else {
+                balancer = EndpointBalancer(
+                    endpoints: upstream.endpoints,
+                    policy: self.options.balancing,
+                    ejectionTime: self.options.ejectionTime
+                )
+            }
+            routes[upstream.service] = Route(balancer: balancer, expectedIdentity: identity, tls: tls)
+        }
+        let next = Config(snapshot: snapshot, tls: tls, intentions: IntentionSet(snapshot.intentions), routes: routes)
+        try await self.listeners.reconcile(snapshot: snapshot, runtime: self)
+        self.config.withLock { $0 = next }
+        self.metrics.configApplied(version: snapshot.version)
+        self.logger.info(
+            "config applied",
+            metadata: [
+                "version": "\(snapshot.version)", "upstreams": "\(snapshot.upstreams.count)",
+                "intentions": "\(snapshot.intentions.count)",
+            ]
+        )
+    }
+
+    /// The port the public listener is bound to (differs from the snapshot's when that was 0).
+    public func boundPublicPort() async -> Int? { await self.listeners.publicPort }
+
+    /// The port the upstream listener for `service` is bound to.
+    public func boundUpstreamPort(_ service: String) async -> Int? { await self.listeners.upstreamPort(service) }
+
+    /// The endpoints of `service` now out of rotation after failures.
+    public func ejectedEndpoints(_ service: String) -> [ProxyEndpoint] {
+        self.config.withLock { $0?.routes[service]?.balancer.ejected() } ?? []
+    }
+
+    func serverTLS() -> NIOSSLContext? { self.config.withLock { $0?.tls.server } }
+
+    func route(for service: String) -> Route? { self.config.withLock { $0?.routes[service] } }
+
+    func authorizeInbound(source: SPIFFEID) -> InboundVerdict {
+        guard let config = self.config.withLock({ $0 }) else { return .deny("no config") }
+        guard source.trustDomain == config.snapshot.trustDomain.lowercased() else {
+            return .deny("trust domain \(source.trustDomain) is not \(config.snapshot.trustDomain)")
+        }
+        let decision = config.intentions.authorizeConnection(
+            source: IntentionServiceName(source),
+            destination: IntentionServiceName(config.snapshot.service),
+            defaultAllow: config.snapshot.defaultAllow
+        )
+        guard decision.allowed else { return .deny(decision.reason) }
+        return .allow(host: self.options.appHost, port: config.snapshot.localAppPort)
+    }
+
+    /// SIGTERM: stop accepting inbound connections at once, let open ones finish, keep the
+    /// upstream listeners serving the app until it has exited (its port refuses connections) and
+    /// its connections closed, or the drain deadline passes; then close everything.
+    public func drain() async {
+        self.draining.store(true, ordering: .relaxed)
+        await self.listeners.closePublic()
+        self.logger.info("draining: public listener closed")
+        let deadline = ContinuousClock.now.advanced(by: self.options.drainDeadline)
+        while ContinuousClock.now < deadline {
+            let inbound = self.inboundOpen.load(ordering: .relaxed)
+            let outbound = self.outboundOpen.load(ordering: .relaxed)
+            if inbound == 0, outbound == 0, await !self.appIsUp() { break }
+            try? await Task.sleep(for: .milliseconds(100))
+        }
+        await self.listeners.closeAll()
+        self.logger.info("drained")
+    }
+
+    /// Whether the local app still accepts connections (how a sidecar learns that the app exited).
+    private func appIsUp() async -> Bool {
+        guard await self.listeners.publicPort != nil || self.options.publicBindHost != nil,
+            let port = self.snapshot?.localAppPort, port > 0
+        else { return false }
+        do {
+            let channel = try await ClientBootstrap(group: self.group)
+                .connectTimeout(.milliseconds(200))
+                .connect(host: self.options.appHost, port: port).get()
+            try? await channel.close()
+            return true
+        } catch {
+            return false
+        }
+    }
+}
