@@ -305,6 +305,10 @@ let package = Package(
         ),
         tests("AgentTests", dependencies: ["Agent"]),
         tests(
+            "ProxyTests",
+            dependencies: ["Proxy", "MeshCore", "MeshTLS", "MeshTesting", .nio, .nioPosix, .logging]
+        ),
+        tests(
             "CLITests",
             dependencies: ["CLI", "AWS", "MeshCore", "MeshTesting", .httpClient],
             exclude: ["Fixtures"]

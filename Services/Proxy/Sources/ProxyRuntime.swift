@@ -146,6 +146,12 @@ public final class ProxyRuntime: Sendable {
         self.logger.info("drained")
     }
 
+    /// Closes every listener at once (no drain); established connections run on until they end.
+    public func stop() async {
+        self.draining.store(true, ordering: .relaxed)
+        await self.listeners.closeAll()
+    }
+
     /// Whether the local app still accepts connections (how a sidecar learns that the app exited).
     private func appIsUp() async -> Bool {
         guard await self.listeners.publicPort != nil || self.options.publicBindHost != nil,

@@ -1,0 +1,269 @@
+import Foundation
+import Logging
+import MeshCore
+import MeshTesting
+import NIOCore
+import NIOPosix
+import Proxy
+import Testing
+
+/// The data path over real sockets: an app, its sidecar's public mTLS listener, and a client
+/// sidecar's upstream listener, all in this process on loopback.
+@Suite(.timeLimit(.minutes(2))) struct ProxyDataPathTests {
+    let group = MultiThreadedEventLoopGroup.singleton
+    let pki: TestPKI
+
+    init() throws {
+        self.pki = try TestPKI()
+    }
+
+    /// One call on a new connection, and the reply it must get ("" for an empty reply).
+    private func expectReply(
+        _ port: Int,
+        _ expected: String,
+        sending message: String = "ping\n",
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) async throws {
+        let reply = try await call(port: port, message, group: self.group)
+        #expect(reply == expected, sourceLocation: sourceLocation)
+    }
+
+    static let allowWeb = Intention(sourceName: "web", destinationName: "api", action: .allow)
+
+    /// Runs an app and its `api` sidecar, then a `web` sidecar with an upstream to it.
+    private func withPair<T: Sendable>(
+        intentions: [Intention] = [ProxyDataPathTests.allowWeb],
+        _ body: (_ web: ProxyRuntime, _ api: ProxyRuntime, _ upstreamPort: Int) async throws -> T
+    ) async throws -> T {
+        let app = try await startApp(name: "api-1", group: self.group)
+        defer { app.close(promise: nil) }
+        return try await withProxy(
+            sidecar("api", appPort: app.localAddress!.port!, intentions: intentions),
+            tls: try self.pki.tls(for: "api"),
+            group: self.group
+        ) { api in
+            let apiPort = try #require(await api.boundPublicPort())
+            return try await withProxy(
+                sidecar("web", appPort: 1, upstreams: [upstream("api", ports: [apiPort])]),
+                tls: try self.pki.tls(for: "web"),
+                group: self.group
+            ) { web in
+                try await body(web, api, try #require(await web.boundUpstreamPort("api")))
+            }
+        }
+    }
+
+    @Test func anAllowedCallCrossesBothProxiesOverMTLS() async throws {
+        try await self.withPair { web, api, port in
+            try await self.expectReply(port, "api-1:ping\n")
+            let inbound = String(decoding: api.metrics.render(), as: UTF8.self)
+            #expect(inbound.contains(#"mesh_proxy_tls_handshakes_total{side="server",result="ok"} 1"#))
+            let outbound = String(decoding: web.metrics.render(), as: UTF8.self)
+            #expect(outbound.contains(#"mesh_proxy_tls_handshakes_total{side="client",result="ok"} 1"#))
+        }
+    }
+
+    @Test func aDeniedSourceGetsAnEmptyReply() async throws {
+        try await self.withPair(intentions: [Intention(sourceName: "web", destinationName: "api", action: .deny)]) {
+            _,
+            api,
+            port in
+            try await self.expectReply(port, "")
+            #expect(
+                String(decoding: api.metrics.render(), as: UTF8.self).contains("mesh_proxy_intention_denials_total 1")
+            )
+        }
+    }
+
+    @Test func defaultDenyWithoutAnIntention() async throws {
+        try await self.withPair(intentions: []) { _, _, port in
+            try await self.expectReply(port, "")
+        }
+    }
+
+    @Test func anExactDenyBeatsTheWildcardAllow() async throws {
+        let intentions = [
+            Intention(sourceName: "*", destinationName: "api", action: .allow),
+            Intention(sourceName: "web", destinationName: "api", action: .deny),
+        ]
+        try await self.withPair(intentions: intentions) { _, _, port in
+            try await self.expectReply(port, "")
+        }
+    }
+
+    @Test func anIntentionChangeAppliesToNewConnectionsAndKeepsOpenOnes() async throws {
+        try await self.withPair { _, api, port in
+            // An open connection through both proxies.
+            let open = try await ClientBootstrap(group: self.group).connect(host: "127.0.0.1", port: port) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                }
+            }
+            try await open.executeThenClose { inbound, outbound in
+                var replies = inbound.makeAsyncIterator()
+                try await outbound.write(ByteBuffer(string: "one\n"))
+                #expect(try await replies.next().map { String(buffer: $0) } == "api-1:one\n")
+
+                var denied = try #require(api.snapshot)
+                denied.intentions = [Intention(sourceName: "web", destinationName: "api", action: .deny)]
+                try await api.apply(denied, tls: try self.pki.tls(for: "api"))
+
+                try await self.expectReply(port, "")
+                try await outbound.write(ByteBuffer(string: "two\n"))
+                #expect(try await replies.next().map { String(buffer: $0) } == "api-1:two\n")
+            }
+        }
+    }
+
+    @Test func roundRobinSpreadsCallsOverEveryInstance() async throws {
+        var apps: [any Channel] = []
+        defer { apps.forEach { $0.close(promise: nil) } }
+        var runtimes: [ProxyRuntime] = []
+        defer { for runtime in runtimes { Task { await runtime.stop() } } }
+        var ports: [Int] = []
+        for index in 1...3 {
+            let app = try await startApp(name: "api-\(index)", group: self.group)
+            apps.append(app)
+            let runtime = ProxyRuntime(
+                options: ProxyOptions(publicBindHost: "127.0.0.1"),
+                group: self.group,
+                metrics: ProxyMetrics(),
+                logger: .init(label: "test")
+            )
+            try await runtime.apply(
+                sidecar("api", appPort: app.localAddress!.port!, intentions: [Self.allowWeb]),
+                tls: try self.pki.tls(for: "api")
+            )
+            runtimes.append(runtime)
+            ports.append(try #require(await runtime.boundPublicPort()))
+        }
+        try await withProxy(
+            sidecar("web", appPort: 1, upstreams: [upstream("api", ports: ports)]),
+            tls: try self.pki.tls(for: "web"),
+            group: self.group
+        ) { web in
+            let port = try #require(await web.boundUpstreamPort("api"))
+            var replies: [String] = []
+            for _ in 0..<6 {
+                let reply = try await call(port: port, group: self.group)
+                replies.append(reply)
+            }
+            #expect(
+                replies == [
+                    "api-1:ping\n", "api-2:ping\n", "api-3:ping\n", "api-1:ping\n", "api-2:ping\n", "api-3:ping\n",
+                ]
+            )
+        }
+    }
+
+    @Test func aDeadEndpointIsRetriedElsewhereAndEjected() async throws {
+        let app = try await startApp(name: "api-1", group: self.group)
+        defer { app.close(promise: nil) }
+        // A port nothing listens on: bind, note the port, close.
+        let dead = try await ServerBootstrap(group: self.group).bind(host: "127.0.0.1", port: 0).get()
+        let deadPort = dead.localAddress!.port!
+        try await dead.close()
+        try await withProxy(
+            sidecar("api", appPort: app.localAddress!.port!, intentions: [Self.allowWeb]),
+            tls: try self.pki.tls(for: "api"),
+            group: self.group
+        ) { api in
+            let apiPort = try #require(await api.boundPublicPort())
+            try await withProxy(
+                sidecar("web", appPort: 1, upstreams: [upstream("api", ports: [deadPort, apiPort])]),
+                tls: try self.pki.tls(for: "web"),
+                group: self.group
+            ) { web in
+                let port = try #require(await web.boundUpstreamPort("api"))
+                for _ in 0..<4 {
+                    try await self.expectReply(port, "api-1:ping\n")
+                }
+                #expect(web.ejectedEndpoints("api").map(\.port) == [deadPort])
+            }
+        }
+    }
+
+    @Test func anEndpointWithTheWrongIdentityIsRefused() async throws {
+        let app = try await startApp(name: "impostor", group: self.group)
+        defer { app.close(promise: nil) }
+        // A proxy that presents "billing" while the catalog says it is "api".
+        try await withProxy(
+            sidecar("billing", appPort: app.localAddress!.port!, defaultAllow: true),
+            tls: try self.pki.tls(for: "billing"),
+            group: self.group
+        ) { impostor in
+            let port = try #require(await impostor.boundPublicPort())
+            try await withProxy(
+                sidecar("web", appPort: 1, upstreams: [upstream("api", ports: [port])]),
+                tls: try self.pki.tls(for: "web"),
+                group: self.group
+            ) { web in
+                let local = try #require(await web.boundUpstreamPort("api"))
+                try await self.expectReply(local, "")
+                #expect(
+                    String(decoding: web.metrics.render(), as: UTF8.self).contains(
+                        "mesh_proxy_identity_mismatches_total 1"
+                    )
+                )
+            }
+        }
+    }
+
+    @Test func aPeerFromAnotherTrustDomainIsDenied() async throws {
+        let app = try await startApp(name: "api-1", group: self.group)
+        defer { app.close(promise: nil) }
+        try await withProxy(
+            sidecar("api", appPort: app.localAddress!.port!, defaultAllow: true),
+            tls: try self.pki.tls(for: "api"),
+            group: self.group
+        ) { api in
+            let apiPort = try #require(await api.boundPublicPort())
+            try await withProxy(
+                sidecar("web", appPort: 1, upstreams: [upstream("api", ports: [apiPort])]),
+                tls: try self.pki.tls(for: "web", trustDomain: "elsewhere.consul"),
+                group: self.group
+            ) { web in
+                let port = try #require(await web.boundUpstreamPort("api"))
+                try await self.expectReply(port, "")
+            }
+        }
+    }
+
+    @Test func aPlainConnectionToThePublicListenerGetsNothing() async throws {
+        try await self.withPair { _, api, _ in
+            let port = try #require(await api.boundPublicPort())
+            try await self.expectReply(port, "", sending: "GET / HTTP/1.0\r\n\r\n")
+        }
+    }
+
+    @Test func aLeafRotationKeepsOpenConnectionsAndServesNewOnes() async throws {
+        try await self.withPair { web, _, port in
+            let open = try await ClientBootstrap(group: self.group).connect(host: "127.0.0.1", port: port) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                }
+            }
+            try await open.executeThenClose { inbound, outbound in
+                var replies = inbound.makeAsyncIterator()
+                try await outbound.write(ByteBuffer(string: "one\n"))
+                #expect(try await replies.next().map { String(buffer: $0) } == "api-1:one\n")
+                // A new leaf for web (new key), as at renewal.
+                try await web.apply(try #require(web.snapshot), tls: try self.pki.tls(for: "web"))
+                try await self.expectReply(port, "api-1:ping\n")
+                try await outbound.write(ByteBuffer(string: "two\n"))
+                #expect(try await replies.next().map { String(buffer: $0) } == "api-1:two\n")
+            }
+        }
+    }
+
+    @Test func aBadSnapshotIsRefusedAndTheOldOneStays() async throws {
+        try await self.withPair { web, _, port in
+            var bad = try #require(web.snapshot)
+            bad.upstreams[0].expectedIdentity = "not-a-spiffe-id"
+            await #expect(throws: ProxyError.self) {
+                try await web.apply(bad, tls: try self.pki.tls(for: "web"))
+            }
+            try await self.expectReply(port, "api-1:ping\n")
+        }
+    }
+}

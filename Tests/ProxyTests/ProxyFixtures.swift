@@ -1,0 +1,145 @@
+import Logging
+import MeshCore
+import MeshTLS
+import MeshTesting
+import NIOCore
+import NIOPosix
+import Proxy
+
+/// A development CA for the tests' proxies, issuing SPIFFE leaves in trust domain `test.consul`.
+struct TestPKI {
+    static let trustDomain = "test.consul"
+    let authority: DevTLS.Authority
+
+    init() throws {
+        self.authority = try DevTLS.makeCA(name: "Proxy Test CA")
+    }
+
+    static func identity(_ service: String, trustDomain: String = TestPKI.trustDomain) -> String {
+        SPIFFEID(trustDomain: trustDomain, namespace: "default", datacenter: "dc1", service: service).uri
+    }
+
+    /// A fresh key and leaf for `service` (any trust domain the test names), with this CA as root.
+    func tls(for service: String, trustDomain: String = TestPKI.trustDomain) throws -> ProxyTLS {
+        let leaf = try DevTLS.issueServerCert(
+            ca: self.authority.certificate,
+            caKey: self.authority.privateKey,
+            uri: Self.identity(service, trustDomain: trustDomain)
+        )
+        return try ProxyTLS(
+            certificateChainPEM: leaf.certificatePEM,
+            privateKeyPEM: leaf.privateKeyPEM,
+            rootsPEM: [self.authority.certificatePEM]
+        )
+    }
+}
+
+/// A local app: answers each read with `<name>:<what it read>`, so a test sees which instance served it.
+final class TaggedEchoHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+    let name: String
+
+    init(name: String) { self.name = name }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var reply = context.channel.allocator.buffer(string: "\(self.name):")
+        var received = Self.unwrapInboundIn(data)
+        reply.writeBuffer(&received)
+        context.writeAndFlush(Self.wrapOutboundOut(reply), promise: nil)
+    }
+}
+
+/// Starts a tagged echo app on a free loopback port.
+func startApp(name: String, group: any EventLoopGroup) async throws -> any Channel {
+    try await ServerBootstrap(group: group)
+        .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+        .childChannelInitializer { channel in
+            channel.eventLoop.makeCompletedFuture {
+                try channel.pipeline.syncOperations.addHandler(TaggedEchoHandler(name: name))
+            }
+        }
+        .bind(host: "127.0.0.1", port: 0).get()
+}
+
+/// Sends `message` on a new connection to `port` and returns what comes back up to a newline
+/// (empty when the far end closes without a byte: Consul's "empty reply").
+func call(port: Int, _ message: String = "ping\n", group: any EventLoopGroup) async throws -> String {
+    let channel = try await ClientBootstrap(group: group).connect(host: "127.0.0.1", port: port) { channel in
+        channel.eventLoop.makeCompletedFuture {
+            try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+        }
+    }
+    return try await channel.executeThenClose { inbound, outbound in
+        try await outbound.write(ByteBuffer(string: message))
+        var received = ""
+        do {
+            for try await chunk in inbound {
+                received += String(buffer: chunk)
+                if received.hasSuffix("\n") { break }
+            }
+        } catch {
+            // A reset counts as no reply.
+        }
+        return received
+    }
+}
+
+/// A proxy runtime in this process on loopback, stopped at the end of `body`.
+func withProxy<T: Sendable>(
+    _ snapshot: ProxySnapshot,
+    tls: ProxyTLS,
+    options: ProxyOptions = ProxyOptions(publicBindHost: "127.0.0.1", connectTimeout: .seconds(2)),
+    group: any EventLoopGroup,
+    _ body: (ProxyRuntime) async throws -> T
+) async throws -> T {
+    let runtime = ProxyRuntime(
+        options: options,
+        group: group,
+        metrics: ProxyMetrics(),
+        logger: Logger(label: "proxy-test")
+    )
+    try await runtime.apply(snapshot, tls: tls)
+    do {
+        let result = try await body(runtime)
+        await runtime.stop()
+        return result
+    } catch {
+        await runtime.stop()
+        throw error
+    }
+}
+
+/// A sidecar snapshot for `service` in front of an app on `appPort`, with the given intentions.
+func sidecar(
+    _ service: String,
+    appPort: Int,
+    intentions: [Intention] = [],
+    defaultAllow: Bool = false,
+    upstreams: [ProxyUpstream] = []
+) -> ProxySnapshot {
+    ProxySnapshot(
+        service: service,
+        publicPort: 0,
+        localAppPort: appPort,
+        protocolName: "tcp",
+        upstreams: upstreams,
+        intentions: intentions,
+        defaultAllow: defaultAllow,
+        trustDomain: TestPKI.trustDomain,
+        rootsPEM: []
+    )
+}
+
+/// An upstream to `service` on a free local port, over the given proxies' public ports.
+func upstream(_ service: String, ports: [Int], expect: String? = nil) -> ProxyUpstream {
+    ProxyUpstream(
+        service: service,
+        localPort: 0,
+        protocolName: "tcp",
+        endpoints: ports.map {
+            ProxyEndpoint(address: "127.0.0.1", port: $0, node: "n", instanceID: "\(service)-\($0)")
+        },
+        expectedIdentity: expect ?? TestPKI.identity(service)
+    )
+}
