@@ -106,11 +106,14 @@ let package = Package(
             path: "Shared/MeshStore",
             dependencies: ["MeshCore", .postgres, .lifecycle, .logging, .nio, .nioSSL, .metrics]
         ),
+        // Flags-and-environment settings, addresses and logging setup for every executable.
+        library("MeshProcess", path: "Shared/MeshProcess", dependencies: ["MeshCore", .logging]),
         library(
             "MeshRPC",
             path: "Shared/MeshRPC",
             dependencies: [
-                "MeshCore", .grpcCore, .grpcTransport, .hummingbird, .lifecycle, .logging, .metrics, .prometheus,
+                "MeshCore", "MeshProcess", .grpcCore, .grpcTransport, .hummingbird, .lifecycle, .logging, .metrics,
+                .prometheus,
                 .httpTypes, .nio, .argumentParser,
             ]
         ),
@@ -206,7 +209,7 @@ let package = Package(
         executable(
             "ProxyMain",
             path: "Services/Proxy/Main",
-            dependencies: ["Proxy", "MeshCore", "MeshRPC", .argumentParser, .logging]
+            dependencies: ["Proxy", "MeshCore", "MeshProcess", .argumentParser, .logging]
         ),
         library(
             "Agent",

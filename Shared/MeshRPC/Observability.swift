@@ -1,5 +1,4 @@
 public import Hummingbird
-import Logging
 import Metrics
 public import Prometheus
 import Synchronization
@@ -37,18 +36,5 @@ extension Router {
             isReady() ? Response(status: .ok) : Response(status: .serviceUnavailable)
         }
         self.get("/healthz") { _, _ -> Response in Response(status: .ok) }
-    }
-}
-
-/// Logging setup shared by every executable: one line per event to stderr, level from
-/// `MESH_LOG_LEVEL` (default info).
-public enum MeshLogging {
-    public static func bootstrap(environment: [String: String]) {
-        let level = environment["MESH_LOG_LEVEL"].flatMap { Logger.Level(rawValue: $0.lowercased()) } ?? .info
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
     }
 }

@@ -1,9 +1,14 @@
 import ArgumentParser
-import Foundation
 import Logging
 import MeshCore
-import MeshRPC
+import MeshProcess
 import Proxy
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 /// mesh-proxy: the sidecar (public mTLS listener to the local app, local upstream listeners).
 @main

@@ -1,9 +1,14 @@
-import Foundation
 import Logging
 import MeshCore
 public import NIOCore
 import NIOHTTP1
 import NIOPosix
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 /// The admin listener (127.0.0.1:19000 by default, as Envoy's): `/ready`, `/metrics`, `/config`.
 ///

@@ -1,5 +1,10 @@
-public import Foundation
 public import MeshCore
+
+#if canImport(FoundationEssentials)
+public import FoundationEssentials
+#else
+public import Foundation
+#endif
 
 /// Static mode's bootstrap file: the whole config and the PKI as files, no control plane (as Envoy
 /// runs from a static bootstrap). `mesh-agent init` writes the dynamic variant; this one is for
@@ -43,7 +48,7 @@ public struct StaticBootstrap: Sendable, Codable {
             do {
                 return try String(contentsOf: url, encoding: .utf8)
             } catch {
-                throw ProxyError(.invalidTLS, "cannot read \(url.path): \(error.localizedDescription)")
+                throw ProxyError(.invalidTLS, "cannot read \(url.path): \(error)")
             }
         }
         var snapshot = self.snapshot

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// Consul's JSON for an intention, as `GET /v1/connect/intentions/exact` serves it and
 /// `PUT /v1/connect/intentions/exact` reads it.

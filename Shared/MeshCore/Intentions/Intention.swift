@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+public import FoundationEssentials
+#else
 public import Foundation
+#endif
 
 /// An intention: whether `source` may connect to (or send requests to) `destination`, in Consul's model.
 ///

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// A coding key for any field name: Consul's JSON is read by name, not through a fixed key enum.
 struct IntentionJSONKey: CodingKey, Hashable {

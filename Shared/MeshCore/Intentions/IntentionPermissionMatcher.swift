@@ -1,27 +1,26 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// A regular expression that must match a whole string, as Envoy's `safe_regex` (RE2) does.
 ///
-/// Compiled with ICU (`NSRegularExpression`), whose syntax is a superset of RE2's for common patterns;
-/// patterns RE2 rejects (backreferences, lookaround) compile here but Envoy would refuse them.
+/// Compiled with Swift's `Regex` (no Foundation, so the proxy links without ICU), whose syntax is a
+/// superset of RE2's for common patterns; patterns RE2 rejects (backreferences, lookaround) compile
+/// here but Envoy would refuse them.
 struct IntentionRegex: @unchecked Sendable {
-    // NSRegularExpression is immutable and documented as safe to share across threads.
-    private let expression: NSRegularExpression
+    // A compiled Regex is immutable; matching does not mutate it.
+    private let expression: Regex<AnyRegexOutput>
 
-    /// `nil` when the pattern does not compile, or does not compile once anchored (a pattern that
-    /// could escape the anchoring group is refused rather than matched partially).
+    /// `nil` when the pattern does not compile.
     init?(_ pattern: String) {
-        guard let raw = try? NSRegularExpression(pattern: pattern),
-            let anchored = try? NSRegularExpression(pattern: "\\A(?:" + pattern + ")\\z"),
-            anchored.numberOfCaptureGroups == raw.numberOfCaptureGroups
-        else { return nil }
-        self.expression = anchored
+        guard let expression = try? Regex(pattern) else { return nil }
+        self.expression = expression
     }
 
     func matchesWhole(_ text: some StringProtocol) -> Bool {
-        let text = String(text)
-        let range = NSRange(text.startIndex..., in: text)
-        return self.expression.firstMatch(in: text, range: range) != nil
+        (try? self.expression.wholeMatch(in: String(text))) != nil
     }
 }
 

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// Checks an intention before it is written and fills Consul's defaults, with the rules of Consul's
 /// `ServiceIntentionsConfigEntry.Normalize` + `Validate` (the path every write takes since 1.9),

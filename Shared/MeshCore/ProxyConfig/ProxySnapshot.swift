@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// One upstream as the application asked for it: a service reached on a local port.
 public struct UpstreamRequest: Sendable, Hashable, Codable {
