@@ -197,7 +197,19 @@ let package = Package(
             path: "Services/IAMAuth/Main",
             dependencies: ["IAMAuth", "MeshRPC", .argumentParser, .lifecycle, .unixSignals, .logging]
         ),
-        executable("ConfigDistributorMain", path: "Services/ConfigDistributor/Main", dependencies: []),
+        library(
+            "ConfigDistributor",
+            path: "Services/ConfigDistributor/Sources",
+            dependencies: [
+                "MeshCore", "MeshRPC", "MeshServer", "MeshProto", .grpcCore, .grpcTransport, .hummingbird,
+                .hummingbirdTLS, .protobuf, .lifecycle, .logging, .metrics,
+            ]
+        ),
+        executable(
+            "ConfigDistributorMain",
+            path: "Services/ConfigDistributor/Main",
+            dependencies: ["ConfigDistributor", "MeshRPC", .argumentParser, .lifecycle, .unixSignals, .logging]
+        ),
         library(
             "Proxy",
             path: "Services/Proxy/Sources",

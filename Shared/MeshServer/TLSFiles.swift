@@ -104,6 +104,15 @@ public struct TLSFiles: Sendable, Hashable {
         }
     }
 
+    /// gRPC server side for data-plane clients (proxies, agents): our certificate, TLS 1.3, no client
+    /// certificate asked for, since a proxy has none before its first leaf; its token authenticates it.
+    public var grpcServerSecurityForWorkloads: HTTP2ServerTransport.Posix.TransportSecurity {
+        .tls(
+            certificateChain: [.file(path: self.certificatePath, format: .pem)],
+            privateKey: .file(path: self.keyPath, format: .pem)
+        )
+    }
+
     /// gRPC client side: our certificate as the client's, the server's checked against the CA.
     public var grpcClientSecurity: HTTP2ClientTransport.Posix.TransportSecurity {
         .mTLS(

@@ -150,13 +150,38 @@ public enum ProxySnapshotBuilder {
         datacenter: String,
         rootsPEM: [String]
     ) -> ProxySnapshot {
+        self.build(
+            proxy,
+            endpoints: sidecars.mapValues(Self.healthyEndpoints),
+            protocols: protocols,
+            defaultProtocol: defaultProtocol,
+            intentions: intentions,
+            defaultAllow: defaultAllow,
+            trustDomain: trustDomain,
+            datacenter: datacenter,
+            rootsPEM: rootsPEM
+        )
+    }
+
+    /// The same from the healthy endpoints of each upstream service, already selected.
+    public static func build(
+        _ proxy: ProxyRegistration,
+        endpoints: [String: [ProxyEndpoint]],
+        protocols: [String: String],
+        defaultProtocol: String = "tcp",
+        intentions: IntentionSet,
+        defaultAllow: Bool,
+        trustDomain: String,
+        datacenter: String,
+        rootsPEM: [String]
+    ) -> ProxySnapshot {
         func protocolOf(_ service: String) -> String { protocols[service] ?? defaultProtocol }
         let upstreams = proxy.upstreams.sorted { $0.localPort < $1.localPort }.map { upstream in
             ProxyUpstream(
                 service: upstream.service,
                 localPort: upstream.localPort,
                 protocolName: protocolOf(upstream.service),
-                endpoints: Self.healthyEndpoints(sidecars[upstream.service] ?? []),
+                endpoints: (endpoints[upstream.service] ?? []).sorted(),
                 expectedIdentity: SPIFFEID(
                     trustDomain: trustDomain,
                     namespace: "default",

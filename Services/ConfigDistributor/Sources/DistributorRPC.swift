@@ -1,0 +1,51 @@
+import GRPCCore
+import Logging
+import MeshProto
+import MeshServer
+import Metrics
+import ServiceLifecycle
+
+/// `mesh.v1.ConfigDistributor`: proxies' config streams and the CSR relay.
+struct DistributorRPC<CATransport: ClientTransport>: Mesh_V1_ConfigDistributor.ServiceProtocol {
+    let view: MeshView
+    let ca: Mesh_V1_CA.Client<CATransport>
+    let enforceACLs: Bool
+    let metrics: DistributorMetrics
+    let logger: Logger
+
+    func stream(
+        request: StreamingServerRequest<Mesh_V1_ProxyStreamRequest>,
+        context: ServerContext
+    ) async throws -> StreamingServerResponse<Mesh_V1_ProxySnapshotPush> {
+        let session = ProxySession(
+            view: self.view,
+            enforceACLs: self.enforceACLs,
+            metrics: self.metrics,
+            logger: self.logger
+        )
+        return StreamingServerResponse { writer in
+            let caller = ACLCaller.current
+            // At shutdown the stream ends, so the proxy reconnects to another replica at once.
+            try await cancelWhenGracefulShutdown {
+                try await session.run(messages: request.messages, writer: writer, caller: caller)
+            }
+            return [:]
+        }
+    }
+
+    func signLeaf(
+        request: ServerRequest<Mesh_V1_SignLeafRequest>,
+        context: ServerContext
+    ) async throws -> ServerResponse<Mesh_V1_SignResponse> {
+        var metadata = Metadata()
+        for token in request.metadata[stringValues: ACLInterceptor.tokenKey] {
+            metadata.addString(token, forKey: ACLInterceptor.tokenKey)
+        }
+        var sign = Mesh_V1_SignRequest()
+        sign.csrPem = request.message.csrPem
+        // ca-svc checks the proxy's own token (service:write on the CSR's service) and answers.
+        let response = try await self.ca.sign(sign, metadata: metadata)
+        self.metrics.leafRelays.increment()
+        return ServerResponse(message: response)
+    }
+}

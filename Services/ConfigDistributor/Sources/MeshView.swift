@@ -1,0 +1,272 @@
+import GRPCCore
+import Logging
+public import MeshCore
+import MeshProto
+import MeshServer
+import ServiceLifecycle
+import Synchronization
+
+/// What the distributor knows of the control plane, kept current by watch streams: the trust
+/// roots (ca-svc), every intention and the default policy (authz-svc), and the sidecar proxies of
+/// every service some proxy cares about (catalog-svc, one watch per service, shared by all streams).
+///
+/// Proxy streams subscribe with the services they depend on and are woken (coalesced: a wake-up
+/// that finds one pending drops the new one) when one of them changes, or on any roots or
+/// intentions change. Nothing is polled.
+public final class MeshView: Sendable {
+    struct Roots: Sendable, Equatable {
+        var trustDomain: String
+        var pems: [String]
+    }
+
+    /// A sidecar (`connect-proxy`) instance as the catalog shows it.
+    struct Sidecar: Sendable, Equatable {
+        var id: String
+        var node: String
+        var address: String
+        var port: Int
+        var healthy: Bool
+        var localServicePort: Int
+        var upstreams: [UpstreamRequest]
+    }
+
+    struct State {
+        var roots: Roots?
+        var intentions: IntentionSet?
+        var defaultAllow = false
+        /// Sidecars per destination service, for each service watched.
+        var sidecars: [String: [Sidecar]] = [:]
+        var watched: Set<String> = []
+        var subscribers: [Int: Subscriber] = [:]
+        var nextSubscriber = 0
+    }
+
+    struct Subscriber {
+        var services: Set<String>
+        let wake: AsyncStream<Void>.Continuation
+    }
+
+    let datacenter: String
+    private let state = Mutex(State())
+    private let watchRequests: AsyncStream<String>
+    private let requestWatch: AsyncStream<String>.Continuation
+    /// Fulfilled once roots and intentions have both arrived (readiness).
+    public let synced = Rendezvous<Bool>()
+
+    public init(datacenter: String) {
+        self.datacenter = datacenter
+        (self.watchRequests, self.requestWatch) = AsyncStream.makeStream(of: String.self)
+    }
+
+    // MARK: Subscriptions
+
+    /// A subscription to changes of `services` (and of roots and intentions); the stream yields
+    /// once at once, then after changes.
+    func subscribe(services: Set<String>) -> (id: Int, changes: AsyncStream<Void>) {
+        let (changes, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        let id = self.state.withLock { state in
+            state.nextSubscriber += 1
+            state.subscribers[state.nextSubscriber] = Subscriber(services: services, wake: wake)
+            return state.nextSubscriber
+        }
+        self.watch(services)
+        wake.yield()
+        return (id, changes)
+    }
+
+    /// Changes what subscriber `id` depends on (its upstreams became known or changed).
+    func update(_ id: Int, services: Set<String>) {
+        let changed = self.state.withLock { state -> Bool in
+            guard state.subscribers[id]?.services != services else { return false }
+            state.subscribers[id]?.services = services
+            return true
+        }
+        if changed { self.watch(services) }
+    }
+
+    func unsubscribe(_ id: Int) {
+        let subscriber = self.state.withLock { $0.subscribers.removeValue(forKey: id) }
+        subscriber?.wake.finish()
+    }
+
+    public var subscriberCount: Int { self.state.withLock { $0.subscribers.count } }
+
+    private func watch(_ services: Set<String>) {
+        let new = self.state.withLock { state -> [String] in
+            let new = services.subtracting(state.watched)
+            state.watched.formUnion(new)
+            return Array(new)
+        }
+        for service in new { self.requestWatch.yield(service) }
+    }
+
+    /// Wakes the subscribers that depend on `service` (every subscriber when nil).
+    private func notify(service: String?) {
+        let wakes = self.state.withLock { state in
+            state.subscribers.values.filter { service == nil || $0.services.contains(service!) }.map(\.wake)
+        }
+        for wake in wakes { wake.yield() }
+    }
+
+    // MARK: Snapshots
+
+    /// Why a proxy's snapshot cannot be built yet.
+    enum Pending: Equatable {
+        case syncing
+        case notRegistered
+    }
+
+    /// The snapshot of proxy `proxyID` fronting `service`, with the upstream services it depends on.
+    func snapshot(proxyID: String, service: String) -> Result<(ProxySnapshot, Set<String>), PendingError> {
+        let state = self.state.withLock { state in
+            (state.roots, state.intentions, state.defaultAllow, state.sidecars)
+        }
+        guard let roots = state.0, let intentions = state.1 else { return .failure(PendingError(.syncing)) }
+        guard let own = state.3[service]?.first(where: { $0.id == proxyID }) else {
+            return .failure(PendingError(state.3[service] == nil ? .syncing : .notRegistered))
+        }
+        var endpoints: [String: [ProxyEndpoint]] = [:]
+        for upstream in own.upstreams {
+            endpoints[upstream.service] = (state.3[upstream.service] ?? []).filter(\.healthy).map {
+                ProxyEndpoint(address: $0.address, port: $0.port, node: $0.node, instanceID: $0.id)
+            }
+        }
+        let snapshot = ProxySnapshotBuilder.build(
+            ProxyRegistration(
+                service: service,
+                publicPort: own.port,
+                localAppPort: own.localServicePort,
+                upstreams: own.upstreams
+            ),
+            endpoints: endpoints,
+            protocols: [:],
+            intentions: intentions,
+            defaultAllow: state.2,
+            trustDomain: roots.trustDomain,
+            datacenter: self.datacenter,
+            rootsPEM: roots.pems
+        )
+        return .success((snapshot, Set(own.upstreams.map(\.service))))
+    }
+
+    struct PendingError: Error {
+        let reason: Pending
+        init(_ reason: Pending) { self.reason = reason }
+    }
+
+    // MARK: Following the control plane
+
+    /// Runs the roots and intentions watches and one catalog watch per requested service, each
+    /// reconnecting with backoff, until cancelled.
+    func follow(
+        catalog: Mesh_V1_Catalog.Client<some ClientTransport>,
+        intentions: Mesh_V1_Intentions.Client<some ClientTransport>,
+        ca: Mesh_V1_CA.Client<some ClientTransport>,
+        metadata: Metadata,
+        logger: Logger
+    ) async {
+        await withDiscardingTaskGroup { group in
+            group.addTask {
+                await Self.retrying("roots", logger: logger) {
+                    try await ca.watchRoots(.init(), metadata: metadata) { response in
+                        for try await roots in response.messages {
+                            self.apply(roots)
+                        }
+                    }
+                }
+            }
+            group.addTask {
+                await Self.retrying("intentions", logger: logger) {
+                    try await intentions.watch(.init(), metadata: metadata) { response in
+                        for try await snapshot in response.messages {
+                            self.apply(snapshot)
+                        }
+                    }
+                }
+            }
+            for await service in self.watchRequests {
+                group.addTask {
+                    await Self.retrying("catalog \(service)", logger: logger) {
+                        var request = Mesh_V1_WatchRequest()
+                        request.service = "\(service)-sidecar-proxy"
+                        try await catalog.watch(request, metadata: metadata) { response in
+                            for try await event in response.messages {
+                                self.apply(event, service: service)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    private static func retrying(_ what: String, logger: Logger, _ body: () async throws -> Void) async {
+        var backoff: Duration = .milliseconds(100)
+        while !Task.isCancelled {
+            do {
+                try await body()
+                if Task.isCancelled { return }
+                logger.info("watch ended; reopening", metadata: ["mesh.watch": "\(what)"])
+            } catch {
+                if Task.isCancelled { return }
+                logger.warning(
+                    "watch lost; retrying",
+                    metadata: ["mesh.watch": "\(what)", "mesh.error": "\(error)", "mesh.backoff": "\(backoff)"]
+                )
+            }
+            try? await Task.sleep(for: backoff)
+            backoff = min(backoff * 2, .seconds(5))
+        }
+    }
+
+    func apply(_ message: Mesh_V1_CARoots) {
+        let roots = Roots(
+            trustDomain: message.trustDomain,
+            pems: message.roots.map(\.rootCertPem)
+        )
+        let changed = self.state.withLock { state -> Bool in
+            defer { state.roots = roots }
+            return state.roots != roots
+        }
+        self.markSyncedIfComplete()
+        if changed { self.notify(service: nil) }
+    }
+
+    func apply(_ message: Mesh_V1_IntentionsSnapshot) {
+        let set = IntentionSet(message.intentions.map(Intention.init))
+        self.state.withLock { state in
+            state.intentions = set
+            state.defaultAllow = message.defaultAllow
+        }
+        self.markSyncedIfComplete()
+        self.notify(service: nil)
+    }
+
+    func apply(_ event: Mesh_V1_WatchEvent, service: String) {
+        let sidecars = event.instances.compactMap(Self.sidecar(from:)).sorted { $0.id < $1.id }
+        let changed = self.state.withLock { state -> Bool in
+            defer { state.sidecars[service] = sidecars }
+            return state.sidecars[service] != sidecars
+        }
+        if changed { self.notify(service: service) }
+    }
+
+    private func markSyncedIfComplete() {
+        if self.state.withLock({ $0.roots != nil && $0.intentions != nil }) { self.synced.fulfill(true) }
+    }
+
+    /// A catalog instance as a sidecar: healthy when none of its checks (node checks included) is critical.
+    static func sidecar(from entry: Mesh_V1_ServiceHealth) -> Sidecar? {
+        guard entry.service.kind == "connect-proxy" else { return nil }
+        let proxy = ProxyBlock(json: entry.service.proxyJson)
+        return Sidecar(
+            id: entry.service.id,
+            node: entry.node.name,
+            address: entry.service.address.isEmpty ? entry.node.address : entry.service.address,
+            port: Int(entry.service.port),
+            healthy: !entry.checks.contains { $0.status == "critical" },
+            localServicePort: proxy.localServicePort,
+            upstreams: proxy.upstreams
+        )
+    }
+}
