@@ -214,8 +214,8 @@ let package = Package(
             "Proxy",
             path: "Services/Proxy/Sources",
             dependencies: [
-                "MeshCore", .nio, .nioPosix, .nioSSL, .nioTLS, .nioHTTP1, .logging, .prometheus, .lifecycle,
-                .unixSignals,
+                "MeshCore", "MeshTLS", "MeshProto", .nio, .nioPosix, .nioSSL, .nioTLS, .nioHTTP1, .logging,
+                .prometheus, .lifecycle, .unixSignals, .grpcCore, .grpcTransport, .crypto,
             ]
         ),
         executable(

@@ -1,5 +1,9 @@
 import Crypto
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// A 256-bit AES-GCM key that encrypts CA private keys before they are stored.
 ///
@@ -20,7 +24,7 @@ public struct KeyEncryptionKey: Sendable, CustomStringConvertible {
     /// - Parameter settingName: the flag or variable the text came from, named in the error.
     /// - Throws: `.invalidKey` unless the text is base64 of exactly 32 bytes.
     public init(base64 text: String, settingName: String = "MESH_CA_KEK") throws(KeyEncryptionError) {
-        let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        let trimmed = String(text.drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed())
         guard let bytes = Data(base64Encoded: trimmed) else {
             throw KeyEncryptionError(
                 .invalidKey,

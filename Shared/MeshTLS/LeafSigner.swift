@@ -1,5 +1,9 @@
 public import Crypto
+#if canImport(FoundationEssentials)
+public import FoundationEssentials
+#else
 public import Foundation
+#endif
 import SwiftASN1
 public import X509
 import _CryptoExtras

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// A Consul service identity: `spiffe://<td>/ns/<ns>/dc/<dc>/svc/<service>`, optionally with
 /// an admin partition, `spiffe://<td>/ap/<partition>/ns/<ns>/dc/<dc>/svc/<service>`.
@@ -45,7 +49,7 @@ public struct SPIFFEServiceID: Sendable, Hashable, CustomStringConvertible {
         guard segments.count == 6, segments[0] == "ns", segments[2] == "dc", segments[4] == "svc" else {
             return nil
         }
-        let decoded = [partition, segments[1], segments[3], segments[5]].map { $0.removingPercentEncoding ?? "" }
+        let decoded = [partition, segments[1], segments[3], segments[5]].map { Self.percentDecoded($0) ?? "" }
         guard decoded.allSatisfy({ !$0.isEmpty }) else { return nil }
         self.init(
             trustDomain: host,
@@ -80,5 +84,30 @@ public struct SPIFFEServiceID: Sendable, Hashable, CustomStringConvertible {
         let host = rest.prefix { $0 != "/" }
         guard !host.isEmpty, !host.contains(where: { "@:?#".contains($0) }) else { return nil }
         return (String(host), String(rest.dropFirst(host.count)))
+    }
+
+    /// `%XX`-decodes a path segment; nil for a malformed escape or bytes that are not UTF-8.
+    static func percentDecoded(_ text: some StringProtocol) -> String? {
+        var bytes: [UInt8] = []
+        var iterator = text.utf8.makeIterator()
+        while let byte = iterator.next() {
+            guard byte == UInt8(ascii: "%") else {
+                bytes.append(byte)
+                continue
+            }
+            guard let high = iterator.next().flatMap(Self.hexValue), let low = iterator.next().flatMap(Self.hexValue)
+            else { return nil }
+            bytes.append(high << 4 | low)
+        }
+        return String(validating: bytes, as: UTF8.self)
+    }
+
+    private static func hexValue(_ byte: UInt8) -> UInt8? {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
+        default: nil
+        }
     }
 }

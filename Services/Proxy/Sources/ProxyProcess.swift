@@ -21,17 +21,16 @@ public struct ProxyProcess: Sendable {
         self.threads = threads
     }
 
-    /// Serves `snapshot` with `tls` until a signal arrives. `afterStart` runs once everything is
-    /// bound (dynamic mode starts its config stream there).
+    /// Serves `initial` (static mode) until a signal arrives. `afterStart` runs once the admin
+    /// listener is up (dynamic mode runs its config stream there; listeners bind at the first config).
     public func run(
-        snapshot: ProxySnapshot,
-        tls: ProxyTLS,
+        initial: (ProxySnapshot, ProxyTLS)?,
         logger: Logger,
         afterStart: (@Sendable (ProxyRuntime) async -> Void)? = nil
     ) async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: max(self.threads, 1))
         let runtime = ProxyRuntime(options: self.options, group: group, metrics: ProxyMetrics(), logger: logger)
-        try await runtime.apply(snapshot, tls: tls)
+        if let (snapshot, tls) = initial { try await runtime.apply(snapshot, tls: tls) }
         let admin = try await AdminServer.start(
             host: self.adminHost,
             port: self.adminPort,

@@ -1,0 +1,216 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+import GRPCCore
+import GRPCNIOTransportHTTP2Posix
+public import Logging
+import MeshCore
+import MeshProto
+
+/// Dynamic mode: keeps a config stream to the config-distributor and a current leaf, and applies
+/// both to the runtime. Everything that changes the runtime goes through one loop, so a renewal
+/// and a push never interleave.
+///
+/// Statically stable: when the stream or the distributor fails, the runtime keeps serving its last
+/// config and leaf, and the client reconnects with backoff (jittered, up to 10 s), resuming from
+/// the version it serves.
+public struct DistributorClient: Sendable {
+    let settings: DynamicSettings
+    let logger: Logger
+
+    public init(settings: DynamicSettings, logger: Logger) {
+        self.settings = settings
+        self.logger = logger
+    }
+
+    enum Event: Sendable {
+        case push(Mesh_V1_ProxySnapshotPush, reply: @Sendable (Mesh_V1_ProxyAck) -> Void)
+        case renew
+    }
+
+    /// Runs until cancelled.
+    public func run(runtime: ProxyRuntime) async {
+        let security: HTTP2ClientTransport.Posix.TransportSecurity
+        if let caPEM = self.settings.distributorCAPEM {
+            security = .tls { config in
+                config.trustRoots = .certificates([.bytes(Array(caPEM.utf8), format: .pem)])
+                config.serverCertificateVerification = .noHostnameVerification
+            }
+        } else {
+            security = .plaintext
+        }
+        let target: any ResolvableTarget =
+            self.settings.distributorHost.contains(":")
+            ? .ipv6(address: self.settings.distributorHost, port: self.settings.distributorPort)
+            : (self.settings.distributorHost.allSatisfy { $0.isNumber || $0 == "." }
+                ? .ipv4(address: self.settings.distributorHost, port: self.settings.distributorPort)
+                : .dns(host: self.settings.distributorHost, port: self.settings.distributorPort))
+        do {
+            try await withGRPCClient(
+                transport: try HTTP2ClientTransport.Posix(
+                    target: target,
+                    transportSecurity: security,
+                    config: .defaults { $0.backoff = .init(initial: .milliseconds(100), max: .seconds(10), multiplier: 1.6, jitter: 0.2) }
+                )
+            ) { client in
+                let distributor = Mesh_V1_ConfigDistributor.Client(wrapping: client)
+                let (events, post) = AsyncStream.makeStream(of: Event.self)
+                await withDiscardingTaskGroup { group in
+                    group.addTask {
+                        await self.applyLoop(events: events, post: post, distributor: distributor, runtime: runtime)
+                    }
+                    group.addTask {
+                        await self.streamLoop(distributor: distributor, runtime: runtime, post: post)
+                        post.finish()
+                    }
+                }
+            }
+        } catch {
+            self.logger.error("config-distributor client stopped", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Opens the stream, forwards pushes to the apply loop and their ACKs back, and reopens it
+    /// with backoff when it ends.
+    private func streamLoop(
+        distributor: Mesh_V1_ConfigDistributor.Client<HTTP2ClientTransport.Posix>,
+        runtime: ProxyRuntime,
+        post: AsyncStream<Event>.Continuation
+    ) async {
+        var metadata = Metadata()
+        metadata.addString(self.settings.token, forKey: "x-consul-token")
+        var backoff: Duration = .milliseconds(100)
+        while !Task.isCancelled {
+            let (acks, ack) = AsyncStream.makeStream(of: Mesh_V1_ProxyAck.self)
+            var first = Mesh_V1_ProxyStreamRequest()
+            first.hello.proxyID = self.settings.proxyID
+            first.hello.service = self.settings.service
+            first.hello.currentVersion = runtime.snapshot?.version ?? ""
+            let opening = first
+            do {
+                try await distributor.stream(
+                    metadata: metadata,
+                    requestProducer: { writer in
+                        try await writer.write(opening)
+                        for await answer in acks {
+                            var message = Mesh_V1_ProxyStreamRequest()
+                            message.ack = answer
+                            try await writer.write(message)
+                        }
+                    },
+                    onResponse: { response in
+                        defer { ack.finish() }
+                        for try await push in response.messages {
+                            post.yield(.push(push, reply: { ack.yield($0) }))
+                        }
+                    }
+                )
+                backoff = .milliseconds(100)
+                if Task.isCancelled { return }
+                self.logger.info("config stream ended; reconnecting")
+            } catch {
+                ack.finish()
+                if Task.isCancelled { return }
+                self.logger.warning(
+                    "config stream lost; serving the last config and reconnecting",
+                    metadata: ["error": "\(error)", "backoff": "\(backoff)"]
+                )
+            }
+            try? await Task.sleep(for: backoff * Double.random(in: 0.8...1.2))
+            backoff = min(backoff * 2, .seconds(10))
+        }
+    }
+
+    /// The one writer of the runtime's config: pushes and leaf renewals, in order.
+    private func applyLoop(
+        events: AsyncStream<Event>,
+        post: AsyncStream<Event>.Continuation,
+        distributor: Mesh_V1_ConfigDistributor.Client<HTTP2ClientTransport.Posix>,
+        runtime: ProxyRuntime
+    ) async {
+        var leaf: LeafCertificate?
+        var snapshot: ProxySnapshot?
+        var renewal: Task<Void, Never>?
+        defer { renewal?.cancel() }
+        let decoder = JSONDecoder()
+        for await event in events {
+            switch event {
+            case .push(let push, let reply):
+                var answer = Mesh_V1_ProxyAck()
+                answer.version = push.version
+                answer.nonce = push.nonce
+                do {
+                    let next = try decoder.decode(ProxySnapshot.self, from: push.snapshotJson)
+                    if leaf == nil || leaf?.trustDomain != next.trustDomain {
+                        leaf = try await self.signLeaf(distributor: distributor, trustDomain: next.trustDomain)
+                        renewal?.cancel()
+                        renewal = self.scheduleRenewal(of: leaf!, post: post)
+                    }
+                    try await runtime.apply(next, tls: try Self.tls(leaf: leaf!, roots: next.rootsPEM))
+                    snapshot = next
+                } catch {
+                    answer.error = "\(error)"
+                    self.logger.warning(
+                        "config version refused",
+                        metadata: ["version": "\(push.version)", "error": "\(error)"]
+                    )
+                }
+                reply(answer)
+            case .renew:
+                guard let current = snapshot else { continue }
+                do {
+                    let fresh = try await self.signLeaf(distributor: distributor, trustDomain: current.trustDomain)
+                    try await runtime.apply(current, tls: try Self.tls(leaf: fresh, roots: current.rootsPEM))
+                    leaf = fresh
+                    renewal = self.scheduleRenewal(of: fresh, post: post)
+                    self.logger.info("leaf renewed", metadata: ["validBefore": "\(fresh.validBefore)"])
+                } catch {
+                    self.logger.warning("leaf renewal failed; retrying in 10s", metadata: ["error": "\(error)"])
+                    renewal = Task {
+                        try? await Task.sleep(for: .seconds(10))
+                        if !Task.isCancelled { post.yield(.renew) }
+                    }
+                }
+            }
+        }
+    }
+
+    private func scheduleRenewal(of leaf: LeafCertificate, post: AsyncStream<Event>.Continuation) -> Task<Void, Never> {
+        let delay = max(leaf.renewAt.timeIntervalSinceNow, 1)
+        return Task {
+            try? await Task.sleep(for: .seconds(delay))
+            if !Task.isCancelled { post.yield(.renew) }
+        }
+    }
+
+    /// A new key here and its certificate from ca-svc, through the distributor (only the CSR travels).
+    private func signLeaf(
+        distributor: Mesh_V1_ConfigDistributor.Client<HTTP2ClientTransport.Posix>,
+        trustDomain: String
+    ) async throws -> LeafCertificate {
+        let (keyPEM, csrPEM) = try LeafCertificate.request(
+            service: self.settings.service,
+            trustDomain: trustDomain,
+            datacenter: self.settings.datacenter
+        )
+        var request = Mesh_V1_SignLeafRequest()
+        request.csrPem = csrPEM
+        var metadata = Metadata()
+        metadata.addString(self.settings.token, forKey: "x-consul-token")
+        let signed = try await distributor.signLeaf(request, metadata: metadata)
+        self.logger.info("leaf issued", metadata: ["spiffe": "\(signed.spiffeID)", "serial": "\(signed.serialNumber)"])
+        return LeafCertificate(
+            privateKeyPEM: keyPEM,
+            chainPEM: signed.certificatePem + (signed.chainPem.isEmpty ? "" : "\n" + signed.chainPem),
+            trustDomain: trustDomain,
+            validAfter: Date(timeIntervalSince1970: TimeInterval(signed.validAfterUnix)),
+            validBefore: Date(timeIntervalSince1970: TimeInterval(signed.validBeforeUnix))
+        )
+    }
+
+    static func tls(leaf: LeafCertificate, roots: [String]) throws(ProxyError) -> ProxyTLS {
+        try ProxyTLS(certificateChainPEM: leaf.chainPEM, privateKeyPEM: leaf.privateKeyPEM, rootsPEM: roots)
+    }
+}
