@@ -1,11 +1,12 @@
 public import Crypto
+import SwiftASN1
+public import X509
+
 #if canImport(FoundationEssentials)
 public import FoundationEssentials
 #else
 public import Foundation
 #endif
-import SwiftASN1
-public import X509
 
 /// Creates root CA certificates and cross-signs a new root with the old one during rotation.
 ///

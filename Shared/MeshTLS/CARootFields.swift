@@ -1,11 +1,12 @@
 import Crypto
+public import X509
+import _CryptoExtras
+
 #if canImport(FoundationEssentials)
 public import FoundationEssentials
 #else
 public import Foundation
 #endif
-public import X509
-import _CryptoExtras
 
 /// The fields Consul's `/v1/connect/ca/roots` prints for a root, read from its certificate.
 public struct CARootFields: Sendable, Hashable {

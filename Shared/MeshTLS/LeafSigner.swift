@@ -1,12 +1,13 @@
 public import Crypto
+import SwiftASN1
+public import X509
+import _CryptoExtras
+
 #if canImport(FoundationEssentials)
 public import FoundationEssentials
 #else
 public import Foundation
 #endif
-import SwiftASN1
-public import X509
-import _CryptoExtras
 
 /// Checks CSRs from proxies and agents and signs their leaf certificates.
 ///

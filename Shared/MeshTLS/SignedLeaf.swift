@@ -1,9 +1,10 @@
+public import X509
+
 #if canImport(FoundationEssentials)
 public import FoundationEssentials
 #else
 public import Foundation
 #endif
-public import X509
 
 /// A leaf certificate issued by `LeafSigner`, with what a Consul leaf response reports.
 public struct SignedLeaf: Sendable {

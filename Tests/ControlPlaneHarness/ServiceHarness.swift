@@ -1,11 +1,14 @@
 public import Authz
+import CA
 import Catalog
+public import ConfigDistributor
 public import Foundation
 public import IAMAuth
 public import Logging
 public import MeshCore
 public import MeshRPC
 public import MeshStore
+import MeshTLS
 public import MeshTesting
 import ServiceLifecycle
 
@@ -121,5 +124,53 @@ public func withIAMAuth<T: Sendable>(
         let api = TestAPI(await server.httpAddress.value)
         try await eventually("iam-auth-svc /ready") { try await api.get("/ready").status == 200 }
         return try await body(api)
+    }
+}
+
+/// Runs ca-svc with ACLs enforced through the authz-svc under test; the body gets its gRPC address.
+public func withCA<T: Sendable>(
+    authz: AuthzUnderTest,
+    _ body: @Sendable (HostPort) async throws -> T
+) async throws -> T {
+    var database = try await TestDatabase.fresh()
+    database.maximumConnections = 4
+    var config = CAConfig(
+        database: database,
+        kek: .generate(),
+        grpcAddress: HostPort(host: "127.0.0.1", port: 0),
+        httpAddress: HostPort(host: "127.0.0.1", port: 0),
+        authzAddress: authz.grpc
+    )
+    config.drainTimeout = .seconds(1)
+    let server = try CAServer(config: config, logger: testLogger)
+    return try await withRunning([server.postgres, server], logger: testLogger, ready: { await server.ready.value }) {
+        let api = TestAPI(await server.httpAddress.value)
+        try await eventually("ca-svc /ready") { try await api.get("/ready").status == 200 }
+        return try await body(await server.grpcAddress.value)
+    }
+}
+
+/// Runs a config-distributor replica following the services under test (its own token: management).
+public func withDistributor<T: Sendable>(
+    catalog: HostPort,
+    authz: AuthzUnderTest,
+    ca: HostPort,
+    _ body: @Sendable (DistributorServer, HostPort) async throws -> T
+) async throws -> T {
+    var config = DistributorConfig(
+        catalogAddress: catalog,
+        authzAddress: authz.grpc,
+        caAddress: ca,
+        serviceToken: managementSecret
+    )
+    config.grpcAddress = HostPort(host: "127.0.0.1", port: 0)
+    config.httpAddress = HostPort(host: "127.0.0.1", port: 0)
+    config.drainTimeout = .seconds(1)
+    config.resolveTimeout = .seconds(30)
+    let server = DistributorServer(config: config, logger: testLogger)
+    return try await withRunning([server], logger: testLogger, ready: { await server.ready.value }) {
+        let api = TestAPI(await server.httpAddress.value)
+        try await eventually("config-distributor /ready") { try await api.get("/ready").status == 200 }
+        return try await body(server, await server.grpcAddress.value)
     }
 }

@@ -44,7 +44,13 @@ struct DistributorRPC<CATransport: ClientTransport>: Mesh_V1_ConfigDistributor.S
         var sign = Mesh_V1_SignRequest()
         sign.csrPem = request.message.csrPem
         // ca-svc checks the proxy's own token (service:write on the CSR's service) and answers.
-        let response = try await self.ca.sign(sign, metadata: metadata)
+        let response: Mesh_V1_SignResponse
+        do {
+            response = try await self.ca.sign(sign, metadata: metadata)
+        } catch let error as RPCError {
+            // ca-svc's status goes back as it is, but not its trailers (re-sent, they break the stream).
+            throw RPCError(code: error.code, message: error.message)
+        }
         self.metrics.leafRelays.increment()
         return ServerResponse(message: response)
     }

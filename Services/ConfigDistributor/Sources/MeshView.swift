@@ -125,9 +125,15 @@ public final class MeshView: Sendable {
         guard let own = state.3[service]?.first(where: { $0.id == proxyID }) else {
             return .failure(PendingError(state.3[service] == nil ? .syncing : .notRegistered))
         }
+        let dependencies = Set(own.upstreams.map(\.service))
         var endpoints: [String: [ProxyEndpoint]] = [:]
         for upstream in own.upstreams {
-            endpoints[upstream.service] = (state.3[upstream.service] ?? []).filter(\.healthy).map {
+            // Not before every upstream's instances are known: a config with an upstream that is
+            // only not synced yet would send the app's calls nowhere.
+            guard let sidecars = state.3[upstream.service] else {
+                return .failure(PendingError(.syncing, dependencies: dependencies))
+            }
+            endpoints[upstream.service] = sidecars.filter(\.healthy).map {
                 ProxyEndpoint(address: $0.address, port: $0.port, node: $0.node, instanceID: $0.id)
             }
         }
@@ -146,12 +152,17 @@ public final class MeshView: Sendable {
             datacenter: self.datacenter,
             rootsPEM: roots.pems
         )
-        return .success((snapshot, Set(own.upstreams.map(\.service))))
+        return .success((snapshot, dependencies))
     }
 
     struct PendingError: Error {
         let reason: Pending
-        init(_ reason: Pending) { self.reason = reason }
+        /// The upstream services known so far (to be watched meanwhile).
+        let dependencies: Set<String>
+        init(_ reason: Pending, dependencies: Set<String> = []) {
+            self.reason = reason
+            self.dependencies = dependencies
+        }
     }
 
     // MARK: Following the control plane

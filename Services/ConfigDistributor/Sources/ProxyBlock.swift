@@ -25,7 +25,7 @@ struct ProxyBlock: Decodable, Equatable {
 
     /// Service upstreams (prepared queries are not supported and are left out).
     var upstreams: [UpstreamRequest] {
-        (self.Upstreams ?? []).filter { ($0.DestinationType ?? "service").isEmpty || $0.DestinationType == "service" }
+        (self.Upstreams ?? []).filter { ["", "service"].contains($0.DestinationType ?? "") }
             .map { UpstreamRequest(service: $0.DestinationName, localPort: $0.LocalBindPort) }
     }
 }

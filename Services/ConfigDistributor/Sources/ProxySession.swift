@@ -106,6 +106,7 @@ struct ProxySession {
             let (snapshot, upstreams): (ProxySnapshot, Set<String>)
             switch self.view.snapshot(proxyID: hello.proxyID, service: hello.service) {
             case .failure(let pending):
+                self.view.update(id, services: pending.dependencies.union([hello.service]))
                 if pending.reason == .notRegistered {
                     logger.debug("proxy not registered in the catalog yet")
                 }

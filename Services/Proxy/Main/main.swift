@@ -120,7 +120,12 @@ struct RunCommand: AsyncParsableCommand {
             }
             return value
         }
-        let address = try required(self.distributorAddr, "MESH_DISTRIBUTOR_ADDR", file.distributorAddr, "--distributor-addr")
+        let address = try required(
+            self.distributorAddr,
+            "MESH_DISTRIBUTOR_ADDR",
+            file.distributorAddr,
+            "--distributor-addr"
+        )
         guard let distributor = HostPort(parsing: address) else {
             throw ValidationError("--distributor-addr: expected host:port, got \"\(address)\"")
         }
@@ -130,7 +135,9 @@ struct RunCommand: AsyncParsableCommand {
         } else {
             token = environment["MESH_ACL_TOKEN"] ?? ""
         }
-        let caFile = settings.string(flag: self.distributorCAFile, variable: "MESH_DISTRIBUTOR_CA_FILE") ?? file.distributorCAFile
+        let caFile =
+            settings.string(flag: self.distributorCAFile, variable: "MESH_DISTRIBUTOR_CA_FILE")
+            ?? file.distributorCAFile
         let dynamic = DynamicSettings(
             distributorHost: distributor.host,
             distributorPort: distributor.port,

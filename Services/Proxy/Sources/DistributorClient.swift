@@ -1,13 +1,14 @@
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
 import GRPCCore
 import GRPCNIOTransportHTTP2Posix
 public import Logging
 import MeshCore
 import MeshProto
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 /// Dynamic mode: keeps a config stream to the config-distributor and a current leaf, and applies
 /// both to the runtime. Everything that changes the runtime goes through one loop, so a renewal
@@ -52,7 +53,9 @@ public struct DistributorClient: Sendable {
                 transport: try HTTP2ClientTransport.Posix(
                     target: target,
                     transportSecurity: security,
-                    config: .defaults { $0.backoff = .init(initial: .milliseconds(100), max: .seconds(10), multiplier: 1.6, jitter: 0.2) }
+                    config: .defaults {
+                        $0.backoff = .init(initial: .milliseconds(100), max: .seconds(10), multiplier: 1.6, jitter: 0.2)
+                    }
                 )
             ) { client in
                 let distributor = Mesh_V1_ConfigDistributor.Client(wrapping: client)

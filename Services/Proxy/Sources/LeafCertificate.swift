@@ -1,11 +1,12 @@
 import Crypto
+import MeshCore
+import MeshTLS
+
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
 import Foundation
 #endif
-import MeshCore
-import MeshTLS
 
 /// The proxy's own leaf: a key made here (never sent anywhere) and the certificate ca-svc signed
 /// for its CSR, with the instant it should be renewed.
@@ -36,7 +37,11 @@ struct LeafCertificate: Sendable {
     }
 
     /// A new key and a CSR for `service`'s SPIFFE ID.
-    static func request(service: String, trustDomain: String, datacenter: String) throws -> (keyPEM: String, csrPEM: String) {
+    static func request(
+        service: String,
+        trustDomain: String,
+        datacenter: String
+    ) throws -> (keyPEM: String, csrPEM: String) {
         let id = SPIFFEID(trustDomain: trustDomain, namespace: "default", datacenter: datacenter, service: service)
         let (key, csr) = try KeyAndCSR.makeCSR(spiffeURI: id.uri)
         return (key.pemRepresentation, csr)
