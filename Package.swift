@@ -230,7 +230,7 @@ let package = Package(
         library(
             "Agent",
             path: "Services/Agent/Sources",
-            dependencies: ["MeshClient", "AWS", .httpClient, .logging, .nio, .nioHTTP1, .nioFoundation]
+            dependencies: ["MeshClient", "AWS", .httpClient, .logging, .nio, .nioPosix, .nioHTTP1, .nioFoundation]
         ),
         executable(
             "AgentMain",

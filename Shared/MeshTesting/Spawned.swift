@@ -120,6 +120,11 @@ public final class Spawned: Sendable {
         }
     }
 
+    /// Sends SIGTERM without waiting (to stop several children at once, as ECS stops a task).
+    public func terminate() {
+        if self.isRunning { kill(self.pid, SIGTERM) }
+    }
+
     /// SIGTERM, then SIGKILL after `grace`; by PID only. Reaps the child.
     public func stop(grace: Duration = .seconds(15)) {
         guard self.isRunning else { return }

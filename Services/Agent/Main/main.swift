@@ -50,6 +50,51 @@ struct InstanceOptions: ParsableArguments {
     @Option(name: .customLong("proxy-port"), help: "mesh-proxy's public listener, registered as the sidecar (21000).")
     var proxyPort: Int = 21000
 
+    @Option(
+        name: .customLong("upstream"),
+        help: "A service the app calls through the proxy, as service:local-port (repeatable)."
+    )
+    var upstream: [String] = []
+
+    @Option(
+        name: .customLong("proxy-bootstrap-file"),
+        help: "Write mesh-proxy's dynamic-mode bootstrap here (with --distributor-addr)."
+    )
+    var proxyBootstrapFile: String?
+
+    @Option(name: .customLong("distributor-addr"), help: "config-distributor gRPC address, for the proxy's bootstrap.")
+    var distributorAddr: String?
+
+    @Option(name: .customLong("distributor-ca-file"), help: "CA of the distributor's TLS certificate, for the proxy.")
+    var distributorCAFile: String?
+
+    @Option(name: .customLong("datacenter"), help: "Datacenter of the proxy's identity (default dc1).")
+    var datacenter: String = "dc1"
+
+    @Option(name: .customLong("proxy-admin-addr"), help: "The proxy's admin listener (default 127.0.0.1:19000).")
+    var proxyAdminAddr: String?
+
+    /// The bootstrap mesh-proxy's `run` reads (see the proxy's `DynamicBootstrap`); the token stays in its own file.
+    func proxyBootstrap(for instance: AppInstance) -> Data? {
+        guard let distributor = self.distributorAddr else { return nil }
+        var bootstrap: [String: String] = [
+            "distributorAddr": distributor, "proxyID": instance.sidecarID, "service": instance.service,
+            "tokenFile": self.tokenFile, "datacenter": self.datacenter,
+        ]
+        bootstrap["distributorCAFile"] = self.distributorCAFile
+        bootstrap["adminAddr"] = self.proxyAdminAddr
+        return try? JSONSerialization.data(withJSONObject: bootstrap, options: [.sortedKeys, .prettyPrinted])
+    }
+
+    func upstreams() throws -> [UpstreamPort] {
+        try self.upstream.map { text in
+            guard let upstream = UpstreamPort(parsing: text) else {
+                throw ValidationError("--upstream: expected service:port, got \"\(text)\"")
+            }
+            return upstream
+        }
+    }
+
     var api: ConsulAPI {
         let environment = ProcessInfo.processInfo.environment
         return ConsulAPI(
@@ -70,10 +115,12 @@ struct InstanceOptions: ParsableArguments {
                 port: self.port
             )
             instance.proxyPort = self.proxyPort
+            instance.upstreams = try self.upstreams()
             return instance
         }
         var instance = try AppInstance.onECS(task, service: self.service, port: self.port)
         instance.proxyPort = self.proxyPort
+        instance.upstreams = try self.upstreams()
         if let node = self.node { instance.node = node }
         if let address = self.address { instance.address = address }
         if let id = self.serviceID { instance.serviceID = id }
@@ -141,7 +188,16 @@ struct LoginOptions: ParsableArguments {
         else {
             throw AgentError("cannot write the token file \(instance.tokenFile)")
         }
-        try await agent.register(try instance.instance(task: try await instance.task()), token: token)
+        let registered = try instance.instance(task: try await instance.task())
+        if let path = instance.proxyBootstrapFile {
+            guard let bootstrap = instance.proxyBootstrap(for: registered) else {
+                throw ValidationError("--proxy-bootstrap-file needs --distributor-addr")
+            }
+            guard FileManager.default.createFile(atPath: path, contents: bootstrap) else {
+                throw AgentError("cannot write the proxy bootstrap file \(path)")
+            }
+        }
+        try await agent.register(registered, token: token)
     }
 }
 
@@ -197,6 +253,29 @@ extension AgentCommand {
         @Option(name: .customLong("shutdown-timeout"), help: "How long to wait for the other containers (default 30s).")
         var shutdownTimeout: String = "30s"
 
+        @Option(
+            name: .customLong("http-check"),
+            help: "Off ECS: an HTTP URL whose 2xx answer keeps the instance passing."
+        )
+        var httpCheck: String?
+
+        @Option(
+            name: .customLong("tcp-check"),
+            help: "Off ECS: a host:port whose accepting keeps the instance passing."
+        )
+        var tcpCheck: String?
+
+        func localCheck() throws -> LocalCheck? {
+            if let url = self.httpCheck { return .http(url) }
+            if let text = self.tcpCheck {
+                guard let address = HostPort(parsing: text) else {
+                    throw ValidationError("--tcp-check: expected host:port, got \"\(text)\"")
+                }
+                return .tcp(host: address.host, port: address.port)
+            }
+            return nil
+        }
+
         func run() async throws {
             let environment = ProcessInfo.processInfo.environment
             MeshLogging.bootstrap(environment: environment)
@@ -220,10 +299,28 @@ extension AgentCommand {
             let agent = Agent(api: self.instance.api, logger: logger)
             let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint)
             guard let task = try await self.instance.task() else {
-                // Not on ECS: nothing to sync; hold the instance until SIGTERM.
-                logger.info("running; deregisters and logs out on SIGTERM")
-                for await _ in signals { break }
-                try await agent.shutdown(try self.instance.instance(task: nil), token: token, logout: !self.noLogout)
+                // Off ECS: the local check (if any) keeps the instance's status; at SIGTERM the
+                // same order as on ECS, with "the app has exited" read as "its port refuses".
+                var instance = try self.instance.instance(task: nil)
+                let check = try self.localCheck()
+                instance.checkName = check.map { "\($0)" } ?? "mesh-agent"
+                let appPort = instance.port
+                let sync = HealthSync(
+                    agent: agent,
+                    instance: instance,
+                    token: token,
+                    interval: interval,
+                    shutdownTimeout: timeout,
+                    probe: { await check?.run() ?? (.passing, "mesh-agent is running") },
+                    othersStopped: { await !LocalCheck.accepts(host: "127.0.0.1", port: appPort) }
+                )
+                logger.info("running; on SIGTERM marks the instance critical, waits for the app, deregisters")
+                await withTaskGroup(of: Void.self) { group in
+                    group.addTask { await sync.run() }
+                    for await _ in signals { break }
+                    group.cancelAll()
+                }
+                try await sync.shutdown(logout: !self.noLogout)
                 return
             }
             let sync = HealthSync(

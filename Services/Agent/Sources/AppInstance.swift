@@ -14,6 +14,11 @@ public struct AppInstance: Sendable, Equatable {
     /// The port of mesh-proxy's public listener beside the application: its sidecar instance
     /// (`<service>-sidecar-proxy`) is registered with it, and that is what peers' proxies dial.
     public var proxyPort: Int = 21000
+    /// The services the application calls through its proxy, and the local port of each
+    /// (the sidecar's `Proxy.Upstreams`).
+    public var upstreams: [UpstreamPort] = []
+    /// The name shown for the synced check (ECS container health, or the local check's).
+    public var checkName = "ECS container health"
 
     public init(
         node: String,
@@ -72,6 +77,7 @@ public struct AppInstance: Sendable, Equatable {
             "Proxy": [
                 "DestinationServiceName": self.service, "DestinationServiceID": self.serviceID,
                 "LocalServiceAddress": "127.0.0.1", "LocalServicePort": self.port,
+                "Upstreams": self.upstreams.map { ["DestinationName": $0.service, "LocalBindPort": $0.port] },
             ] as [String: Any],
         ]
         let application: [String: Any] = [
@@ -84,7 +90,7 @@ public struct AppInstance: Sendable, Equatable {
             if let (status, output) = health {
                 body["Checks"] = [
                     [
-                        "CheckID": checkID, "Name": "ECS container health", "ServiceID": service["ID"] ?? "",
+                        "CheckID": checkID, "Name": self.checkName, "ServiceID": service["ID"] ?? "",
                         "Status": status.rawValue, "Output": output,
                     ] as [String: Any]
                 ]
@@ -99,5 +105,25 @@ public struct AppInstance: Sendable, Equatable {
         [self.serviceID, self.sidecarID].map {
             (try? JSONSerialization.data(withJSONObject: ["Node": self.node, "ServiceID": $0])) ?? Data()
         }
+    }
+}
+
+/// One upstream of the application: `service` reached on local `port` (`--upstream api:9191`).
+public struct UpstreamPort: Sendable, Equatable {
+    public var service: String
+    public var port: Int
+
+    public init(service: String, port: Int) {
+        self.service = service
+        self.port = port
+    }
+
+    /// Parses `service:port`.
+    public init?(parsing text: String) {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
+            (1...65535).contains(port), colon != text.startIndex
+        else { return nil }
+        self.service = String(text[..<colon])
+        self.port = port
     }
 }

@@ -15,8 +15,10 @@ public struct HealthSync: Sendable {
     public var interval: Duration
     /// How long shutdown waits for the other containers before deregistering anyway.
     public var shutdownTimeout: Duration
-    /// Reads the task metadata (the endpoint in production, anything in tests).
-    public var fetch: @Sendable () async throws -> ECSTaskMetadata
+    /// The instance's current status (ECS: from the task metadata; elsewhere: a local check).
+    public var probe: @Sendable () async throws -> (ECSHealth.Status, String)
+    /// Whether the other containers or processes of the instance have exited (the shutdown waits for it).
+    public var othersStopped: @Sendable () async -> Bool
 
     public init(
         agent: Agent,
@@ -28,14 +30,41 @@ public struct HealthSync: Sendable {
         shutdownTimeout: Duration = .seconds(30),
         fetch: @escaping @Sendable () async throws -> ECSTaskMetadata
     ) {
+        self.init(
+            agent: agent,
+            instance: instance,
+            token: token,
+            interval: interval,
+            shutdownTimeout: shutdownTimeout,
+            probe: { ECSHealth.evaluate(try await fetch(), containers: containers) },
+            othersStopped: {
+                guard let task = try? await fetch() else { return false }
+                return ECSHealth.othersStopped(task, excluding: ownContainers)
+            }
+        )
+        self.containers = containers
+        self.ownContainers = ownContainers
+    }
+
+    /// Health sync from any probe (a local HTTP or TCP check off ECS).
+    public init(
+        agent: Agent,
+        instance: AppInstance,
+        token: String,
+        interval: Duration = .seconds(1),
+        shutdownTimeout: Duration = .seconds(30),
+        probe: @escaping @Sendable () async throws -> (ECSHealth.Status, String),
+        othersStopped: @escaping @Sendable () async -> Bool
+    ) {
         self.agent = agent
         self.instance = instance
         self.token = token
-        self.containers = containers
-        self.ownContainers = ownContainers
+        self.containers = []
+        self.ownContainers = []
         self.interval = interval
         self.shutdownTimeout = shutdownTimeout
-        self.fetch = fetch
+        self.probe = probe
+        self.othersStopped = othersStopped
     }
 
     private var logger: Logger { self.agent.logger }
@@ -47,7 +76,7 @@ public struct HealthSync: Sendable {
         var sinceWrite = 0
         while !Task.isCancelled {
             do {
-                let health = ECSHealth.evaluate(try await self.fetch(), containers: self.containers)
+                let health = try await self.probe()
                 if last.map({ $0 != health }) ?? true || sinceWrite >= 30 {
                     try await self.agent.register(self.instance, token: self.token, health: health)
                     if last?.0 != health.0 {
@@ -80,9 +109,7 @@ public struct HealthSync: Sendable {
         }
         let deadline = ContinuousClock.now + self.shutdownTimeout
         while ContinuousClock.now < deadline {
-            if let task = try? await self.fetch(), ECSHealth.othersStopped(task, excluding: self.ownContainers) {
-                break
-            }
+            if await self.othersStopped() { break }
             try? await Task.sleep(for: self.interval)
         }
         try await self.agent.shutdown(self.instance, token: self.token, logout: logout)

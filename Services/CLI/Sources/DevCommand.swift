@@ -3,6 +3,7 @@ import AsyncHTTPClient
 import Foundation
 import Hummingbird
 import Logging
+import MeshCore
 import MeshRPC
 import MeshServer
 import MeshStore
@@ -41,6 +42,12 @@ public struct DevCommand: AsyncParsableCommand {
 
     @Option(name: .customLong("default-policy"), help: "ACL default policy: deny (default) or allow.")
     var defaultPolicy: String = "deny"
+
+    @Flag(
+        name: .customLong("demo"),
+        help: "Also run the walkthrough: http-server x3 and http-client, each with mesh-agent and mesh-proxy."
+    )
+    var demo = false
 
     public init() {}
 
@@ -120,6 +127,19 @@ public struct DevCommand: AsyncParsableCommand {
                 environment: iamEnvironment
             )
 
+            // Proxies' config streams; it follows the others with the management token in dev.
+            let distributor = try DevService(name: "config-distributor")
+            var distributorEnvironment = childEnvironment
+            distributorEnvironment["MESH_ACL_TOKEN"] = token
+            try await children.start(
+                distributor,
+                arguments: [
+                    "--catalog-addr", catalog.grpc.description, "--authz-addr", authz.grpc.description,
+                    "--ca-addr", ca.grpc.description,
+                ],
+                environment: distributorEnvironment
+            )
+
             let gateway = DevGateway(
                 address: http,
                 catalog: catalog.http,
@@ -131,13 +151,27 @@ public struct DevCommand: AsyncParsableCommand {
             )
             let signals = await UnixSignalsSequence(trapping: .sigint, .sigterm)
             let policy = self.defaultPolicy
+            let gatewayUp = Rendezvous<Bool>()
+            let demo =
+                self.demo
+                ? DevDemo(
+                    children: children,
+                    gateway: http,
+                    distributor: distributor.grpc,
+                    caPath: tls.caPath,
+                    token: token,
+                    directory: postgres.directory.path + "-demo"
+                ) : nil
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {
                     try await gateway.application {
                         Console.line("meshctl dev: ACLs enabled, default policy \(policy)")
                         Console.line("meshctl dev: initial management token: \(token)")
                         Console.line("meshctl dev:   export CONSUL_HTTP_TOKEN=\(token) CONSUL_HTTP_ADDR=\(http)")
-                        Console.line("meshctl dev: ready: Consul-compatible API on http://\(http)")
+                        if demo == nil {
+                            Console.line("meshctl dev: ready: Consul-compatible API on http://\(http)")
+                        }
+                        gatewayUp.fulfill(true)
                     }.runService()
                     throw CLIError("the REST address \(http) stopped serving (is it in use?)")
                 }
@@ -147,7 +181,21 @@ public struct DevCommand: AsyncParsableCommand {
                     throw CLIError("\(name) exited with status \(status)")
                 }
                 group.addTask {
-                    for await _ in signals { return }
+                    for await _ in signals {
+                        // The demo stops first, while the control plane still answers its agents
+                        // (they mark their instances critical and deregister on the way out).
+                        children.stopDemo()
+                        return
+                    }
+                }
+                if let demo {
+                    group.addTask {
+                        _ = await gatewayUp.value
+                        try await demo.start()
+                        Console.line("meshctl dev: ready: Consul-compatible API on http://\(http)")
+                        // The demo's processes run until meshctl dev stops them.
+                        try await Task.sleep(for: .seconds(365 * 86_400))
+                    }
                 }
                 try await group.next()
                 group.cancelAll()
@@ -186,6 +234,9 @@ struct DevService: Sendable {
 /// The children of `meshctl dev`, stopped by PID in reverse start order.
 final class ChildSet: Sendable {
     private let children = Mutex<[(String, Spawned)]>([])
+    /// The walkthrough's processes: not watched by `firstExit` (the demo kills some on purpose),
+    /// and stopped all at once first, as ECS stops a task's containers.
+    private let demoChildren = Mutex<[(String, Spawned)]>([])
     let client: HTTPClient
 
     init(client: HTTPClient) {
@@ -225,8 +276,26 @@ final class ChildSet: Sendable {
         }
     }
 
+    /// Starts a demo process (its output goes to `logPath`).
+    func launchDemo(_ name: String, _ executable: String, _ arguments: [String], logPath: String) throws -> Spawned {
+        let child = try Spawned.launch(executable, arguments, outputPath: logPath)
+        self.demoChildren.withLock { $0.append((name, child)) }
+        return child
+    }
+
+    /// SIGTERM to every demo process at once (as ECS stops a task), then waits for each.
+    func stopDemo() {
+        let demo = self.demoChildren.withLock { $0 }
+        for (_, child) in demo { child.terminate() }
+        for (_, child) in demo { child.stop() }
+    }
+
+    /// The demo, then the services: SIGTERM to all at once, then each is waited for (killed after its grace).
     func stopAll() {
-        for (_, child) in self.children.withLock({ $0 }).reversed() { child.stop() }
+        self.stopDemo()
+        let services = self.children.withLock { $0 }.reversed()
+        for (_, child) in services { child.terminate() }
+        for (_, child) in services { child.stop() }
     }
 }
 
