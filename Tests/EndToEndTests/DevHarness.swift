@@ -15,13 +15,17 @@ struct RunningDev {
     let output: String
     var api: TestAPI { TestAPI(HostPort(parsing: self.address)!) }
 
-    static func with<T>(token: String, _ body: (RunningDev) async throws -> T) async throws -> T {
+    static func with<T>(
+        token: String,
+        arguments: [String] = [],
+        _ body: (RunningDev) async throws -> T
+    ) async throws -> T {
         let port = try FreePort.pick()
         let log = NSTemporaryDirectory() + "meshctl-dev-\(port)-\(UInt32.random(in: 0...UInt32.max)).log"
         defer { unlink(log) }
         let process = try Spawned.launch(
             builtExecutable("meshctl"),
-            ["dev", "--http-addr", "127.0.0.1:\(port)", "--initial-management-token", token],
+            ["dev", "--http-addr", "127.0.0.1:\(port)", "--initial-management-token", token] + arguments,
             outputPath: log
         )
         defer { process.stop() }
