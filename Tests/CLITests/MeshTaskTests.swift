@@ -20,6 +20,7 @@ struct MeshTaskTests {
             service: "http-server",
             upstreams: [("api", 1234)],
             meshAddress: "https://mesh.internal:8500",
+            distributorAddress: "grpc.mesh.internal:8510",
             imageRepository: "123456789012.dkr.ecr.us-east-1.amazonaws.com/swift-mesh",
             imageTag: "1.2.3"
         )
@@ -48,15 +49,17 @@ struct MeshTaskTests {
             (proxy["dependsOn"] as? [[String: String]]) == [["containerName": "mesh-agent", "condition": "HEALTHY"]]
         )
         #expect((proxy["portMappings"] as? [[String: Any]])?.first?["containerPort"] as? Int == 21000)
-        let proxyCommand = try #require(proxy["command"] as? [String])
-        #expect(proxyCommand.contains("api:1234"))
-        #expect(proxyCommand.split(separator: "--port").count == 2 && proxyCommand.contains("9090"))
+        // The proxy runs from the bootstrap the agent writes; the agent registers the upstreams.
+        #expect(proxy["command"] as? [String] == ["run", "--bootstrap", "/mesh/proxy.json"])
 
         let agent = try #require(Self.container("mesh-agent", in: meshed))
         #expect(agent["essential"] as? Bool == false)
         #expect(agent["image"] as? String == "123456789012.dkr.ecr.us-east-1.amazonaws.com/swift-mesh/mesh-agent:1.2.3")
         let command = try #require(agent["command"] as? [String])
         #expect(Array(command.prefix(2)) == ["run", "--init"])
+        #expect(command.contains("api:1234") && command.contains("grpc.mesh.internal:8510"))
+        #expect(command.split(separator: "--port").count == 2 && command.contains("9090"))
+        #expect(command.contains("/mesh/proxy.json"))
         // Only the essential container with a health check decides the instance's health.
         let synced = try #require(command.firstIndex(of: "--health-sync-containers"))
         #expect(command[synced + 1] == "app")

@@ -71,9 +71,10 @@ func call(port: Int, _ message: String = "ping\n", group: any EventLoopGroup) as
         }
     }
     return try await channel.executeThenClose { inbound, outbound in
-        try await outbound.write(ByteBuffer(string: message))
         var received = ""
         do {
+            // A proxy that refuses the connection may close it before the message is written.
+            try await outbound.write(ByteBuffer(string: message))
             for try await chunk in inbound {
                 received += String(buffer: chunk)
                 if received.hasSuffix("\n") { break }

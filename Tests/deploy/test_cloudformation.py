@@ -108,7 +108,10 @@ def test_the_sample_meshes_three_servers_and_a_client():
     assert resources["HttpClientService"]["Properties"]["DesiredCount"] == 1
     client = resources["HttpClientTaskDefinition"]["Properties"]["ContainerDefinitions"]
     proxy = next(c for c in client if c["Name"] == "mesh-proxy")
-    assert "http-server:1234" in proxy["Command"]
+    assert proxy["Command"] == ["run", "--bootstrap", "/mesh/proxy.json"]
+    agent = next(c for c in client if c["Name"] == "mesh-agent")
+    assert "http-server:1234" in agent["Command"]
+    assert {"Ref": "DistributorAddress"} in agent["Command"]
     app = next(c for c in client if c["Name"] == "http-client")
     assert app["DependsOn"] == [{"ContainerName": "mesh-proxy", "Condition": "HEALTHY"}]
     role = resources["HttpServerTaskRole"]["Properties"]
@@ -273,6 +276,7 @@ def test_the_sample_deploys_into_moto(moto):
         "VpcId": vpc,
         "PrivateSubnetIds": subnet,
         "MeshAddress": "https://mesh.internal",
+        "DistributorAddress": "grpc.mesh.internal:8510",
         "ImageRepository": "123456789012.dkr.ecr.us-east-1.amazonaws.com/swift-mesh",
         "ImageTag": "1.0.0",
     }
@@ -297,6 +301,7 @@ def test_the_sample_deploys_into_moto(moto):
     agent = next(c for c in definition["containerDefinitions"] if c["name"] == "mesh-agent")
     assert agent["image"] == "123456789012.dkr.ecr.us-east-1.amazonaws.com/swift-mesh/mesh-agent:1.0.0"
     assert "https://mesh.internal" in agent["command"]
+    assert "grpc.mesh.internal:8510" in agent["command"]
     iam = client(moto, "iam")
     role = iam.get_role(RoleName=made["HttpServerTaskRole"])["Role"]
     assert role["Path"] == "/consul-ecs/"

@@ -335,6 +335,8 @@ def service_resources(name, prefix, http, grpc, paths, stateful):
             {"Name": "MESH_IAM_BOUND_ARNS", "Value": sub("arn:${AWS::Partition}:iam::${AWS::AccountId}:role${IAMRolePath}*")},
         ]
     if name == "config-distributor":
+        # Its own token for the watches (service:read, intention:read); proxies bring theirs.
+        secrets.append({"Name": "MESH_ACL_TOKEN", "ValueFrom": ref("BootstrapTokenSecret")})
         environment += [
             {"Name": "MESH_CATALOG_ADDR", "Value": sub("${GrpcLoadBalancer.DNSName}:8502")},
             {"Name": "MESH_CA_ADDR", "Value": sub("${GrpcLoadBalancer.DNSName}:8506")},
@@ -446,6 +448,10 @@ def template():
         "Outputs": {
             "ApiURL": {"Description": "The Consul-compatible REST API", "Value": sub("https://${RestLoadBalancer.DNSName}")},
             "GrpcHost": {"Description": "The services' gRPC (port per service)", "Value": att("GrpcLoadBalancer", "DNSName")},
+            "DistributorAddress": {
+                "Description": "Where proxies get their config (meshctl ecs mesh-task --distributor-addr)",
+                "Value": sub("${GrpcLoadBalancer.DNSName}:8510"),
+            },
             "ClusterName": {"Value": ref("Cluster")},
             "BootstrapTokenSecretArn": {
                 "Description": "The initial management token (read it once, make narrower tokens)",

@@ -37,6 +37,18 @@ struct ECSCommand: AsyncParsableCommand {
         @Option(name: .customLong("mesh-addr"), help: "The control plane's REST address the task reaches.")
         var meshAddress: String
 
+        @Option(
+            name: .customLong("distributor-addr"),
+            help: "The config-distributor's gRPC address (the control plane's internal gRPC balancer, port 8510)."
+        )
+        var distributorAddress: String
+
+        @Option(
+            name: .customLong("distributor-ca-secret-arn"),
+            help: "Secrets Manager ARN of the control plane's CA (PEM), for TLS to the distributor."
+        )
+        var distributorCASecretARN: String?
+
         @Option(name: .customLong("auth-method"), help: "The aws-iam auth method (default iam-ecs-service-token).")
         var authMethod: String = "iam-ecs-service-token"
 
@@ -71,10 +83,12 @@ struct ECSCommand: AsyncParsableCommand {
                 port: self.port,
                 upstreams: upstreams,
                 meshAddress: self.meshAddress,
+                distributorAddress: self.distributorAddress,
                 imageRepository: self.imageRepository,
                 imageTag: self.imageTag
             )
             task.authMethod = self.authMethod
+            task.distributorCASecretARN = self.distributorCASecretARN
             task.serverIDHeaderValue = self.serverIDHeaderValue
             let meshed = try task.apply(to: object)
             let result: [String: Any]

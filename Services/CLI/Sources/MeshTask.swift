@@ -21,6 +21,11 @@ public struct MeshTask: Sendable {
     public var upstreams: [(name: String, localPort: Int)]
     /// The Consul-compatible REST API of the control plane, as the agent and proxy reach it.
     public var meshAddress: String
+    /// The config-distributor's gRPC address (the internal gRPC load balancer, port 8510).
+    public var distributorAddress: String
+    /// A Secrets Manager ARN holding the PEM CA of the control plane's TLS certificates, given to
+    /// the proxy as `MESH_DISTRIBUTOR_CA_PEM` (without it the proxy speaks plaintext gRPC).
+    public var distributorCASecretARN: String?
     public var authMethod: String = "iam-ecs-service-token"
     public var serverIDHeaderValue: String?
     /// Where the images come from: `<repository>/mesh-agent:<tag>`, `<repository>/mesh-proxy:<tag>`.
@@ -38,6 +43,7 @@ public struct MeshTask: Sendable {
         port: Int? = nil,
         upstreams: [(name: String, localPort: Int)] = [],
         meshAddress: String,
+        distributorAddress: String,
         imageRepository: String,
         imageTag: String
     ) {
@@ -45,6 +51,7 @@ public struct MeshTask: Sendable {
         self.port = port
         self.upstreams = upstreams
         self.meshAddress = meshAddress
+        self.distributorAddress = distributorAddress
         self.imageRepository = imageRepository
         self.imageTag = imageTag
     }
@@ -86,7 +93,7 @@ public struct MeshTask: Sendable {
         }
         let logging = containers.first?["logConfiguration"]
         containers.append(self.agent(port: port, synced: synced, logging: logging))
-        containers.append(self.proxy(port: port, logging: logging))
+        containers.append(self.proxy(logging: logging))
         task["containerDefinitions"] = containers
         var volumes = task["volumes"] as? [[String: Any]] ?? []
         volumes.append(["name": Self.volumeName])
@@ -116,8 +123,10 @@ public struct MeshTask: Sendable {
             "run", "--init", "--service", self.service, "--port", String(port), "--token-file", "/mesh/token",
             "--http-addr", self.meshAddress, "--auth-method", self.authMethod, "--aws-include-entity",
             "--health-sync-containers", synced.joined(separator: ","), "--agent-container", Self.agentName,
-            "--proxy-port", String(self.publicPort),
+            "--proxy-port", String(self.publicPort), "--proxy-bootstrap-file", Self.bootstrapPath,
+            "--distributor-addr", self.distributorAddress,
         ]
+        for upstream in self.upstreams { command += ["--upstream", "\(upstream.name):\(upstream.localPort)"] }
         if let serverID = self.serverIDHeaderValue { command += ["--aws-server-id-header-value", serverID] }
         var container: [String: Any] = [
             "name": Self.agentName,
@@ -137,12 +146,9 @@ public struct MeshTask: Sendable {
         return container
     }
 
-    private func proxy(port: Int, logging: Any?) -> [String: Any] {
-        var command = [
-            "--service", self.service, "--port", String(port), "--public-port", String(self.publicPort),
-            "--token-file", "/mesh/token", "--http-addr", self.meshAddress,
-        ]
-        for upstream in self.upstreams { command += ["--upstream", "\(upstream.name):\(upstream.localPort)"] }
+    private func proxy(logging: Any?) -> [String: Any] {
+        // The agent wrote the bootstrap (distributor, proxy ID, token file) before turning healthy.
+        let command = ["run", "--bootstrap", Self.bootstrapPath]
         var container: [String: Any] = [
             "name": Self.proxyName,
             "image": self.image("mesh-proxy"),
@@ -158,7 +164,13 @@ public struct MeshTask: Sendable {
             // In-flight requests drain before the proxy exits.
             "stopTimeout": 30,
         ]
+        if let arn = self.distributorCASecretARN {
+            container["secrets"] = [["name": "MESH_DISTRIBUTOR_CA_PEM", "valueFrom": arn]]
+        }
         if let logging { container["logConfiguration"] = logging }
         return container
     }
+
+    /// Where the agent writes the proxy's bootstrap on the shared volume.
+    static let bootstrapPath = "/mesh/proxy.json"
 }

@@ -16,7 +16,9 @@ struct ProxyCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "mesh-proxy",
         abstract: "The mesh's sidecar proxy: mTLS with SPIFFE identities, intentions, load balancing.",
-        subcommands: [RunCommand.self, StaticCommand.self, InboundCommand.self, OutboundCommand.self],
+        subcommands: [
+            RunCommand.self, StaticCommand.self, InboundCommand.self, OutboundCommand.self, HealthCommand.self,
+        ],
         defaultSubcommand: RunCommand.self
     )
 }
@@ -146,6 +148,7 @@ struct RunCommand: AsyncParsableCommand {
             token: token,
             datacenter: settings.string(flag: self.datacenter, variable: "MESH_DATACENTER") ?? file.datacenter ?? "dc1",
             distributorCAPEM: try caFile.map { try String(contentsOfFile: $0, encoding: .utf8) }
+                ?? environment["MESH_DISTRIBUTOR_CA_PEM"].flatMap { $0.isEmpty ? nil : $0 }
         )
         var common = self.common
         if common.adminAddr == nil { common.adminAddr = file.adminAddr }
@@ -155,6 +158,30 @@ struct RunCommand: AsyncParsableCommand {
         let logger = Logger(label: "mesh-proxy")
         let client = DistributorClient(settings: dynamic, logger: logger)
         try await process.run(initial: nil, logger: logger) { runtime in await client.run(runtime: runtime) }
+    }
+}
+
+/// The container health check: exit 0 when the admin listener's `/ready` answers 200.
+struct HealthCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "health",
+        abstract: "Exit 0 if the local proxy is ready (for container health checks)."
+    )
+
+    @Option(help: "The proxy's admin listener (env MESH_ADMIN_ADDR, default 127.0.0.1:19000).")
+    var adminAddr: String?
+
+    func run() async throws {
+        let settings = SettingResolver(environment: ProcessInfo.processInfo.environment)
+        let admin = try settings.address(
+            flag: self.adminAddr,
+            flagName: "--admin-addr",
+            variable: "MESH_ADMIN_ADDR",
+            default: "127.0.0.1:19000"
+        )
+        guard await AdminServer.isReady(host: admin.host, port: admin.port) else {
+            throw ExitCode(1)
+        }
     }
 }
 

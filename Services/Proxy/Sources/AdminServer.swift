@@ -38,6 +38,31 @@ public enum AdminServer {
         return channel
     }
 
+    /// Whether a proxy's admin listener at `host:port` answers `GET /ready` with 200 (a raw
+    /// HTTP/1.0 exchange: the health check runs in the proxy's image, which has no curl).
+    public static func isReady(host: String, port: Int, timeout: Duration = .seconds(2)) async -> Bool {
+        do {
+            let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .connectTimeout(TimeAmount(timeout))
+                .connect(host: host, port: port) { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                    }
+                }
+            return try await channel.executeThenClose { inbound, outbound in
+                try await outbound.write(ByteBuffer(string: "GET /ready HTTP/1.0\r\nHost: \(host)\r\n\r\n"))
+                var answer = ""
+                for try await chunk in inbound {
+                    answer += String(buffer: chunk)
+                    if answer.contains("\r\n") { break }
+                }
+                return answer.hasPrefix("HTTP/1.0 200") || answer.hasPrefix("HTTP/1.1 200")
+            }
+        } catch {
+            return false
+        }
+    }
+
     /// The `/config` document: the snapshot in force, its version, bound ports and ejected endpoints.
     static func configDocument(runtime: ProxyRuntime) async -> [UInt8] {
         struct Upstream: Encodable {

@@ -25,6 +25,7 @@ MESHCTL = os.environ.get("MESHCTL", str(ROOT / ".build" / "debug" / "meshctl"))
 
 # Placeholders given to meshctl, turned into template parameters afterwards.
 MESH_ADDR = "@MESH_ADDR@"
+DISTRIBUTOR_ADDR = "@DISTRIBUTOR_ADDR@"
 REPOSITORY = "@IMAGE_REPOSITORY@"
 TAG = "@IMAGE_TAG@"
 
@@ -38,7 +39,7 @@ APPS = [
 def mesh(task_file, service, port, upstreams):
     command = [
         MESHCTL, "ecs", "mesh-task", "--in", str(HERE / task_file), "--service", service, "--port", str(port),
-        "--mesh-addr", MESH_ADDR, "--image-repository", REPOSITORY, "--image-tag", TAG,
+        "--mesh-addr", MESH_ADDR, "--distributor-addr", DISTRIBUTOR_ADDR, "--image-repository", REPOSITORY, "--image-tag", TAG,
         "--format", "cloudformation",
     ]
     if upstreams:
@@ -55,6 +56,8 @@ def parameterize(value):
         return [parameterize(child) for child in value]
     if value == MESH_ADDR:
         return {"Ref": "MeshAddress"}
+    if value == DISTRIBUTOR_ADDR:
+        return {"Ref": "DistributorAddress"}
     if isinstance(value, str) and REPOSITORY in value:
         return {"Fn::Sub": value.replace(REPOSITORY, "${ImageRepository}").replace(TAG, "${ImageTag}")}
     return value
@@ -104,6 +107,10 @@ def template():
             "PrivateSubnetIds": {"Type": "List<AWS::EC2::Subnet::Id>", "Description": "The tasks' subnets."},
             "AllowedCidr": {"Type": "String", "Description": "Who may reach the proxies.", "Default": "10.0.0.0/8"},
             "MeshAddress": {"Type": "String", "Description": "The control plane's REST API (its ApiURL output)."},
+            "DistributorAddress": {
+                "Type": "String",
+                "Description": "The config-distributor's gRPC (the control plane's DistributorAddress output).",
+            },
             "ImageRepository": {"Type": "String", "Description": "Registry path of the mesh images."},
             "ImageTag": {"Type": "String", "Description": "Tag of the mesh images.", "Default": "latest"},
         },
