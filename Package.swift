@@ -74,6 +74,7 @@ let package = Package(
         .executable(name: "mesh-bench", targets: ["MeshBench"]),
         .executable(name: "identity-bench", targets: ["IdentityBench"]),
         .executable(name: "login-bench", targets: ["LoginBench"]),
+        .executable(name: "distributor-bench", targets: ["DistributorBench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/grpc/grpc-swift-2.git", from: "2.4.3"),
@@ -285,6 +286,14 @@ let package = Package(
             path: "Benchmarks/LoginBench",
             dependencies: ["BenchSupport", "ControlPlaneHarness", "MeshTesting", "AWS", .httpClient, .nioHTTP1]
         ),
+        executable(
+            "DistributorBench",
+            path: "Benchmarks/DistributorBench",
+            dependencies: [
+                "BenchSupport", "ControlPlaneHarness", "MeshTesting", "MeshCore", "MeshProto", "MeshRPC", .grpcCore,
+                .grpcTransport, .protobuf,
+            ]
+        ),
         tests("MeshCoreTests", dependencies: ["MeshCore"]),
         tests(
             "AWSTests",
@@ -334,7 +343,7 @@ let package = Package(
         ),
         tests(
             "ProxyTests",
-            dependencies: ["Proxy", "MeshCore", "MeshTLS", "MeshTesting", .nio, .nioPosix, .logging]
+            dependencies: ["Proxy", "MeshCore", "MeshTLS", "MeshTesting", .nio, .nioPosix, .nioHTTP1, .logging]
         ),
         tests(
             "CLITests",

@@ -127,6 +127,13 @@ import Glibc
             for _ in 0..<9 { afterKill.append(await Self.call(upstream)) }
             #expect(!afterKill.contains(nil), "\(afterKill)")
             #expect(!afterKill.contains("http-server-2"))
+            // Its agent is gone too: once the liveness TTL lapses, the catalog shows it critical.
+            let api = dev.api.with(token: token)
+            try await eventually(within: .seconds(30), "server 2 to turn critical in the catalog") {
+                let passing = try await api.get("/v1/health/service/http-server?passing").array
+                let ids = passing.compactMap { ($0["Service"] as? [String: Any])?["ID"] as? String }
+                return Set(ids) == ["http-server-1", "http-server-3"]
+            }
         }
     }
 }

@@ -57,6 +57,12 @@ struct InstanceOptions: ParsableArguments {
     var upstream: [String] = []
 
     @Option(
+        name: .customLong("liveness-ttl"),
+        help: "TTL of the agent-liveness check kept passing by `run` (default 10s; 0 for none)."
+    )
+    var livenessTTL: String = "10s"
+
+    @Option(
         name: .customLong("proxy-bootstrap-file"),
         help: "Write mesh-proxy's dynamic-mode bootstrap here (with --distributor-addr)."
     )
@@ -84,6 +90,13 @@ struct InstanceOptions: ParsableArguments {
         bootstrap["distributorCAFile"] = self.distributorCAFile
         bootstrap["adminAddr"] = self.proxyAdminAddr
         return try? JSONSerialization.data(withJSONObject: bootstrap, options: [.sortedKeys, .prettyPrinted])
+    }
+
+    func liveness() throws -> Duration? {
+        guard let ttl = GoDuration.parse(self.livenessTTL) else {
+            throw ValidationError("--liveness-ttl: expected a duration such as 10s, got \"\(self.livenessTTL)\"")
+        }
+        return ttl > .zero ? ttl : nil
     }
 
     func upstreams() throws -> [UpstreamPort] {
@@ -116,11 +129,13 @@ struct InstanceOptions: ParsableArguments {
             )
             instance.proxyPort = self.proxyPort
             instance.upstreams = try self.upstreams()
+            instance.livenessTTL = try self.liveness()
             return instance
         }
         var instance = try AppInstance.onECS(task, service: self.service, port: self.port)
         instance.proxyPort = self.proxyPort
         instance.upstreams = try self.upstreams()
+        instance.livenessTTL = try self.liveness()
         if let node = self.node { instance.node = node }
         if let address = self.address { instance.address = address }
         if let id = self.serviceID { instance.serviceID = id }

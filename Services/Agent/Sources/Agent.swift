@@ -51,6 +51,19 @@ public struct Agent: Sendable {
         )
     }
 
+    /// Passes the agent-liveness checks (`PUT /v1/agent/check/pass/:id?node=`).
+    public func heartbeat(_ instance: AppInstance, token: String) async throws {
+        for id in instance.livenessCheckIDs {
+            let path = "/v1/agent/check/pass/\(Self.escape(id))?node=\(Self.escape(instance.node))"
+            _ = try await self.api.with(token: token).call(.PUT, path)
+        }
+    }
+
+    static func escape(_ text: String) -> String {
+        text.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-._~")))
+            ?? text
+    }
+
     /// Deregisters the instance and its sidecar and, when the token came from a login, logs out; both are tried
     /// even if the first fails, and the first failure is rethrown.
     public func shutdown(_ instance: AppInstance, token: String, logout: Bool) async throws {

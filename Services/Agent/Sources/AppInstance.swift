@@ -19,6 +19,10 @@ public struct AppInstance: Sendable, Equatable {
     public var upstreams: [UpstreamPort] = []
     /// The name shown for the synced check (ECS container health, or the local check's).
     public var checkName = "ECS container health"
+    /// The TTL of the agent-liveness check (Consul's `serfHealth` for a task): the agent passes it
+    /// every third of the TTL; when the agent dies, the instance and its sidecar turn critical once
+    /// it lapses. Nil: no such check.
+    public var livenessTTL: Duration?
 
     public init(
         node: String,
@@ -87,16 +91,32 @@ public struct AppInstance: Sendable, Equatable {
         return [(application, self.healthCheckID), (sidecar, "\(self.sidecarID):ecs-health")].map { service, checkID in
             var body: [String: Any] = ["Node": self.node, "Address": self.address, "Service": service]
             if self.skipNodeUpdate { body["SkipNodeUpdate"] = true }
+            var checks: [[String: Any]] = []
             if let (status, output) = health {
-                body["Checks"] = [
-                    [
-                        "CheckID": checkID, "Name": self.checkName, "ServiceID": service["ID"] ?? "",
-                        "Status": status.rawValue, "Output": output,
-                    ] as [String: Any]
-                ]
+                checks.append([
+                    "CheckID": checkID, "Name": self.checkName, "ServiceID": service["ID"] ?? "",
+                    "Status": status.rawValue, "Output": output,
+                ])
             }
+            if let ttl = self.livenessTTL, let id = service["ID"] as? String {
+                checks.append([
+                    "CheckID": Self.livenessCheckID(of: id), "Name": "mesh-agent alive", "ServiceID": id,
+                    "Status": "passing", "Output": "mesh-agent is running",
+                    "Definition": ["TTL": "\(Int(ttl / .milliseconds(1)))ms"],
+                ])
+            }
+            if !checks.isEmpty { body["Checks"] = checks }
             return (try? JSONSerialization.data(withJSONObject: body, options: [.sortedKeys])) ?? Data()
         }
+    }
+
+    /// The liveness check of the instance or sidecar `id`.
+    public static func livenessCheckID(of id: String) -> String { "\(id):agent-alive" }
+
+    /// The IDs of the liveness checks the agent keeps passing.
+    public var livenessCheckIDs: [String] {
+        self.livenessTTL == nil
+            ? [] : [Self.livenessCheckID(of: self.serviceID), Self.livenessCheckID(of: self.sidecarID)]
     }
 
     /// `PUT /v1/catalog/deregister` of the application's and the sidecar's instances (the node

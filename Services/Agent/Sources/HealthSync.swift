@@ -74,7 +74,16 @@ public struct HealthSync: Sendable {
     public func run() async {
         var last: (ECSHealth.Status, String)?
         var sinceWrite = 0
+        var lastBeat = ContinuousClock.now
         while !Task.isCancelled {
+            if let ttl = self.instance.livenessTTL, ContinuousClock.now - lastBeat >= ttl / 3, last != nil {
+                do {
+                    try await self.agent.heartbeat(self.instance, token: self.token)
+                    lastBeat = .now
+                } catch {
+                    self.logger.warning("liveness heartbeat failed", metadata: ["mesh.error": "\(error)"])
+                }
+            }
             do {
                 let health = try await self.probe()
                 if last.map({ $0 != health }) ?? true || sinceWrite >= 30 {
@@ -87,6 +96,7 @@ public struct HealthSync: Sendable {
                     }
                     last = health
                     sinceWrite = 0
+                    lastBeat = .now
                 }
                 sinceWrite += 1
             } catch {

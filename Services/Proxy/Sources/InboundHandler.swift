@@ -1,6 +1,7 @@
 import Logging
 import MeshCore
 import NIOCore
+import NIOHTTP1
 import NIOPosix
 import NIOSSL
 import NIOTLS
@@ -66,6 +67,15 @@ final class InboundHandler: ChannelInboundHandler, RemovableChannelHandler {
             self.close(context: context)
             return
         }
+        if self.runtime.servesHTTP {
+            guard self.runtime.trusts(source) else {
+                self.runtime.metrics.intentionDenials.increment()
+                self.close(context: context)
+                return
+            }
+            self.switchToHTTP(context: context, source: source)
+            return
+        }
         switch self.runtime.authorizeInbound(source: source) {
         case .deny(let reason):
             self.runtime.metrics.intentionDenials.increment()
@@ -78,6 +88,26 @@ final class InboundHandler: ChannelInboundHandler, RemovableChannelHandler {
             self.state = .connecting
             try? context.channel.syncOptions?.setOption(.autoRead, value: false)
             self.connectApp(context: context, host: appHost, port: appPort)
+        }
+    }
+
+    /// HTTP services: decode requests and let the HTTP handler authorize each one.
+    private func switchToHTTP(context: ChannelHandlerContext, source: SPIFFEID) {
+        do {
+            let sync = context.pipeline.syncOperations
+            let http = InboundHTTPHandler(runtime: self.runtime, source: source)
+            try sync.addHandler(http, position: .after(self))
+            try sync.configureHTTPServerPipeline(
+                position: .after(self),
+                withPipeliningAssistance: true,
+                withErrorHandling: true
+            )
+            let held = self.held
+            self.held = []
+            for buffer in held { context.fireChannelRead(NIOAny(buffer)) }
+            sync.removeHandler(context: context, promise: nil)
+        } catch {
+            self.close(context: context)
         }
     }
 

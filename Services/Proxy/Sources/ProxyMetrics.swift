@@ -26,6 +26,7 @@ public final class ProxyMetrics: Sendable {
     let noHealthyEndpoint: Counter
     let appConnectFailures: Counter
     let configUpdates: Counter
+    let httpRequests: Counter
     private let configInfo = Mutex<Gauge?>(nil)
 
     public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
@@ -89,6 +90,10 @@ public final class ProxyMetrics: Sendable {
         self.appConnectFailures = registry.makeCounter(
             name: "mesh_proxy_app_connect_failures_total",
             help: "Inbound connections closed because the local app refused them"
+        )
+        self.httpRequests = registry.makeCounter(
+            name: "mesh_proxy_http_requests_total",
+            help: "HTTP requests received on the public listener (http services)"
         )
         self.configUpdates = registry.makeCounter(
             name: "mesh_proxy_config_updates_total",

@@ -114,6 +114,31 @@ public final class ProxyRuntime: Sendable {
 
     func route(for service: String) -> Route? { self.config.withLock { $0?.routes[service] } }
 
+    /// Whether the public listener decodes HTTP (the service's protocol is `http`).
+    var servesHTTP: Bool { self.config.withLock { $0?.snapshot.protocolName == "http" } }
+
+    /// A peer of this trust domain? (HTTP services check intentions per request, after this.)
+    func trusts(_ source: SPIFFEID) -> Bool {
+        self.config.withLock { $0.map { source.trustDomain == $0.snapshot.trustDomain.lowercased() } ?? false }
+    }
+
+    /// Envoy's RBAC HTTP filter: the L7 intentions decide each request.
+    func authorizeRequest(source: IntentionServiceName, request: IntentionHTTPRequest) -> Bool {
+        guard let config = self.config.withLock({ $0 }) else { return false }
+        return config.intentions.authorize(
+            source: source,
+            destination: IntentionServiceName(config.snapshot.service),
+            request: request,
+            defaultAllow: config.snapshot.defaultAllow
+        ).allowed
+    }
+
+    /// Where the local app listens.
+    func appAddress() -> InboundVerdict {
+        guard let port = self.config.withLock({ $0?.snapshot.localAppPort }) else { return .deny("no config") }
+        return .allow(host: self.options.appHost, port: port)
+    }
+
     func authorizeInbound(source: SPIFFEID) -> InboundVerdict {
         guard let config = self.config.withLock({ $0 }) else { return .deny("no config") }
         guard source.trustDomain == config.snapshot.trustDomain.lowercased() else {

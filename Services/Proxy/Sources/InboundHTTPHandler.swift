@@ -1,0 +1,208 @@
+import Logging
+import MeshCore
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import Prometheus
+
+/// The public listener of an `http` service, after TLS and the peer's identity: requests are
+/// decoded (NIOHTTP1, one at a time: `HTTPServerPipelineHandler` holds pipelined ones back), each
+/// is authorized with the L7 intentions (Envoy's RBAC HTTP filter: a denied request gets
+/// `403 RBAC: access denied` and the connection stays open), and allowed ones go to the app over
+/// one keep-alive connection per downstream connection, re-opened when the app closes it.
+final class InboundHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private enum Current {
+        case idle
+        /// Forwarding to the app; parts that arrive before the app connection is up are held.
+        case forwarding(held: [HTTPClientRequestPart])
+        case denied
+    }
+
+    private let runtime: ProxyRuntime
+    private let source: IntentionServiceName
+    private let sourceURI: String
+    private var current = Current.idle
+    private var app: (any Channel)?
+    private var keepAlive = true
+
+    init(runtime: ProxyRuntime, source: SPIFFEID) {
+        self.runtime = runtime
+        self.source = IntentionServiceName(source)
+        self.sourceURI = source.uri
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch Self.unwrapInboundIn(data) {
+        case .head(let head):
+            self.keepAlive = head.isKeepAlive
+            self.runtime.metrics.httpRequests.increment()
+            let request = IntentionHTTPRequest(
+                method: head.method.rawValue,
+                path: head.uri,
+                headers: head.headers.map { (name: $0.name, value: $0.value) }
+            )
+            guard self.runtime.authorizeRequest(source: self.source, request: request) else {
+                self.runtime.metrics.intentionDenials.increment()
+                self.current = .denied
+                return
+            }
+            var forwarded = head
+            forwarded.headers.replaceOrAdd(name: "X-Forwarded-Client-Cert", value: "URI=\(self.sourceURI)")
+            self.current = .forwarding(held: [.head(forwarded)])
+            self.connectIfNeeded(context: context)
+        case .body(let body):
+            self.append(.body(.byteBuffer(body)), context: context)
+        case .end(let trailers):
+            if case .denied = self.current {
+                self.respondDenied(context: context)
+                return
+            }
+            self.append(.end(trailers), context: context)
+        }
+    }
+
+    private func append(_ part: HTTPClientRequestPart, context: ChannelHandlerContext) {
+        guard case .forwarding(var held) = self.current else { return }
+        if let app = self.app, app.isActive, held.isEmpty {
+            app.writeAndFlush(part, promise: nil)
+        } else {
+            held.append(part)
+            self.current = .forwarding(held: held)
+            self.flushHeld()
+        }
+    }
+
+    private func flushHeld() {
+        guard case .forwarding(let held) = self.current, let app = self.app, app.isActive, !held.isEmpty else { return }
+        for part in held { app.write(part, promise: nil) }
+        app.flush()
+        self.current = .forwarding(held: [])
+    }
+
+    private func connectIfNeeded(context: ChannelHandlerContext) {
+        if let app = self.app, app.isActive {
+            self.flushHeld()
+            return
+        }
+        guard case .allow(let host, let port) = self.runtime.appAddress() else {
+            self.respond(context: context, status: .serviceUnavailable, body: "no upstream app\n")
+            return
+        }
+        let responses = AppResponseRelay(downstream: context, owner: self)
+        ClientBootstrap(group: context.eventLoop)
+            .connectTimeout(TimeAmount(self.runtime.options.connectTimeout))
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHTTPClientHandlers()
+                }
+            }
+            .connect(host: host, port: port)
+            .assumeIsolated()
+            .whenComplete { result in
+                switch result {
+                case .success(let app):
+                    guard context.channel.isActive else {
+                        app.close(promise: nil)
+                        return
+                    }
+                    do {
+                        try app.pipeline.syncOperations.addHandler(responses)
+                    } catch {
+                        app.close(promise: nil)
+                        context.close(promise: nil)
+                        return
+                    }
+                    self.app = app
+                    app.closeFuture.assumeIsolated().whenComplete { _ in
+                        if self.app === app { self.app = nil }
+                        // The app went away mid-request: the client cannot get its answer.
+                        if case .forwarding = self.current { context.close(promise: nil) }
+                    }
+                    self.flushHeld()
+                case .failure:
+                    self.runtime.metrics.appConnectFailures.increment()
+                    self.current = .idle
+                    self.respond(context: context, status: .serviceUnavailable, body: "upstream connect error\n")
+                }
+            }
+    }
+
+    /// The app's response ended: the next request may be read.
+    fileprivate func responseEnded(context: ChannelHandlerContext, written: EventLoopFuture<Void>) {
+        self.current = .idle
+        // `Connection: close`: once the response is out (closing at once would drop what is queued).
+        if !self.keepAlive {
+            written.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+        }
+    }
+
+    private func respondDenied(context: ChannelHandlerContext) {
+        self.current = .idle
+        self.respond(context: context, status: .forbidden, body: "RBAC: access denied")
+    }
+
+    private func respond(context: ChannelHandlerContext, status: HTTPResponseStatus, body: String) {
+        var headers = HTTPHeaders()
+        headers.add(name: "Content-Type", value: "text/plain")
+        headers.add(name: "Content-Length", value: "\(body.utf8.count)")
+        if !self.keepAlive { headers.add(name: "Connection", value: "close") }
+        context.write(
+            Self.wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))),
+            promise: nil
+        )
+        context.write(Self.wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: body)))), promise: nil)
+        let keepAlive = self.keepAlive
+        context.writeAndFlush(Self.wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
+            if !keepAlive { context.close(promise: nil) }
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        self.app?.close(promise: nil)
+        self.app = nil
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
+    }
+}
+
+/// Relays the app's response parts to the downstream connection (on the same event loop).
+private final class AppResponseRelay: ChannelInboundHandler {
+    typealias InboundIn = HTTPClientResponsePart
+
+    private let downstream: ChannelHandlerContext
+    private unowned let owner: InboundHTTPHandler
+
+    init(downstream: ChannelHandlerContext, owner: InboundHTTPHandler) {
+        self.downstream = downstream
+        self.owner = owner
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch Self.unwrapInboundIn(data) {
+        case .head(let head):
+            var response = HTTPResponseHead(version: .http1_1, status: head.status, headers: head.headers)
+            response.headers.remove(name: "Connection")
+            self.downstream.write(NIOAny(HTTPServerResponsePart.head(response)), promise: nil)
+        case .body(let body):
+            self.downstream.write(NIOAny(HTTPServerResponsePart.body(.byteBuffer(body))), promise: nil)
+        case .end(let trailers):
+            // The owner is idle before the end goes out: writing it releases the next pipelined
+            // request at once (HTTPServerPipelineHandler), which must find the owner ready.
+            let written = self.downstream.eventLoop.makePromise(of: Void.self)
+            self.owner.responseEnded(context: self.downstream, written: written.futureResult)
+            self.downstream.writeAndFlush(NIOAny(HTTPServerResponsePart.end(trailers)), promise: written)
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
+        self.downstream.close(promise: nil)
+    }
+}

@@ -1,0 +1,139 @@
+import Foundation
+import Logging
+import MeshCore
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import Proxy
+import Testing
+
+/// An `http` service's public listener: requests decoded and authorized one by one by the L7
+/// intentions (Envoy's RBAC HTTP filter), over real sockets and mTLS.
+@Suite(.timeLimit(.minutes(2))) struct ProxyHTTPTests {
+    let group = MultiThreadedEventLoopGroup.singleton
+    let pki: TestPKI
+
+    init() throws {
+        self.pki = try TestPKI()
+    }
+
+    /// An HTTP app that answers `<method> <path> from <client cert header>`.
+    final class EchoHTTP: ChannelInboundHandler {
+        typealias InboundIn = HTTPServerRequestPart
+        typealias OutboundOut = HTTPServerResponsePart
+        var head: HTTPRequestHead?
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            switch Self.unwrapInboundIn(data) {
+            case .head(let head): self.head = head
+            case .body: break
+            case .end:
+                guard let head = self.head else { return }
+                let body =
+                    "\(head.method.rawValue) \(head.uri) from \(head.headers["X-Forwarded-Client-Cert"].first ?? "-")"
+                var headers = HTTPHeaders()
+                headers.add(name: "Content-Length", value: "\(body.utf8.count)")
+                context.write(
+                    Self.wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))),
+                    promise: nil
+                )
+                context.write(Self.wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: body)))), promise: nil)
+                context.writeAndFlush(Self.wrapOutboundOut(.end(nil)), promise: nil)
+            }
+        }
+    }
+
+    func startHTTPApp() async throws -> any Channel {
+        try await ServerBootstrap(group: self.group)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline()
+                    try channel.pipeline.syncOperations.addHandler(EchoHTTP())
+                }
+            }
+            .bind(host: "127.0.0.1", port: 0).get()
+    }
+
+    /// Sends raw HTTP/1.1 on one connection and returns everything until the server closes it.
+    func exchange(port: Int, _ requests: String) async throws -> String {
+        let channel = try await ClientBootstrap(group: self.group).connect(host: "127.0.0.1", port: port) { channel in
+            channel.eventLoop.makeCompletedFuture {
+                try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+            }
+        }
+        return try await channel.executeThenClose { inbound, outbound in
+            try await outbound.write(ByteBuffer(string: requests))
+            var received = ""
+            do {
+                for try await chunk in inbound { received += String(buffer: chunk) }
+            } catch {}
+            return received
+        }
+    }
+
+    @Test func l7IntentionsDecideEachRequestOnOneConnection() async throws {
+        let app = try await self.startHTTPApp()
+        defer { app.close(promise: nil) }
+        let intentions = [
+            Intention(
+                sourceName: "web",
+                destinationName: "api",
+                permissions: [
+                    IntentionPermission(action: .deny, http: IntentionHTTPPermission(pathPrefix: "/admin")),
+                    IntentionPermission(action: .allow, http: IntentionHTTPPermission(pathPrefix: "/")),
+                ]
+            )
+        ]
+        var snapshot = sidecar("api", appPort: app.localAddress!.port!, intentions: intentions)
+        snapshot.protocolName = "http"
+        try await withProxy(snapshot, tls: try self.pki.tls(for: "api"), group: self.group) { api in
+            let apiPort = try #require(await api.boundPublicPort())
+            try await withProxy(
+                sidecar("web", appPort: 1, upstreams: [upstream("api", ports: [apiPort])]),
+                tls: try self.pki.tls(for: "web"),
+                group: self.group
+            ) { web in
+                let port = try #require(await web.boundUpstreamPort("api"))
+                // Three requests pipelined on one connection: allowed, denied, allowed, in order.
+                let answer = try await self.exchange(
+                    port: port,
+                    "GET /hello HTTP/1.1\r\nHost: api\r\n\r\n" + "GET /admin/users HTTP/1.1\r\nHost: api\r\n\r\n"
+                        + "POST /hello/again HTTP/1.1\r\nHost: api\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi"
+                )
+                let statuses = answer.components(separatedBy: "HTTP/1.1 ").dropFirst().map {
+                    "HTTP/1.1 " + ($0.components(separatedBy: "\r\n").first ?? "")
+                }
+                #expect(statuses == ["HTTP/1.1 200 OK", "HTTP/1.1 403 Forbidden", "HTTP/1.1 200 OK"], "\(answer)")
+                #expect(answer.contains("GET /hello from URI=spiffe://test.consul/ns/default/dc/dc1/svc/web"))
+                #expect(answer.contains("RBAC: access denied"))
+                #expect(answer.contains("POST /hello/again"))
+                #expect(!answer.contains("/admin/users from"))
+                let metrics = String(decoding: api.metrics.render(), as: UTF8.self)
+                #expect(metrics.contains("mesh_proxy_http_requests_total 3"))
+                #expect(metrics.contains("mesh_proxy_intention_denials_total 1"))
+            }
+        }
+    }
+
+    @Test func anotherSourceIsDeniedByDefaultPerRequest() async throws {
+        let app = try await self.startHTTPApp()
+        defer { app.close(promise: nil) }
+        var snapshot = sidecar("api", appPort: app.localAddress!.port!)
+        snapshot.protocolName = "http"
+        try await withProxy(snapshot, tls: try self.pki.tls(for: "api"), group: self.group) { api in
+            let apiPort = try #require(await api.boundPublicPort())
+            try await withProxy(
+                sidecar("web", appPort: 1, upstreams: [upstream("api", ports: [apiPort])]),
+                tls: try self.pki.tls(for: "web"),
+                group: self.group
+            ) { web in
+                let port = try #require(await web.boundUpstreamPort("api"))
+                let answer = try await self.exchange(
+                    port: port,
+                    "GET / HTTP/1.1\r\nHost: api\r\nConnection: close\r\n\r\n"
+                )
+                #expect(answer.hasPrefix("HTTP/1.1 403 Forbidden"), "\(answer)")
+            }
+        }
+    }
+}
