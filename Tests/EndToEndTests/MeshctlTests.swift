@@ -36,11 +36,21 @@ struct MeshctlTests {
         #expect(text.split(separator: "\n").count == 1)
     }
 
-    @Test("the placeholder executables say so and exit 2")
-    func placeholders() async throws {
-        for name in ["config-distributor", "mesh-proxy"] {
-            let child = try Spawned.launch(builtExecutable(name), [])
-            #expect(try await child.waitForExit() == 2)
+    @Test("config-distributor and mesh-proxy refuse missing settings, naming them")
+    func missingSettings() async throws {
+        let cases: [(String, [String], String)] = [
+            ("config-distributor", [], "--catalog-addr / MESH_CATALOG_ADDR"),
+            ("mesh-proxy", ["run"], "--distributor-addr / MESH_DISTRIBUTOR_ADDR"),
+            ("mesh-proxy", ["run", "--distributor-addr", "nowhere"], "--distributor-addr: expected host:port"),
+        ]
+        for (name, arguments, expected) in cases {
+            let (status, output) = try await RunningDev.run(
+                name,
+                arguments,
+                environment: ["MESH_CATALOG_ADDR": nil, "MESH_DISTRIBUTOR_ADDR": nil, "MESH_PROXY_BOOTSTRAP": nil]
+            )
+            #expect(status != 0, "\(name) \(arguments)")
+            #expect(output.contains(expected), "\(name) \(arguments): \(output)")
         }
     }
 }
