@@ -1,7 +1,7 @@
 // distributor-bench: how fast a change reaches every proxy's config stream, and what an idle
 // stream costs the config-distributor.
 //
-//   1. Intention change -> enforcement: `* -> web` is created or deleted through authz-svc's REST
+//   1. Intention change -> enforcement: `bench -> *` is created or deleted through authz-svc's REST
 //      API; measured per stream from the write until the stream receives the snapshot with the
 //      new intentions (a proxy applies it on receipt). Reference, same run: a direct gRPC watcher
 //      of authz-svc's intentions stream (what the distributor itself follows).
@@ -134,7 +134,11 @@ func delays(
             return arrivals.map { seconds($0! - since) * 1000 }
         }
         guard ContinuousClock.now < deadline else {
-            throw TestFailure("\(arrivals.filter { $0 == nil }.count) of \(proxies.count) streams never saw the change")
+            let sample = proxies[0].log.items.withLock { $0.map { "\($0.intentions)@\(seconds($0.at - since))" } }
+            throw TestFailure(
+                "\(arrivals.filter { $0 == nil }.count) of \(proxies.count) streams never saw the change "
+                    + "(first stream's pushes: intentions@seconds since the change: \(sample))"
+            )
         }
         try await Task.sleep(for: .milliseconds(2))
     }
@@ -162,6 +166,10 @@ func summary(_ name: String, _ values: [Double]) -> String {
 }
 
 let options = Options(arguments: CommandLine.arguments)
+/// Proxies are spread over this many services (a fleet is many instances of a few services), each
+/// calling `api`.
+let serviceCount = 50
+func service(of index: Int) -> String { "web-\(index % serviceCount)" }
 let here = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
 let distributorBinary = here.appendingPathComponent("config-distributor").path
 guard FileManager.default.isExecutableFile(atPath: distributorBinary) else {
@@ -198,11 +206,13 @@ try await withAuthz { authz in
                 guard answer.status == 200 else { throw TestFailure("register \(id): \(answer.text)") }
             }
             for index in 1...3 { try await register(service: "api", id: "api-\(index)", port: 30000 + index) }
-            let maxStreams = max(options.streams.max() ?? 1, options.idle)
-            say("registering \(maxStreams) web sidecars")
+            // Idle streams reuse the registrations (several streams per proxy ID): registering
+            // thousands of instances one by one would dominate the run.
+            let maxStreams = max(options.streams.max() ?? 1, 1)
+            say("registering \(maxStreams) sidecars of \(serviceCount) services")
             for index in 1...maxStreams {
                 try await register(
-                    service: "web",
+                    service: service(of: index),
                     id: "web-\(index)",
                     port: 20000 + index % 10000,
                     upstreams: [["DestinationName": "api", "LocalBindPort": 9191]]
@@ -275,7 +285,9 @@ try await withAuthz { authz in
             var lines: [String] = []
             for count in options.streams {
                 say("\(count) streams: opening")
-                let proxies = (1...count).map { SimProxy(distributor: address, proxyID: "web-\($0)", service: "web") }
+                let proxies = (1...count).map {
+                    SimProxy(distributor: address, proxyID: "web-\($0)", service: service(of: $0))
+                }
                 try await eventually(within: .seconds(120), "\(count) first snapshots") {
                     proxies.allSatisfy { $0.latest != nil }
                 }
@@ -284,17 +296,19 @@ try await withAuthz { authz in
                 var intentionReference: [Double] = []
                 var removalReference: [Double] = []
                 for round in 0..<options.rounds {
-                    // Intention: create (even rounds) or delete (odd rounds) `* -> web`.
-                    let create = round % 2 == 0
+                    // Intention: create (even rounds) or delete (odd rounds) `bench -> *`, which
+                    // every proxy's snapshot carries.
+                    _ = round
+                    let create = (proxies[0].latest?.intentions ?? 0) == 0
                     let expected = create ? 1 : 0
                     let start = ContinuousClock.now
                     let answer =
                         create
                         ? try await authz.admin.put(
-                            "/v1/connect/intentions/exact?source=*&destination=web",
-                            json: ["Action": "deny"]
+                            "/v1/connect/intentions/exact?source=bench&destination=*",
+                            json: ["Action": "allow"]
                         )
-                        : try await authz.admin.delete("/v1/connect/intentions/exact?source=*&destination=web")
+                        : try await authz.admin.delete("/v1/connect/intentions/exact?source=bench&destination=*")
                     guard answer.status == 200 else { throw TestFailure("intention: \(answer.text)") }
                     intentionDelays += try await delays(proxies, since: start) { $0.intentions == expected }
                     if let seen = intentionWatch.first(after: start) {
@@ -346,7 +360,8 @@ try await withAuthz { authz in
                 say("\nopening \(options.idle) idle streams")
                 let opened = ContinuousClock.now
                 let proxies = (1...options.idle).map {
-                    SimProxy(distributor: address, proxyID: "web-\($0)", service: "web")
+                    let index = ($0 - 1) % maxStreams + 1
+                    return SimProxy(distributor: address, proxyID: "web-\(index)", service: service(of: index))
                 }
                 try await eventually(within: .seconds(600), "\(options.idle) first snapshots") {
                     proxies.allSatisfy { $0.latest != nil }
@@ -358,15 +373,21 @@ try await withAuthz { authz in
                         + "\(before / 1024) MiB -> \(after / 1024) MiB: \(fmt(Double(after - before) / Double(options.idle), 1)) KiB per stream"
                 )
                 // One change still reaches every idle stream.
+                let create = (proxies[0].latest?.intentions ?? 0) == 0
                 let start = ContinuousClock.now
-                _ = try await authz.admin.put(
-                    "/v1/connect/intentions/exact?source=*&destination=web",
-                    json: ["Action": "deny"]
-                )
+                let changed =
+                    create
+                    ? try await authz.admin.put(
+                        "/v1/connect/intentions/exact?source=bench&destination=*",
+                        json: ["Action": "allow"]
+                    )
+                    : try await authz.admin.delete("/v1/connect/intentions/exact?source=bench&destination=*")
+                guard changed.status == 200 else { throw TestFailure("intention: \(changed.status) \(changed.text)") }
+                let expected = create ? 1 : 0
                 say(
                     summary(
                         "  intention -> \(options.idle) streams",
-                        try await delays(proxies, since: start) { $0.intentions == 1 }
+                        try await delays(proxies, since: start) { $0.intentions == expected }
                     )
                 )
                 for proxy in proxies { proxy.task.cancel() }

@@ -42,12 +42,17 @@ struct CARPC: Mesh_V1_CA.SimpleServiceProtocol {
     ) async throws {
         try await cancelWhenGracefulShutdown {
             var sent = request.minIndex
+            var sentRoots: Mesh_V1_CARoots?
             while !Task.isCancelled {
                 let mark = self.store.feed.mark([CAStore.rootsTopic])
                 let (roots, index) = try await CARootsView.read(self.store)
-                if index > sent || sent == 0 {
-                    try await response.write(roots.message(index: index))
-                    sent = max(index, 1)
+                // Also when only the content moved: the stable index can lag a write the read
+                // already shows, and waiting for the next change would lose this one.
+                let content = roots.message(index: 0)
+                if index > sent || sent == 0 || (sentRoots != nil && sentRoots != content) {
+                    try await response.write(roots.message(index: max(index, sent)))
+                    sent = max(index, sent, 1)
+                    sentRoots = content
                 }
                 _ = await self.store.feed.wait(beyond: mark, until: .now + .seconds(300))
             }

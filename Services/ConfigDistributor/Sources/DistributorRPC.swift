@@ -23,11 +23,20 @@ struct DistributorRPC<CATransport: ClientTransport>: Mesh_V1_ConfigDistributor.S
             metrics: self.metrics,
             logger: self.logger
         )
+        let logger = self.logger
         return StreamingServerResponse { writer in
             let caller = ACLCaller.current
             // At shutdown the stream ends, so the proxy reconnects to another replica at once.
-            try await cancelWhenGracefulShutdown {
-                try await session.run(messages: request.messages, writer: writer, caller: caller)
+            do {
+                try await cancelWhenGracefulShutdown {
+                    try await session.run(messages: request.messages, writer: writer, caller: caller)
+                }
+            } catch let error as RPCError {
+                throw error
+            } catch {
+                // Not a status of ours: say what it was rather than an empty `unknown`.
+                logger.warning("proxy stream failed", metadata: ["mesh.error": "\(error)"])
+                throw RPCError(code: .internalError, message: "config stream failed: \(error)")
             }
             return [:]
         }
