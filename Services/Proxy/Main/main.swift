@@ -13,6 +13,7 @@ import Foundation
 /// mesh-proxy: the sidecar (public mTLS listener to the local app, local upstream listeners).
 @main
 struct ProxyCommand: AsyncParsableCommand {
+
     static let configuration = CommandConfiguration(
         commandName: "mesh-proxy",
         abstract: "The mesh's sidecar proxy: mTLS with SPIFFE identities, intentions, load balancing.",

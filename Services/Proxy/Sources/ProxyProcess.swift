@@ -37,6 +37,14 @@ public struct ProxyProcess: Sendable {
             runtime: runtime,
             group: group
         )
+        // Start-up code is done with: let it leave the resident set (again once a dynamic-mode
+        // proxy has its first config and leaf).
+        ResidentFootprint.trimExecutableMappings()
+        let trim = Task {
+            try? await Task.sleep(for: .seconds(10))
+            ResidentFootprint.trimExecutableMappings()
+        }
+        defer { trim.cancel() }
         let service = ProxyService(runtime: runtime, afterStart: afterStart)
         let serviceGroup = ServiceGroup(
             configuration: .init(
