@@ -25,6 +25,7 @@ struct MeshTaskTests {
             imageTag: "1.2.3"
         )
         task.serverIDHeaderValue = "mesh.internal"
+        task.distributorCAPEM = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
         return task
     }
 
@@ -51,6 +52,7 @@ struct MeshTaskTests {
         #expect((proxy["portMappings"] as? [[String: Any]])?.first?["containerPort"] as? Int == 21000)
         // The proxy runs from the bootstrap the agent writes; the agent registers the upstreams.
         #expect(proxy["command"] as? [String] == ["run", "--bootstrap", "/mesh/proxy.json"])
+        #expect((proxy["environment"] as? [[String: String]])?.first?["name"] == "MESH_DISTRIBUTOR_CA_PEM")
 
         let agent = try #require(Self.container("mesh-agent", in: meshed))
         #expect(agent["essential"] as? Bool == false)

@@ -112,6 +112,8 @@ def test_the_sample_meshes_three_servers_and_a_client():
     agent = next(c for c in client if c["Name"] == "mesh-agent")
     assert "http-server:1234" in agent["Command"]
     assert {"Ref": "DistributorAddress"} in agent["Command"]
+    # The proxy checks the distributor's TLS with the control plane's CA (a plain parameter: it is public).
+    assert proxy["Environment"] == [{"Name": "MESH_DISTRIBUTOR_CA_PEM", "Value": {"Ref": "ControlPlaneCAPem"}}]
     app = next(c for c in client if c["Name"] == "http-client")
     assert app["DependsOn"] == [{"ContainerName": "mesh-proxy", "Condition": "HEALTHY"}]
     role = resources["HttpServerTaskRole"]["Properties"]
@@ -277,6 +279,7 @@ def test_the_sample_deploys_into_moto(moto):
         "PrivateSubnetIds": subnet,
         "MeshAddress": "https://mesh.internal",
         "DistributorAddress": "grpc.mesh.internal:8510",
+        "ControlPlaneCAPem": "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
         "ImageRepository": "123456789012.dkr.ecr.us-east-1.amazonaws.com/swift-mesh",
         "ImageTag": "1.0.0",
     }

@@ -44,10 +44,10 @@ struct ECSCommand: AsyncParsableCommand {
         var distributorAddress: String
 
         @Option(
-            name: .customLong("distributor-ca-secret-arn"),
-            help: "Secrets Manager ARN of the control plane's CA (PEM), for TLS to the distributor."
+            name: .customLong("distributor-ca-file"),
+            help: "The control plane's CA (PEM file), put in the proxy's environment for TLS to the distributor."
         )
-        var distributorCASecretARN: String?
+        var distributorCAFile: String?
 
         @Option(name: .customLong("auth-method"), help: "The aws-iam auth method (default iam-ecs-service-token).")
         var authMethod: String = "iam-ecs-service-token"
@@ -88,7 +88,13 @@ struct ECSCommand: AsyncParsableCommand {
                 imageTag: self.imageTag
             )
             task.authMethod = self.authMethod
-            task.distributorCASecretARN = self.distributorCASecretARN
+            if let path = self.distributorCAFile {
+                guard let pem = try? String(contentsOfFile: path, encoding: .utf8), pem.contains("BEGIN CERTIFICATE")
+                else {
+                    throw CLIError("--distributor-ca-file: \(path) is not a PEM certificate")
+                }
+                task.distributorCAPEM = pem
+            }
             task.serverIDHeaderValue = self.serverIDHeaderValue
             let meshed = try task.apply(to: object)
             let result: [String: Any]

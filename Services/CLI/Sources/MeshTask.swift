@@ -23,9 +23,9 @@ public struct MeshTask: Sendable {
     public var meshAddress: String
     /// The config-distributor's gRPC address (the internal gRPC load balancer, port 8510).
     public var distributorAddress: String
-    /// A Secrets Manager ARN holding the PEM CA of the control plane's TLS certificates, given to
-    /// the proxy as `MESH_DISTRIBUTOR_CA_PEM` (without it the proxy speaks plaintext gRPC).
-    public var distributorCASecretARN: String?
+    /// The PEM CA of the control plane's TLS certificates (public, so a plain environment value),
+    /// given to the proxy as `MESH_DISTRIBUTOR_CA_PEM`; without it the proxy speaks plaintext gRPC.
+    public var distributorCAPEM: String?
     public var authMethod: String = "iam-ecs-service-token"
     public var serverIDHeaderValue: String?
     /// Where the images come from: `<repository>/mesh-agent:<tag>`, `<repository>/mesh-proxy:<tag>`.
@@ -164,8 +164,8 @@ public struct MeshTask: Sendable {
             // In-flight requests drain before the proxy exits.
             "stopTimeout": 30,
         ]
-        if let arn = self.distributorCASecretARN {
-            container["secrets"] = [["name": "MESH_DISTRIBUTOR_CA_PEM", "valueFrom": arn]]
+        if let pem = self.distributorCAPEM {
+            container["environment"] = [["name": "MESH_DISTRIBUTOR_CA_PEM", "value": pem]]
         }
         if let logging { container["logConfiguration"] = logging }
         return container

@@ -13,6 +13,7 @@ import json
 import os
 import pathlib
 import subprocess
+import tempfile
 import sys
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
@@ -26,6 +27,7 @@ MESHCTL = os.environ.get("MESHCTL", str(ROOT / ".build" / "debug" / "meshctl"))
 # Placeholders given to meshctl, turned into template parameters afterwards.
 MESH_ADDR = "@MESH_ADDR@"
 DISTRIBUTOR_ADDR = "@DISTRIBUTOR_ADDR@"
+CA_PEM = "@CA_PEM@"
 REPOSITORY = "@IMAGE_REPOSITORY@"
 TAG = "@IMAGE_TAG@"
 
@@ -37,14 +39,22 @@ APPS = [
 
 
 def mesh(task_file, service, port, upstreams):
+    # The CA is a stack parameter: the wrapper gets a placeholder PEM, replaced by a Ref below.
+    with tempfile.NamedTemporaryFile("w", suffix=".pem", delete=False) as ca:
+        ca.write(f"{CA_PEM}\n-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n")
+    ca_file = ca.name
     command = [
         MESHCTL, "ecs", "mesh-task", "--in", str(HERE / task_file), "--service", service, "--port", str(port),
-        "--mesh-addr", MESH_ADDR, "--distributor-addr", DISTRIBUTOR_ADDR, "--image-repository", REPOSITORY, "--image-tag", TAG,
+        "--mesh-addr", MESH_ADDR, "--distributor-addr", DISTRIBUTOR_ADDR, "--distributor-ca-file", ca_file,
+        "--image-repository", REPOSITORY, "--image-tag", TAG,
         "--format", "cloudformation",
     ]
     if upstreams:
         command += ["--upstreams", upstreams]
-    result = subprocess.run(command, capture_output=True, text=True, check=True)
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, check=True)
+    finally:
+        os.unlink(ca_file)
     return json.loads(result.stdout)
 
 
@@ -58,6 +68,8 @@ def parameterize(value):
         return {"Ref": "MeshAddress"}
     if value == DISTRIBUTOR_ADDR:
         return {"Ref": "DistributorAddress"}
+    if isinstance(value, str) and value.startswith(CA_PEM):
+        return {"Ref": "ControlPlaneCAPem"}
     if isinstance(value, str) and REPOSITORY in value:
         return {"Fn::Sub": value.replace(REPOSITORY, "${ImageRepository}").replace(TAG, "${ImageTag}")}
     return value
@@ -107,6 +119,10 @@ def template():
             "PrivateSubnetIds": {"Type": "List<AWS::EC2::Subnet::Id>", "Description": "The tasks' subnets."},
             "AllowedCidr": {"Type": "String", "Description": "Who may reach the proxies.", "Default": "10.0.0.0/8"},
             "MeshAddress": {"Type": "String", "Description": "The control plane's REST API (its ApiURL output)."},
+            "ControlPlaneCAPem": {
+                "Type": "String",
+                "Description": "The control plane's CA certificate (PEM), so proxies can check the distributor's TLS.",
+            },
             "DistributorAddress": {
                 "Type": "String",
                 "Description": "The config-distributor's gRPC (the control plane's DistributorAddress output).",
