@@ -5,6 +5,7 @@ import MeshTesting
 import NIOCore
 import NIOPosix
 import Proxy
+import Synchronization
 import Testing
 
 /// The data path over real sockets: an app, its sidecar's public mTLS listener, and a client
@@ -266,4 +267,51 @@ import Testing
             try await self.expectReply(port, "api-1:ping\n")
         }
     }
+
+    @Test func aDrainRefusesNewConnectionsAtOnceAndEndsOnlyAfterTheAppExits() async throws {
+        let app = try await startApp(name: "api-1", group: self.group)
+        let appPort = try #require(app.localAddress?.port)
+        var options = ProxyOptions(publicBindHost: "127.0.0.1", connectTimeout: .seconds(2))
+        options.drainDeadline = .seconds(60)
+        let runtime = ProxyRuntime(
+            options: options,
+            group: self.group,
+            metrics: ProxyMetrics(),
+            logger: .init(label: "test")
+        )
+        try await runtime.apply(
+            sidecar("api", appPort: appPort, defaultAllow: true),
+            tls: try self.pki.tls(for: "api")
+        )
+        let port = try #require(await runtime.boundPublicPort())
+        let done = ManagedAtomicFlag()
+        let drained = Task {
+            await runtime.drain()
+            done.set()
+        }
+        let group = self.group
+        try await eventually("the public listener to refuse connections") {
+            do {
+                let channel = try await ClientBootstrap(group: group).connect(host: "127.0.0.1", port: port).get()
+                try? await channel.close()
+                return false
+            } catch {
+                return true
+            }
+        }
+        #expect(!runtime.isReady)
+        // The app still runs, so the drain goes on; once it has exited, the drain ends (the
+        // suite's time limit catches a drain that never ends).
+        #expect(!done.isSet)
+        try await app.close()
+        await drained.value
+        #expect(done.isSet)
+    }
+}
+
+/// A flag set once, read from any task.
+final class ManagedAtomicFlag: Sendable {
+    private let value = Atomic<Bool>(false)
+    func set() { self.value.store(true, ordering: .sequentiallyConsistent) }
+    var isSet: Bool { self.value.load(ordering: .sequentiallyConsistent) }
 }

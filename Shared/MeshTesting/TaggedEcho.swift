@@ -1,0 +1,54 @@
+public import NIOCore
+import NIOPosix
+
+/// A local app: answers each read with `<name>:<what it read>`, so a test sees which instance served it.
+public final class TaggedEchoHandler: ChannelInboundHandler {
+    public typealias InboundIn = ByteBuffer
+    public typealias OutboundOut = ByteBuffer
+    let name: String
+
+    public init(name: String) { self.name = name }
+
+    public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var reply = context.channel.allocator.buffer(string: "\(self.name):")
+        var received = Self.unwrapInboundIn(data)
+        reply.writeBuffer(&received)
+        context.writeAndFlush(Self.wrapOutboundOut(reply), promise: nil)
+    }
+}
+
+/// Starts a tagged echo app on a free loopback port.
+public func startApp(name: String, group: any EventLoopGroup) async throws -> any Channel {
+    try await ServerBootstrap(group: group)
+        .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+        .childChannelInitializer { channel in
+            channel.eventLoop.makeCompletedFuture {
+                try channel.pipeline.syncOperations.addHandler(TaggedEchoHandler(name: name))
+            }
+        }
+        .bind(host: "127.0.0.1", port: 0).get()
+}
+
+/// Sends `message` on a new connection to `port` and returns what comes back up to a newline
+/// (empty when the far end closes without a byte: Consul's "empty reply").
+public func call(port: Int, _ message: String = "ping\n", group: any EventLoopGroup) async throws -> String {
+    let channel = try await ClientBootstrap(group: group).connect(host: "127.0.0.1", port: port) { channel in
+        channel.eventLoop.makeCompletedFuture {
+            try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+        }
+    }
+    return try await channel.executeThenClose { inbound, outbound in
+        var received = ""
+        do {
+            // A proxy that refuses the connection may close it before the message is written.
+            try await outbound.write(ByteBuffer(string: message))
+            for try await chunk in inbound {
+                received += String(buffer: chunk)
+                if received.hasSuffix("\n") { break }
+            }
+        } catch {
+            // A reset counts as no reply.
+        }
+        return received
+    }
+}

@@ -1,0 +1,90 @@
+import ConfigDistributor
+import ControlPlaneHarness
+import Foundation
+import MeshCore
+import MeshRPC
+import MeshTesting
+import NIOCore
+import NIOPosix
+import Proxy
+import Testing
+
+/// Two proxies in dynamic mode against the real control plane: each makes its key, gets its
+/// leaf through the distributor's CSR relay and its config from the stream; the call between
+/// them works, and keeps working once the distributor is gone (static stability).
+@Suite(.timeLimit(.minutes(4))) struct DynamicProxyTests {
+    let group = MultiThreadedEventLoopGroup.singleton
+
+    @Test func proxiesConfiguredByTheDistributorKeepServingWhenItStops() async throws {
+        let app = try await startApp(name: "api-1", group: self.group)
+        defer { app.close(promise: nil) }
+        let appPort = try #require(app.localAddress?.port)
+        let apiProxyPort = try FreePort.pick()
+        let upstreamPort = try FreePort.pick()
+        let options = ProxyOptions(publicBindHost: "127.0.0.1", connectTimeout: .seconds(2))
+        let api = ProxyRuntime(options: options, group: self.group, metrics: ProxyMetrics(), logger: testLogger)
+        let web = ProxyRuntime(options: options, group: self.group, metrics: ProxyMetrics(), logger: testLogger)
+        let group = self.group
+        try await withAuthz { authz in
+            try await withCatalogAndGRPC(enforcedBy: authz) { catalogAPI, catalogGRPC in
+                try await withCA(authz: authz) { caGRPC in
+                    let catalog = catalogAPI.with(token: managementSecret)
+                    try await ConfigDistributorTests.register(
+                        catalog,
+                        service: "api",
+                        id: "api-1",
+                        appPort: appPort,
+                        proxyPort: apiProxyPort
+                    )
+                    try await ConfigDistributorTests.register(
+                        catalog,
+                        service: "web",
+                        id: "web-1",
+                        appPort: 8080,
+                        proxyPort: try FreePort.pick(),
+                        upstreams: [("api", upstreamPort)]
+                    )
+                    let allowed = try await authz.admin.put(
+                        "/v1/connect/intentions/exact?source=web&destination=api",
+                        json: ["Action": "allow"]
+                    )
+                    #expect(allowed.status == 200)
+                    let clients = try await withDistributor(catalog: catalogGRPC, authz: authz, ca: caGRPC) {
+                        _,
+                        address in
+                        func client(_ id: String, _ service: String) -> DistributorClient {
+                            DistributorClient(
+                                settings: DynamicSettings(
+                                    distributorHost: address.host,
+                                    distributorPort: address.port,
+                                    proxyID: id,
+                                    service: service,
+                                    token: managementSecret
+                                ),
+                                logger: testLogger
+                            )
+                        }
+                        let apiClient = client("api-1-sidecar-proxy", "api")
+                        let webClient = client("web-1-sidecar-proxy", "web")
+                        let tasks = [
+                            Task { await apiClient.run(runtime: api) },
+                            Task { await webClient.run(runtime: web) },
+                        ]
+                        try await eventually(within: .seconds(30), "a call through both proxies") {
+                            (try? await call(port: upstreamPort, group: group)) == "api-1:ping\n"
+                        }
+                        #expect(api.snapshot?.publicPort == apiProxyPort)
+                        #expect(web.snapshot?.upstreams.first?.expectedIdentity.hasSuffix("/svc/api") == true)
+                        return tasks
+                    }
+                    defer { for task in clients { task.cancel() } }
+                    // The distributor has stopped: both proxies serve on their last config and leaves.
+                    #expect(try await call(port: upstreamPort, group: group) == "api-1:ping\n")
+                    #expect(api.isReady && web.isReady)
+                }
+            }
+        }
+        await api.stop()
+        await web.stop()
+    }
+}
