@@ -113,6 +113,54 @@ import Testing
         }
     }
 
+    @Test func protocolsFollowServiceDefaultsAndProxyDefaults() async throws {
+        try await self.withControlPlane { catalog, _, distributor in
+            try await Self.register(catalog, service: "api", id: "api-1", appPort: 9001, proxyPort: 21001)
+            try await Self.register(
+                catalog,
+                service: "web",
+                id: "web-1",
+                appPort: 8080,
+                proxyPort: 21000,
+                upstreams: [("api", 9191)]
+            )
+            try await withStream(distributor, proxyID: "web-1-sidecar-proxy", service: "web") { probe in
+                let (first, snapshot) = try await probe.next()
+                #expect(snapshot.protocolName == "tcp")
+                #expect(snapshot.upstreams.first?.protocolName == "tcp")
+                probe.ack(first)
+
+                // The upstream's service-defaults reach the upstream, not web's own listener.
+                let api = try await catalog.put(
+                    "/v1/config",
+                    json: ["Kind": "service-defaults", "Name": "api", "Protocol": "grpc"]
+                )
+                #expect(api.status == 200, "\(api.text)")
+                let (second, afterAPI) = try await probe.next()
+                #expect(afterAPI.upstreams.first?.protocolName == "grpc")
+                #expect(afterAPI.protocolName == "tcp")
+                probe.ack(second)
+
+                // proxy-defaults changes the default for web, not for api (its own entry wins).
+                let global = try await catalog.put(
+                    "/v1/config",
+                    json: ["Kind": "proxy-defaults", "Name": "global", "Config": ["protocol": "http"]] as [String: Any]
+                )
+                #expect(global.status == 200, "\(global.text)")
+                let (third, afterGlobal) = try await probe.next()
+                #expect(afterGlobal.protocolName == "http")
+                #expect(afterGlobal.upstreams.first?.protocolName == "grpc")
+                probe.ack(third)
+
+                // Deleting api's entry makes it follow the default.
+                let deleted = try await catalog.delete("/v1/config/service-defaults/api")
+                #expect(deleted.status == 200)
+                let (_, afterDelete) = try await probe.next()
+                #expect(afterDelete.upstreams.first?.protocolName == "http")
+            }
+        }
+    }
+
     @Test func aStreamOpenedBeforeRegistrationGetsItsConfigOnceRegistered() async throws {
         try await self.withControlPlane { catalog, _, distributor in
             try await withStream(distributor, proxyID: "web-1-sidecar-proxy", service: "web") { probe in

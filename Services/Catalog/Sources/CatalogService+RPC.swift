@@ -4,6 +4,7 @@ import Logging
 import MeshCore
 import MeshProto
 import MeshServer
+import MeshStore
 import SwiftProtobuf
 
 /// The catalog's gRPC API (`mesh.v1.Catalog`).
@@ -150,6 +151,33 @@ extension CatalogRPC: Mesh_V1_Catalog.SimpleServiceProtocol {
                     )
                 }
             )
+        }
+    }
+
+    func watchProtocols(
+        request: Mesh_V1_WatchProtocolsRequest,
+        response: RPCWriter<Mesh_V1_ProtocolsEvent>,
+        context: ServerContext
+    ) async throws {
+        var sent: ServiceProtocols?
+        while !Task.isCancelled {
+            // The mark comes before the read, so a write landing during the read wakes the next
+            // wait; a round sends only when the content differs from what was sent (the stable
+            // index alone can lag a write the read already shows).
+            let mark = self.store.feed.mark([CatalogStore.configTopic])
+            let index = try await self.store.client.stableIndex(of: CatalogStore.schema, logger: self.logger)
+            let current = try await self.store.protocols().visible(to: ACLCaller.current)
+            if current != sent {
+                sent = current
+                try await response.write(
+                    .with {
+                        $0.index = max(index, 1)
+                        $0.defaultProtocol = current.defaultProtocol
+                        $0.protocols = current.protocols
+                    }
+                )
+            }
+            _ = await self.store.feed.wait(beyond: mark, until: .now + .seconds(300))
         }
     }
 

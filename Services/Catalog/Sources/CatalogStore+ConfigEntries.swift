@@ -36,6 +36,19 @@ extension CatalogStore {
         return entries
     }
 
+    /// The protocol of every service with `service-defaults`, and the cluster default.
+    func protocols() async throws -> ServiceProtocols {
+        let global = try await self.configEntries(kind: .proxyDefaults, name: "global").first
+        var protocols: [String: String] = [:]
+        for entry in try await self.configEntries(kind: .serviceDefaults) {
+            protocols[entry.name] = entry.protocolName(default: nil)
+        }
+        return ServiceProtocols(
+            defaultProtocol: global?.protocolName(default: nil) ?? "tcp",
+            protocols: protocols.compactMapValues { $0 }
+        )
+    }
+
     /// Creates or replaces an entry. With `cas`, only if the entry's ModifyIndex is `cas` (0: only
     /// if it does not exist); false when that does not hold, and nothing changes.
     func putConfigEntry(

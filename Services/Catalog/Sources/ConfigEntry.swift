@@ -1,5 +1,6 @@
 import MeshCore
 import MeshRPC
+import MeshServer
 
 /// A central configuration entry (Consul's `/v1/config`): `service-defaults` (a service's
 /// protocol and proxy settings) and `proxy-defaults` (the cluster's, named `global`).
@@ -21,13 +22,31 @@ struct ConfigEntry: Sendable, Equatable {
         return .object(object)
     }
 
-    /// The service's protocol (`tcp` when unset), as the proxies will use it.
-    var protocolName: String {
-        if case .string(let value)? = self.body["Protocol"], !value.isEmpty { return value }
-        if case .object(let config)? = self.body["Config"], case .string(let value)? = config["protocol"] {
-            return value
+    /// The protocol the entry sets (`Protocol` of service-defaults, `Config.protocol` of
+    /// proxy-defaults), lowercased; `fallback` when it sets none.
+    func protocolName(default fallback: String?) -> String? {
+        if case .string(let value)? = self.body["Protocol"], !value.isEmpty { return value.lowercased() }
+        if case .object(let config)? = self.body["Config"], case .string(let value)? = config["protocol"],
+            !value.isEmpty
+        {
+            return value.lowercased()
         }
-        return "tcp"
+        return fallback
+    }
+}
+
+/// What the proxies need of the config entries: each service's protocol and the cluster default.
+/// A service without `service-defaults` (or whose entry sets no protocol) speaks the default.
+struct ServiceProtocols: Sendable, Equatable {
+    var defaultProtocol: String
+    var protocols: [String: String]
+
+    /// Only the services the caller may read (no caller: ACLs off).
+    func visible(to caller: ACLCaller?) -> ServiceProtocols {
+        guard let caller else { return self }
+        var copy = self
+        copy.protocols = self.protocols.filter { caller.authorizer.serviceRead($0.key) }
+        return copy
     }
 }
 

@@ -7,8 +7,9 @@ import ServiceLifecycle
 import Synchronization
 
 /// What the distributor knows of the control plane, kept current by watch streams: the trust
-/// roots (ca-svc), every intention and the default policy (authz-svc), and the sidecar proxies of
-/// every service some proxy cares about (catalog-svc, one watch per service, shared by all streams).
+/// roots (ca-svc), every intention and the default policy (authz-svc), the services' protocols
+/// (catalog-svc's config entries), and the sidecar proxies of every service some proxy cares
+/// about (catalog-svc, one watch per service, shared by all streams).
 ///
 /// Proxy streams subscribe with the services they depend on and are woken (coalesced: a wake-up
 /// that finds one pending drops the new one) when one of them changes, or on any roots or
@@ -30,10 +31,17 @@ public final class MeshView: Sendable {
         var upstreams: [UpstreamRequest]
     }
 
+    /// Each service's protocol (`service-defaults`) and the cluster default (`proxy-defaults`).
+    struct Protocols: Sendable, Equatable {
+        var defaultProtocol: String
+        var services: [String: String]
+    }
+
     struct State {
         var roots: Roots?
         var intentions: IntentionSet?
         var defaultAllow = false
+        var protocols: Protocols?
         /// Sidecars per destination service, for each service watched.
         var sidecars: [String: [Sidecar]] = [:]
         var watched: Set<String> = []
@@ -50,7 +58,7 @@ public final class MeshView: Sendable {
     private let state = Mutex(State())
     private let watchRequests: AsyncStream<String>
     private let requestWatch: AsyncStream<String>.Continuation
-    /// Fulfilled once roots and intentions have both arrived (readiness).
+    /// Fulfilled once roots, intentions and protocols have arrived (readiness).
     public let synced = Rendezvous<Bool>()
 
     public init(datacenter: String) {
@@ -119,9 +127,11 @@ public final class MeshView: Sendable {
     /// The snapshot of proxy `proxyID` fronting `service`, with the upstream services it depends on.
     func snapshot(proxyID: String, service: String) -> Result<(ProxySnapshot, Set<String>), PendingError> {
         let state = self.state.withLock { state in
-            (state.roots, state.intentions, state.defaultAllow, state.sidecars)
+            (state.roots, state.intentions, state.defaultAllow, state.sidecars, state.protocols)
         }
-        guard let roots = state.0, let intentions = state.1 else { return .failure(PendingError(.syncing)) }
+        guard let roots = state.0, let intentions = state.1, let protocols = state.4 else {
+            return .failure(PendingError(.syncing))
+        }
         guard let own = state.3[service]?.first(where: { $0.id == proxyID }) else {
             return .failure(PendingError(state.3[service] == nil ? .syncing : .notRegistered))
         }
@@ -145,7 +155,8 @@ public final class MeshView: Sendable {
                 upstreams: own.upstreams
             ),
             endpoints: endpoints,
-            protocols: [:],
+            protocols: protocols.services,
+            defaultProtocol: protocols.defaultProtocol,
             intentions: intentions,
             defaultAllow: state.2,
             trustDomain: roots.trustDomain,
@@ -191,6 +202,15 @@ public final class MeshView: Sendable {
                     try await intentions.watch(.init(), metadata: metadata) { response in
                         for try await snapshot in response.messages {
                             self.apply(snapshot)
+                        }
+                    }
+                }
+            }
+            group.addTask {
+                await Self.retrying("protocols", logger: logger) {
+                    try await catalog.watchProtocols(.init(), metadata: metadata) { response in
+                        for try await event in response.messages {
+                            self.apply(event)
                         }
                     }
                 }
@@ -253,6 +273,19 @@ public final class MeshView: Sendable {
         self.notify(service: nil)
     }
 
+    func apply(_ event: Mesh_V1_ProtocolsEvent) {
+        let protocols = Protocols(
+            defaultProtocol: event.defaultProtocol.isEmpty ? "tcp" : event.defaultProtocol,
+            services: event.protocols
+        )
+        let changed = self.state.withLock { state -> Bool in
+            defer { state.protocols = protocols }
+            return state.protocols != protocols
+        }
+        self.markSyncedIfComplete()
+        if changed { self.notify(service: nil) }
+    }
+
     func apply(_ event: Mesh_V1_WatchEvent, service: String) {
         let sidecars = event.instances.compactMap(Self.sidecar(from:)).sorted { $0.id < $1.id }
         let changed = self.state.withLock { state -> Bool in
@@ -263,7 +296,9 @@ public final class MeshView: Sendable {
     }
 
     private func markSyncedIfComplete() {
-        if self.state.withLock({ $0.roots != nil && $0.intentions != nil }) { self.synced.fulfill(true) }
+        if self.state.withLock({ $0.roots != nil && $0.intentions != nil && $0.protocols != nil }) {
+            self.synced.fulfill(true)
+        }
     }
 
     /// A catalog instance as a sidecar: healthy when none of its checks (node checks included) is critical.

@@ -115,6 +115,19 @@ public enum Mesh_V1_Catalog: Sendable {
                 type: .serverStreaming
             )
         }
+        /// Namespace for "WatchProtocols" metadata.
+        public enum WatchProtocols: Sendable {
+            /// Request type for "WatchProtocols".
+            public typealias Input = Mesh_V1_WatchProtocolsRequest
+            /// Response type for "WatchProtocols".
+            public typealias Output = Mesh_V1_ProtocolsEvent
+            /// Descriptor for "WatchProtocols".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "mesh.v1.Catalog"),
+                method: "WatchProtocols",
+                type: .serverStreaming
+            )
+        }
         /// Descriptors for all methods in the "mesh.v1.Catalog" service.
         public static let descriptors: [GRPCCore.MethodDescriptor] = [
             Register.descriptor,
@@ -123,7 +136,8 @@ public enum Mesh_V1_Catalog: Sendable {
             ServiceInstances.descriptor,
             ListChecks.descriptor,
             UpdateTTL.descriptor,
-            Watch.descriptor
+            Watch.descriptor,
+            WatchProtocols.descriptor
         ]
     }
 }
@@ -247,6 +261,20 @@ extension Mesh_V1_Catalog {
             request: GRPCCore.StreamingServerRequest<Mesh_V1_WatchRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Mesh_V1_WatchEvent>
+
+        /// Handle the "WatchProtocols" method.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Mesh_V1_WatchProtocolsRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Mesh_V1_ProtocolsEvent` messages.
+        func watchProtocols(
+            request: GRPCCore.StreamingServerRequest<Mesh_V1_WatchProtocolsRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Mesh_V1_ProtocolsEvent>
     }
 
     /// Service protocol for the "mesh.v1.Catalog" service.
@@ -354,6 +382,20 @@ extension Mesh_V1_Catalog {
             request: GRPCCore.ServerRequest<Mesh_V1_WatchRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Mesh_V1_WatchEvent>
+
+        /// Handle the "WatchProtocols" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Mesh_V1_WatchProtocolsRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Mesh_V1_ProtocolsEvent` messages.
+        func watchProtocols(
+            request: GRPCCore.ServerRequest<Mesh_V1_WatchProtocolsRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Mesh_V1_ProtocolsEvent>
     }
 
     /// Simple service protocol for the "mesh.v1.Catalog" service.
@@ -460,6 +502,21 @@ extension Mesh_V1_Catalog {
             response: GRPCCore.RPCWriter<Mesh_V1_WatchEvent>,
             context: GRPCCore.ServerContext
         ) async throws
+
+        /// Handle the "WatchProtocols" method.
+        ///
+        /// - Parameters:
+        ///   - request: A `Mesh_V1_WatchProtocolsRequest` message.
+        ///   - response: A response stream of `Mesh_V1_ProtocolsEvent` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        func watchProtocols(
+            request: Mesh_V1_WatchProtocolsRequest,
+            response: GRPCCore.RPCWriter<Mesh_V1_ProtocolsEvent>,
+            context: GRPCCore.ServerContext
+        ) async throws
     }
 }
 
@@ -544,6 +601,17 @@ extension Mesh_V1_Catalog.StreamingServiceProtocol {
                 )
             }
         )
+        router.registerHandler(
+            forMethod: Mesh_V1_Catalog.Method.WatchProtocols.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Mesh_V1_WatchProtocolsRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Mesh_V1_ProtocolsEvent>(),
+            handler: { request, context in
+                try await self.watchProtocols(
+                    request: request,
+                    context: context
+                )
+            }
+        )
     }
 }
 
@@ -621,6 +689,17 @@ extension Mesh_V1_Catalog.ServiceProtocol {
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Mesh_V1_WatchEvent> {
         let response = try await self.watch(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return response
+    }
+
+    public func watchProtocols(
+        request: GRPCCore.StreamingServerRequest<Mesh_V1_WatchProtocolsRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Mesh_V1_ProtocolsEvent> {
+        let response = try await self.watchProtocols(
             request: GRPCCore.ServerRequest(stream: request),
             context: context
         )
@@ -717,6 +796,23 @@ extension Mesh_V1_Catalog.SimpleServiceProtocol {
             metadata: [:],
             producer: { writer in
                 try await self.watch(
+                    request: request.message,
+                    response: writer,
+                    context: context
+                )
+                return [:]
+            }
+        )
+    }
+
+    public func watchProtocols(
+        request: GRPCCore.ServerRequest<Mesh_V1_WatchProtocolsRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Mesh_V1_ProtocolsEvent> {
+        return GRPCCore.StreamingServerResponse<Mesh_V1_ProtocolsEvent>(
+            metadata: [:],
+            producer: { writer in
+                try await self.watchProtocols(
                     request: request.message,
                     response: writer,
                     context: context
@@ -867,6 +963,25 @@ extension Mesh_V1_Catalog {
             deserializer: some GRPCCore.MessageDeserializer<Mesh_V1_WatchEvent>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Mesh_V1_WatchEvent>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "WatchProtocols" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Mesh_V1_WatchProtocolsRequest` message.
+        ///   - serializer: A serializer for `Mesh_V1_WatchProtocolsRequest` messages.
+        ///   - deserializer: A deserializer for `Mesh_V1_ProtocolsEvent` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func watchProtocols<Result>(
+            request: GRPCCore.ClientRequest<Mesh_V1_WatchProtocolsRequest>,
+            serializer: some GRPCCore.MessageSerializer<Mesh_V1_WatchProtocolsRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Mesh_V1_ProtocolsEvent>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Mesh_V1_ProtocolsEvent>) async throws -> Result
         ) async throws -> Result where Result: Sendable
     }
 
@@ -1093,6 +1208,34 @@ extension Mesh_V1_Catalog {
                 onResponse: handleResponse
             )
         }
+
+        /// Call the "WatchProtocols" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Mesh_V1_WatchProtocolsRequest` message.
+        ///   - serializer: A serializer for `Mesh_V1_WatchProtocolsRequest` messages.
+        ///   - deserializer: A deserializer for `Mesh_V1_ProtocolsEvent` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func watchProtocols<Result>(
+            request: GRPCCore.ClientRequest<Mesh_V1_WatchProtocolsRequest>,
+            serializer: some GRPCCore.MessageSerializer<Mesh_V1_WatchProtocolsRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Mesh_V1_ProtocolsEvent>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Mesh_V1_ProtocolsEvent>) async throws -> Result
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.serverStreaming(
+                request: request,
+                descriptor: Mesh_V1_Catalog.Method.WatchProtocols.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
     }
 }
 
@@ -1267,6 +1410,29 @@ extension Mesh_V1_Catalog.ClientProtocol {
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Mesh_V1_WatchRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Mesh_V1_WatchEvent>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "WatchProtocols" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Mesh_V1_WatchProtocolsRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func watchProtocols<Result>(
+        request: GRPCCore.ClientRequest<Mesh_V1_WatchProtocolsRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Mesh_V1_ProtocolsEvent>) async throws -> Result
+    ) async throws -> Result where Result: Sendable {
+        try await self.watchProtocols(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Mesh_V1_WatchProtocolsRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Mesh_V1_ProtocolsEvent>(),
             options: options,
             onResponse: handleResponse
         )
@@ -1471,6 +1637,33 @@ extension Mesh_V1_Catalog.ClientProtocol {
             metadata: metadata
         )
         return try await self.watch(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "WatchProtocols" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func watchProtocols<Result>(
+        _ message: Mesh_V1_WatchProtocolsRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Mesh_V1_ProtocolsEvent>) async throws -> Result
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Mesh_V1_WatchProtocolsRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.watchProtocols(
             request: request,
             options: options,
             onResponse: handleResponse

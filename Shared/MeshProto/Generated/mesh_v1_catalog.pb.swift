@@ -598,6 +598,36 @@ public nonisolated struct Mesh_V1_WatchEvent: Sendable {
   public init() {}
 }
 
+/// Follows the protocols of the mesh's services (`service-defaults` entries' `Protocol`) and the
+/// cluster default (`proxy-defaults` "global" `Config.protocol`): the stream sends the current map
+/// at once, then again whenever a config entry changes it.
+public nonisolated struct Mesh_V1_WatchProtocolsRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Mesh_V1_ProtocolsEvent: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var index: UInt64 = 0
+
+  /// tcp, http, http2 or grpc; "tcp" when proxy-defaults does not set one.
+  public var defaultProtocol: String = String()
+
+  public var protocols: Dictionary<String,String> = [:]
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "mesh.v1"
@@ -1777,6 +1807,65 @@ nonisolated extension Mesh_V1_WatchEvent: SwiftProtobuf.Message, SwiftProtobuf._
   public static func ==(lhs: Mesh_V1_WatchEvent, rhs: Mesh_V1_WatchEvent) -> Bool {
     if lhs.index != rhs.index {return false}
     if lhs.instances != rhs.instances {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Mesh_V1_WatchProtocolsRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".WatchProtocolsRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    // Load everything into unknown fields
+    while try decoder.nextFieldNumber() != nil {}
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Mesh_V1_WatchProtocolsRequest, rhs: Mesh_V1_WatchProtocolsRequest) -> Bool {
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Mesh_V1_ProtocolsEvent: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ProtocolsEvent"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}index\0\u{3}default_protocol\0\u{1}protocols\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.index) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.defaultProtocol) }()
+      case 3: try { try decoder.decodeMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufString>.self, value: &self.protocols) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.index != 0 {
+      try visitor.visitSingularUInt64Field(value: self.index, fieldNumber: 1)
+    }
+    if !self.defaultProtocol.isEmpty {
+      try visitor.visitSingularStringField(value: self.defaultProtocol, fieldNumber: 2)
+    }
+    if !self.protocols.isEmpty {
+      try visitor.visitMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufString>.self, value: self.protocols, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Mesh_V1_ProtocolsEvent, rhs: Mesh_V1_ProtocolsEvent) -> Bool {
+    if lhs.index != rhs.index {return false}
+    if lhs.defaultProtocol != rhs.defaultProtocol {return false}
+    if lhs.protocols != rhs.protocols {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
