@@ -29,6 +29,8 @@ extension Target.Dependency {
     static let httpClient = Target.Dependency.product(name: "AsyncHTTPClient", package: "async-http-client")
     static let httpTypes = Target.Dependency.product(name: "HTTPTypes", package: "swift-http-types")
     static let nioHTTP1 = Target.Dependency.product(name: "NIOHTTP1", package: "swift-nio")
+    static let nioHTTP2 = Target.Dependency.product(name: "NIOHTTP2", package: "swift-nio-http2")
+    static let nioHPACK = Target.Dependency.product(name: "NIOHPACK", package: "swift-nio-http2")
     static let nioFoundation = Target.Dependency.product(name: "NIOFoundationCompat", package: "swift-nio")
     static let nioSSL = Target.Dependency.product(name: "NIOSSL", package: "swift-nio-ssl")
     static let nioTLS = Target.Dependency.product(name: "NIOTLS", package: "swift-nio")
@@ -91,6 +93,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-nio-http2.git", from: "1.46.0"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
@@ -215,8 +218,8 @@ let package = Package(
             "Proxy",
             path: "Services/Proxy/Sources",
             dependencies: [
-                "MeshCore", "MeshTLS", "MeshProto", .nio, .nioPosix, .nioSSL, .nioTLS, .nioHTTP1, .logging,
-                .prometheus, .lifecycle, .unixSignals, .grpcCore, .grpcTransport, .crypto,
+                "MeshCore", "MeshTLS", "MeshProto", .nio, .nioPosix, .nioSSL, .nioTLS, .nioHTTP1, .nioHTTP2,
+                .nioHPACK, .logging, .prometheus, .lifecycle, .unixSignals, .grpcCore, .grpcTransport, .crypto,
             ]
         ),
         // `--as-needed`: some dependency autolinks Foundation without using it; the proxy keeps
@@ -343,7 +346,10 @@ let package = Package(
         ),
         tests(
             "ProxyTests",
-            dependencies: ["Proxy", "MeshCore", "MeshTLS", "MeshTesting", .nio, .nioPosix, .nioHTTP1, .logging]
+            dependencies: [
+                "Proxy", "MeshCore", "MeshTLS", "MeshTesting", "MeshProto", .nio, .nioPosix, .nioHTTP1, .logging,
+                .grpcCore, .grpcTransport, .protobuf,
+            ]
         ),
         tests(
             "CLITests",

@@ -2,6 +2,7 @@ import Logging
 import MeshCore
 import NIOCore
 import NIOHTTP1
+import NIOHTTP2
 import NIOPosix
 import NIOSSL
 import NIOTLS
@@ -67,6 +68,15 @@ final class InboundHandler: ChannelInboundHandler, RemovableChannelHandler {
             self.close(context: context)
             return
         }
+        if self.runtime.servesHTTP2 {
+            guard self.runtime.trusts(source) else {
+                self.runtime.metrics.intentionDenials.increment()
+                self.close(context: context)
+                return
+            }
+            self.switchToHTTP2(context: context, source: source)
+            return
+        }
         if self.runtime.servesHTTP {
             guard self.runtime.trusts(source) else {
                 self.runtime.metrics.intentionDenials.increment()
@@ -106,6 +116,35 @@ final class InboundHandler: ChannelInboundHandler, RemovableChannelHandler {
             self.held = []
             for buffer in held { context.fireChannelRead(NIOAny(buffer)) }
             sync.removeHandler(context: context, promise: nil)
+        } catch {
+            self.close(context: context)
+        }
+    }
+
+    /// HTTP/2 and gRPC services: each stream is a request, authorized on its own
+    /// (``H2RequestHandler``); allowed ones share one HTTP/2 connection to the app.
+    private func switchToHTTP2(context: ChannelHandlerContext, source: SPIFFEID) {
+        let runtime = self.runtime
+        let app = NIOLoopBound(AppH2Connection(eventLoop: context.eventLoop), eventLoop: context.eventLoop)
+        do {
+            // This handler is the last one, so the HTTP/2 handler lands right after it.
+            _ = try context.pipeline.syncOperations.configureHTTP2Pipeline(
+                mode: .server,
+                connectionConfiguration: .init(),
+                streamConfiguration: .init()
+            ) { stream in
+                stream.eventLoop.makeCompletedFuture {
+                    try stream.pipeline.syncOperations.addHandler(
+                        H2RequestHandler(runtime: runtime, side: .inbound(source: source, app: app))
+                    )
+                }
+            }
+            context.channel.closeFuture.whenComplete { _ in app.value.close() }
+            let held = self.held
+            self.held = []
+            for buffer in held { context.fireChannelRead(NIOAny(buffer)) }
+            context.fireChannelReadComplete()
+            context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
         } catch {
             self.close(context: context)
         }

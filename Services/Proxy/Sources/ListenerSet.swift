@@ -1,6 +1,7 @@
 import Logging
 import MeshCore
 import NIOCore
+import NIOHTTP2
 import NIOPosix
 import NIOSSL
 import Prometheus
@@ -116,7 +117,25 @@ actor ListenerSet {
                         runtime.metrics.outboundActive.decrement()
                         runtime.outboundOpen.subtract(1, ordering: .relaxed)
                     }
-                    try channel.pipeline.syncOperations.addHandler(OutboundHandler(runtime: runtime, service: service))
+                    guard runtime.route(for: service)?.multiplexed == true else {
+                        try channel.pipeline.syncOperations.addHandler(
+                            OutboundHandler(runtime: runtime, service: service)
+                        )
+                        return
+                    }
+                    // HTTP/2 and gRPC: the app's requests are read at once and routed one by one.
+                    try channel.syncOptions?.setOption(.autoRead, value: true)
+                    _ = try channel.pipeline.syncOperations.configureHTTP2Pipeline(
+                        mode: .server,
+                        connectionConfiguration: .init(),
+                        streamConfiguration: .init()
+                    ) { stream in
+                        stream.eventLoop.makeCompletedFuture {
+                            try stream.pipeline.syncOperations.addHandler(
+                                H2RequestHandler(runtime: runtime, side: .outbound(service: service))
+                            )
+                        }
+                    }
                 }
             }
         return try await Self.bind(

@@ -7,6 +7,8 @@ public struct ProxyError: Error, Sendable, CustomStringConvertible {
         case invalidTLS
         /// A listener could not bind.
         case bindFailed
+        /// An upstream endpoint's certificate does not carry the destination service's SPIFFE ID.
+        case identityMismatch
     }
 
     public var code: Code

@@ -101,6 +101,18 @@ public final class ProxyMetrics: Sendable {
         )
     }
 
+    /// Counts one HTTP/2 or gRPC request by its outcome: the response's HTTP status ("reset" when
+    /// the stream ended without one) and, for gRPC, the `grpc-status` of its trailers.
+    func request(direction: String, service: String, status: String, grpcStatus: String) {
+        self.registry.makeCounter(
+            name: "mesh_proxy_requests_total",
+            labels: [
+                ("direction", direction), ("upstream", service), ("status", status), ("grpc_status", grpcStatus),
+            ],
+            help: "HTTP/2 and gRPC requests by outcome (inbound: public listener; outbound: per upstream)"
+        ).increment()
+    }
+
     /// Marks `version` as the one in force (`mesh_proxy_config_info{version=...} 1`).
     func configApplied(version: String) {
         self.configUpdates.increment()

@@ -22,6 +22,8 @@ public final class ProxyRuntime: Sendable {
         let balancer: EndpointBalancer
         let expectedIdentity: SPIFFEID
         let tls: ProxyTLS
+        /// `http2` and `grpc` upstreams are proxied request by request over pooled HTTP/2.
+        let multiplexed: Bool
     }
 
     struct Config: Sendable {
@@ -38,6 +40,8 @@ public final class ProxyRuntime: Sendable {
     private let config = Mutex<Config?>(nil)
     private let listeners: ListenerSet
     private let draining = Atomic<Bool>(false)
+    /// Pooled HTTP/2 connections to the endpoints of `http2` and `grpc` upstreams.
+    let h2Pool = H2Pool()
     let inboundOpen = Atomic<Int>(0)
     let outboundOpen = Atomic<Int>(0)
 
@@ -84,11 +88,17 @@ public final class ProxyRuntime: Sendable {
                     ejectionTime: self.options.ejectionTime
                 )
             }
-            routes[upstream.service] = Route(balancer: balancer, expectedIdentity: identity, tls: tls)
+            routes[upstream.service] = Route(
+                balancer: balancer,
+                expectedIdentity: identity,
+                tls: tls,
+                multiplexed: Self.isHTTP2(upstream.protocolName)
+            )
         }
         let next = Config(snapshot: snapshot, tls: tls, intentions: IntentionSet(snapshot.intentions), routes: routes)
         try await self.listeners.reconcile(snapshot: snapshot, runtime: self)
         self.config.withLock { $0 = next }
+        self.h2Pool.keep(only: Set(snapshot.upstreams.flatMap(\.endpoints)))
         self.metrics.configApplied(version: snapshot.version)
         self.logger.info(
             "config applied",
@@ -114,8 +124,13 @@ public final class ProxyRuntime: Sendable {
 
     func route(for service: String) -> Route? { self.config.withLock { $0?.routes[service] } }
 
-    /// Whether the public listener decodes HTTP (the service's protocol is `http`).
+    /// Whether the public listener decodes HTTP/1.1 (the service's protocol is `http`).
     var servesHTTP: Bool { self.config.withLock { $0?.snapshot.protocolName == "http" } }
+
+    /// Whether the public listener speaks HTTP/2 (the service's protocol is `http2` or `grpc`).
+    var servesHTTP2: Bool { self.config.withLock { Self.isHTTP2($0?.snapshot.protocolName ?? "") } }
+
+    static func isHTTP2(_ protocolName: String) -> Bool { protocolName == "http2" || protocolName == "grpc" }
 
     /// A peer of this trust domain? (HTTP services check intentions per request, after this.)
     func trusts(_ source: SPIFFEID) -> Bool {
@@ -168,6 +183,7 @@ public final class ProxyRuntime: Sendable {
             try? await Task.sleep(for: .milliseconds(100))
         }
         await self.listeners.closeAll()
+        self.h2Pool.closeAll()
         self.logger.info("drained")
     }
 
@@ -175,6 +191,7 @@ public final class ProxyRuntime: Sendable {
     public func stop() async {
         self.draining.store(true, ordering: .relaxed)
         await self.listeners.closeAll()
+        self.h2Pool.closeAll()
     }
 
     /// Whether the local app still accepts connections (how a sidecar learns that the app exited).

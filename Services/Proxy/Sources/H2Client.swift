@@ -1,0 +1,191 @@
+import MeshCore
+import NIOCore
+import NIOHTTP2
+import NIOPosix
+import NIOSSL
+import Synchronization
+
+/// One client HTTP/2 connection (to a peer proxy over mTLS, or to the local app in clear) that
+/// carries many requests at once, each on its own stream.
+///
+/// Its state is confined to its event loop: the proxy opens it on the loop of the connection that
+/// needed it and only uses it from there, so spliced streams never cross loops.
+final class H2Client: Sendable {
+    let channel: any Channel
+    private let multiplexer: NIOLoopBound<NIOHTTP2Handler.StreamMultiplexer>
+    private let streams: NIOLoopBoundBox<(open: Int, retired: Bool)>
+
+    private init(channel: any Channel, multiplexer: NIOHTTP2Handler.StreamMultiplexer) {
+        self.channel = channel
+        self.multiplexer = NIOLoopBound(multiplexer, eventLoop: channel.eventLoop)
+        self.streams = NIOLoopBoundBox((0, false), eventLoop: channel.eventLoop)
+    }
+
+    var isActive: Bool { self.channel.isActive }
+
+    /// Connects to `host:port` on `eventLoop`; with `tls`, the handshake must complete and
+    /// `expectedIdentity` (when given) must be the peer's SPIFFE ID before the connection is used.
+    static func connect(
+        host: String,
+        port: Int,
+        on eventLoop: any EventLoop,
+        tls: NIOSSLContext?,
+        expectedIdentity: SPIFFEID?,
+        timeout: TimeAmount
+    ) -> EventLoopFuture<H2Client> {
+        let handshake = eventLoop.makePromise(of: Void.self)
+        let connected = ClientBootstrap(group: eventLoop)
+            .connectTimeout(timeout)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let sync = channel.pipeline.syncOperations
+                    if let tls {
+                        try sync.addHandler(NIOSSLClientHandler(context: tls, serverHostname: nil))
+                        try sync.addHandler(HandshakeWaiter(promise: handshake))
+                    } else {
+                        handshake.succeed()
+                    }
+                }
+            }
+            .connect(host: host, port: port)
+        connected.whenFailure { handshake.fail($0) }
+        let deadline = eventLoop.scheduleTask(in: timeout) { handshake.fail(ChannelError.connectTimeout(timeout)) }
+        return connected.and(handshake.futureResult).flatMapThrowing { channel, _ in
+            deadline.cancel()
+            if let expectedIdentity {
+                let peer = (try? channel.pipeline.syncOperations.nioSSL_peerCertificate())
+                    .flatMap { $0 }
+                    .flatMap(PeerIdentity.spiffeID(of:))
+                guard let peer, peer.uri == expectedIdentity.uri else {
+                    channel.close(promise: nil)
+                    throw ProxyError(
+                        .identityMismatch,
+                        "peer identity \(peer?.uri ?? "none") is not \(expectedIdentity.uri)"
+                    )
+                }
+            }
+            let multiplexer = try channel.pipeline.syncOperations.configureHTTP2Pipeline(
+                mode: .client,
+                connectionConfiguration: .init(),
+                streamConfiguration: .init()
+            ) { stream in
+                // The peer opens no streams towards a client.
+                stream.close()
+            }
+            return H2Client(channel: channel, multiplexer: multiplexer)
+        }.flatMapErrorThrowing { error in
+            deadline.cancel()
+            connected.whenSuccess { $0.close(promise: nil) }
+            throw error
+        }
+    }
+
+    /// Opens a stream whose pipeline gets `handler`; the connection counts it while it is open.
+    func openStream(
+        _ handler: NIOLoopBound<StreamGlue>
+    ) -> EventLoopFuture<any Channel> {
+        self.streams.value.open += 1
+        let future = self.multiplexer.value.createStreamChannel { stream in
+            stream.eventLoop.makeCompletedFuture {
+                try stream.pipeline.syncOperations.addHandler(handler.value)
+            }
+        }
+        future.whenComplete { result in
+            switch result {
+            case .success(let stream): stream.closeFuture.whenComplete { _ in self.streamClosed() }
+            case .failure: self.streamClosed()
+            }
+        }
+        return future
+    }
+
+    /// No new streams from now on; the connection closes once its last stream has (a new leaf or
+    /// a new config replaced it, so in-flight requests finish on it).
+    func retire() {
+        self.streams.value.retired = true
+        if self.streams.value.open == 0 { self.channel.close(promise: nil) }
+    }
+
+    private func streamClosed() {
+        self.streams.value.open -= 1
+        if self.streams.value.retired && self.streams.value.open == 0 { self.channel.close(promise: nil) }
+    }
+}
+
+/// The proxy's HTTP/2 connections to upstream endpoints, one per (event loop, endpoint), reused by
+/// every request of every app connection on that loop.
+final class H2Pool: Sendable {
+    private struct Key: Hashable {
+        let loop: ObjectIdentifier
+        let endpoint: ProxyEndpoint
+    }
+
+    private struct Entry {
+        let client: EventLoopFuture<H2Client>
+        let tls: ObjectIdentifier
+    }
+
+    private let entries = Mutex<[Key: Entry]>([:])
+
+    /// The connection to `endpoint` for requests on `eventLoop`: an open one made with the same TLS
+    /// context, or a new one (the old one retired).
+    func client(
+        for endpoint: ProxyEndpoint,
+        on eventLoop: any EventLoop,
+        tls: NIOSSLContext,
+        expectedIdentity: SPIFFEID,
+        timeout: TimeAmount
+    ) -> EventLoopFuture<H2Client> {
+        let key = Key(loop: ObjectIdentifier(eventLoop), endpoint: endpoint)
+        let tlsID = ObjectIdentifier(tls)
+        let (future, replaced) = self.entries.withLock { entries -> (EventLoopFuture<H2Client>, Entry?) in
+            if let entry = entries[key], entry.tls == tlsID { return (entry.client, nil) }
+            let future = H2Client.connect(
+                host: endpoint.address,
+                port: endpoint.port,
+                on: eventLoop,
+                tls: tls,
+                expectedIdentity: expectedIdentity,
+                timeout: timeout
+            )
+            let replaced = entries.updateValue(Entry(client: future, tls: tlsID), forKey: key)
+            return (future, replaced)
+        }
+        replaced?.client.whenSuccess { $0.retire() }
+        future.whenComplete { result in
+            switch result {
+            case .success(let client):
+                client.channel.closeFuture.whenComplete { _ in self.forget(key, future) }
+            case .failure:
+                self.forget(key, future)
+            }
+        }
+        return future
+    }
+
+    /// Drops a failed or closed connection, unless it was already replaced.
+    private func forget(_ key: Key, _ future: EventLoopFuture<H2Client>) {
+        self.entries.withLock { entries in
+            if let entry = entries[key], entry.client === future { entries[key] = nil }
+        }
+    }
+
+    /// Retires the connections to endpoints no longer in any upstream (a new snapshot).
+    func keep(only endpoints: Set<ProxyEndpoint>) {
+        let dropped = self.entries.withLock { entries -> [Entry] in
+            let gone = entries.filter { !endpoints.contains($0.key.endpoint) }
+            for key in gone.keys { entries[key] = nil }
+            return Array(gone.values)
+        }
+        for entry in dropped { entry.client.whenSuccess { $0.retire() } }
+    }
+
+    func closeAll() {
+        let all = self.entries.withLock { entries -> [Entry] in
+            defer { entries = [:] }
+            return Array(entries.values)
+        }
+        for entry in all { entry.client.whenSuccess { $0.channel.close(promise: nil) } }
+    }
+}

@@ -1,0 +1,290 @@
+import Logging
+import MeshCore
+import NIOCore
+import NIOHPACK
+import NIOHTTP2
+import Prometheus
+
+/// The first handler of every request stream of an `http2` or `grpc` service, on either side of
+/// the mesh. It holds the request's frames while it decides where the request goes, opens the
+/// continuation stream there, joins the two with a ``StreamGlue`` pair and leaves.
+///
+/// - Outbound (the app's stream on an upstream listener): each request picks its own endpoint
+///   (per-request balancing) and rides the pooled mTLS HTTP/2 connection to it; a connection that
+///   fails before the request was sent ejects the endpoint and the request is tried once elsewhere.
+/// - Inbound (a peer proxy's stream on the public listener): the L7 intentions decide the request
+///   (a denial is answered 403, or for gRPC PERMISSION_DENIED); an allowed one goes to the app over
+///   one clear-text HTTP/2 connection per peer connection, with the caller's identity in
+///   `x-forwarded-client-cert`.
+final class H2RequestHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTP2Frame.FramePayload
+    typealias OutboundOut = HTTP2Frame.FramePayload
+
+    enum Side {
+        case outbound(service: String)
+        case inbound(source: SPIFFEID, app: NIOLoopBound<AppH2Connection>)
+    }
+
+    private enum State {
+        case awaitingHeaders
+        case opening(held: [HTTP2Frame.FramePayload], grpc: Bool)
+        case done
+    }
+
+    private let runtime: ProxyRuntime
+    private let side: Side
+    private var state = State.awaitingHeaders
+
+    init(runtime: ProxyRuntime, side: Side) {
+        self.runtime = runtime
+        self.side = side
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let payload = Self.unwrapInboundIn(data)
+        switch self.state {
+        case .awaitingHeaders:
+            guard case .headers(let frame) = payload else { return }
+            let grpc = frame.headers.first(name: "content-type")?.hasPrefix("application/grpc") ?? false
+            switch self.side {
+            case .outbound(let service):
+                self.state = .opening(held: [payload], grpc: grpc)
+                self.openUpstream(context: context, service: service, attempt: 1, excluding: nil)
+            case .inbound(let source, let app):
+                self.runtime.metrics.httpRequests.increment()
+                guard self.authorize(frame.headers, source: source) else {
+                    self.runtime.metrics.intentionDenials.increment()
+                    self.runtime.metrics.request(
+                        direction: "inbound",
+                        service: "",
+                        status: "403",
+                        grpcStatus: grpc ? "7" : ""
+                    )
+                    self.state = .done
+                    LocalH2Response.send(
+                        on: context,
+                        grpc: grpc,
+                        status: 403,
+                        grpcStatus: 7,
+                        message: "RBAC: access denied"
+                    )
+                    return
+                }
+                var headers = frame.headers
+                headers.replaceOrAdd(name: "x-forwarded-client-cert", value: "URI=\(source.uri)")
+                var forwarded = frame
+                forwarded.headers = headers
+                self.state = .opening(held: [.headers(forwarded)], grpc: grpc)
+                self.openApp(context: context, app: app)
+            }
+        case .opening(var held, let grpc):
+            held.append(payload)
+            self.state = .opening(held: held, grpc: grpc)
+        case .done:
+            return
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
+    }
+
+    private func authorize(_ headers: HPACKHeaders, source: SPIFFEID) -> Bool {
+        let request = IntentionHTTPRequest(
+            method: headers.first(name: ":method") ?? "",
+            path: headers.first(name: ":path") ?? "",
+            headers: headers.filter { !$0.name.hasPrefix(":") }.map { (name: $0.name, value: $0.value) }
+        )
+        return self.runtime.trusts(source)
+            && self.runtime.authorizeRequest(source: IntentionServiceName(source), request: request)
+    }
+
+    // MARK: Outbound
+
+    private func openUpstream(context: ChannelHandlerContext, service: String, attempt: Int, excluding: ProxyEndpoint?)
+    {
+        let metrics = self.runtime.metrics
+        guard let route = self.runtime.route(for: service), let endpoint = route.balancer.pick(excluding: excluding)
+        else {
+            metrics.noHealthyEndpoint.increment()
+            self.fail(context: context, service: service, message: "no healthy endpoint for \(service)")
+            return
+        }
+        let client = self.runtime.h2Pool.client(
+            for: endpoint,
+            on: context.eventLoop,
+            tls: route.tls.client,
+            expectedIdentity: route.expectedIdentity,
+            timeout: TimeAmount(self.runtime.options.connectTimeout)
+        )
+        client.assumeIsolated().whenComplete { result in
+            switch result {
+            case .success(let client):
+                metrics.clientHandshakes.increment()
+                route.balancer.succeeded(endpoint)
+                self.splice(context: context, over: client, direction: "outbound", service: service) {
+                    route.balancer.release(endpoint)
+                }
+            case .failure(let error):
+                if error is ProxyError { metrics.identityMismatches.increment() }
+                metrics.connectFailures.increment()
+                route.balancer.release(endpoint)
+                route.balancer.eject(endpoint)
+                self.runtime.logger.warning(
+                    "upstream endpoint failed; ejected from rotation",
+                    metadata: [
+                        "upstream": "\(service)", "endpoint": "\(endpoint.address):\(endpoint.port)",
+                        "attempt": "\(attempt)", "error": "\(error)",
+                    ]
+                )
+                if attempt < OutboundHandler.maxAttempts, context.channel.isActive {
+                    self.openUpstream(context: context, service: service, attempt: attempt + 1, excluding: endpoint)
+                } else {
+                    self.fail(context: context, service: service, message: "upstream connect error")
+                }
+            }
+        }
+    }
+
+    // MARK: Inbound
+
+    private func openApp(context: ChannelHandlerContext, app: NIOLoopBound<AppH2Connection>) {
+        app.value.client(runtime: self.runtime).assumeIsolated().whenComplete { result in
+            switch result {
+            case .success(let client):
+                self.splice(context: context, over: client, direction: "inbound", service: "") {}
+            case .failure(let error):
+                self.runtime.metrics.appConnectFailures.increment()
+                self.runtime.logger.warning("local app refused an HTTP/2 connection", metadata: ["error": "\(error)"])
+                self.fail(context: context, service: "", message: "upstream connect error")
+            }
+        }
+    }
+
+    // MARK: Joining
+
+    private func splice(
+        context: ChannelHandlerContext,
+        over client: H2Client,
+        direction: String,
+        service: String,
+        finished: @escaping @Sendable () -> Void
+    ) {
+        guard case .opening(_, let grpc) = self.state, context.channel.isActive else {
+            finished()
+            return
+        }
+        let metrics = self.runtime.metrics
+        // Counted when the response's END_STREAM is read (before the caller can see it), or as
+        // "reset" when the stream closes without one.
+        let observed = NIOLoopBoundBox(ResponseStatus(), eventLoop: context.eventLoop)
+        let count: @Sendable () -> Void = {
+            guard !observed.value.counted else { return }
+            observed.value.counted = true
+            let status = observed.value
+            metrics.request(
+                direction: direction,
+                service: service,
+                status: status.status.isEmpty ? "reset" : status.status,
+                grpcStatus: status.grpcStatus
+            )
+        }
+        let (local, remote) = StreamGlue.matchedPair(observeSecond: { payload in
+            if observed.value.observe(payload) { count() }
+        })
+        client.openStream(NIOLoopBound(remote, eventLoop: context.eventLoop)).assumeIsolated().whenComplete {
+            result in
+            switch result {
+            case .success(let stream):
+                stream.closeFuture.whenComplete { _ in
+                    finished()
+                    count()
+                }
+                guard context.channel.isActive else {
+                    stream.close(promise: nil)
+                    return
+                }
+                do {
+                    try context.pipeline.syncOperations.addHandler(local, position: .after(self))
+                } catch {
+                    stream.close(promise: nil)
+                    context.close(promise: nil)
+                    return
+                }
+                // Frames that arrived while the stream was being opened are held too.
+                guard case .opening(let held, _) = self.state else {
+                    stream.close(promise: nil)
+                    return
+                }
+                self.state = .done
+                local.alreadyRead(held)
+                remote.forward(held)
+                context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+            case .failure:
+                finished()
+                self.fail(context: context, service: service, message: "upstream stream refused", grpc: grpc)
+            }
+        }
+    }
+
+    private func fail(context: ChannelHandlerContext, service: String, message: String, grpc: Bool? = nil) {
+        let isGRPC: Bool
+        if let grpc {
+            isGRPC = grpc
+        } else if case .opening(_, let grpc) = self.state {
+            isGRPC = grpc
+        } else {
+            isGRPC = false
+        }
+        self.state = .done
+        let direction = if case .outbound = self.side { "outbound" } else { "inbound" }
+        self.runtime.metrics.request(
+            direction: direction,
+            service: service,
+            status: "503",
+            grpcStatus: isGRPC ? "14" : ""
+        )
+        LocalH2Response.send(on: context, grpc: isGRPC, status: 503, grpcStatus: 14, message: message)
+    }
+}
+
+/// The clear-text HTTP/2 connection from the public listener to the local app, one per peer
+/// connection (so the app sees as many connections as there are callers' proxies), opened at the
+/// first allowed request and again after the app closed it.
+final class AppH2Connection {
+    private var open: H2Client?
+    private var pending: EventLoopFuture<H2Client>?
+    private let eventLoop: any EventLoop
+
+    init(eventLoop: any EventLoop) {
+        self.eventLoop = eventLoop
+    }
+
+    func client(runtime: ProxyRuntime) -> EventLoopFuture<H2Client> {
+        if let open = self.open, open.isActive { return self.eventLoop.makeSucceededFuture(open) }
+        if let pending = self.pending { return pending }
+        guard case .allow(let host, let port) = runtime.appAddress() else {
+            return self.eventLoop.makeFailedFuture(ChannelError.connectPending)
+        }
+        let future = H2Client.connect(
+            host: host,
+            port: port,
+            on: self.eventLoop,
+            tls: nil,
+            expectedIdentity: nil,
+            timeout: TimeAmount(runtime.options.connectTimeout)
+        )
+        self.pending = future
+        future.assumeIsolated().whenComplete { result in
+            self.pending = nil
+            if case .success(let client) = result { self.open = client }
+        }
+        return future
+    }
+
+    func close() {
+        self.open?.channel.close(promise: nil)
+        self.open = nil
+        self.pending?.whenSuccess { $0.channel.close(promise: nil) }
+    }
+}

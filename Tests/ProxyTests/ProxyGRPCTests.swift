@@ -1,0 +1,266 @@
+import GRPCCore
+import GRPCNIOTransportHTTP2Posix
+import Logging
+import MeshCore
+import MeshProto
+import NIOCore
+import NIOPosix
+import Proxy
+import SwiftProtobuf
+import Synchronization
+import Testing
+
+/// A `grpc` service through a proxy pair: real grpc-swift client and servers, HTTP/2 decoded on
+/// both sides, each request balanced, authorized and counted on its own.
+@Suite(.timeLimit(.minutes(1))) struct ProxyGRPCTests {
+    let group = MultiThreadedEventLoopGroup.singleton
+    let pki: TestPKI
+
+    init() throws {
+        self.pki = try TestPKI()
+    }
+
+    /// A gRPC app (the distributor's contract, for want of a smaller one): `SignLeaf` answers
+    /// `<name> <csr> <caller's x-forwarded-client-cert>` and fails NOT_FOUND for the CSR
+    /// "missing"; `Stream` answers every hello with a push named after it.
+    struct Backend: Mesh_V1_ConfigDistributor.ServiceProtocol {
+        let name: String
+
+        func signLeaf(
+            request: ServerRequest<Mesh_V1_SignLeafRequest>,
+            context: ServerContext
+        ) async throws -> ServerResponse<Mesh_V1_SignResponse> {
+            if request.message.csrPem == "missing" { throw RPCError(code: .notFound, message: "no such thing") }
+            let caller = request.metadata[stringValues: "x-forwarded-client-cert"].first { _ in true } ?? "-"
+            return ServerResponse(
+                message: .with { $0.certificatePem = "\(self.name) \(request.message.csrPem) \(caller)" }
+            )
+        }
+
+        func stream(
+            request: StreamingServerRequest<Mesh_V1_ProxyStreamRequest>,
+            context: ServerContext
+        ) async throws -> StreamingServerResponse<Mesh_V1_ProxySnapshotPush> {
+            StreamingServerResponse { writer in
+                for try await message in request.messages {
+                    try await writer.write(.with { $0.version = "\(self.name):\(message.hello.proxyID)" })
+                }
+                return [:]
+            }
+        }
+    }
+
+    /// Runs gRPC servers named `names` on loopback; the body gets their ports.
+    func withBackends<T: Sendable>(_ names: [String], _ body: ([Int]) async throws -> T) async throws -> T {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            var servers: [GRPCServer<HTTP2ServerTransport.Posix>] = []
+            var ports: [Int] = []
+            for name in names {
+                let server = GRPCServer(
+                    transport: HTTP2ServerTransport.Posix(
+                        address: .ipv4(host: "127.0.0.1", port: 0),
+                        transportSecurity: .plaintext
+                    ),
+                    services: [Backend(name: name)]
+                )
+                group.addTask { try await server.serve() }
+                servers.append(server)
+                let address = try #require(try await server.listeningAddress?.ipv4)
+                ports.append(address.port)
+            }
+            defer {
+                for server in servers { server.beginGracefulShutdown() }
+            }
+            return try await body(ports)
+        }
+    }
+
+    /// A gRPC client of the upstream listener on `port` (clear-text HTTP/2, as an app speaks to its sidecar).
+    func withClient<T: Sendable>(
+        port: Int,
+        _ body: (Mesh_V1_ConfigDistributor.Client<HTTP2ClientTransport.Posix>) async throws -> T
+    ) async throws -> T {
+        try await withGRPCClient(
+            transport: try HTTP2ClientTransport.Posix(
+                target: .ipv4(address: "127.0.0.1", port: port),
+                transportSecurity: .plaintext
+            )
+        ) { client in
+            try await body(Mesh_V1_ConfigDistributor.Client(wrapping: client))
+        }
+    }
+
+    func grpcSidecar(_ service: String, appPort: Int, intentions: [Intention] = []) -> ProxySnapshot {
+        var snapshot = sidecar(service, appPort: appPort, intentions: intentions)
+        snapshot.protocolName = "grpc"
+        return snapshot
+    }
+
+    func grpcUpstream(_ service: String, ports: [Int]) -> ProxyUpstream {
+        var upstream = upstream(service, ports: ports)
+        upstream.protocolName = "grpc"
+        return upstream
+    }
+
+    static let webMayCall = [
+        Intention(
+            sourceName: "web",
+            destinationName: "api",
+            permissions: [
+                IntentionPermission(
+                    action: .allow,
+                    http: IntentionHTTPPermission(pathExact: "/mesh.v1.ConfigDistributor/SignLeaf")
+                ),
+                IntentionPermission(
+                    action: .allow,
+                    http: IntentionHTTPPermission(pathExact: "/mesh.v1.ConfigDistributor/Stream")
+                ),
+            ]
+        )
+    ]
+
+    @Test func requestsOnOneConnectionAreBalancedAuthorizedAndCountedOneByOne() async throws {
+        try await self.withBackends(["a", "b"]) { apps in
+            let tlsA = try self.pki.tls(for: "api")
+            let tlsB = try self.pki.tls(for: "api")
+            try await withProxy(
+                self.grpcSidecar("api", appPort: apps[0], intentions: Self.webMayCall),
+                tls: tlsA,
+                group: self.group
+            ) { apiA in
+                try await withProxy(
+                    self.grpcSidecar("api", appPort: apps[1], intentions: Self.webMayCall),
+                    tls: tlsB,
+                    group: self.group
+                ) { apiB in
+                    let ports = [
+                        try #require(await apiA.boundPublicPort()), try #require(await apiB.boundPublicPort()),
+                    ]
+                    // A port where nothing listens comes first: its failure is retried elsewhere
+                    // and ejects it, so no call fails.
+                    let dead = try await ServerBootstrap(group: self.group).bind(host: "127.0.0.1", port: 0).get()
+                    let deadPort = try #require(dead.localAddress?.port)
+                    try await dead.close()
+                    try await withProxy(
+                        sidecar("web", appPort: 1, upstreams: [self.grpcUpstream("api", ports: [deadPort] + ports)]),
+                        tls: try self.pki.tls(for: "web"),
+                        group: self.group
+                    ) { web in
+                        let port = try #require(await web.boundUpstreamPort("api"))
+                        try await self.withClient(port: port) { client in
+                            // Unary calls on one HTTP/2 connection from the app alternate between
+                            // the two healthy instances: balancing is per request.
+                            var answers: [String] = []
+                            for index in 0..<6 {
+                                let reply = try await client.signLeaf(.with { $0.csrPem = "call\(index)" })
+                                answers.append(reply.certificatePem)
+                            }
+                            let names = answers.map { $0.split(separator: " ").first.map(String.init) ?? "" }
+                            #expect(Set(names) == ["a", "b"], "\(answers)")
+                            #expect(zip(names, names.dropFirst()).allSatisfy { $0 != $1 }, "\(names)")
+                            #expect(answers.allSatisfy { $0.hasSuffix("URI=\(TestPKI.identity("web"))") }, "\(answers)")
+                            #expect(web.ejectedEndpoints("api").map(\.port) == [deadPort])
+
+                            // A gRPC error status travels back in the trailers, and is counted.
+                            await #expect {
+                                _ = try await client.signLeaf(.with { $0.csrPem = "missing" })
+                            } throws: { error in
+                                (error as? RPCError)?.code == .notFound
+                            }
+
+                            // A bidirectional stream crosses both proxies message by message.
+                            let pushes = try await client.stream(
+                                requestProducer: { writer in
+                                    for id in ["p1", "p2", "p3"] {
+                                        try await writer.write(.with { $0.hello.proxyID = id })
+                                    }
+                                },
+                                onResponse: { response in
+                                    var versions: [String] = []
+                                    for try await push in response.messages { versions.append(push.version) }
+                                    return versions
+                                }
+                            )
+                            #expect(
+                                pushes.map { $0.split(separator: ":").last.map(String.init) } == ["p1", "p2", "p3"]
+                            )
+                        }
+                        let metrics = String(decoding: web.metrics.render(), as: UTF8.self)
+                        #expect(
+                            metrics.contains(
+                                #"mesh_proxy_requests_total{direction="outbound",upstream="api",status="200",grpc_status="5"} 1"#
+                            ),
+                            "\(metrics)"
+                        )
+                        #expect(
+                            metrics.contains(
+                                #"mesh_proxy_requests_total{direction="outbound",upstream="api",status="200",grpc_status="0"} 7"#
+                            ),
+                            "\(metrics)"
+                        )
+                    }
+                }
+            }
+        }
+    }
+
+    @Test func l7IntentionsDenyPerMethodWithPermissionDenied() async throws {
+        let onlySignLeaf = [
+            Intention(
+                sourceName: "web",
+                destinationName: "api",
+                permissions: [
+                    IntentionPermission(
+                        action: .allow,
+                        http: IntentionHTTPPermission(pathExact: "/mesh.v1.ConfigDistributor/SignLeaf")
+                    )
+                ]
+            )
+        ]
+        try await self.withBackends(["a"]) { apps in
+            try await withProxy(
+                self.grpcSidecar("api", appPort: apps[0], intentions: onlySignLeaf),
+                tls: try self.pki.tls(for: "api"),
+                group: self.group
+            ) { api in
+                let apiPort = try #require(await api.boundPublicPort())
+                for caller in ["web", "other"] {
+                    try await withProxy(
+                        sidecar(caller, appPort: 1, upstreams: [self.grpcUpstream("api", ports: [apiPort])]),
+                        tls: try self.pki.tls(for: caller),
+                        group: self.group
+                    ) { proxy in
+                        let port = try #require(await proxy.boundUpstreamPort("api"))
+                        try await self.withClient(port: port) { client in
+                            if caller == "web" {
+                                let reply = try await client.signLeaf(.with { $0.csrPem = "x" })
+                                #expect(reply.certificatePem.hasPrefix("a x "))
+                            } else {
+                                await #expect {
+                                    _ = try await client.signLeaf(.with { $0.csrPem = "x" })
+                                } throws: { error in
+                                    (error as? RPCError)?.code == .permissionDenied
+                                }
+                            }
+                            // The stream method is not in web's permissions: denied for both.
+                            await #expect {
+                                try await client.stream(
+                                    requestProducer: { writer in
+                                        try await writer.write(.with { $0.hello.proxyID = "p" })
+                                    },
+                                    onResponse: { response in
+                                        for try await _ in response.messages {}
+                                    }
+                                )
+                            } throws: { error in
+                                (error as? RPCError)?.code == .permissionDenied
+                            }
+                        }
+                    }
+                }
+                let metrics = String(decoding: api.metrics.render(), as: UTF8.self)
+                #expect(metrics.contains("mesh_proxy_intention_denials_total 3"), "\(metrics)")
+            }
+        }
+    }
+}
