@@ -234,7 +234,10 @@ let package = Package(
         library(
             "Agent",
             path: "Services/Agent/Sources",
-            dependencies: ["MeshClient", "AWS", .httpClient, .logging, .nio, .nioPosix, .nioHTTP1, .nioFoundation]
+            dependencies: [
+                "MeshClient", "MeshCore", "MeshRPC", "MeshProto", "MeshTLS", "AWS", .httpClient, .logging, .nio,
+                .nioPosix, .nioHTTP1, .nioFoundation, .hummingbird, .httpTypes, .grpcCore, .grpcTransport, .crypto,
+            ]
         ),
         executable(
             "AgentMain",

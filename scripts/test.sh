@@ -86,7 +86,8 @@ fi
 # --- Consul-compatibility suite ----------------------------------------------
 
 echo "==> running Tests/consul-compat against 127.0.0.1:$PORT"
-if ! CONSUL_HTTP_ADDR="127.0.0.1:$PORT" MESH_TOKEN="$TOKEN" python3 -m pytest -q Tests/consul-compat; then
+if ! CONSUL_HTTP_ADDR="127.0.0.1:$PORT" MESH_TOKEN="$TOKEN" MESH_BIN="$BIN" MESH_DEV_LOG="$LOG" \
+    python3 -m pytest -q Tests/consul-compat; then
     echo "consul-compat tests failed; meshctl log tail:" >&2
     tail -n 100 "$LOG" >&2
     exit 1

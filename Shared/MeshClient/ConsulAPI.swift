@@ -39,6 +39,15 @@ public struct ConsulAPI: Sendable {
 
     /// Sends a request; a non-2xx answer throws `ConsulAPIError.status` with the body's message.
     public func call(_ method: HTTPMethod, _ path: String, json body: Data? = nil) async throws -> Data {
+        try await self.exchange(method, path, json: body).body
+    }
+
+    /// The same, with the response's headers (`X-Consul-Index` of a blocking read).
+    public func exchange(
+        _ method: HTTPMethod,
+        _ path: String,
+        json body: Data? = nil
+    ) async throws -> (body: Data, headers: HTTPHeaders) {
         var request = HTTPClientRequest(url: self.baseURL + path)
         request.method = method
         if let token = self.token, !token.isEmpty { request.headers.add(name: "X-Consul-Token", value: token) }
@@ -57,7 +66,7 @@ public struct ConsulAPI: Sendable {
             let message = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
             throw ConsulAPIError.status(Int(response.status.code), message)
         }
-        return data
+        return (data, response.headers)
     }
 
     /// A token as `/v1/acl/login` returns it.

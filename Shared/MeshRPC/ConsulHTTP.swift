@@ -120,6 +120,19 @@ public enum ConsulHTTP {
         }
     }
 
+    /// A query parameter decoded as Go's `url.ParseQuery` does (form encoding: `+` is a space,
+    /// then percent-escapes), as clients such as py-consul encode values like `?note=`.
+    public static func formValue(_ name: String, of request: Request) -> String? {
+        for pair in (request.uri.query ?? "").split(separator: "&") {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            let key = String(parts[0]).replacingOccurrences(of: "+", with: " ")
+            guard (key.removingPercentEncoding ?? key) == name else { continue }
+            let raw = parts.count > 1 ? String(parts[1]).replacingOccurrences(of: "+", with: " ") : ""
+            return raw.removingPercentEncoding ?? raw
+        }
+        return nil
+    }
+
     /// The request's ACL token: `X-Consul-Token`, `Authorization: Bearer`, or `?token=`.
     public static func token(of request: Request) -> String? {
         if let token = request.headers[Self.tokenHeader], !token.isEmpty { return token }

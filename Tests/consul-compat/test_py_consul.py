@@ -388,9 +388,11 @@ def test_ttl_check_pass(c, nodes):
     _, checks = c.health.checks(name)
     assert find_check(checks, node, cid)["Status"] == "critical"
 
-    assert c.agent.check.ttl_pass(cid) is True
+    assert c.agent.check.ttl_pass(cid, "ok: all good") is True
     _, checks = c.health.checks(name)
     assert find_check(checks, node, cid)["Status"] == "passing"
+    # py-consul form-encodes the note (a space as "+"), as Go's query parser reads it.
+    assert find_check(checks, node, cid)["Output"] == "ok: all good"
 
 
 def test_ttl_pass_unknown_check(c):

@@ -92,6 +92,27 @@ struct InstanceOptions: ParsableArguments {
         return try? JSONSerialization.data(withJSONObject: bootstrap, options: [.sortedKeys, .prettyPrinted])
     }
 
+    /// The leaf issuer of the local API: the distributor's `SignLeaf`, when a distributor is known.
+    func leafIssuer() throws -> LeafIssuer? {
+        guard let text = self.distributorAddr else { return nil }
+        guard let address = HostPort(parsing: text) else {
+            throw ValidationError("--distributor-addr: expected host:port, got \"\(text)\"")
+        }
+        var caPEM: String?
+        if let path = self.distributorCAFile {
+            guard let pem = try? String(contentsOfFile: path, encoding: .utf8) else {
+                throw ValidationError("--distributor-ca-file: cannot read \(path)")
+            }
+            caPEM = pem
+        }
+        return LeafIssuer(
+            distributorHost: address.host,
+            distributorPort: address.port,
+            distributorCAPEM: caPEM,
+            datacenter: self.datacenter
+        )
+    }
+
     func liveness() throws -> Duration? {
         guard let ttl = GoDuration.parse(self.livenessTTL) else {
             throw ValidationError("--liveness-ttl: expected a duration such as 10s, got \"\(self.livenessTTL)\"")
@@ -269,6 +290,40 @@ extension AgentCommand {
         var shutdownTimeout: String = "30s"
 
         @Option(
+            name: .customLong("api-addr"),
+            help: "The local Consul agent API for the app (default 127.0.0.1:8500; \"off\": none)."
+        )
+        var apiAddr: String = "127.0.0.1:8500"
+
+        /// Serves the local agent API until cancelled; a failure to serve is logged, not fatal
+        /// (the instance's registration and health do not depend on it).
+        func serveAPI(_ api: LocalAgentAPI?, logger: Logger) async {
+            guard let api, let address = HostPort(parsing: self.apiAddr) else { return }
+            do {
+                try await api.serve(host: address.host, port: address.port) { port in
+                    logger.info("local agent API listening", metadata: ["mesh.address": "\(address.host):\(port)"])
+                }
+            } catch {
+                logger.error("local agent API not served", metadata: ["mesh.error": "\(error)"])
+            }
+        }
+
+        func localAPI(instance: AppInstance, token: String, logger: Logger) throws -> LocalAgentAPI? {
+            guard self.apiAddr != "off" else { return nil }
+            guard HostPort(parsing: self.apiAddr) != nil else {
+                throw ValidationError("--api-addr: expected host:port or off, got \"\(self.apiAddr)\"")
+            }
+            return LocalAgentAPI(
+                api: self.instance.api,
+                token: token,
+                instance: instance,
+                datacenter: self.instance.datacenter,
+                leafIssuer: try self.instance.leafIssuer(),
+                logger: logger
+            )
+        }
+
+        @Option(
             name: .customLong("http-check"),
             help: "Off ECS: an HTTP URL whose 2xx answer keeps the instance passing."
         )
@@ -329,18 +384,23 @@ extension AgentCommand {
                     probe: { await check?.run() ?? (.passing, "mesh-agent is running") },
                     othersStopped: { await !LocalCheck.accepts(host: "127.0.0.1", port: appPort) }
                 )
+                let localAPI = try self.localAPI(instance: instance, token: token, logger: logger)
                 logger.info("running; on SIGTERM marks the instance critical, waits for the app, deregisters")
                 await withTaskGroup(of: Void.self) { group in
                     group.addTask { await sync.run() }
+                    group.addTask { await self.serveAPI(localAPI, logger: logger) }
                     for await _ in signals { break }
                     group.cancelAll()
                 }
+                await localAPI?.deregisterAll()
                 try await sync.shutdown(logout: !self.noLogout)
                 return
             }
+            let instance = try self.instance.instance(task: task)
+            let localAPI = try self.localAPI(instance: instance, token: token, logger: logger)
             let sync = HealthSync(
                 agent: agent,
-                instance: try self.instance.instance(task: task),
+                instance: instance,
                 token: token,
                 containers: self.healthSyncContainers.split(separator: ",").map(String.init),
                 ownContainers: [self.agentContainer],
@@ -355,9 +415,11 @@ extension AgentCommand {
             logger.info("running: syncing ECS health; on SIGTERM marks critical, deregisters and logs out")
             await withTaskGroup(of: Void.self) { group in
                 group.addTask { await sync.run() }
+                group.addTask { await self.serveAPI(localAPI, logger: logger) }
                 for await _ in signals { break }
                 group.cancelAll()
             }
+            await localAPI?.deregisterAll()
             try await sync.shutdown(logout: !self.noLogout)
         }
     }

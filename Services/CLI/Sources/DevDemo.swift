@@ -119,7 +119,7 @@ struct DevDemo: Sendable {
             agent,
             ["run"] + common + [
                 "--no-logout", "--http-check", "http://127.0.0.1:\(instance.appPort)/health", "--sync-interval",
-                "1s", "--shutdown-timeout", "10s",
+                "1s", "--shutdown-timeout", "10s", "--api-addr", "127.0.0.1:0",
             ],
             logPath: log
         )

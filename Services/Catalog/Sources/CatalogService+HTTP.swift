@@ -87,7 +87,7 @@ struct CatalogHTTP: Sendable {
         for (verb, status) in [("pass", CheckStatus.passing), ("warn", .warning), ("fail", .critical)] {
             v1.put("agent/check/\(verb)/:check") { request, context in
                 let check = try ConsulHTTP.pathParameter("check", context, missing: "Missing check ID")
-                let note = request.uri.queryParameters.get("note") ?? ""
+                let note = ConsulHTTP.formValue("note", of: request) ?? ""
                 return try await self.updateTTL(request, check: check, status: status, output: note)
             }
         }

@@ -1,0 +1,287 @@
+import Foundation
+import GRPCCore
+import HTTPTypes
+import Hummingbird
+import Logging
+import MeshClient
+import MeshCore
+import MeshRPC
+import NIOCore
+import NIOHTTP1
+
+extension LocalAgentAPI {
+    /// `GET /v1/agent/self`: every top-level value an object or null (the Go client decodes it
+    /// as a map of maps).
+    var selfDocument: JSONValue {
+        .object([
+            "Config": .object([
+                "Datacenter": .string(self.datacenter), "PrimaryDatacenter": .string(self.datacenter),
+                "NodeName": .string(self.instance.node), "NodeID": .string(""), "Revision": .string("mesh"),
+                "Server": .bool(false), "Version": .string(Self.consulVersion), "BuildDate": .string(""),
+            ]),
+            "Member": .object([
+                "Name": .string(self.instance.node), "Addr": .string(self.instance.address), "Port": .number(0),
+                "Tags": .object(["role": .string("node"), "dc": .string(self.datacenter)]), "Status": .number(1),
+            ]),
+            "DebugConfig": .object([
+                "ConnectEnabled": .bool(self.leafIssuer != nil), "GRPCPort": .number(-1), "GRPCTLSPort": .number(-1),
+                "DNSPort": .number(-1), "DNSAddrs": .array([]),
+            ]),
+            "Coord": .null, "Meta": .object([:]), "Stats": .object([:]),
+        ])
+    }
+
+    /// The Consul version the API follows (for tools that check it).
+    static let consulVersion = "1.20.0"
+
+    /// The agent's services as Consul's `AgentService`, by ID: its instance, its sidecar, and
+    /// what was registered here.
+    func visibleServices(_ request: Request) async throws -> [String: JSONValue] {
+        var services: [String: JSONValue] = [:]
+        let instance = self.instance
+        services[instance.serviceID] = self.agentService(
+            ServiceDefinition(id: instance.serviceID, name: instance.service, tags: instance.tags, port: instance.port)
+        )
+        let upstreams: [JSONValue] = instance.upstreams.map {
+            .object([
+                "DestinationType": .string("service"), "DestinationName": .string($0.service),
+                "LocalBindPort": .number(Double($0.port)),
+            ])
+        }
+        services[instance.sidecarID] = self.agentService(
+            ServiceDefinition(
+                kind: "connect-proxy",
+                id: instance.sidecarID,
+                name: instance.sidecarService,
+                tags: instance.tags,
+                port: instance.proxyPort,
+                proxy: .object([
+                    "DestinationServiceName": .string(instance.service),
+                    "DestinationServiceID": .string(instance.serviceID),
+                    "LocalServiceAddress": .string("127.0.0.1"), "LocalServicePort": .number(Double(instance.port)),
+                    "Upstreams": .array(upstreams),
+                ])
+            )
+        )
+        for service in await self.registry.all { services[service.id] = self.agentService(service) }
+        return services
+    }
+
+    func agentService(_ service: ServiceDefinition) -> JSONValue {
+        let address = service.address.isEmpty ? self.instance.address : service.address
+        var object: [String: JSONValue] = [
+            "ID": .string(service.id), "Service": .string(service.name),
+            "Tags": .array(service.tags.map { .string($0) }),
+            "Meta": .object(service.meta.mapValues { .string($0) }), "Port": .number(Double(service.port)),
+            "Address": .string(address),
+            "Weights": .object(["Passing": .number(1), "Warning": .number(1)]), "EnableTagOverride": .bool(false),
+            "Datacenter": .string(self.datacenter),
+        ]
+        if !service.kind.isEmpty { object["Kind"] = .string(service.kind) }
+        if let proxy = service.proxy { object["Proxy"] = proxy }
+        return .object(object)
+    }
+
+    // MARK: Registration
+
+    func register(_ request: Request) async throws -> Response {
+        let definition = try ServiceDefinition.parse(try await ConsulHTTP.jsonBody(of: request))
+        let catalog = self.catalog(request)
+        _ = try await catalog.call(.PUT, "/v1/catalog/register", json: try self.registration(definition))
+        await self.registry.put(definition) { check in await self.probe(check, catalog: catalog) }
+        self.logger.info(
+            "service registered through the local API",
+            metadata: [
+                "mesh.service": "\(definition.name)", "mesh.service_id": "\(definition.id)",
+                "mesh.checks": "\(definition.checks.map(\.id).joined(separator: ","))",
+            ]
+        )
+        return ConsulHTTP.empty()
+    }
+
+    /// The catalog registration of a local service on the agent's node, its checks as defined
+    /// (TTL checks with their TTL, so that the catalog turns them critical when they lapse).
+    func registration(_ definition: ServiceDefinition, status: [String: (String, String)] = [:]) throws -> Data {
+        var service: [String: JSONValue] = [
+            "ID": .string(definition.id), "Service": .string(definition.name),
+            "Tags": .array(definition.tags.map { .string($0) }),
+            "Meta": .object(definition.meta.mapValues { .string($0) }),
+            "Port": .number(Double(definition.port)),
+            "Address": .string(definition.address.isEmpty ? self.instance.address : definition.address),
+        ]
+        if !definition.kind.isEmpty { service["Kind"] = .string(definition.kind) }
+        if let proxy = definition.proxy { service["Proxy"] = proxy }
+        let checks: [JSONValue] = definition.checks.map { check in
+            let (state, output) = status[check.id] ?? (check.initialStatus, "")
+            return .object([
+                "CheckID": .string(check.id), "Name": .string(check.name), "ServiceID": .string(definition.id),
+                "Status": .string(state), "Output": .string(output), "Type": .string(check.type),
+                "Definition": .object(Self.definition(of: check)),
+            ])
+        }
+        var body: [String: JSONValue] = [
+            "Node": .string(self.instance.node), "Address": .string(self.instance.address), "Service": .object(service),
+        ]
+        if self.instance.skipNodeUpdate { body["SkipNodeUpdate"] = .bool(true) }
+        if !checks.isEmpty { body["Checks"] = .array(checks) }
+        return try JSONEncoder().encode(JSONValue.object(body))
+    }
+
+    private static func definition(of check: AgentCheckDefinition) -> [String: JSONValue] {
+        var definition: [String: JSONValue] = [:]
+        switch check.probe {
+        case .ttl(let ttl): definition["TTL"] = .string(GoDuration.format(ttl))
+        case .http(let url, let interval):
+            definition["HTTP"] = .string(url)
+            definition["Interval"] = .string(GoDuration.format(interval))
+        case .tcp(let address, let interval):
+            definition["TCP"] = .string(address)
+            definition["Interval"] = .string(GoDuration.format(interval))
+        }
+        if let after = check.deregisterCriticalServiceAfter {
+            definition["DeregisterCriticalServiceAfter"] = .string(after)
+        }
+        return definition
+    }
+
+    func deregistration(_ serviceID: String) -> Data {
+        (try? JSONEncoder().encode(
+            JSONValue.object(["Node": .string(self.instance.node), "ServiceID": .string(serviceID)])
+        )) ?? Data()
+    }
+
+    /// Runs an HTTP or TCP check every interval and writes its status to the catalog when it changes.
+    func probe(_ check: AgentCheckDefinition, catalog: ConsulAPI) async {
+        let local: LocalCheck
+        let interval: Duration
+        switch check.probe {
+        case .ttl: return
+        case .http(let url, let every):
+            local = .http(url)
+            interval = every
+        case .tcp(let address, let every):
+            guard let target = HostPort(parsing: address) else { return }
+            local = .tcp(host: target.host, port: target.port)
+            interval = every
+        }
+        var last: (String, String)?
+        while !Task.isCancelled {
+            let (status, output) = await local.run(timeout: min(interval, .seconds(10)))
+            if last?.0 != status.rawValue || last?.1 != output,
+                let definition = await self.registry.service(check.serviceID),
+                definition.checks.contains(where: { $0.id == check.id })
+            {
+                do {
+                    let body = try self.registration(definition, status: [check.id: (status.rawValue, output)])
+                    _ = try await catalog.call(.PUT, "/v1/catalog/register", json: body)
+                    last = (status.rawValue, output)
+                } catch {
+                    self.logger.warning(
+                        "check status not written",
+                        metadata: ["mesh.check": "\(check.id)", "mesh.error": "\(error)"]
+                    )
+                }
+            }
+            try? await Task.sleep(for: interval)
+        }
+    }
+
+    // MARK: Checks
+
+    /// `GET /v1/agent/checks`: the catalog's checks of the agent's services, by check ID.
+    func localChecks(_ request: Request) async throws -> [String: JSONValue] {
+        let node = Self.escape(self.instance.node)
+        let data = try await self.catalog(request).call(.GET, "/v1/health/node/\(node)")
+        guard case .array(let checks) = try JSONDecoder().decode(JSONValue.self, from: data) else { return [:] }
+        var ours: Set<String> = [self.instance.serviceID, self.instance.sidecarID]
+        for service in await self.registry.all { ours.insert(service.id) }
+        var byID: [String: JSONValue] = [:]
+        for check in checks {
+            guard case .object(let fields) = check, case .string(let serviceID)? = fields["ServiceID"],
+                ours.contains(serviceID), case .string(let id)? = fields["CheckID"]
+            else { continue }
+            byID[id] = check
+        }
+        return byID
+    }
+
+    /// A TTL update of a local check: 404 for an unknown one, 500 for one that is not a TTL
+    /// check (Consul's texts), else the catalog's TTL update on the agent's node.
+    func updateTTL(_ request: Request, id: String, status: String, output: String) async throws -> Response {
+        let known = await self.registry.check(id)
+        let own = self.instance.livenessCheckIDs.contains(id)
+        guard known != nil || own else {
+            throw ConsulHTTPError(
+                .notFound,
+                "Unknown check ID \"\(id)\". Ensure that the check ID is passed, not the check name."
+            )
+        }
+        if let known, case .ttl = known.probe {
+        } else if known != nil {
+            throw ConsulHTTPError(.internalServerError, "CheckID \"\(id)\" does not have associated TTL")
+        }
+        let body = try JSONEncoder().encode(JSONValue.object(["Status": .string(status), "Output": .string(output)]))
+        let path = "/v1/agent/check/update/\(Self.escape(id))?node=\(Self.escape(self.instance.node))"
+        _ = try await self.catalog(request).call(.PUT, path, json: body)
+        return ConsulHTTP.empty()
+    }
+
+    static func escape(_ text: String) -> String {
+        text.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-._~")))
+            ?? text
+    }
+
+    // MARK: Connect
+
+    /// `GET /v1/agent/connect/ca/roots`: the control plane's roots, its index header passed on
+    /// (blocking parameters too).
+    func roots(_ request: Request) async throws -> Response {
+        var path = "/v1/connect/ca/roots"
+        var query: [String] = []
+        for name in ["index", "wait", "stale", "consistent"] {
+            if let value = request.uri.queryParameters.get(name) { query.append("\(name)=\(Self.escape(value))") }
+        }
+        if !query.isEmpty { path += "?" + query.joined(separator: "&") }
+        let (body, headers) = try await self.catalog(request).exchange(.GET, path)
+        var fields = HTTPFields()
+        fields[.contentType] = "application/json"
+        for name in ["X-Consul-Index", "X-Consul-KnownLeader", "X-Consul-LastContact"] {
+            if let value = headers.first(name: name), let field = HTTPField.Name(name) { fields[field] = value }
+        }
+        return Response(status: .ok, headers: fields, body: ResponseBody(byteBuffer: ByteBuffer(bytes: body)))
+    }
+
+    /// `GET /v1/agent/connect/ca/leaf/:service`: a leaf for `service` (registered or not), its
+    /// key made here; the caller's token needs `service:write` on it.
+    func leaf(_ request: Request, service: String) async throws -> Response {
+        guard let issuer = self.leafIssuer else {
+            throw ConsulHTTPError(.internalServerError, "Connect must be enabled in order to use this endpoint")
+        }
+        let token = ConsulHTTP.token(of: request) ?? self.token
+        let rootsData = try await self.api.call(.GET, "/v1/connect/ca/roots")
+        guard case .object(let roots) = try JSONDecoder().decode(JSONValue.self, from: rootsData),
+            case .string(let trustDomain)? = roots["TrustDomain"]
+        else {
+            throw ConsulHTTPError(.internalServerError, "the control plane's roots have no trust domain")
+        }
+        let issued: LeafIssuer.Issued
+        do {
+            issued = try await issuer.leaf(service: service, token: token, trustDomain: trustDomain)
+        } catch let error as RPCError {
+            switch error.code {
+            case .permissionDenied: throw ConsulHTTPError(.forbidden, error.message)
+            case .invalidArgument: throw ConsulHTTPError(.badRequest, error.message)
+            default: throw ConsulHTTPError(.internalServerError, "leaf signing failed: \(error.message)")
+            }
+        }
+        let formatter = ISO8601DateFormatter()
+        let leaf: JSONValue = .object([
+            "SerialNumber": .string(issued.serialNumber), "CertPEM": .string(issued.certPEM),
+            "PrivateKeyPEM": .string(issued.privateKeyPEM), "Service": .string(issued.service),
+            "ServiceURI": .string(issued.serviceURI), "ValidAfter": .string(formatter.string(from: issued.validAfter)),
+            "ValidBefore": .string(formatter.string(from: issued.validBefore)),
+            "CreateIndex": .number(Double(issued.index)), "ModifyIndex": .number(Double(issued.index)),
+        ])
+        return try ConsulHTTP.indexed(leaf, index: issued.index)
+    }
+}

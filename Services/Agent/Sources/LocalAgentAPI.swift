@@ -1,0 +1,172 @@
+import Foundation
+public import Hummingbird
+public import Logging
+public import MeshClient
+import MeshCore
+import MeshRPC
+import NIOCore
+import NIOHTTP1
+
+/// The Consul agent API on 127.0.0.1 beside the application (`mesh-agent run --api-addr`), so
+/// that apps and tools written for a local Consul agent work unchanged: `/v1/agent/self`,
+/// `/v1/agent/services`, `/v1/agent/service/:id`, `/v1/agent/service/register`,
+/// `/v1/agent/service/deregister/:id`, `/v1/agent/checks`, `/v1/agent/check/{pass,warn,fail,update}/:id`,
+/// `/v1/agent/connect/ca/roots` and `/v1/agent/connect/ca/leaf/:service`.
+///
+/// Writes go to the catalog on the node of the agent's instance, with the caller's token or,
+/// without one, the agent's (Consul's agent uses its default token the same way); the catalog's
+/// ACLs decide. The listing is the agent's own: its instance and sidecar, and what was
+/// registered here.
+public struct LocalAgentAPI: Sendable {
+    public var api: ConsulAPI
+    /// The agent's token, for calls that bring none.
+    public var token: String
+    public var instance: AppInstance
+    public var datacenter: String
+    /// nil: no config-distributor known, so no leaf certificates (Consul's "Connect must be enabled").
+    public var leafIssuer: LeafIssuer?
+    public var logger: Logger
+    let registry = LocalRegistry()
+
+    public init(
+        api: ConsulAPI,
+        token: String,
+        instance: AppInstance,
+        datacenter: String,
+        leafIssuer: LeafIssuer?,
+        logger: Logger
+    ) {
+        self.api = api
+        self.token = token
+        self.instance = instance
+        self.datacenter = datacenter
+        self.leafIssuer = leafIssuer
+        self.logger = logger
+    }
+
+    /// The HTTP application bound to `host:port` (port 0: any; `onBound` gets the port).
+    public func application(
+        host: String,
+        port: Int,
+        onBound: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) -> some ApplicationProtocol {
+        let router = Router()
+        self.addRoutes(to: router.group("v1/agent"))
+        return Application(
+            router: router,
+            configuration: .init(address: .hostname(host, port: port), serverName: "mesh-agent"),
+            onServerRunning: { channel in await onBound(channel.localAddress?.port ?? port) },
+            logger: self.logger
+        )
+    }
+
+    /// Serves until the task is cancelled (the agent's own signal handling decides when; the
+    /// application installs none).
+    public func serve(host: String, port: Int, onBound: @escaping @Sendable (Int) async -> Void) async throws {
+        try await self.application(host: host, port: port, onBound: onBound).runService()
+    }
+
+    /// Deregisters what was registered through the API (at shutdown, before the instance itself).
+    public func deregisterAll() async {
+        for service in await self.registry.removeAll() {
+            _ = try? await self.catalog(nil).call(.PUT, "/v1/catalog/deregister", json: self.deregistration(service.id))
+        }
+    }
+
+    func catalog(_ request: Request?) -> ConsulAPI {
+        self.api.with(token: request.flatMap(ConsulHTTP.token(of:)) ?? self.token)
+    }
+
+    private func addRoutes(to agent: RouterGroup<BasicRequestContext>) {
+        agent.get("self") { _, _ in try ConsulHTTP.json(self.selfDocument) }
+        agent.get("services") { request, _ in
+            try await self.relaying {
+                var services: [String: JSONValue] = [:]
+                for (id, service) in try await self.visibleServices(request) { services[id] = service }
+                return try ConsulHTTP.json(JSONValue.object(services))
+            }
+        }
+        agent.get("service/:id") { request, context in
+            try await self.relaying {
+                let id = try ConsulHTTP.pathParameter("id", context, missing: "Missing service ID")
+                guard let service = try await self.visibleServices(request)[id] else {
+                    throw ConsulHTTPError(.notFound, "unknown service ID: \(id)")
+                }
+                return try ConsulHTTP.json(service)
+            }
+        }
+        agent.put("service/register") { request, _ in
+            try await self.relaying { try await self.register(request) }
+        }
+        agent.put("service/deregister/:id") { request, context in
+            try await self.relaying {
+                let id = try ConsulHTTP.pathParameter("id", context, missing: "Missing service ID")
+                guard await self.registry.service(id) != nil else {
+                    throw ConsulHTTPError(
+                        .notFound,
+                        "Unknown service ID \"\(id)\". Ensure that the service ID is passed, not the service name."
+                    )
+                }
+                _ = try await self.catalog(request).call(.PUT, "/v1/catalog/deregister", json: self.deregistration(id))
+                _ = await self.registry.remove(id)
+                self.logger.info("service deregistered through the local API", metadata: ["mesh.service_id": "\(id)"])
+                return ConsulHTTP.empty()
+            }
+        }
+        agent.get("checks") { request, _ in
+            try await self.relaying { try ConsulHTTP.json(JSONValue.object(try await self.localChecks(request))) }
+        }
+        for (verb, status) in [("pass", "passing"), ("warn", "warning"), ("fail", "critical")] {
+            agent.put("check/\(verb)/:id") { request, context in
+                try await self.relaying {
+                    let id = try ConsulHTTP.pathParameter("id", context, missing: "Missing check ID")
+                    let note = ConsulHTTP.formValue("note", of: request) ?? ""
+                    return try await self.updateTTL(request, id: id, status: status, output: note)
+                }
+            }
+        }
+        agent.put("check/update/:id") { request, context in
+            try await self.relaying {
+                let id = try ConsulHTTP.pathParameter("id", context, missing: "Missing check ID")
+                let body = try LenientObject(try await ConsulHTTP.jsonBody(of: request))
+                let status = try body.string("Status") ?? ""
+                guard ["passing", "warning", "critical"].contains(status) else {
+                    throw ConsulHTTPError(.badRequest, "Invalid check status: '\(status)'")
+                }
+                return try await self.updateTTL(
+                    request,
+                    id: id,
+                    status: status,
+                    output: try body.string("Output") ?? ""
+                )
+            }
+        }
+        agent.get("connect/ca/roots") { request, _ in
+            try await self.relaying { try await self.roots(request) }
+        }
+        agent.get("connect/ca/leaf/:service") { request, context in
+            try await self.relaying {
+                let service = try ConsulHTTP.pathParameter("service", context, missing: "Missing service name")
+                return try await self.leaf(request, service: service)
+            }
+        }
+    }
+
+    /// Control-plane refusals keep their status and text; validation errors are Consul's 400s.
+    private func relaying(_ body: () async throws -> Response) async throws -> Response {
+        do {
+            return try await body()
+        } catch let error as ConsulAPIError {
+            switch error {
+            case .status(let code, let message):
+                throw ConsulHTTPError(.init(code: code), message)
+            default:
+                throw ConsulHTTPError(.internalServerError, "\(error)")
+            }
+        } catch let error as DefinitionError {
+            throw ConsulHTTPError(.badRequest, error.description)
+        } catch let error as ValidationError {
+            throw ConsulHTTPError.invalid(error)
+        }
+    }
+}

@@ -1,0 +1,51 @@
+import Foundation
+import Logging
+import MeshClient
+import MeshCore
+
+/// The agent's local state: the services registered through its API and the probes it runs for
+/// their HTTP and TCP checks. The catalog holds the truth of their health; this holds what the
+/// agent owns, so that it can list, deregister and keep probing them.
+actor LocalRegistry {
+    private var services: [String: ServiceDefinition] = [:]
+    private var probes: [String: Task<Void, Never>] = [:]
+
+    func service(_ id: String) -> ServiceDefinition? { self.services[id] }
+
+    var all: [ServiceDefinition] { Array(self.services.values) }
+
+    /// The check `id` among the local services' checks.
+    func check(_ id: String) -> AgentCheckDefinition? {
+        self.services.values.lazy.flatMap(\.checks).first { $0.id == id }
+    }
+
+    /// Records `definition` (replacing one with its ID) and restarts its probes with `run`.
+    func put(_ definition: ServiceDefinition, probe run: @escaping @Sendable (AgentCheckDefinition) async -> Void) {
+        self.stopProbes(of: definition.id)
+        self.services[definition.id] = definition
+        for check in definition.checks {
+            switch check.probe {
+            case .ttl: continue
+            case .http, .tcp:
+                self.probes[check.id] = Task { await run(check) }
+            }
+        }
+    }
+
+    func remove(_ id: String) -> ServiceDefinition? {
+        self.stopProbes(of: id)
+        return self.services.removeValue(forKey: id)
+    }
+
+    func removeAll() -> [ServiceDefinition] {
+        for id in self.services.keys { self.stopProbes(of: id) }
+        defer { self.services = [:] }
+        return Array(self.services.values)
+    }
+
+    private func stopProbes(of serviceID: String) {
+        for check in self.services[serviceID]?.checks ?? [] {
+            self.probes.removeValue(forKey: check.id)?.cancel()
+        }
+    }
+}

@@ -1,0 +1,170 @@
+"""py-consul's local agent API (`consul.Consul().agent`) against a real `mesh-agent run`
+beside `meshctl dev`: self, services, service register/deregister with a TTL check, check
+pass/warn/fail, checks, connect CA roots and a leaf certificate, and the refusals.
+
+Needs CONSUL_HTTP_ADDR, MESH_TOKEN, MESH_BIN (the built executables) and MESH_DEV_LOG (the
+dev server's log: the config-distributor's address and the dev CA come from it).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+
+import consul
+import pytest
+
+from test_py_consul import BASE_URL, HOST, PORT, TOKEN
+
+BIN = os.environ.get("MESH_BIN")
+DEV_LOG = os.environ.get("MESH_DEV_LOG")
+
+pytestmark = pytest.mark.skipif(
+    not (TOKEN and BIN and DEV_LOG), reason="needs MESH_TOKEN, MESH_BIN and MESH_DEV_LOG"
+)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _dev_settings() -> tuple[str, str]:
+    text = open(DEV_LOG, encoding="utf-8").read()
+    grpc = re.search(r"config-distributor ready \(http \S+, grpc (\S+)\)", text)
+    ca = re.search(r"dev CA (\S+)\)", text)
+    assert grpc and ca, text
+    return grpc.group(1), ca.group(1)
+
+
+@pytest.fixture
+def agent():
+    """A mesh-agent for service `web-<id>` with its local API on a free port; stopped by PID."""
+    distributor, ca = _dev_settings()
+    service = f"web-{uuid.uuid4().hex[:8]}"
+    api_port = _free_port()
+    workdir = tempfile.mkdtemp()
+    log_path = os.path.join(workdir, "agent.log")
+    args = [
+        os.path.join(BIN, "mesh-agent"), "run", "--init", "--token", TOKEN, "--no-logout",
+        "--http-addr", f"{HOST}:{PORT}", "--service", service, "--port", str(_free_port()),
+        "--node", f"node-{service}", "--address", "127.0.0.1",
+        "--token-file", os.path.join(workdir, "token"), "--api-addr", f"127.0.0.1:{api_port}",
+        "--distributor-addr", distributor, "--distributor-ca-file", ca,
+    ]
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    try:
+        # Ready when it logs its listener (the event), with a generous deadline to catch a hang.
+        deadline = time.monotonic() + 60
+        while "local agent API listening" not in open(log_path, encoding="utf-8").read():
+            assert process.poll() is None, open(log_path, encoding="utf-8").read()
+            assert time.monotonic() < deadline, open(log_path, encoding="utf-8").read()
+            time.sleep(0.1)
+        yield service, consul.Consul(host="127.0.0.1", port=api_port, token=TOKEN), process
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def test_self_and_own_services(agent):
+    service, local, _ = agent
+    me = local.agent.self()
+    assert me["Config"]["NodeName"] == f"node-{service}"
+    assert me["Config"]["Datacenter"] == "dc1"
+    assert me["Member"]["Tags"]["role"] == "node"
+    services = local.agent.services()
+    assert services[service]["Service"] == service
+    sidecar = services[f"{service}-sidecar-proxy"]
+    assert sidecar["Kind"] == "connect-proxy"
+    assert sidecar["Proxy"]["DestinationServiceName"] == service
+    assert local.agent.service_definition("no-such-id") is None
+
+
+def test_register_ttl_check_pass_warn_fail_deregister(agent):
+    service, local, _ = agent
+    extra = f"{service}-worker"
+    check_id = f"{extra}-ttl"
+    assert local.agent.service.register(
+        extra, service_id=extra, port=7000, tags=["v1"], check=consul.Check.ttl("30s") | {"CheckID": check_id}
+    )
+    assert local.agent.services()[extra]["Tags"] == ["v1"]
+    admin = consul.Consul(host=HOST, port=PORT, token=TOKEN)
+    _, nodes = admin.catalog.service(extra)
+    assert [n["ServiceID"] for n in nodes] == [extra]
+
+    def status() -> str:
+        return local.agent.checks()[check_id]["Status"]
+
+    assert status() == "critical"  # Consul's initial status
+    assert local.agent.check.ttl_pass(check_id, "all good")
+    assert status() == "passing"
+    assert local.agent.checks()[check_id]["Output"] == "all good"
+    assert local.agent.check.ttl_warn(check_id)
+    assert status() == "warning"
+    assert local.agent.check.ttl_fail(check_id)
+    assert status() == "critical"
+    # Unknown IDs: Consul's 404s, which py-consul reports as False.
+    assert local.agent.check.ttl_pass("no-such-check") is False
+    assert local.agent.service.deregister("no-such-service") is False
+    assert local.agent.service.deregister(extra)
+    assert extra not in local.agent.services()
+    _, nodes = admin.catalog.service(extra)
+    assert nodes == []
+
+
+def test_bad_registrations_change_nothing(agent):
+    service, local, _ = agent
+    before = local.agent.services()
+    with pytest.raises(consul.ConsulException):
+        # Interval with no probe and no TTL is no check at all.
+        local.agent.service.register(f"{service}-bad", check={"Interval": "10s"})
+    with pytest.raises(consul.ConsulException):
+        local.agent.service.register(f"{service}-bad", check={"TTL": "10s", "Interval": "10s"})
+    assert local.agent.services() == before
+
+
+def test_connect_roots_and_leaf(agent):
+    service, local, _ = agent
+    roots = local.agent.connect.ca.roots()
+    assert roots["Roots"] and roots["ActiveRootID"]
+    leaf = local.agent.connect.ca.leaf(service)
+    assert leaf["Service"] == service
+    assert leaf["ServiceURI"].endswith(f"/svc/{service}")
+    assert "BEGIN CERTIFICATE" in leaf["CertPEM"] and "PRIVATE KEY" in leaf["PrivateKeyPEM"]
+    # The same leaf while it is fresh.
+    assert local.agent.connect.ca.leaf(service)["SerialNumber"] == leaf["SerialNumber"]
+
+
+def test_leaf_needs_service_write(agent):
+    service, local, _ = agent
+    admin = consul.Consul(host=HOST, port=PORT, token=TOKEN)
+    limited = admin.acl.token.create(service_identities=[{"ServiceName": service}])
+    limited_local = consul.Consul(host=local.http.host, port=local.http.port, token=limited["SecretID"])
+    assert limited_local.agent.connect.ca.leaf(service)["Service"] == service
+    with pytest.raises(consul.ACLPermissionDenied):
+        limited_local.agent.connect.ca.leaf("someone-else")
+    admin.acl.token.delete(limited["AccessorID"])
+
+
+def test_sigterm_deregisters_what_was_registered_locally(agent):
+    service, local, process = agent
+    extra = f"{service}-job"
+    assert local.agent.service.register(extra, service_id=extra, port=7001)
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=60) == 0
+    admin = consul.Consul(host=HOST, port=PORT, token=TOKEN)
+    assert admin.catalog.service(extra)[1] == []
+    assert admin.catalog.service(service)[1] == []
