@@ -22,6 +22,11 @@ import Testing
         typealias InboundIn = HTTPServerRequestPart
         typealias OutboundOut = HTTPServerResponsePart
         var head: HTTPRequestHead?
+        let name: String
+
+        init(name: String = "") {
+            self.name = name
+        }
 
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
             switch Self.unwrapInboundIn(data) {
@@ -30,7 +35,8 @@ import Testing
             case .end:
                 guard let head = self.head else { return }
                 let body =
-                    "\(head.method.rawValue) \(head.uri) from \(head.headers["X-Forwarded-Client-Cert"].first ?? "-")"
+                    self.name
+                    + "\(head.method.rawValue) \(head.uri) from \(head.headers["X-Forwarded-Client-Cert"].first ?? "-")"
                 var headers = HTTPHeaders()
                 headers.add(name: "Content-Length", value: "\(body.utf8.count)")
                 context.write(
@@ -43,12 +49,12 @@ import Testing
         }
     }
 
-    func startHTTPApp() async throws -> any Channel {
+    func startHTTPApp(name: String = "") async throws -> any Channel {
         try await ServerBootstrap(group: self.group)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline()
-                    try channel.pipeline.syncOperations.addHandler(EchoHTTP())
+                    try channel.pipeline.syncOperations.addHandler(EchoHTTP(name: name))
                 }
             }
             .bind(host: "127.0.0.1", port: 0).get()
@@ -133,6 +139,87 @@ import Testing
                     "GET / HTTP/1.1\r\nHost: api\r\nConnection: close\r\n\r\n"
                 )
                 #expect(answer.hasPrefix("HTTP/1.1 403 Forbidden"), "\(answer)")
+            }
+        }
+    }
+
+    @Test func httpUpstreamsAreBalancedPerRequestOverPooledHTTP2() async throws {
+        let appA = try await self.startHTTPApp(name: "a: ")
+        let appB = try await self.startHTTPApp(name: "b: ")
+        defer {
+            appA.close(promise: nil)
+            appB.close(promise: nil)
+        }
+        let intentions = [
+            Intention(
+                sourceName: "web",
+                destinationName: "api",
+                permissions: [
+                    IntentionPermission(action: .deny, http: IntentionHTTPPermission(pathPrefix: "/admin")),
+                    IntentionPermission(action: .allow, http: IntentionHTTPPermission(pathPrefix: "/")),
+                ]
+            )
+        ]
+        var snapshotA = sidecar("api", appPort: appA.localAddress!.port!, intentions: intentions)
+        snapshotA.protocolName = "http"
+        var snapshotB = sidecar("api", appPort: appB.localAddress!.port!, intentions: intentions)
+        snapshotB.protocolName = "http"
+        try await withProxy(snapshotA, tls: try self.pki.tls(for: "api"), group: self.group) { apiA in
+            try await withProxy(snapshotB, tls: try self.pki.tls(for: "api"), group: self.group) { apiB in
+                let dead = try await ServerBootstrap(group: self.group).bind(host: "127.0.0.1", port: 0).get()
+                let deadPort = try #require(dead.localAddress?.port)
+                try await dead.close()
+                var api = upstream(
+                    "api",
+                    ports: [
+                        deadPort, try #require(await apiA.boundPublicPort()),
+                        try #require(await apiB.boundPublicPort()),
+                    ]
+                )
+                api.protocolName = "http"
+                try await withProxy(
+                    sidecar("web", appPort: 1, upstreams: [api]),
+                    tls: try self.pki.tls(for: "web"),
+                    group: self.group
+                ) { web in
+                    let port = try #require(await web.boundUpstreamPort("api"))
+                    // Five requests pipelined on one app connection: each one is routed on its
+                    // own (the dead endpoint's failure is retried and ejects it), the denied one
+                    // answered 403 by the far proxy, all in order.
+                    let requests =
+                        (1...4).map { "GET /r\($0) HTTP/1.1\r\nHost: api\r\n\r\n" }.joined()
+                        + "GET /admin/x HTTP/1.1\r\nHost: api\r\nConnection: close\r\n\r\n"
+                    let answer = try await self.exchange(port: port, requests)
+                    let bodies = answer.components(separatedBy: "\r\n\r\n").dropFirst().map {
+                        $0.components(separatedBy: "HTTP/1.1").first ?? ""
+                    }
+                    let served = bodies.filter { $0.contains(" from URI=") }
+                    #expect(served.count == 4, "\(answer)")
+                    let order = served.map { String($0.prefix(1)) }
+                    #expect(Set(order) == ["a", "b"], "\(answer)")
+                    #expect(zip(order, order.dropFirst()).allSatisfy { $0 != $1 }, "\(order)")
+                    for index in 1...4 {
+                        #expect(answer.contains("GET /r\(index) from URI=\(TestPKI.identity("web"))"))
+                    }
+                    #expect(answer.contains("HTTP/1.1 403 Forbidden"), "\(answer)")
+                    #expect(web.ejectedEndpoints("api").map(\.port) == [deadPort])
+                    let metrics = String(decoding: web.metrics.render(), as: UTF8.self)
+                    #expect(
+                        metrics.contains(
+                            #"mesh_proxy_requests_total{direction="outbound",upstream="api",status="200",grpc_status=""} 4"#
+                        ),
+                        "\(metrics)"
+                    )
+                    #expect(
+                        metrics.contains(
+                            #"mesh_proxy_requests_total{direction="outbound",upstream="api",status="403",grpc_status=""} 1"#
+                        ),
+                        "\(metrics)"
+                    )
+                    // Five requests, two proxy-to-proxy connections (one per live endpoint).
+                    let handshakes = String(decoding: apiA.metrics.render(), as: UTF8.self)
+                    #expect(handshakes.contains(#"mesh_proxy_tls_handshakes_total{side="server",result="ok"} 1"#))
+                }
             }
         }
     }

@@ -82,13 +82,21 @@ final class H2Client: Sendable {
     }
 
     /// Opens a stream whose pipeline gets `handler`; the connection counts it while it is open.
-    func openStream(
-        _ handler: NIOLoopBound<StreamGlue>
-    ) -> EventLoopFuture<any Channel> {
+    func openStream(_ handler: NIOLoopBound<StreamGlue>) -> EventLoopFuture<any Channel> {
+        self.openStream(
+            NIOLoopBound(
+                { try $0.pipeline.syncOperations.addHandler(handler.value) },
+                eventLoop: self.channel.eventLoop
+            )
+        )
+    }
+
+    /// Opens a stream whose pipeline `configure` sets up (on the connection's loop).
+    func openStream(_ configure: NIOLoopBound<(any Channel) throws -> Void>) -> EventLoopFuture<any Channel> {
         self.streams.value.open += 1
         let future = self.multiplexer.value.createStreamChannel { stream in
             stream.eventLoop.makeCompletedFuture {
-                try stream.pipeline.syncOperations.addHandler(handler.value)
+                try configure.value(stream)
             }
         }
         future.whenComplete { result in

@@ -113,7 +113,7 @@ final class H2RequestHandler: ChannelInboundHandler, RemovableChannelHandler {
         let client = self.runtime.h2Pool.client(
             for: endpoint,
             on: context.eventLoop,
-            tls: route.tls.client,
+            tls: route.tls.clientH2,
             expectedIdentity: route.expectedIdentity,
             timeout: TimeAmount(self.runtime.options.connectTimeout)
         )

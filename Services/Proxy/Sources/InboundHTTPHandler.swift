@@ -50,6 +50,8 @@ final class InboundHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
                 return
             }
             var forwarded = head
+            // A request that came over HTTP/2 (a multiplexing peer proxy) goes to the app as HTTP/1.1.
+            forwarded.version = .http1_1
             forwarded.headers.replaceOrAdd(name: "X-Forwarded-Client-Cert", value: "URI=\(self.sourceURI)")
             self.current = .forwarding(held: [.head(forwarded)])
             self.connectIfNeeded(context: context)

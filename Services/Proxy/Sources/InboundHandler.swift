@@ -36,8 +36,8 @@ final class InboundHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if let event = event as? TLSUserEvent, case .handshakeCompleted = event {
-            self.handshakeCompleted(context: context)
+        if let event = event as? TLSUserEvent, case .handshakeCompleted(let negotiated) = event {
+            self.handshakeCompleted(context: context, negotiated: negotiated)
         }
         context.fireUserInboundEventTriggered(event)
     }
@@ -59,7 +59,7 @@ final class InboundHandler: ChannelInboundHandler, RemovableChannelHandler {
         context.fireChannelInactive()
     }
 
-    private func handshakeCompleted(context: ChannelHandlerContext) {
+    private func handshakeCompleted(context: ChannelHandlerContext, negotiated: String?) {
         self.runtime.metrics.serverHandshakes.increment()
         let certificate = try? context.pipeline.syncOperations.nioSSL_peerCertificate()
         guard let source = certificate.flatMap(PeerIdentity.spiffeID(of:)) else {
@@ -83,7 +83,11 @@ final class InboundHandler: ChannelInboundHandler, RemovableChannelHandler {
                 self.close(context: context)
                 return
             }
-            self.switchToHTTP(context: context, source: source)
+            if negotiated == "h2" {
+                self.switchToHTTP1OverH2(context: context, source: source)
+            } else {
+                self.switchToHTTP(context: context, source: source)
+            }
             return
         }
         switch self.runtime.authorizeInbound(source: source) {
@@ -116,6 +120,33 @@ final class InboundHandler: ChannelInboundHandler, RemovableChannelHandler {
             self.held = []
             for buffer in held { context.fireChannelRead(NIOAny(buffer)) }
             sync.removeHandler(context: context, promise: nil)
+        } catch {
+            self.close(context: context)
+        }
+    }
+
+    /// An `http` service called by a proxy that multiplexes (ALPN h2): each stream is one
+    /// HTTP/1.1 request to the app, authorized on its own by ``InboundHTTPHandler``.
+    private func switchToHTTP1OverH2(context: ChannelHandlerContext, source: SPIFFEID) {
+        let runtime = self.runtime
+        do {
+            // This handler is the last one, so the HTTP/2 handler lands right after it.
+            _ = try context.pipeline.syncOperations.configureHTTP2Pipeline(
+                mode: .server,
+                connectionConfiguration: .init(),
+                streamConfiguration: .init()
+            ) { stream in
+                stream.eventLoop.makeCompletedFuture {
+                    let sync = stream.pipeline.syncOperations
+                    try sync.addHandler(HTTP2FramePayloadToHTTP1ServerCodec())
+                    try sync.addHandler(InboundHTTPHandler(runtime: runtime, source: source))
+                }
+            }
+            let held = self.held
+            self.held = []
+            for buffer in held { context.fireChannelRead(NIOAny(buffer)) }
+            context.fireChannelReadComplete()
+            context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
         } catch {
             self.close(context: context)
         }

@@ -1,6 +1,7 @@
 import Logging
 import MeshCore
 import NIOCore
+import NIOHTTP1
 import NIOHTTP2
 import NIOPosix
 import NIOSSL
@@ -117,23 +118,27 @@ actor ListenerSet {
                         runtime.metrics.outboundActive.decrement()
                         runtime.outboundOpen.subtract(1, ordering: .relaxed)
                     }
-                    guard runtime.route(for: service)?.multiplexed == true else {
-                        try channel.pipeline.syncOperations.addHandler(
-                            OutboundHandler(runtime: runtime, service: service)
-                        )
-                        return
-                    }
-                    // HTTP/2 and gRPC: the app's requests are read at once and routed one by one.
-                    try channel.syncOptions?.setOption(.autoRead, value: true)
-                    _ = try channel.pipeline.syncOperations.configureHTTP2Pipeline(
-                        mode: .server,
-                        connectionConfiguration: .init(),
-                        streamConfiguration: .init()
-                    ) { stream in
-                        stream.eventLoop.makeCompletedFuture {
-                            try stream.pipeline.syncOperations.addHandler(
-                                H2RequestHandler(runtime: runtime, side: .outbound(service: service))
-                            )
+                    let sync = channel.pipeline.syncOperations
+                    switch runtime.route(for: service)?.mode ?? .opaque {
+                    case .opaque:
+                        try sync.addHandler(OutboundHandler(runtime: runtime, service: service))
+                    case .http1:
+                        // Requests are read at once and routed one by one.
+                        try channel.syncOptions?.setOption(.autoRead, value: true)
+                        try sync.configureHTTPServerPipeline(withPipeliningAssistance: true, withErrorHandling: true)
+                        try sync.addHandler(OutboundHTTP1Handler(runtime: runtime, service: service))
+                    case .http2:
+                        try channel.syncOptions?.setOption(.autoRead, value: true)
+                        _ = try sync.configureHTTP2Pipeline(
+                            mode: .server,
+                            connectionConfiguration: .init(),
+                            streamConfiguration: .init()
+                        ) { stream in
+                            stream.eventLoop.makeCompletedFuture {
+                                try stream.pipeline.syncOperations.addHandler(
+                                    H2RequestHandler(runtime: runtime, side: .outbound(service: service))
+                                )
+                            }
                         }
                     }
                 }

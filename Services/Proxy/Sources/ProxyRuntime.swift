@@ -22,8 +22,25 @@ public final class ProxyRuntime: Sendable {
         let balancer: EndpointBalancer
         let expectedIdentity: SPIFFEID
         let tls: ProxyTLS
-        /// `http2` and `grpc` upstreams are proxied request by request over pooled HTTP/2.
-        let multiplexed: Bool
+        let mode: UpstreamMode
+    }
+
+    /// How an upstream listener carries the app's traffic, by the upstream's protocol.
+    enum UpstreamMode: Sendable {
+        /// `tcp`: one mTLS connection per app connection, bytes spliced.
+        case opaque
+        /// `http`: HTTP/1.1 decoded, each request on a stream of a pooled HTTP/2 connection.
+        case http1
+        /// `http2` and `grpc`: the app's HTTP/2 streams, each on a stream of a pooled connection.
+        case http2
+
+        init(protocolName: String) {
+            switch protocolName {
+            case "http": self = .http1
+            case "http2", "grpc": self = .http2
+            default: self = .opaque
+            }
+        }
     }
 
     struct Config: Sendable {
@@ -92,7 +109,7 @@ public final class ProxyRuntime: Sendable {
                 balancer: balancer,
                 expectedIdentity: identity,
                 tls: tls,
-                multiplexed: Self.isHTTP2(upstream.protocolName)
+                mode: UpstreamMode(protocolName: upstream.protocolName)
             )
         }
         let next = Config(snapshot: snapshot, tls: tls, intentions: IntentionSet(snapshot.intentions), routes: routes)

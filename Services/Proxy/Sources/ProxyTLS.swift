@@ -11,6 +11,9 @@ public struct ProxyTLS: Sendable {
     /// For connections to other proxies: TLS 1.3 only, our leaf as client certificate, the peer's
     /// chain verified against the roots (its SPIFFE ID is checked after the handshake).
     public let client: NIOSSLContext
+    /// The same, offering HTTP/2 by ALPN: the pooled, multiplexed connections of `http`, `http2`
+    /// and `grpc` upstreams (the public listener of an `http` service decodes HTTP/2 when it is chosen).
+    public let clientH2: NIOSSLContext
     /// The PEM the contexts were made of (for `/config`; the key is never shown).
     public let certificateChainPEM: String
     public let rootsPEM: [String]
@@ -31,6 +34,7 @@ public struct ProxyTLS: Sendable {
             server.certificateVerification = .noHostnameVerification
             server.trustRoots = .certificates(roots)
             server.sendCANameList = false
+            server.applicationProtocols = ["h2", "http/1.1"]
 
             var client = TLSConfiguration.makeClientConfiguration()
             client.minimumTLSVersion = .tlsv13
@@ -41,6 +45,8 @@ public struct ProxyTLS: Sendable {
 
             self.server = try NIOSSLContext(configuration: server)
             self.client = try NIOSSLContext(configuration: client)
+            client.applicationProtocols = ["h2"]
+            self.clientH2 = try NIOSSLContext(configuration: client)
         } catch let error as ProxyError {
             throw error
         } catch {

@@ -1,0 +1,236 @@
+import Logging
+import MeshCore
+import NIOCore
+import NIOHTTP1
+import NIOHTTP2
+import Prometheus
+
+/// An upstream listener of an `http` service: the app's HTTP/1.1 requests are decoded (one at a
+/// time per connection; `HTTPServerPipelineHandler` holds pipelined ones back) and each one picks
+/// its own endpoint and rides a stream of the pooled mTLS HTTP/2 connection to it, so requests
+/// are balanced one by one and many app connections share a few proxy-to-proxy connections
+/// (linkerd2-proxy's design). A connection that fails before the request was sent ejects the
+/// endpoint and the request is tried once elsewhere; what cannot be served gets a 503.
+final class OutboundHTTP1Handler: ChannelInboundHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private enum State {
+        case idle
+        case opening(held: [HTTPClientRequestPart])
+        case forwarding(stream: any Channel)
+        /// The request got a local answer; its remaining parts are dropped.
+        case answered
+    }
+
+    private let runtime: ProxyRuntime
+    private let service: String
+    private var state = State.idle
+    private var keepAlive = true
+
+    init(runtime: ProxyRuntime, service: String) {
+        self.runtime = runtime
+        self.service = service
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch Self.unwrapInboundIn(data) {
+        case .head(var head):
+            self.keepAlive = head.isKeepAlive
+            // HTTP/2 needs an authority; an HTTP/1.0 request may have come without Host.
+            if !head.headers.contains(name: "host") { head.headers.add(name: "host", value: self.service) }
+            head.headers.remove(name: "connection")
+            self.state = .opening(held: [.head(head)])
+            self.open(context: context, attempt: 1, excluding: nil)
+        case .body(let body):
+            self.forward(.body(.byteBuffer(body)))
+        case .end(let trailers):
+            self.forward(.end(trailers))
+        }
+    }
+
+    private func forward(_ part: HTTPClientRequestPart) {
+        switch self.state {
+        case .opening(var held):
+            held.append(part)
+            self.state = .opening(held: held)
+        case .forwarding(let stream):
+            stream.writeAndFlush(part, promise: nil)
+        case .idle, .answered:
+            return
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        if case .forwarding(let stream) = self.state { stream.close(promise: nil) }
+        self.state = .idle
+        context.fireChannelInactive()
+    }
+
+    private func open(context: ChannelHandlerContext, attempt: Int, excluding: ProxyEndpoint?) {
+        let metrics = self.runtime.metrics
+        guard let route = self.runtime.route(for: self.service),
+            let endpoint = route.balancer.pick(excluding: excluding)
+        else {
+            metrics.noHealthyEndpoint.increment()
+            self.answer(
+                context: context,
+                status: .serviceUnavailable,
+                body: "no healthy endpoint for \(self.service)\n"
+            )
+            return
+        }
+        self.runtime.h2Pool.client(
+            for: endpoint,
+            on: context.eventLoop,
+            tls: route.tls.clientH2,
+            expectedIdentity: route.expectedIdentity,
+            timeout: TimeAmount(self.runtime.options.connectTimeout)
+        ).assumeIsolated().whenComplete { result in
+            switch result {
+            case .success(let client):
+                metrics.clientHandshakes.increment()
+                route.balancer.succeeded(endpoint)
+                self.openStream(context: context, client: client) { route.balancer.release(endpoint) }
+            case .failure(let error):
+                if error is ProxyError { metrics.identityMismatches.increment() }
+                metrics.connectFailures.increment()
+                route.balancer.release(endpoint)
+                route.balancer.eject(endpoint)
+                self.runtime.logger.warning(
+                    "upstream endpoint failed; ejected from rotation",
+                    metadata: [
+                        "upstream": "\(self.service)", "endpoint": "\(endpoint.address):\(endpoint.port)",
+                        "attempt": "\(attempt)", "error": "\(error)",
+                    ]
+                )
+                if attempt < OutboundHandler.maxAttempts, context.channel.isActive {
+                    self.open(context: context, attempt: attempt + 1, excluding: endpoint)
+                } else {
+                    self.answer(context: context, status: .serviceUnavailable, body: "upstream connect error\n")
+                }
+            }
+        }
+    }
+
+    private func openStream(context: ChannelHandlerContext, client: H2Client, finished: @escaping @Sendable () -> Void)
+    {
+        let relay = ResponseRelay(
+            downstream: context,
+            owner: self,
+            service: self.service,
+            metrics: self.runtime.metrics
+        )
+        let configure: (any Channel) throws -> Void = { stream in
+            try stream.pipeline.syncOperations.addHandler(HTTP2FramePayloadToHTTP1ClientCodec(httpProtocol: .https))
+            try stream.pipeline.syncOperations.addHandler(relay)
+        }
+        client.openStream(NIOLoopBound(configure, eventLoop: context.eventLoop)).assumeIsolated().whenComplete {
+            result in
+            switch result {
+            case .success(let stream):
+                stream.closeFuture.whenComplete { _ in finished() }
+                guard case .opening(let held) = self.state, context.channel.isActive else {
+                    stream.close(promise: nil)
+                    return
+                }
+                self.state = .forwarding(stream: stream)
+                for part in held { stream.write(part, promise: nil) }
+                stream.flush()
+            case .failure:
+                finished()
+                self.answer(context: context, status: .serviceUnavailable, body: "upstream stream refused\n")
+            }
+        }
+    }
+
+    /// The response ended: the next pipelined request may be read.
+    fileprivate func responseEnded(context: ChannelHandlerContext, written: EventLoopFuture<Void>) {
+        self.state = .idle
+        if !self.keepAlive {
+            written.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+        }
+    }
+
+    /// The upstream stream ended without a whole response: the app cannot get one on this connection.
+    fileprivate func responseLost(context: ChannelHandlerContext) {
+        guard case .forwarding = self.state else { return }
+        self.state = .idle
+        context.close(promise: nil)
+    }
+
+    private func answer(context: ChannelHandlerContext, status: HTTPResponseStatus, body: String) {
+        self.state = .answered
+        self.runtime.metrics.request(
+            direction: "outbound",
+            service: self.service,
+            status: "\(status.code)",
+            grpcStatus: ""
+        )
+        var headers = HTTPHeaders()
+        headers.add(name: "content-type", value: "text/plain")
+        headers.add(name: "content-length", value: "\(body.utf8.count)")
+        if !self.keepAlive { headers.add(name: "connection", value: "close") }
+        context.write(
+            Self.wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))),
+            promise: nil
+        )
+        context.write(Self.wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: body)))), promise: nil)
+        let written = context.writeAndFlush(Self.wrapOutboundOut(.end(nil)))
+        self.responseEnded(context: context, written: written)
+    }
+}
+
+/// Relays one request's response from its HTTP/2 stream (decoded to HTTP/1 parts) to the app's
+/// connection, and counts it by status.
+private final class ResponseRelay: ChannelInboundHandler {
+    typealias InboundIn = HTTPClientResponsePart
+
+    private let downstream: ChannelHandlerContext
+    private unowned let owner: OutboundHTTP1Handler
+    private let service: String
+    private let metrics: ProxyMetrics
+    private var status = ""
+    private var ended = false
+
+    init(downstream: ChannelHandlerContext, owner: OutboundHTTP1Handler, service: String, metrics: ProxyMetrics) {
+        self.downstream = downstream
+        self.owner = owner
+        self.service = service
+        self.metrics = metrics
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch Self.unwrapInboundIn(data) {
+        case .head(let head):
+            self.status = "\(head.status.code)"
+            let response = HTTPResponseHead(version: .http1_1, status: head.status, headers: head.headers)
+            self.downstream.write(NIOAny(HTTPServerResponsePart.head(response)), promise: nil)
+        case .body(let body):
+            self.downstream.write(NIOAny(HTTPServerResponsePart.body(.byteBuffer(body))), promise: nil)
+        case .end(let trailers):
+            self.ended = true
+            self.metrics.request(direction: "outbound", service: self.service, status: self.status, grpcStatus: "")
+            // The owner is idle before the end goes out: writing it releases the next pipelined request.
+            let written = self.downstream.eventLoop.makePromise(of: Void.self)
+            self.owner.responseEnded(context: self.downstream, written: written.futureResult)
+            self.downstream.writeAndFlush(NIOAny(HTTPServerResponsePart.end(trailers)), promise: written)
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        if !self.ended {
+            self.metrics.request(direction: "outbound", service: self.service, status: "reset", grpcStatus: "")
+            self.owner.responseLost(context: self.downstream)
+        }
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
+    }
+}
