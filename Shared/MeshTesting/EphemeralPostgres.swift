@@ -303,3 +303,41 @@ public enum FreePort {
         return Int(UInt16(bigEndian: address.sin_port))
     }
 }
+
+/// A loopback port held by a socket that is bound but not listening: connections to it are
+/// refused, and no other socket of any test can bind it meanwhile (no `SO_REUSEADDR`). Tests use
+/// it as a dead endpoint, or to hold an app's port after the app stopped: a port merely closed
+/// can be handed to another test's listener at once, which then answers in its place.
+public final class ReservedPort: Sendable {
+    public let port: Int
+    private let fd: Int32
+
+    /// A fresh port (`port` 0), or `port` itself (which must be free).
+    public init(port: Int = 0) throws {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw EphemeralPostgresError(step: "socket", output: String(cString: strerror(errno))) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = UInt16(port).bigEndian
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        guard bound == 0 else {
+            close(fd)
+            throw EphemeralPostgresError(step: "bind \(port)", output: String(cString: strerror(errno)))
+        }
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        self.fd = fd
+        self.port = Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    deinit {
+        close(self.fd)
+    }
+}

@@ -18,15 +18,32 @@ public final class TaggedEchoHandler: ChannelInboundHandler {
 }
 
 /// Starts a tagged echo app on a free loopback port.
-public func startApp(name: String, group: any EventLoopGroup) async throws -> any Channel {
-    try await ServerBootstrap(group: group)
+///
+/// With `belowEphemeralRange`, the port is one under the kernel's ephemeral range (20000–31999),
+/// which no `bind(0)` of another test can be handed once the app has stopped: for tests that
+/// watch the port refuse after the app exits.
+public func startApp(
+    name: String,
+    group: any EventLoopGroup,
+    belowEphemeralRange: Bool = false
+) async throws -> any Channel {
+    let bootstrap = ServerBootstrap(group: group)
         .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
         .childChannelInitializer { channel in
             channel.eventLoop.makeCompletedFuture {
                 try channel.pipeline.syncOperations.addHandler(TaggedEchoHandler(name: name))
             }
         }
-        .bind(host: "127.0.0.1", port: 0).get()
+    guard belowEphemeralRange else { return try await bootstrap.bind(host: "127.0.0.1", port: 0).get() }
+    var lastError: (any Error)?
+    for _ in 0..<50 {
+        do {
+            return try await bootstrap.bind(host: "127.0.0.1", port: Int.random(in: 20000..<32000)).get()
+        } catch {
+            lastError = error
+        }
+    }
+    throw lastError ?? ChannelError.ioOnClosedChannel
 }
 
 /// Sends `message` on a new connection to `port` and returns what comes back up to a newline

@@ -87,4 +87,76 @@ import Testing
         await api.stop()
         await web.stop()
     }
+
+    /// Two distributor replicas, no balancer: the proxy is given both addresses, streams from the
+    /// first, and when that replica stops it moves to the other and keeps following changes.
+    @Test func aProxyWhoseReplicaStopsMovesToAnotherAndFollowsChanges() async throws {
+        let appA = try await startApp(name: "api-1", group: self.group)
+        let appB = try await startApp(name: "api-2", group: self.group)
+        defer {
+            appA.close(promise: nil)
+            appB.close(promise: nil)
+        }
+        let upstreamPort = try FreePort.pick()
+        let options = ProxyOptions(publicBindHost: "127.0.0.1", connectTimeout: .seconds(2))
+        let web = ProxyRuntime(options: options, group: self.group, metrics: ProxyMetrics(), logger: testLogger)
+        try await withAuthz { authz in
+            try await withCatalogAndGRPC(enforcedBy: authz) { catalogAPI, catalogGRPC in
+                try await withCA(authz: authz) { caGRPC in
+                    let catalog = catalogAPI.with(token: managementSecret)
+                    try await ConfigDistributorTests.register(
+                        catalog,
+                        service: "api",
+                        id: "api-1",
+                        appPort: try #require(appA.localAddress?.port),
+                        proxyPort: try FreePort.pick()
+                    )
+                    try await ConfigDistributorTests.register(
+                        catalog,
+                        service: "web",
+                        id: "web-1",
+                        appPort: 8080,
+                        proxyPort: try FreePort.pick(),
+                        upstreams: [("api", upstreamPort)]
+                    )
+                    try await withDistributor(catalog: catalogGRPC, authz: authz, ca: caGRPC) { _, second in
+                        let task = try await withDistributor(catalog: catalogGRPC, authz: authz, ca: caGRPC) {
+                            _,
+                            first in
+                            let client = DistributorClient(
+                                settings: DynamicSettings(
+                                    distributorHost: first.host,
+                                    distributorPort: first.port,
+                                    proxyID: "web-1-sidecar-proxy",
+                                    service: "web",
+                                    token: managementSecret,
+                                    otherDistributors: [(host: second.host, port: second.port)]
+                                ),
+                                logger: testLogger
+                            )
+                            let task = Task { await client.run(runtime: web) }
+                            try await eventually(within: .seconds(30), "web's first config") {
+                                web.snapshot?.upstreams.first?.endpoints.count == 1
+                            }
+                            return task
+                        }
+                        defer { task.cancel() }
+                        // The first replica has stopped; a change now can only arrive through the second.
+                        try await ConfigDistributorTests.register(
+                            catalog,
+                            service: "api",
+                            id: "api-2",
+                            appPort: try #require(appB.localAddress?.port),
+                            proxyPort: try FreePort.pick()
+                        )
+                        try await eventually(within: .seconds(30), "the change through the other replica") {
+                            web.snapshot?.upstreams.first?.endpoints.count == 2
+                        }
+                        #expect(web.isReady)
+                    }
+                }
+            }
+        }
+        await web.stop()
+    }
 }

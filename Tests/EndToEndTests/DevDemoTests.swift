@@ -19,6 +19,10 @@ import Glibc
         let appPort: Int
         let proxyPort: Int
         let pids: [pid_t]
+        /// The public address (the namespace's when the demo runs servers in namespaces).
+        let address: String
+        /// The server's network namespace, or nil.
+        let netns: String?
     }
 
     /// The demo's instances and the client's upstream port, from what `meshctl dev --demo` printed.
@@ -39,7 +43,9 @@ import Glibc
                     name: name,
                     appPort: Int(value("app")) ?? 0,
                     proxyPort: Int(value("proxy")) ?? 0,
-                    pids: value("pids").split(separator: ",").compactMap { pid_t($0) }
+                    pids: value("pids").split(separator: ",").compactMap { pid_t($0) },
+                    address: value("address"),
+                    netns: value("netns") == "-" ? nil : value("netns")
                 )
             }
         }
@@ -49,8 +55,8 @@ import Glibc
 
     /// One call on a new connection to `port`: the instance that answered, or nil when the call
     /// failed (an empty reply, a reset).
-    static func call(_ port: Int) async -> String? {
-        var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/")
+    static func call(_ port: Int, host: String = "127.0.0.1") async -> String? {
+        var request = HTTPClientRequest(url: "http://\(host):\(port)/")
         request.headers.add(name: "Connection", value: "close")
         do {
             let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
@@ -62,8 +68,22 @@ import Glibc
         }
     }
 
-    static func post(_ port: Int, _ path: String) async throws {
-        var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)")
+    /// POSTs to a server's app: from inside its namespace when it has one (the host cannot reach it).
+    static func post(_ instance: Instance, _ path: String) async throws {
+        let url = "http://127.0.0.1:\(instance.appPort)\(path)"
+        if let netns = instance.netns {
+            let ip = try #require(
+                ["/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip"].first { FileManager.default.isExecutableFile(atPath: $0) }
+            )
+            let child = try Spawned.launch(
+                ip,
+                ["netns", "exec", netns, builtExecutable("meshctl"), "demo", "post", url],
+                outputPath: "/dev/null"
+            )
+            #expect(try await child.waitForExit() == 0, "POST \(url) in \(netns)")
+            return
+        }
+        var request = HTTPClientRequest(url: url)
         request.method = .POST
         _ = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
     }
@@ -90,7 +110,12 @@ import Glibc
 
             // A server's public address is its proxy's mTLS listener: plain HTTP gets nothing.
             let server1 = try #require(instances["http-server-1"])
-            #expect(await Self.call(server1.proxyPort) == nil)
+            #expect(await Self.call(server1.proxyPort, host: server1.address) == nil)
+            if server1.netns != nil {
+                // In its namespace (as root), the app's own port is out of the host's reach.
+                #expect(await Self.call(server1.appPort) == nil)
+                #expect(await Self.call(server1.appPort, host: server1.address) == nil)
+            }
 
             // The exact deny beats the wildcard allow: an empty reply; deleting it restores service.
             #expect(
@@ -108,14 +133,14 @@ import Glibc
             try await eventually(within: .seconds(20), "service to return") { await Self.call(upstream) != nil }
 
             // A failing health check takes server 1 out of rotation, with no failed call.
-            try await Self.post(server1.appPort, "/fail")
+            try await Self.post(server1, "/fail")
             try await eventually(within: .seconds(20), "server 1 to leave the rotation") {
                 var recent: [String?] = []
                 for _ in 0..<3 { recent.append(await Self.call(upstream)) }
                 #expect(!recent.contains(nil), "a call failed while server 1's check was failing")
                 return !recent.contains("http-server-1")
             }
-            try await Self.post(server1.appPort, "/recover")
+            try await Self.post(server1, "/recover")
             try await eventually(within: .seconds(20), "server 1 to return") {
                 await Self.call(upstream) == "http-server-1"
             }

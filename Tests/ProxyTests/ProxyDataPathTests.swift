@@ -160,10 +160,10 @@ import Testing
     @Test func aDeadEndpointIsRetriedElsewhereAndEjected() async throws {
         let app = try await startApp(name: "api-1", group: self.group)
         defer { app.close(promise: nil) }
-        // A port nothing listens on: bind, note the port, close.
-        let dead = try await ServerBootstrap(group: self.group).bind(host: "127.0.0.1", port: 0).get()
-        let deadPort = dead.localAddress!.port!
-        try await dead.close()
+        // A port nothing listens on, held so that no other test's listener takes it.
+        let dead = try ReservedPort()
+        let deadPort = dead.port
+        defer { withExtendedLifetime(dead) {} }
         try await withProxy(
             sidecar("api", appPort: app.localAddress!.port!, intentions: [Self.allowWeb]),
             tls: try self.pki.tls(for: "api"),
@@ -173,6 +173,7 @@ import Testing
             try await withProxy(
                 sidecar("web", appPort: 1, upstreams: [upstream("api", ports: [deadPort, apiPort])]),
                 tls: try self.pki.tls(for: "web"),
+                options: longEjection,
                 group: self.group
             ) { web in
                 let port = try #require(await web.boundUpstreamPort("api"))
@@ -269,7 +270,8 @@ import Testing
     }
 
     @Test func aDrainRefusesNewConnectionsAtOnceAndEndsOnlyAfterTheAppExits() async throws {
-        let app = try await startApp(name: "api-1", group: self.group)
+        // Below the ephemeral range: once closed, no other test's listener can answer on its port.
+        let app = try await startApp(name: "api-1", group: self.group, belowEphemeralRange: true)
         let appPort = try #require(app.localAddress?.port)
         var options = ProxyOptions(publicBindHost: "127.0.0.1", connectTimeout: .seconds(2))
         options.drainDeadline = .seconds(60)
@@ -289,16 +291,18 @@ import Testing
             await runtime.drain()
             done.set()
         }
-        let group = self.group
-        try await eventually("the public listener to refuse connections") {
-            do {
-                let channel = try await ClientBootstrap(group: group).connect(host: "127.0.0.1", port: port).get()
-                try? await channel.close()
-                return false
-            } catch {
-                return true
-            }
+        func accepted() -> String {
+            String(decoding: runtime.metrics.render(), as: UTF8.self).split(separator: "\n")
+                .first { $0.hasPrefix(#"mesh_proxy_connections_total{direction="inbound"}"#) }.map(String.init) ?? ""
         }
+        let before = accepted()
+        try await eventually("the public listener to close") { await runtime.boundPublicPort() == nil }
+        // A new connection is refused, or (when another test's listener took the freed port at
+        // once) at least never reaches this proxy.
+        if let channel = try? await ClientBootstrap(group: self.group).connect(host: "127.0.0.1", port: port).get() {
+            try? await channel.close()
+        }
+        #expect(accepted() == before)
         #expect(!runtime.isReady)
         // The app still runs, so the drain goes on; once it has exited, the drain ends (the
         // suite's time limit catches a drain that never ends).

@@ -34,6 +34,10 @@ struct TestPKI {
     }
 }
 
+/// Options whose ejections outlast any test (a loaded machine can take longer than the default
+/// 10 s between a failure and the check that the endpoint is still ejected).
+let longEjection = ProxyOptions(publicBindHost: "127.0.0.1", connectTimeout: .seconds(2), ejectionTime: .seconds(600))
+
 /// A proxy runtime in this process on loopback, stopped at the end of `body`.
 func withProxy<T: Sendable>(
     _ snapshot: ProxySnapshot,

@@ -3,6 +3,7 @@ import GRPCNIOTransportHTTP2Posix
 import Logging
 import MeshCore
 import MeshProto
+import MeshTesting
 import NIOCore
 import NIOPosix
 import Proxy
@@ -138,12 +139,13 @@ import Testing
                     ]
                     // A port where nothing listens comes first: its failure is retried elsewhere
                     // and ejects it, so no call fails.
-                    let dead = try await ServerBootstrap(group: self.group).bind(host: "127.0.0.1", port: 0).get()
-                    let deadPort = try #require(dead.localAddress?.port)
-                    try await dead.close()
+                    let dead = try ReservedPort()
+                    let deadPort = dead.port
+                    defer { withExtendedLifetime(dead) {} }
                     try await withProxy(
                         sidecar("web", appPort: 1, upstreams: [self.grpcUpstream("api", ports: [deadPort] + ports)]),
                         tls: try self.pki.tls(for: "web"),
+                        options: longEjection,
                         group: self.group
                     ) { web in
                         let port = try #require(await web.boundUpstreamPort("api"))

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import MeshCore
+import MeshTesting
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -166,9 +167,9 @@ import Testing
         snapshotB.protocolName = "http"
         try await withProxy(snapshotA, tls: try self.pki.tls(for: "api"), group: self.group) { apiA in
             try await withProxy(snapshotB, tls: try self.pki.tls(for: "api"), group: self.group) { apiB in
-                let dead = try await ServerBootstrap(group: self.group).bind(host: "127.0.0.1", port: 0).get()
-                let deadPort = try #require(dead.localAddress?.port)
-                try await dead.close()
+                let dead = try ReservedPort()
+                let deadPort = dead.port
+                defer { withExtendedLifetime(dead) {} }
                 var api = upstream(
                     "api",
                     ports: [
@@ -180,6 +181,7 @@ import Testing
                 try await withProxy(
                     sidecar("web", appPort: 1, upstreams: [api]),
                     tls: try self.pki.tls(for: "web"),
+                    options: longEjection,
                     group: self.group
                 ) { web in
                     let port = try #require(await web.boundUpstreamPort("api"))

@@ -44,39 +44,53 @@ def _dev_settings() -> tuple[str, str]:
     return grpc.group(1), ca.group(1)
 
 
-@pytest.fixture
-def agent():
-    """A mesh-agent for service `web-<id>` with its local API on a free port; stopped by PID."""
-    distributor, ca = _dev_settings()
-    service = f"web-{uuid.uuid4().hex[:8]}"
-    api_port = _free_port()
-    workdir = tempfile.mkdtemp()
-    log_path = os.path.join(workdir, "agent.log")
-    args = [
-        os.path.join(BIN, "mesh-agent"), "run", "--init", "--token", TOKEN, "--no-logout",
-        "--http-addr", f"{HOST}:{PORT}", "--service", service, "--port", str(_free_port()),
-        "--node", f"node-{service}", "--address", "127.0.0.1",
-        "--token-file", os.path.join(workdir, "token"), "--api-addr", f"127.0.0.1:{api_port}",
-        "--distributor-addr", distributor, "--distributor-ca-file", ca,
-    ]
-    with open(log_path, "w") as log:
-        process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    try:
+class Agent:
+    """A `mesh-agent run` for service `web-<id>` with its local API on a free port; stopped by PID."""
+
+    def __init__(self, extra: list[str] | None = None, app_port: int | None = None):
+        distributor, ca = _dev_settings()
+        self.service = f"web-{uuid.uuid4().hex[:8]}"
+        self.api_port = _free_port()
+        self.workdir = tempfile.mkdtemp()
+        self.log_path = os.path.join(self.workdir, "agent.log")
+        args = [
+            os.path.join(BIN, "mesh-agent"), "run", "--init", "--token", TOKEN, "--no-logout",
+            "--http-addr", f"{HOST}:{PORT}", "--service", self.service, "--port", str(app_port or _free_port()),
+            "--node", f"node-{self.service}", "--address", "127.0.0.1",
+            "--token-file", os.path.join(self.workdir, "token"), "--api-addr", f"127.0.0.1:{self.api_port}",
+            "--distributor-addr", distributor, "--distributor-ca-file", ca, "--sync-interval", "200ms",
+        ] + (extra or [])
+        with open(self.log_path, "w") as log:
+            self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         # Ready when it logs its listener (the event), with a generous deadline to catch a hang.
         deadline = time.monotonic() + 60
-        while "local agent API listening" not in open(log_path, encoding="utf-8").read():
-            assert process.poll() is None, open(log_path, encoding="utf-8").read()
-            assert time.monotonic() < deadline, open(log_path, encoding="utf-8").read()
+        while "local agent API listening" not in self.log():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise AssertionError(self.log())
             time.sleep(0.1)
-        yield service, consul.Consul(host="127.0.0.1", port=api_port, token=TOKEN), process
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
+        self.local = consul.Consul(host="127.0.0.1", port=self.api_port, token=TOKEN)
+
+    def log(self) -> str:
+        return open(self.log_path, encoding="utf-8").read()
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
             try:
-                process.wait(timeout=60)
+                self.process.wait(timeout=60)
             except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+                self.process.kill()
+                self.process.wait()
+
+
+@pytest.fixture
+def agent():
+    running = Agent()
+    try:
+        yield running.service, running.local, running.process
+    finally:
+        running.stop()
 
 
 def test_self_and_own_services(agent):
@@ -168,3 +182,33 @@ def test_sigterm_deregisters_what_was_registered_locally(agent):
     admin = consul.Consul(host=HOST, port=PORT, token=TOKEN)
     assert admin.catalog.service(extra)[1] == []
     assert admin.catalog.service(service)[1] == []
+
+
+def _instance_status(admin, service: str) -> str:
+    _, checks = admin.health.checks(service)
+    synced = [c for c in checks if c["CheckID"].endswith(":ecs-health")]
+    return synced[0]["Status"] if synced else ""
+
+
+def _await(condition, what: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.1)
+
+
+def test_tcp_check_follows_the_app_port():
+    """Off ECS, `--tcp-check host:port` keeps the instance passing while the port accepts."""
+    admin = consul.Consul(host=HOST, port=PORT, token=TOKEN)
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    port = listener.getsockname()[1]
+    running = Agent(["--tcp-check", f"127.0.0.1:{port}"], app_port=port)
+    try:
+        _await(lambda: _instance_status(admin, running.service) == "passing", "the TCP check to pass")
+        listener.close()
+        _await(lambda: _instance_status(admin, running.service) == "critical", "the TCP check to fail")
+    finally:
+        listener.close()
+        running.stop()

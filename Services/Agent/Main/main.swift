@@ -95,8 +95,10 @@ struct InstanceOptions: ParsableArguments {
     /// The leaf issuer of the local API: the distributor's `SignLeaf`, when a distributor is known.
     func leafIssuer() throws -> LeafIssuer? {
         guard let text = self.distributorAddr else { return nil }
-        guard let address = HostPort(parsing: text) else {
-            throw ValidationError("--distributor-addr: expected host:port, got \"\(text)\"")
+        // One address (a balancer's), or the replicas' addresses separated by commas.
+        let replicas = text.split(separator: ",").map { HostPort(parsing: String($0)) }
+        guard !replicas.isEmpty, !replicas.contains(where: { $0 == nil }) else {
+            throw ValidationError("--distributor-addr: expected host:port[,host:port...], got \"\(text)\"")
         }
         var caPEM: String?
         if let path = self.distributorCAFile {
@@ -106,8 +108,7 @@ struct InstanceOptions: ParsableArguments {
             caPEM = pem
         }
         return LeafIssuer(
-            distributorHost: address.host,
-            distributorPort: address.port,
+            distributors: replicas.compactMap { $0.map { (host: $0.host, port: $0.port) } },
             distributorCAPEM: caPEM,
             datacenter: self.datacenter
         )

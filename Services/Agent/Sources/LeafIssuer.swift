@@ -24,16 +24,15 @@ public actor LeafIssuer {
         var index: UInt64
     }
 
-    let distributorHost: String
-    let distributorPort: Int
+    /// The distributor's address, or its replicas' (tried in order).
+    let distributors: [(host: String, port: Int)]
     let distributorCAPEM: String?
     let datacenter: String
     private var cache: [String: (token: String, leaf: Issued)] = [:]
     private var nextIndex: UInt64 = 1
 
-    public init(distributorHost: String, distributorPort: Int, distributorCAPEM: String?, datacenter: String) {
-        self.distributorHost = distributorHost
-        self.distributorPort = distributorPort
+    public init(distributors: [(host: String, port: Int)], distributorCAPEM: String?, datacenter: String) {
+        self.distributors = distributors
         self.distributorCAPEM = distributorCAPEM
         self.datacenter = datacenter
     }
@@ -81,15 +80,22 @@ public actor LeafIssuer {
         } else {
             security = .plaintext
         }
-        let host = self.distributorHost
-        let port = self.distributorPort
+        let isIPv4: @Sendable (String) -> Bool = { host in host.allSatisfy { $0.isNumber || $0 == "." } }
+        guard let (host, port) = self.distributors.first else {
+            throw RPCError(code: .unavailable, message: "no distributor address")
+        }
         let target: any ResolvableTarget =
-            host.contains(":")
-            ? .ipv6(address: host, port: port)
-            : (host.allSatisfy { $0.isNumber || $0 == "." }
-                ? .ipv4(address: host, port: port) : .dns(host: host, port: port))
+            self.distributors.count > 1 && self.distributors.allSatisfy({ isIPv4($0.host) })
+            ? .ipv4(pairs: self.distributors)
+            : host.contains(":")
+                ? .ipv6(address: host, port: port)
+                : (isIPv4(host) ? .ipv4(address: host, port: port) : .dns(host: host, port: port))
         return try await withGRPCClient(
-            transport: try HTTP2ClientTransport.Posix(target: target, transportSecurity: security)
+            transport: try HTTP2ClientTransport.Posix(
+                target: target,
+                transportSecurity: security,
+                serviceConfig: ServiceConfig(loadBalancingConfig: self.distributors.count > 1 ? [.roundRobin] : [])
+            )
         ) { client in
             try await body(Mesh_V1_ConfigDistributor.Client(wrapping: client))
         }

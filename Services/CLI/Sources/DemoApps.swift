@@ -15,7 +15,7 @@ public struct DemoCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "demo",
         abstract: "The walkthrough's demo applications.",
-        subcommands: [HTTPServer.self, HTTPClientApp.self]
+        subcommands: [HTTPServer.self, HTTPClientApp.self, Post.self]
     )
 
     public init() {}
@@ -98,6 +98,24 @@ public struct DemoCommand: AsyncParsableCommand {
             }
             router.get("/health") { _, _ in Response(status: .ok) }
             try await DemoCommand.serve(router, at: address, name: "http-client")
+        }
+    }
+
+    /// `POST`s to a URL and fails unless the answer is 2xx: how a test reaches a demo app inside
+    /// its network namespace (`ip netns exec <ns> meshctl demo post <url>`).
+    struct Post: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "post", abstract: "POST to a URL.")
+
+        @Argument(help: "The URL.")
+        var url: String
+
+        func run() async throws {
+            var request = HTTPClientRequest(url: self.url)
+            request.method = .POST
+            let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
+            guard (200..<300).contains(response.status.code) else {
+                throw CLIError("POST \(self.url): \(response.status)")
+            }
         }
     }
 

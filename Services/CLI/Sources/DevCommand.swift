@@ -237,6 +237,12 @@ final class ChildSet: Sendable {
     /// The walkthrough's processes: not watched by `firstExit` (the demo kills some on purpose),
     /// and stopped all at once first, as ECS stops a task's containers.
     private let demoChildren = Mutex<[(String, Spawned)]>([])
+    /// Undone after the demo's processes stopped (its network namespaces and forwarders).
+    private let demoCleanups = Mutex<[@Sendable () -> Void]>([])
+
+    func onDemoStop(_ cleanup: @escaping @Sendable () -> Void) {
+        self.demoCleanups.withLock { $0.append(cleanup) }
+    }
     let client: HTTPClient
 
     init(client: HTTPClient) {
@@ -288,6 +294,11 @@ final class ChildSet: Sendable {
         let demo = self.demoChildren.withLock { $0 }
         for (_, child) in demo { child.terminate() }
         for (_, child) in demo { child.stop() }
+        let cleanups = self.demoCleanups.withLock { list in
+            defer { list = [] }
+            return list
+        }
+        for cleanup in cleanups.reversed() { cleanup() }
     }
 
     /// The demo, then the services: SIGTERM to all at once, then each is waited for (killed after its grace).

@@ -9,10 +9,12 @@ import NIOHTTP1
 /// `http-client`, each with its mesh-agent (registration, health check, shutdown order) and its
 /// mesh-proxy (fed by the config-distributor), and the wildcard intention `* -> http-server`.
 ///
-/// Every process is a real child, stopped by PID with the rest. The apps listen on loopback;
-/// their proxies' public listeners, also on loopback, are what the catalog shows and what the
-/// client's proxy dials over mTLS. (Without network namespaces the apps' own ports are reachable
-/// on loopback too; on ECS each task's namespace hides them.)
+/// Every process is a real child, stopped by PID with the rest. As root (with `ip`), each server
+/// runs in its own network namespace with its agent and proxy, as in an ECS task: its app listens
+/// on the namespace's loopback, unreachable from the host, and its proxy's public listener on the
+/// namespace's address is what the catalog shows and what the client's proxy dials over mTLS.
+/// Otherwise everything listens on the host's loopback, where the apps' own ports are reachable
+/// too (the README says so).
 struct DevDemo: Sendable {
     let children: ChildSet
     let gateway: HostPort
@@ -59,10 +61,17 @@ struct DevDemo: Sendable {
             adminPort: try FreePort.pick(),
             upstreams: [("http-server", upstreamPort)]
         )
-        for server in servers {
+        let isolated = DemoNamespace.available
+        Console.line(
+            isolated
+                ? "meshctl dev: demo: each server in its own network namespace (root)"
+                : "meshctl dev: demo: servers on the host's loopback (network namespaces need root)"
+        )
+        for (index, server) in servers.enumerated() {
             try await self.run(
                 server,
-                app: ["demo", "http-server", "--listen", "127.0.0.1:\(server.appPort)", "--name", server.id]
+                app: ["demo", "http-server", "--listen", "127.0.0.1:\(server.appPort)", "--name", server.id],
+                namespace: isolated ? try await self.namespace(index + 1) : nil
             )
         }
         try await self.run(
@@ -93,54 +102,88 @@ struct DevDemo: Sendable {
         Console.line("meshctl dev: demo: intention * -> http-server (allow)")
     }
 
-    /// The app, then `mesh-agent init` (to completion), `mesh-agent run` and `mesh-proxy run`;
-    /// returns once the proxy is ready.
-    private func run(_ instance: Instance, app: [String]) async throws {
+    /// Namespace `index`, with forwarders on its host address to the gateway and the distributor;
+    /// all undone when the demo stops.
+    private func namespace(_ index: Int) async throws -> DemoNamespace {
+        let namespace = DemoNamespace(index: index)
+        namespace.delete()  // a leftover of a killed run with the same PID
+        try namespace.create()
+        self.children.onDemoStop { namespace.delete() }
+        for target in [self.gateway, self.distributor] {
+            let forwarder = try await LoopbackForwarder.start(
+                listen: HostPort(host: namespace.hostAddress, port: target.port),
+                target: target
+            )
+            self.children.onDemoStop { forwarder.close(promise: nil) }
+        }
+        return namespace
+    }
+
+    /// The app, then `mesh-agent init` (to completion), `mesh-agent run` and `mesh-proxy run`
+    /// (inside `namespace` when given); returns once the proxy is ready.
+    private func run(_ instance: Instance, app: [String], namespace: DemoNamespace? = nil) async throws {
         let meshctl = try Executables.sibling("meshctl")
         let agent = try Executables.sibling("mesh-agent")
         let proxy = try Executables.sibling("mesh-proxy")
         let log = "\(self.directory)/\(instance.id).log"
         let bootstrap = "\(self.directory)/\(instance.id).proxy.json"
-        let appChild = try self.children.launchDemo("\(instance.id) app", meshctl, app, logPath: log)
+        func inside(_ executable: String, _ arguments: [String]) -> (String, [String]) {
+            namespace?.command(executable, arguments) ?? (executable, arguments)
+        }
+        let address = namespace?.address ?? "127.0.0.1"
+        let controlHost = namespace?.hostAddress ?? "127.0.0.1"
+        let (appExecutable, appArguments) = inside(meshctl, app)
+        let appChild = try self.children.launchDemo("\(instance.id) app", appExecutable, appArguments, logPath: log)
         let common =
             [
-                "--http-addr", self.gateway.description, "--service", instance.service, "--service-id", instance.id,
-                "--port", "\(instance.appPort)", "--address", "127.0.0.1", "--node", "meshctl-dev",
-                "--token-file", "\(self.directory)/\(instance.id).token", "--proxy-port", "\(instance.proxyPort)",
-                "--proxy-bootstrap-file", bootstrap, "--distributor-addr", self.distributor.description,
-                "--distributor-ca-file", self.caPath, "--proxy-admin-addr", "127.0.0.1:\(instance.adminPort)",
+                "--http-addr", "\(controlHost):\(self.gateway.port)", "--service", instance.service,
+                "--service-id", instance.id, "--port", "\(instance.appPort)", "--address", address,
+                "--node", "meshctl-dev", "--token-file", "\(self.directory)/\(instance.id).token",
+                "--proxy-port", "\(instance.proxyPort)", "--proxy-bootstrap-file", bootstrap,
+                "--distributor-addr", "\(controlHost):\(self.distributor.port)", "--distributor-ca-file", self.caPath,
+                "--proxy-admin-addr", "\(address):\(instance.adminPort)",
             ] + instance.upstreams.flatMap { ["--upstream", "\($0.0):\($0.1)"] }
-        let initialize = try Spawned.launch(agent, ["init"] + common + ["--token", self.token], outputPath: log)
+        let (initExecutable, initArguments) = inside(agent, ["init"] + common + ["--token", self.token])
+        let initialize = try Spawned.launch(initExecutable, initArguments, outputPath: log)
         guard try await initialize.waitForExit() == 0 else {
             throw CLIError("demo: mesh-agent init for \(instance.id) failed (see \(log))")
         }
-        let agentChild = try self.children.launchDemo(
-            "\(instance.id) agent",
+        let (agentExecutable, agentArguments) = inside(
             agent,
             ["run"] + common + [
                 "--no-logout", "--http-check", "http://127.0.0.1:\(instance.appPort)/health", "--sync-interval",
                 "1s", "--shutdown-timeout", "10s", "--api-addr", "127.0.0.1:0",
-            ],
+            ]
+        )
+        let agentChild = try self.children.launchDemo(
+            "\(instance.id) agent",
+            agentExecutable,
+            agentArguments,
             logPath: log
+        )
+        let (proxyExecutable, proxyArguments) = inside(
+            proxy,
+            [
+                "run", "--bootstrap", bootstrap, "--public-bind", address, "--drain-deadline", "10s",
+                "--connect-timeout", "1s",
+            ]
         )
         let proxyChild = try self.children.launchDemo(
             "\(instance.id) proxy",
-            proxy,
-            [
-                "run", "--bootstrap", bootstrap, "--public-bind", "127.0.0.1", "--drain-deadline", "10s",
-                "--connect-timeout", "1s",
-            ],
+            proxyExecutable,
+            proxyArguments,
             logPath: log
         )
         try await HTTPProbe.waitUntilReady(
-            HostPort(host: "127.0.0.1", port: instance.adminPort),
+            HostPort(host: address, port: instance.adminPort),
             name: "\(instance.id) proxy",
             child: proxyChild,
             timeout: .seconds(60)
         )
         Console.line(
             "meshctl dev: demo-instance \(instance.id) app=\(instance.appPort) proxy=\(instance.proxyPort) "
-                + "admin=\(instance.adminPort) pids=\(appChild.pid),\(agentChild.pid),\(proxyChild.pid)"
+                + "admin=\(instance.adminPort) pids=\(appChild.pid),\(agentChild.pid),\(proxyChild.pid) "
+                + "address=\(address) netns=\(namespace?.name ?? "-")"
         )
     }
 }

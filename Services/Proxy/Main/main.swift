@@ -129,8 +129,10 @@ struct RunCommand: AsyncParsableCommand {
             file.distributorAddr,
             "--distributor-addr"
         )
-        guard let distributor = HostPort(parsing: address) else {
-            throw ValidationError("--distributor-addr: expected host:port, got \"\(address)\"")
+        // One address (a balancer's), or the replicas' addresses separated by commas.
+        let replicas = address.split(separator: ",").map { HostPort(parsing: String($0)) }
+        guard let distributor = replicas.first ?? nil, !replicas.contains(where: { $0 == nil }) else {
+            throw ValidationError("--distributor-addr: expected host:port[,host:port...], got \"\(address)\"")
         }
         let token: String
         if let path = settings.string(flag: self.tokenFile, variable: "MESH_TOKEN_FILE") ?? file.tokenFile {
@@ -149,7 +151,8 @@ struct RunCommand: AsyncParsableCommand {
             token: token,
             datacenter: settings.string(flag: self.datacenter, variable: "MESH_DATACENTER") ?? file.datacenter ?? "dc1",
             distributorCAPEM: try caFile.map { try String(contentsOfFile: $0, encoding: .utf8) }
-                ?? environment["MESH_DISTRIBUTOR_CA_PEM"].flatMap { $0.isEmpty ? nil : $0 }
+                ?? environment["MESH_DISTRIBUTOR_CA_PEM"].flatMap { $0.isEmpty ? nil : $0 },
+            otherDistributors: replicas.dropFirst().compactMap { $0.map { (host: $0.host, port: $0.port) } }
         )
         var common = self.common
         if common.adminAddr == nil { common.adminAddr = file.adminAddr }

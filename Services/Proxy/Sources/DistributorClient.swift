@@ -42,12 +42,17 @@ public struct DistributorClient: Sendable {
         } else {
             security = .plaintext
         }
+        let isIPv4 = { (host: String) in host.allSatisfy { $0.isNumber || $0 == "." } }
+        let replicas =
+            [(self.settings.distributorHost, self.settings.distributorPort)] + self.settings.otherDistributors
         let target: any ResolvableTarget =
-            self.settings.distributorHost.contains(":")
-            ? .ipv6(address: self.settings.distributorHost, port: self.settings.distributorPort)
-            : (self.settings.distributorHost.allSatisfy { $0.isNumber || $0 == "." }
-                ? .ipv4(address: self.settings.distributorHost, port: self.settings.distributorPort)
-                : .dns(host: self.settings.distributorHost, port: self.settings.distributorPort))
+            replicas.count > 1 && replicas.allSatisfy({ isIPv4($0.0) })
+            ? .ipv4(pairs: replicas.map { (host: $0.0, port: $0.1) })
+            : self.settings.distributorHost.contains(":")
+                ? .ipv6(address: self.settings.distributorHost, port: self.settings.distributorPort)
+                : (self.settings.distributorHost.allSatisfy { $0.isNumber || $0 == "." }
+                    ? .ipv4(address: self.settings.distributorHost, port: self.settings.distributorPort)
+                    : .dns(host: self.settings.distributorHost, port: self.settings.distributorPort))
         do {
             try await withGRPCClient(
                 transport: try HTTP2ClientTransport.Posix(
@@ -55,7 +60,10 @@ public struct DistributorClient: Sendable {
                     transportSecurity: security,
                     config: .defaults {
                         $0.backoff = .init(initial: .milliseconds(100), max: .seconds(10), multiplier: 1.6, jitter: 0.2)
-                    }
+                    },
+                    // Several replicas: a connection to each, so a stream that loses its replica
+                    // reopens on another at once (pick-first would stay with the first address).
+                    serviceConfig: ServiceConfig(loadBalancingConfig: replicas.count > 1 ? [.roundRobin] : [])
                 )
             ) { client in
                 let distributor = Mesh_V1_ConfigDistributor.Client(wrapping: client)

@@ -13,6 +13,9 @@ public struct DynamicSettings: Sendable {
     public var datacenter: String
     /// PEM roots that sign the distributor's certificate; nil for plaintext (loopback, tests).
     public var distributorCAPEM: String?
+    /// Other replicas' addresses (IPv4), when there is no balancer in front of them: the stream
+    /// goes to the first that answers and moves to the next when its replica dies.
+    public var otherDistributors: [(host: String, port: Int)]
 
     public init(
         distributorHost: String,
@@ -21,8 +24,10 @@ public struct DynamicSettings: Sendable {
         service: String,
         token: String,
         datacenter: String = "dc1",
-        distributorCAPEM: String? = nil
+        distributorCAPEM: String? = nil,
+        otherDistributors: [(host: String, port: Int)] = []
     ) {
+        self.otherDistributors = otherDistributors
         self.distributorHost = distributorHost
         self.distributorPort = distributorPort
         self.proxyID = proxyID
