@@ -63,7 +63,7 @@ public struct LocalAgentAPI: Sendable {
     /// Serves until the task is cancelled (the agent's own signal handling decides when; the
     /// application installs none).
     public func serve(host: String, port: Int, onBound: @escaping @Sendable (Int) async -> Void) async throws {
-        try await self.application(host: host, port: port, onBound: onBound).runService()
+        try await self.application(host: host, port: port, onBound: onBound).runService(gracefulShutdownSignals: [])
     }
 
     /// Deregisters what was registered through the API (at shutdown, before the instance itself).

@@ -172,7 +172,9 @@ public struct DevCommand: AsyncParsableCommand {
                             Console.line("meshctl dev: ready: Consul-compatible API on http://\(http)")
                         }
                         gatewayUp.fulfill(true)
-                    }.runService()
+                    }.runService(gracefulShutdownSignals: [])
+                    // Stopping (a signal) ends it too; only an unasked end is an error.
+                    if Task.isCancelled { return }
                     throw CLIError("the REST address \(http) stopped serving (is it in use?)")
                 }
                 group.addTask {
