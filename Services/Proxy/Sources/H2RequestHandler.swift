@@ -127,17 +127,14 @@ final class H2RequestHandler: ChannelInboundHandler, RemovableChannelHandler {
                 }
             case .failure(let error):
                 if error is ProxyError { metrics.identityMismatches.increment() }
-                metrics.connectFailures.increment()
-                route.balancer.release(endpoint)
-                route.balancer.eject(endpoint)
-                self.runtime.logger.warning(
-                    "upstream endpoint failed; ejected from rotation",
-                    metadata: [
-                        "upstream": "\(service)", "endpoint": "\(endpoint.address):\(endpoint.port)",
-                        "attempt": "\(attempt)", "error": "\(error)",
-                    ]
+                let retry = self.runtime.endpointFailed(
+                    endpoint,
+                    of: route,
+                    upstream: service,
+                    attempt: attempt,
+                    reason: "\(error)"
                 )
-                if attempt < OutboundHandler.maxAttempts, context.channel.isActive {
+                if retry, context.channel.isActive {
                     self.openUpstream(context: context, service: service, attempt: attempt + 1, excluding: endpoint)
                 } else {
                     self.fail(context: context, service: service, message: "upstream connect error")

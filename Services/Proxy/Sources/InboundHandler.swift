@@ -129,26 +129,10 @@ final class InboundHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// HTTP/1.1 request to the app, authorized on its own by ``InboundHTTPHandler``.
     private func switchToHTTP1OverH2(context: ChannelHandlerContext, source: SPIFFEID) {
         let runtime = self.runtime
-        do {
-            // This handler is the last one, so the HTTP/2 handler lands right after it.
-            _ = try context.pipeline.syncOperations.configureHTTP2Pipeline(
-                mode: .server,
-                connectionConfiguration: .init(),
-                streamConfiguration: .init()
-            ) { stream in
-                stream.eventLoop.makeCompletedFuture {
-                    let sync = stream.pipeline.syncOperations
-                    try sync.addHandler(HTTP2FramePayloadToHTTP1ServerCodec())
-                    try sync.addHandler(InboundHTTPHandler(runtime: runtime, source: source))
-                }
-            }
-            let held = self.held
-            self.held = []
-            for buffer in held { context.fireChannelRead(NIOAny(buffer)) }
-            context.fireChannelReadComplete()
-            context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
-        } catch {
-            self.close(context: context)
+        self.switchToHTTP2(context: context) { stream in
+            let sync = stream.pipeline.syncOperations
+            try sync.addHandler(HTTP2FramePayloadToHTTP1ServerCodec())
+            try sync.addHandler(InboundHTTPHandler(runtime: runtime, source: source))
         }
     }
 
@@ -157,20 +141,28 @@ final class InboundHandler: ChannelInboundHandler, RemovableChannelHandler {
     private func switchToHTTP2(context: ChannelHandlerContext, source: SPIFFEID) {
         let runtime = self.runtime
         let app = NIOLoopBound(AppH2Connection(eventLoop: context.eventLoop), eventLoop: context.eventLoop)
+        context.channel.closeFuture.whenComplete { _ in app.value.close() }
+        self.switchToHTTP2(context: context) { stream in
+            try stream.pipeline.syncOperations.addHandler(
+                H2RequestHandler(runtime: runtime, side: .inbound(source: source, app: app))
+            )
+        }
+    }
+
+    /// Puts an HTTP/2 server after this handler (the last one), whose streams `configure` sets
+    /// up, hands it the bytes held so far and leaves.
+    private func switchToHTTP2(
+        context: ChannelHandlerContext,
+        configure: @escaping @Sendable (any Channel) throws -> Void
+    ) {
         do {
-            // This handler is the last one, so the HTTP/2 handler lands right after it.
             _ = try context.pipeline.syncOperations.configureHTTP2Pipeline(
                 mode: .server,
                 connectionConfiguration: .init(),
                 streamConfiguration: .init()
             ) { stream in
-                stream.eventLoop.makeCompletedFuture {
-                    try stream.pipeline.syncOperations.addHandler(
-                        H2RequestHandler(runtime: runtime, side: .inbound(source: source, app: app))
-                    )
-                }
+                stream.eventLoop.makeCompletedFuture { try configure(stream) }
             }
-            context.channel.closeFuture.whenComplete { _ in app.value.close() }
             let held = self.held
             self.held = []
             for buffer in held { context.fireChannelRead(NIOAny(buffer)) }

@@ -98,17 +98,14 @@ final class OutboundHTTP1Handler: ChannelInboundHandler {
                 self.openStream(context: context, client: client) { route.balancer.release(endpoint) }
             case .failure(let error):
                 if error is ProxyError { metrics.identityMismatches.increment() }
-                metrics.connectFailures.increment()
-                route.balancer.release(endpoint)
-                route.balancer.eject(endpoint)
-                self.runtime.logger.warning(
-                    "upstream endpoint failed; ejected from rotation",
-                    metadata: [
-                        "upstream": "\(self.service)", "endpoint": "\(endpoint.address):\(endpoint.port)",
-                        "attempt": "\(attempt)", "error": "\(error)",
-                    ]
+                let retry = self.runtime.endpointFailed(
+                    endpoint,
+                    of: route,
+                    upstream: self.service,
+                    attempt: attempt,
+                    reason: "\(error)"
                 )
-                if attempt < OutboundHandler.maxAttempts, context.channel.isActive {
+                if retry, context.channel.isActive {
                     self.open(context: context, attempt: attempt + 1, excluding: endpoint)
                 } else {
                     self.answer(context: context, status: .serviceUnavailable, body: "upstream connect error\n")

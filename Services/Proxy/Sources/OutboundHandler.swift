@@ -85,17 +85,14 @@ final class OutboundHandler: ChannelInboundHandler, RemovableChannelHandler {
                 failure = "\(error)"
                 connected.whenSuccess { $0.close(promise: nil) }
             }
-            metrics.connectFailures.increment()
-            route.balancer.release(endpoint)
-            route.balancer.eject(endpoint)
-            self.runtime.logger.warning(
-                "upstream endpoint failed; ejected from rotation",
-                metadata: [
-                    "upstream": "\(self.service)", "endpoint": "\(endpoint.address):\(endpoint.port)",
-                    "attempt": "\(attempt)", "error": "\(failure)",
-                ]
+            let retry = self.runtime.endpointFailed(
+                endpoint,
+                of: route,
+                upstream: self.service,
+                attempt: attempt,
+                reason: failure
             )
-            if attempt < Self.maxAttempts, context.channel.isActive {
+            if retry, context.channel.isActive {
                 self.connect(context: context, attempt: attempt + 1, excluding: endpoint)
             } else {
                 context.close(promise: nil)

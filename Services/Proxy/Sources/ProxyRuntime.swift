@@ -3,6 +3,7 @@ public import MeshCore
 public import NIOCore
 import NIOPosix
 import NIOSSL
+import Prometheus
 import Synchronization
 
 /// A running proxy: its listeners, the config in force and the per-upstream rotations.
@@ -135,6 +136,29 @@ public final class ProxyRuntime: Sendable {
     /// The endpoints of `service` now out of rotation after failures.
     public func ejectedEndpoints(_ service: String) -> [ProxyEndpoint] {
         self.config.withLock { $0?.routes[service]?.balancer.ejected() } ?? []
+    }
+
+    /// An upstream endpoint's connection failed before it carried anything: counted, released,
+    /// ejected from the local rotation at once (outlier detection) and logged. True when the
+    /// caller may try once more elsewhere (`attempt` is below ``OutboundHandler/maxAttempts``).
+    func endpointFailed(
+        _ endpoint: ProxyEndpoint,
+        of route: Route,
+        upstream: String,
+        attempt: Int,
+        reason: String
+    ) -> Bool {
+        self.metrics.connectFailures.increment()
+        route.balancer.release(endpoint)
+        route.balancer.eject(endpoint)
+        self.logger.warning(
+            "upstream endpoint failed; ejected from rotation",
+            metadata: [
+                "upstream": "\(upstream)", "endpoint": "\(endpoint.address):\(endpoint.port)",
+                "attempt": "\(attempt)", "error": "\(reason)",
+            ]
+        )
+        return attempt < OutboundHandler.maxAttempts
     }
 
     func serverTLS() -> NIOSSLContext? { self.config.withLock { $0?.tls.server } }
