@@ -212,3 +212,47 @@ def test_tcp_check_follows_the_app_port():
     finally:
         listener.close()
         running.stop()
+
+
+def test_check_register_and_deregister(agent):
+    service, local, _ = agent
+    extra = f"{service}-svc"
+    assert local.agent.service.register(extra, service_id=extra, port=7002)
+    assert local.agent.check.register("alive", check=consul.Check.ttl("30s"), check_id=f"{extra}-alive", service_id=extra)
+    checks = local.agent.checks()
+    assert checks[f"{extra}-alive"]["Status"] == "critical"
+    assert checks[f"{extra}-alive"]["ServiceID"] == extra
+    assert local.agent.check.ttl_pass(f"{extra}-alive")
+    assert local.agent.checks()[f"{extra}-alive"]["Status"] == "passing"
+    # A check of a service this agent does not have: Consul's 404 (py-consul: False).
+    assert local.agent.check.register("x", check=consul.Check.ttl("30s"), service_id="no-such-service") is False
+    assert local.agent.check.deregister(f"{extra}-alive")
+    assert f"{extra}-alive" not in local.agent.checks()
+    assert local.agent.check.deregister(f"{extra}-alive") is False
+
+
+def test_a_probed_check_leaves_the_services_ttl_check_alone(agent):
+    """The agent writes only the check it probes (a TCP check turning critical must not reset the
+    app's TTL check on the same service to its initial status)."""
+    service, local, _ = agent
+    extra = f"{service}-both"
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    port = listener.getsockname()[1]
+    try:
+        assert local.agent.service.register(
+            extra,
+            service_id=extra,
+            port=port,
+            check={"CheckID": f"{extra}-ttl", "TTL": "60s"},
+            extra_checks=[{"CheckID": f"{extra}-tcp", "TCP": f"127.0.0.1:{port}", "Interval": "200ms"}],
+        )
+        _await(lambda: local.agent.checks()[f"{extra}-tcp"]["Status"] == "passing", "the TCP check to pass")
+        assert local.agent.check.ttl_pass(f"{extra}-ttl", "app ok")
+        listener.close()
+        _await(lambda: local.agent.checks()[f"{extra}-tcp"]["Status"] == "critical", "the TCP check to fail")
+        ttl = local.agent.checks()[f"{extra}-ttl"]
+        assert (ttl["Status"], ttl["Output"]) == ("passing", "app ok")
+    finally:
+        listener.close()

@@ -167,12 +167,10 @@ extension LocalAgentAPI {
         var last: (String, String)?
         while !Task.isCancelled {
             let (status, output) = await local.run(timeout: min(interval, .seconds(10)))
-            if last?.0 != status.rawValue || last?.1 != output,
-                let definition = await self.registry.service(check.serviceID),
-                definition.checks.contains(where: { $0.id == check.id })
-            {
+            // Only this check is written: the service's other checks (a TTL the app passes) keep theirs.
+            if last?.0 != status.rawValue || last?.1 != output, await self.registry.check(check.id) != nil {
                 do {
-                    let body = try self.registration(definition, status: [check.id: (status.rawValue, output)])
+                    let body = try self.checkRegistration(check, status: (status.rawValue, output))
                     _ = try await catalog.call(.PUT, "/v1/catalog/register", json: body)
                     last = (status.rawValue, output)
                 } catch {
@@ -187,6 +185,67 @@ extension LocalAgentAPI {
     }
 
     // MARK: Checks
+
+    /// `PUT /v1/agent/check/register`: a TTL, HTTP or TCP check of a service registered here.
+    /// Node checks are refused: on ECS the node is the cluster, so a node check would decide the
+    /// health of every task's instances.
+    func registerCheck(_ request: Request) async throws -> Response {
+        let body = try await ConsulHTTP.jsonBody(of: request)
+        let object = try LenientObject(body)
+        guard let name = try object.string("Name"), !name.isEmpty else {
+            throw ConsulHTTPError(.badRequest, "Missing check name")
+        }
+        guard let serviceID = try object.string("ServiceID"), !serviceID.isEmpty else {
+            throw ConsulHTTPError(
+                .badRequest,
+                "ServiceID is required: mesh-agent registers service checks only (node checks would apply to "
+                    + "every task on the shared node)"
+            )
+        }
+        guard let service = await self.registry.service(serviceID) else {
+            throw ConsulHTTPError(.notFound, "ServiceID \"\(serviceID)\" does not exist")
+        }
+        let check = try AgentCheckDefinition.parse(body, defaultID: name, service: (service.id, service.name))
+        let catalog = self.catalog(request)
+        _ = try await catalog.call(.PUT, "/v1/catalog/register", json: try self.checkRegistration(check))
+        guard await self.registry.add(check, probe: { check in await self.probe(check, catalog: catalog) }) else {
+            throw ConsulHTTPError(.notFound, "ServiceID \"\(serviceID)\" does not exist")
+        }
+        return ConsulHTTP.empty()
+    }
+
+    /// `PUT /v1/agent/check/deregister/:id`.
+    func deregisterCheck(_ request: Request, id: String) async throws -> Response {
+        guard await self.registry.check(id) != nil else {
+            throw ConsulHTTPError(
+                .notFound,
+                "Unknown check ID \"\(id)\". Ensure that the check ID is passed, not the check name."
+            )
+        }
+        let body = try JSONEncoder().encode(
+            JSONValue.object(["Node": .string(self.instance.node), "CheckID": .string(id)])
+        )
+        _ = try await self.catalog(request).call(.PUT, "/v1/catalog/deregister", json: body)
+        _ = await self.registry.removeCheck(id)
+        return ConsulHTTP.empty()
+    }
+
+    /// A catalog registration of one check alone (the service and its other checks untouched).
+    func checkRegistration(_ check: AgentCheckDefinition, status: (String, String)? = nil) throws -> Data {
+        let (state, output) = status ?? (check.initialStatus, "")
+        var body: [String: JSONValue] = [
+            "Node": .string(self.instance.node), "Address": .string(self.instance.address),
+            "Checks": .array([
+                .object([
+                    "CheckID": .string(check.id), "Name": .string(check.name), "ServiceID": .string(check.serviceID),
+                    "Status": .string(state), "Output": .string(output), "Type": .string(check.type),
+                    "Definition": .object(Self.definition(of: check)),
+                ])
+            ]),
+        ]
+        if self.instance.skipNodeUpdate { body["SkipNodeUpdate"] = .bool(true) }
+        return try JSONEncoder().encode(JSONValue.object(body))
+    }
 
     /// `GET /v1/agent/checks`: the catalog's checks of the agent's services, by check ID.
     func localChecks(_ request: Request) async throws -> [String: JSONValue] {

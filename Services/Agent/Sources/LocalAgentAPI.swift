@@ -116,6 +116,15 @@ public struct LocalAgentAPI: Sendable {
         agent.get("checks") { request, _ in
             try await self.relaying { try ConsulHTTP.json(JSONValue.object(try await self.localChecks(request))) }
         }
+        agent.put("check/register") { request, _ in
+            try await self.relaying { try await self.registerCheck(request) }
+        }
+        agent.put("check/deregister/:id") { request, context in
+            try await self.relaying {
+                let id = try ConsulHTTP.pathParameter("id", context, missing: "Missing check ID")
+                return try await self.deregisterCheck(request, id: id)
+            }
+        }
         for (verb, status) in [("pass", "passing"), ("warn", "warning"), ("fail", "critical")] {
             agent.put("check/\(verb)/:id") { request, context in
                 try await self.relaying {

@@ -32,6 +32,27 @@ actor LocalRegistry {
         }
     }
 
+    /// Adds (or replaces) a check of local service `check.serviceID`; false when there is no such service.
+    func add(_ check: AgentCheckDefinition, probe run: @escaping @Sendable (AgentCheckDefinition) async -> Void) -> Bool
+    {
+        guard var definition = self.services[check.serviceID] else { return false }
+        self.probes.removeValue(forKey: check.id)?.cancel()
+        definition.checks.removeAll { $0.id == check.id }
+        definition.checks.append(check)
+        self.services[check.serviceID] = definition
+        if case .ttl = check.probe {} else { self.probes[check.id] = Task { await run(check) } }
+        return true
+    }
+
+    /// Removes check `id` from its service; nil when no local service has it.
+    func removeCheck(_ id: String) -> AgentCheckDefinition? {
+        guard let check = self.check(id), var definition = self.services[check.serviceID] else { return nil }
+        self.probes.removeValue(forKey: id)?.cancel()
+        definition.checks.removeAll { $0.id == id }
+        self.services[check.serviceID] = definition
+        return check
+    }
+
     func remove(_ id: String) -> ServiceDefinition? {
         self.stopProbes(of: id)
         return self.services.removeValue(forKey: id)

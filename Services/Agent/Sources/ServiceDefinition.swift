@@ -84,7 +84,7 @@ extension ServiceDefinition {
         "tlsservername", "tls_server_name", "tlsskipverify", "tls_skip_verify", "timeout", "ttl",
         "successbeforepassing", "failuresbeforewarning", "failuresbeforecritical", "proxyhttp", "proxygrpc",
         "deregistercriticalserviceafter", "deregister_critical_service_after", "outputmaxsize", "serviceid",
-        "service_id",
+        "service_id", "id",
     ]
 
     /// Reads a register body the way Consul's agent does: unknown keys refused, `Name` required,
@@ -192,7 +192,8 @@ extension AgentCheckDefinition {
                 throw DefinitionError("Status for checks must 'passing', 'warning', 'critical'")
             }
             return AgentCheckDefinition(
-                id: try object.string("CheckID").flatMap { $0.isEmpty ? nil : $0 } ?? defaultID,
+                id: try (object.string("CheckID") ?? object.string("ID")).flatMap { $0.isEmpty ? nil : $0 }
+                    ?? defaultID,
                 name: try object.string("Name").flatMap { $0.isEmpty ? nil : $0 } ?? "Service '\(service.name)' check",
                 serviceID: service.id,
                 probe: probe,
