@@ -101,7 +101,7 @@ extension LocalAgentAPI {
 
     /// The catalog registration of a local service on the agent's node, its checks as defined
     /// (TTL checks with their TTL, so that the catalog turns them critical when they lapse).
-    func registration(_ definition: ServiceDefinition, status: [String: (String, String)] = [:]) throws -> Data {
+    func registration(_ definition: ServiceDefinition) throws -> Data {
         var service: [String: JSONValue] = [
             "ID": .string(definition.id), "Service": .string(definition.name),
             "Tags": .array(definition.tags.map { .string($0) }),
@@ -111,20 +111,37 @@ extension LocalAgentAPI {
         ]
         if !definition.kind.isEmpty { service["Kind"] = .string(definition.kind) }
         if let proxy = definition.proxy { service["Proxy"] = proxy }
-        let checks: [JSONValue] = definition.checks.map { check in
-            let (state, output) = status[check.id] ?? (check.initialStatus, "")
-            return .object([
-                "CheckID": .string(check.id), "Name": .string(check.name), "ServiceID": .string(definition.id),
-                "Status": .string(state), "Output": .string(output), "Type": .string(check.type),
-                "Definition": .object(Self.definition(of: check)),
-            ])
-        }
+        return try self.catalogRegistration(
+            service: .object(service),
+            checks: definition.checks.map { Self.json(of: $0) }
+        )
+    }
+
+    /// A catalog registration of one check alone (the service and its other checks untouched),
+    /// with `status` (status, output), else the check's initial status.
+    func checkRegistration(_ check: AgentCheckDefinition, status: (String, String)? = nil) throws -> Data {
+        try self.catalogRegistration(service: nil, checks: [Self.json(of: check, status: status)])
+    }
+
+    /// `PUT /v1/catalog/register`'s body on the agent's node.
+    private func catalogRegistration(service: JSONValue?, checks: [JSONValue]) throws -> Data {
         var body: [String: JSONValue] = [
-            "Node": .string(self.instance.node), "Address": .string(self.instance.address), "Service": .object(service),
+            "Node": .string(self.instance.node), "Address": .string(self.instance.address),
         ]
+        if let service { body["Service"] = service }
         if self.instance.skipNodeUpdate { body["SkipNodeUpdate"] = .bool(true) }
         if !checks.isEmpty { body["Checks"] = .array(checks) }
         return try JSONEncoder().encode(JSONValue.object(body))
+    }
+
+    /// A check as the catalog takes it.
+    private static func json(of check: AgentCheckDefinition, status: (String, String)? = nil) -> JSONValue {
+        let (state, output) = status ?? (check.initialStatus, "")
+        return .object([
+            "CheckID": .string(check.id), "Name": .string(check.name), "ServiceID": .string(check.serviceID),
+            "Status": .string(state), "Output": .string(output), "Type": .string(check.type),
+            "Definition": .object(Self.definition(of: check)),
+        ])
     }
 
     private static func definition(of check: AgentCheckDefinition) -> [String: JSONValue] {
@@ -230,26 +247,9 @@ extension LocalAgentAPI {
         return ConsulHTTP.empty()
     }
 
-    /// A catalog registration of one check alone (the service and its other checks untouched).
-    func checkRegistration(_ check: AgentCheckDefinition, status: (String, String)? = nil) throws -> Data {
-        let (state, output) = status ?? (check.initialStatus, "")
-        var body: [String: JSONValue] = [
-            "Node": .string(self.instance.node), "Address": .string(self.instance.address),
-            "Checks": .array([
-                .object([
-                    "CheckID": .string(check.id), "Name": .string(check.name), "ServiceID": .string(check.serviceID),
-                    "Status": .string(state), "Output": .string(output), "Type": .string(check.type),
-                    "Definition": .object(Self.definition(of: check)),
-                ])
-            ]),
-        ]
-        if self.instance.skipNodeUpdate { body["SkipNodeUpdate"] = .bool(true) }
-        return try JSONEncoder().encode(JSONValue.object(body))
-    }
-
     /// `GET /v1/agent/checks`: the catalog's checks of the agent's services, by check ID.
     func localChecks(_ request: Request) async throws -> [String: JSONValue] {
-        let node = Self.escape(self.instance.node)
+        let node = Agent.escape(self.instance.node)
         let data = try await self.catalog(request).call(.GET, "/v1/health/node/\(node)")
         guard case .array(let checks) = try JSONDecoder().decode(JSONValue.self, from: data) else { return [:] }
         var ours: Set<String> = [self.instance.serviceID, self.instance.sidecarID]
@@ -280,14 +280,9 @@ extension LocalAgentAPI {
             throw ConsulHTTPError(.internalServerError, "CheckID \"\(id)\" does not have associated TTL")
         }
         let body = try JSONEncoder().encode(JSONValue.object(["Status": .string(status), "Output": .string(output)]))
-        let path = "/v1/agent/check/update/\(Self.escape(id))?node=\(Self.escape(self.instance.node))"
+        let path = "/v1/agent/check/update/\(Agent.escape(id))?node=\(Agent.escape(self.instance.node))"
         _ = try await self.catalog(request).call(.PUT, path, json: body)
         return ConsulHTTP.empty()
-    }
-
-    static func escape(_ text: String) -> String {
-        text.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-._~")))
-            ?? text
     }
 
     // MARK: Connect
@@ -298,7 +293,7 @@ extension LocalAgentAPI {
         var path = "/v1/connect/ca/roots"
         var query: [String] = []
         for name in ["index", "wait", "stale", "consistent"] {
-            if let value = request.uri.queryParameters.get(name) { query.append("\(name)=\(Self.escape(value))") }
+            if let value = request.uri.queryParameters.get(name) { query.append("\(name)=\(Agent.escape(value))") }
         }
         if !query.isEmpty { path += "?" + query.joined(separator: "&") }
         let (body, headers) = try await self.catalog(request).exchange(.GET, path)

@@ -169,9 +169,9 @@ public final class ProxyRuntime: Sendable {
     var servesHTTP: Bool { self.config.withLock { $0?.snapshot.protocolName == "http" } }
 
     /// Whether the public listener speaks HTTP/2 (the service's protocol is `http2` or `grpc`).
-    var servesHTTP2: Bool { self.config.withLock { Self.isHTTP2($0?.snapshot.protocolName ?? "") } }
-
-    static func isHTTP2(_ protocolName: String) -> Bool { protocolName == "http2" || protocolName == "grpc" }
+    var servesHTTP2: Bool {
+        self.config.withLock { UpstreamMode(protocolName: $0?.snapshot.protocolName ?? "") == .http2 }
+    }
 
     /// A peer of this trust domain? (HTTP services check intentions per request, after this.)
     func trusts(_ source: SPIFFEID) -> Bool {
