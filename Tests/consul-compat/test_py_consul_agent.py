@@ -19,6 +19,7 @@ import uuid
 
 import consul
 import pytest
+import requests
 
 from test_py_consul import BASE_URL, HOST, PORT, TOKEN
 
@@ -256,3 +257,32 @@ def test_a_probed_check_leaves_the_services_ttl_check_alone(agent):
         assert (ttl["Status"], ttl["Output"]) == ("passing", "app ok")
     finally:
         listener.close()
+
+
+def test_bad_check_calls_are_refused_and_change_nothing(agent):
+    service, local, _ = agent
+    extra = f"{service}-bad-checks"
+    assert local.agent.service.register(extra, service_id=extra, port=7003, check=consul.Check.ttl("30s"))
+    base = f"http://127.0.0.1:{local.http.port}/v1/agent"
+    headers = {"X-Consul-Token": TOKEN}
+    def own_checks():
+        return {k: v for k, v in local.agent.checks().items() if v["ServiceID"] == extra}
+
+    before = own_checks()
+    # check/update: a status Consul does not know is a 400 naming it; the check keeps its state.
+    answer = requests.put(f"{base}/check/update/service:{extra}", json={"Status": "fine"}, headers=headers)
+    assert answer.status_code == 400 and "Invalid check status: 'fine'" in answer.text
+    # check/register: no name, no ServiceID (node checks are refused), unknown keys.
+    answer = requests.put(f"{base}/check/register", json={"TTL": "30s", "ServiceID": extra}, headers=headers)
+    assert answer.status_code == 400 and "Missing check name" in answer.text
+    answer = requests.put(f"{base}/check/register", json={"Name": "node", "TTL": "30s"}, headers=headers)
+    assert answer.status_code == 400 and "ServiceID is required" in answer.text
+    answer = requests.put(
+        f"{base}/check/register", json={"Name": "c", "TTL": "30s", "ServiceID": extra, "Bogus": 1}, headers=headers
+    )
+    assert answer.status_code == 400 and 'unknown field "Bogus"' in answer.text
+    # service/register: an unknown key is refused, as Consul's strict decoder does.
+    answer = requests.put(f"{base}/service/register", json={"Name": f"{extra}-2", "Colour": "red"}, headers=headers)
+    assert answer.status_code == 400 and 'unknown field "Colour"' in answer.text
+    assert own_checks() == before
+    assert f"{extra}-2" not in local.agent.services()
