@@ -213,8 +213,14 @@ try await withThrowingDiscardingTaskGroup { background in
         var baseline: [Double] = []
         var viaGRPC: [Double] = []
         var viaREST: [Double] = []
+        let meter = CPUMeter(groups: [
+            .init("bench", pids: [getpid()]), .init("catalog-svc", pids: [catalog.pid]),
+            .init("postgres", pids: [postgres.pid], withChildren: true),
+        ])
         for round in 1...options.rounds {
-            let b = try await rate(clients: options.clients, seconds: options.seconds) { client, n in
+            let (b, bCPU) = try await rate(clients: options.clients, seconds: options.seconds, cpu: meter) {
+                client,
+                n in
                 let id = Int.random(in: 1...10_000)
                 let body = "{\"Address\":\"10.0.0.1\",\"Port\":8080,\"Meta\":{\"task\":\"\(client)-\(n)\"}}"
                 try await pg.query(
@@ -225,13 +231,17 @@ try await withThrowingDiscardingTaskGroup { background in
                     logger: logger
                 )
             }
-            let g = try await rate(clients: options.clients, seconds: options.seconds) { client, _ in
+            let (g, gCPU) = try await rate(clients: options.clients, seconds: options.seconds, cpu: meter) {
+                client,
+                _ in
                 let n = counter.add(1, ordering: .relaxed).newValue
                 _ = try await catalogClient.register(
                     registration(node: "grpc-node-\(n % 500)", service: "svc-\(n % 100)", id: "g-\(n)", port: n)
                 )
             }
-            let r = try await rate(clients: options.clients, seconds: options.seconds) { client, _ in
+            let (r, rCPU) = try await rate(clients: options.clients, seconds: options.seconds, cpu: meter) {
+                client,
+                _ in
                 let n = counter.add(1, ordering: .relaxed).newValue
                 var request = HTTPClientRequest(url: base + "/v1/catalog/register")
                 request.method = .PUT
@@ -248,6 +258,7 @@ try await withThrowingDiscardingTaskGroup { background in
             say(
                 "round \(round): baseline upsert \(fmt(b)) /s, gRPC register \(fmt(g)) /s (\(fmt(g / b, 2))x), REST register \(fmt(r)) /s (\(fmt(r / b, 2))x)"
             )
+            say("  cpu: baseline: \(bCPU)\n       gRPC: \(gCPU)\n       REST: \(rCPU)")
         }
         let ratiosG = zip(viaGRPC, baseline).map { $0 / $1 }
         let ratiosR = zip(viaREST, baseline).map { $0 / $1 }

@@ -56,8 +56,13 @@ public enum ConsulHTTP {
     public static func json(_ value: some Encodable, headers: HTTPFields = [:]) throws -> Response {
         var headers = headers
         headers[.contentType] = "application/json"
-        let data = try Self.encoder.encode(value)
-        return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
+        let body =
+            if let value = value as? JSONValue {
+                ByteBuffer(bytes: value.serialized())
+            } else {
+                ByteBuffer(bytes: try Self.encoder.encode(value))
+            }
+        return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: body))
     }
 
     /// A JSON response carrying the blocking-query headers for `index`.
@@ -114,9 +119,9 @@ public enum ConsulHTTP {
             throw ConsulHTTPError(.badRequest, "Request decode failed: empty body")
         }
         do {
-            return try JSONDecoder().decode(JSONValue.self, from: Data(buffer.readableBytesView))
+            return try JSONValue(parsing: buffer.readableBytesView)
         } catch {
-            throw ConsulHTTPError(.badRequest, "Request decode failed: malformed JSON")
+            throw ConsulHTTPError(.badRequest, "Request decode failed: \(error)")
         }
     }
 
