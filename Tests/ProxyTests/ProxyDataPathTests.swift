@@ -34,6 +34,7 @@ import Testing
     /// Runs an app and its `api` sidecar, then a `web` sidecar with an upstream to it.
     private func withPair<T: Sendable>(
         intentions: [Intention] = [ProxyDataPathTests.allowWeb],
+        spares: Int = 32,
         _ body: (_ web: ProxyRuntime, _ api: ProxyRuntime, _ upstreamPort: Int) async throws -> T
     ) async throws -> T {
         let app = try await startApp(name: "api-1", group: self.group)
@@ -47,6 +48,11 @@ import Testing
             return try await withProxy(
                 sidecar("web", appPort: 1, upstreams: [upstream("api", ports: [apiPort])]),
                 tls: try self.pki.tls(for: "web"),
+                options: ProxyOptions(
+                    publicBindHost: "127.0.0.1",
+                    connectTimeout: .seconds(2),
+                    spareConnections: spares
+                ),
                 group: self.group
             ) { web in
                 try await body(web, api, try #require(await web.boundUpstreamPort("api")))
@@ -55,7 +61,8 @@ import Testing
     }
 
     @Test func anAllowedCallCrossesBothProxiesOverMTLS() async throws {
-        try await self.withPair { web, api, port in
+        // Without spares, so that the one call is the one handshake on each side.
+        try await self.withPair(spares: 0) { web, api, port in
             try await self.expectReply(port, "api-1:ping\n")
             let inbound = String(decoding: api.metrics.render(), as: UTF8.self)
             #expect(inbound.contains(#"mesh_proxy_tls_handshakes_total{side="server",result="ok"} 1"#))

@@ -41,6 +41,12 @@ struct CommonOptions: ParsableArguments {
     @Option(help: "Load balancing: round_robin or least_request (default round_robin).")
     var balancing: String?
 
+    @Option(
+        help:
+            "Ready mTLS connections kept per tcp upstream endpoint and event loop, up to the number in use (default 32; 0: off)."
+    )
+    var spareConnections: Int?
+
     func process(publicBindHost: String?) throws -> ProxyProcess {
         let environment = ProcessInfo.processInfo.environment
         MeshLogging.bootstrap(environment: environment)
@@ -69,6 +75,15 @@ struct CommonOptions: ParsableArguments {
                 throw ValidationError("--balancing: expected round_robin or least_request, got \"\(text)\"")
             }
             options.balancing = policy
+        }
+        if let text = settings.string(
+            flag: self.spareConnections.map(String.init),
+            variable: "MESH_PROXY_SPARE_CONNECTIONS"
+        ) {
+            guard let count = Int(text), count >= 0 else {
+                throw ValidationError("--spare-connections: expected a count of 0 or more, got \"\(text)\"")
+            }
+            options.spareConnections = count
         }
         let threads =
             self.threads ?? environment["MESH_PROXY_THREADS"].flatMap(Int.init)
@@ -253,19 +268,23 @@ struct InboundCommand: AsyncParsableCommand {
     @Option(help: "Trust domain peers must belong to.")
     var trustDomain: String
 
+    @Option(help: "The service's protocol: tcp, http, http2 or grpc (as service-defaults sets it).")
+    var `protocol`: String = "tcp"
+
     @OptionGroup var pki: PKIOptions
     @OptionGroup var common: CommonOptions
 
     func run() async throws {
         guard let listen = HostPort(parsing: self.listen) else { throw ValidationError("--listen: expected host:port") }
         guard let app = HostPort(parsing: self.app) else { throw ValidationError("--app: expected host:port") }
+        try validateProtocol(self.protocol)
         var process = try self.common.process(publicBindHost: listen.host)
         process.options.appHost = app.host
         let snapshot = ProxySnapshot(
             service: self.service,
             publicPort: listen.port,
             localAppPort: app.port,
-            protocolName: "tcp",
+            protocolName: self.protocol,
             upstreams: [],
             intentions: self.allow.map { Intention(sourceName: $0, destinationName: self.service, action: .allow) },
             defaultAllow: false,
@@ -295,6 +314,9 @@ struct OutboundCommand: AsyncParsableCommand {
     @Option(help: "This proxy's service name.")
     var service: String = "client"
 
+    @Option(help: "The upstream service's protocol: tcp, http, http2 or grpc (as service-defaults sets it).")
+    var `protocol`: String = "tcp"
+
     @OptionGroup var pki: PKIOptions
     @OptionGroup var common: CommonOptions
 
@@ -303,6 +325,7 @@ struct OutboundCommand: AsyncParsableCommand {
         guard let id = SPIFFEID(uri: self.expectIdentity) else {
             throw ValidationError("--expect-identity: not a SPIFFE service ID")
         }
+        try validateProtocol(self.protocol)
         let endpoints = try self.upstream.map { text in
             guard let address = HostPort(parsing: text) else { throw ValidationError("--upstream: expected host:port") }
             return ProxyEndpoint(address: address.host, port: address.port, node: "static", instanceID: text)
@@ -318,7 +341,7 @@ struct OutboundCommand: AsyncParsableCommand {
                 ProxyUpstream(
                     service: id.service,
                     localPort: listen.port,
-                    protocolName: "tcp",
+                    protocolName: self.protocol,
                     endpoints: endpoints,
                     expectedIdentity: id.uri
                 )
@@ -329,5 +352,12 @@ struct OutboundCommand: AsyncParsableCommand {
             rootsPEM: []
         )
         try await process.run(initial: (snapshot, try self.pki.tls()), logger: Logger(label: "mesh-proxy"))
+    }
+}
+
+/// The protocols a service can be declared with (Consul's service-defaults `Protocol`).
+func validateProtocol(_ name: String) throws {
+    guard ["tcp", "http", "http2", "grpc"].contains(name) else {
+        throw ValidationError("--protocol: expected tcp, http, http2 or grpc")
     }
 }

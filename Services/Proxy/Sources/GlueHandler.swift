@@ -1,5 +1,4 @@
 import NIOCore
-import NIOTLS
 import Prometheus
 
 /// One half of a spliced pair of channels: what one side reads, the other writes, with
@@ -103,34 +102,5 @@ extension GlueHandler: ChannelDuplexHandler {
         } else {
             self.pendingRead = true
         }
-    }
-}
-
-/// Completes a promise when the TLS handshake on its channel finishes (or fails), then leaves.
-final class HandshakeWaiter: ChannelInboundHandler, RemovableChannelHandler {
-    typealias InboundIn = ByteBuffer
-
-    private let promise: EventLoopPromise<Void>
-
-    init(promise: EventLoopPromise<Void>) {
-        self.promise = promise
-    }
-
-    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        context.fireUserInboundEventTriggered(event)
-        if let event = event as? TLSUserEvent, case .handshakeCompleted = event {
-            self.promise.succeed()
-            context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
-        }
-    }
-
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        self.promise.fail(error)
-        context.close(promise: nil)
-    }
-
-    func channelInactive(context: ChannelHandlerContext) {
-        self.promise.fail(ChannelError.eof)
-        context.fireChannelInactive()
     }
 }

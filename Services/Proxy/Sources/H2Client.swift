@@ -33,51 +33,29 @@ final class H2Client: Sendable {
         expectedIdentity: SPIFFEID?,
         timeout: TimeAmount
     ) -> EventLoopFuture<H2Client> {
-        let handshake = eventLoop.makePromise(of: Void.self)
-        let connected = ClientBootstrap(group: eventLoop)
-            .connectTimeout(timeout)
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    let sync = channel.pipeline.syncOperations
-                    if let tls {
-                        try sync.addHandler(NIOSSLClientHandler(context: tls, serverHostname: nil))
-                        try sync.addHandler(HandshakeWaiter(promise: handshake))
-                    } else {
-                        handshake.succeed()
-                    }
+        UpstreamDialer.connect(
+            host: host,
+            port: port,
+            on: eventLoop,
+            tls: tls,
+            expectedIdentity: expectedIdentity,
+            timeout: timeout
+        ).flatMapThrowing { connection in
+            let channel = connection.channel
+            do {
+                let multiplexer = try channel.pipeline.syncOperations.configureHTTP2Pipeline(
+                    mode: .client,
+                    connectionConfiguration: .init(),
+                    streamConfiguration: .init()
+                ) { stream in
+                    // The peer opens no streams towards a client.
+                    stream.close()
                 }
+                return H2Client(channel: channel, multiplexer: multiplexer)
+            } catch {
+                channel.close(promise: nil)
+                throw error
             }
-            .connect(host: host, port: port)
-        connected.whenFailure { handshake.fail($0) }
-        let deadline = eventLoop.scheduleTask(in: timeout) { handshake.fail(ChannelError.connectTimeout(timeout)) }
-        return connected.and(handshake.futureResult).flatMapThrowing { channel, _ in
-            deadline.cancel()
-            if let expectedIdentity {
-                let peer = (try? channel.pipeline.syncOperations.nioSSL_peerCertificate())
-                    .flatMap { $0 }
-                    .flatMap(PeerIdentity.spiffeID(of:))
-                guard let peer, peer.uri == expectedIdentity.uri else {
-                    channel.close(promise: nil)
-                    throw ProxyError(
-                        .identityMismatch,
-                        "peer identity \(peer?.uri ?? "none") is not \(expectedIdentity.uri)"
-                    )
-                }
-            }
-            let multiplexer = try channel.pipeline.syncOperations.configureHTTP2Pipeline(
-                mode: .client,
-                connectionConfiguration: .init(),
-                streamConfiguration: .init()
-            ) { stream in
-                // The peer opens no streams towards a client.
-                stream.close()
-            }
-            return H2Client(channel: channel, multiplexer: multiplexer)
-        }.flatMapErrorThrowing { error in
-            deadline.cancel()
-            connected.whenSuccess { $0.close(promise: nil) }
-            throw error
         }
     }
 

@@ -19,6 +19,8 @@ final class InboundHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     private enum State {
         case handshaking
+        /// A spare (ALPN ``ProxyTLS/spareProtocol``): waits for the activation byte before anything else.
+        case awaitingActivation
         case connecting
         case closed
     }
@@ -32,7 +34,20 @@ final class InboundHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        self.held.append(Self.unwrapInboundIn(data))
+        var buffer = Self.unwrapInboundIn(data)
+        guard case .awaitingActivation = self.state else {
+            self.held.append(buffer)
+            return
+        }
+        guard buffer.readInteger(as: UInt8.self) == ProxyTLS.spareActivation else {
+            self.runtime.logger.info("spare connection sent no activation byte; closed")
+            self.close(context: context)
+            return
+        }
+        if buffer.readableBytes > 0 { self.held.append(buffer) }
+        self.state = .handshaking
+        self.runtime.spareDone(context.channel)
+        self.admit(context: context, negotiated: nil)
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
@@ -55,12 +70,24 @@ final class InboundHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        if case .awaitingActivation = self.state { self.runtime.spareDone(context.channel) }
         self.state = .closed
         context.fireChannelInactive()
     }
 
     private func handshakeCompleted(context: ChannelHandlerContext, negotiated: String?) {
         self.runtime.metrics.serverHandshakes.increment()
+        if negotiated == ProxyTLS.spareProtocol {
+            // Made ahead of need by the peer: nothing happens until it is put to use.
+            self.state = .awaitingActivation
+            self.runtime.spareWaiting(context.channel)
+            return
+        }
+        self.admit(context: context, negotiated: negotiated)
+    }
+
+    /// Identity, then by the service's protocol: HTTP/2, HTTP, or the intentions and the app.
+    private func admit(context: ChannelHandlerContext, negotiated: String?) {
         let certificate = try? context.pipeline.syncOperations.nioSSL_peerCertificate()
         guard let source = certificate.flatMap(PeerIdentity.spiffeID(of:)) else {
             self.runtime.metrics.identityMismatches.increment()

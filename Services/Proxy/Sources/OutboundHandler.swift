@@ -44,58 +44,106 @@ final class OutboundHandler: ChannelInboundHandler, RemovableChannelHandler {
             context.close(promise: nil)
             return
         }
-        let handshake = context.eventLoop.makePromise(of: Void.self)
-        let tls = route.tls.client
-        let timeout = TimeAmount(self.runtime.options.connectTimeout)
-        let connected = ClientBootstrap(group: context.eventLoop)
-            .connectTimeout(timeout)
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    let sync = channel.pipeline.syncOperations
-                    try sync.addHandler(NIOSSLClientHandler(context: tls, serverHostname: nil))
-                    try sync.addHandler(HandshakeWaiter(promise: handshake))
-                }
-            }
-            .connect(host: endpoint.address, port: endpoint.port)
-        connected.whenFailure { handshake.fail($0) }
-        let deadline = context.eventLoop.scheduleTask(in: timeout) {
-            handshake.fail(ChannelError.connectTimeout(timeout))
+        let key = SparePool.Key(loop: ObjectIdentifier(context.eventLoop), upstream: self.service, endpoint: endpoint)
+        if let spare = self.runtime.spares.take(key, tls: route.tls.clientSpare, identity: route.expectedIdentity.uri) {
+            metrics.sparesUsed.increment()
+            self.connected(context: context, upstream: spare, route: route, endpoint: endpoint, key: key)
+            return
         }
-        connected.and(handshake.futureResult).assumeIsolated().whenComplete { result in
-            deadline.cancel()
-            let failure: String
+        UpstreamDialer.connect(
+            host: endpoint.address,
+            port: endpoint.port,
+            on: context.eventLoop,
+            tls: route.tls.client,
+            expectedIdentity: route.expectedIdentity,
+            timeout: TimeAmount(self.runtime.options.connectTimeout)
+        ).assumeIsolated().whenComplete { result in
             switch result {
-            case .success(let (upstream, _)):
-                let peer = (try? upstream.pipeline.syncOperations.nioSSL_peerCertificate())
-                    .flatMap { $0 }
-                    .flatMap(PeerIdentity.spiffeID(of:))
-                if let peer, peer.uri == route.expectedIdentity.uri {
-                    metrics.clientHandshakes.increment()
-                    route.balancer.succeeded(endpoint)
-                    upstream.closeFuture.whenComplete { _ in route.balancer.release(endpoint) }
-                    self.splice(context: context, upstream: upstream)
-                    return
-                }
-                metrics.identityMismatches.increment()
-                failure = "peer identity \(peer?.uri ?? "none") is not \(route.expectedIdentity.uri)"
-                upstream.close(promise: nil)
+            case .success(let upstream):
+                metrics.clientHandshakes.increment()
+                self.connected(context: context, upstream: upstream, route: route, endpoint: endpoint, key: key)
             case .failure(let error):
-                metrics.clientHandshakeFailures.increment()
-                failure = "\(error)"
-                connected.whenSuccess { $0.close(promise: nil) }
+                self.countFailure(error)
+                let retry = self.runtime.endpointFailed(
+                    endpoint,
+                    of: route,
+                    upstream: self.service,
+                    attempt: attempt,
+                    reason: "\(error)"
+                )
+                if retry, context.channel.isActive {
+                    self.connect(context: context, attempt: attempt + 1, excluding: endpoint)
+                } else {
+                    context.close(promise: nil)
+                }
             }
-            let retry = self.runtime.endpointFailed(
-                endpoint,
-                of: route,
-                upstream: self.service,
-                attempt: attempt,
-                reason: failure
-            )
-            if retry, context.channel.isActive {
-                self.connect(context: context, attempt: attempt + 1, excluding: endpoint)
-            } else {
-                context.close(promise: nil)
+        }
+    }
+
+    private func countFailure(_ error: any Error) {
+        if let error = error as? ProxyError, error.code == .identityMismatch {
+            self.runtime.metrics.identityMismatches.increment()
+        } else {
+            self.runtime.metrics.clientHandshakeFailures.increment()
+        }
+    }
+
+    /// The upstream connection is ready (dialed now or a spare): count it, splice it, and top the
+    /// spares for its endpoint up.
+    private func connected(
+        context: ChannelHandlerContext,
+        upstream: UpstreamConnection,
+        route: ProxyRuntime.Route,
+        endpoint: ProxyEndpoint,
+        key: SparePool.Key
+    ) {
+        route.balancer.succeeded(endpoint)
+        let channel = upstream.channel
+        channel.closeFuture.whenComplete { _ in route.balancer.release(endpoint) }
+        if upstream.negotiatedProtocol == ProxyTLS.spareProtocol {
+            var activation = channel.allocator.buffer(capacity: 1)
+            activation.writeInteger(ProxyTLS.spareActivation)
+            channel.writeAndFlush(activation, promise: nil)
+        }
+        self.splice(context: context, upstream: channel)
+        let limit = self.runtime.options.spareConnections
+        guard limit > 0 else { return }
+        self.runtime.spares.track(channel, for: key)
+        Self.topUp(key, route: route, endpoint: endpoint, runtime: self.runtime, on: context.eventLoop)
+    }
+
+    /// Dials spares for `key` one after another until the pool has what its policy asks for.
+    private static func topUp(
+        _ key: SparePool.Key,
+        route: ProxyRuntime.Route,
+        endpoint: ProxyEndpoint,
+        runtime: ProxyRuntime,
+        on eventLoop: any EventLoop
+    ) {
+        guard runtime.spares.beginDial(key, limit: runtime.options.spareConnections) else { return }
+        let tls = route.tls.clientSpare
+        UpstreamDialer.connect(
+            host: endpoint.address,
+            port: endpoint.port,
+            on: eventLoop,
+            tls: tls,
+            expectedIdentity: route.expectedIdentity,
+            timeout: TimeAmount(runtime.options.connectTimeout)
+        ).whenComplete { result in
+            switch result {
+            case .success(let spare):
+                runtime.metrics.clientHandshakes.increment()
+                runtime.spares.add(
+                    spare,
+                    for: key,
+                    tls: tls,
+                    identity: route.expectedIdentity.uri,
+                    idleTimeout: TimeAmount(runtime.options.spareIdleTimeout)
+                )
+                Self.topUp(key, route: route, endpoint: endpoint, runtime: runtime, on: eventLoop)
+            case .failure:
+                // The next app connection dials (and ejects the endpoint if it fails too).
+                runtime.spares.dialFailed(key)
             }
         }
     }

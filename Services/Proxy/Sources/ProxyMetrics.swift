@@ -24,6 +24,8 @@ public final class ProxyMetrics: Sendable {
     let identityMismatches: Counter
     let connectFailures: Counter
     let noHealthyEndpoint: Counter
+    /// App connections to `tcp` upstreams served by a connection made ahead of need.
+    let sparesUsed: Counter
     let appConnectFailures: Counter
     let configUpdates: Counter
     let httpRequests: Counter
@@ -86,6 +88,10 @@ public final class ProxyMetrics: Sendable {
         self.noHealthyEndpoint = registry.makeCounter(
             name: "mesh_proxy_upstream_no_endpoint_total",
             help: "Upstream connections refused because the upstream had no endpoint"
+        )
+        self.sparesUsed = registry.makeCounter(
+            name: "mesh_proxy_upstream_spares_used_total",
+            help: "Upstream connections served by a ready connection made ahead of need (no handshake waited for)"
         )
         self.appConnectFailures = registry.makeCounter(
             name: "mesh_proxy_app_connect_failures_total",

@@ -15,6 +15,11 @@ public struct ProxyOptions: Sendable {
     public var drainDeadline: Duration
     /// `round_robin` or `least_request` (least active connections of two random picks).
     public var balancing: BalancingPolicy
+    /// At most this many ready connections per `tcp` upstream endpoint and event loop, made ahead
+    /// of need (see ``SparePool``); 0 turns them off.
+    public var spareConnections: Int
+    /// How long an unused ready connection is kept.
+    public var spareIdleTimeout: Duration
 
     public init(
         publicBindHost: String? = "0.0.0.0",
@@ -23,7 +28,9 @@ public struct ProxyOptions: Sendable {
         connectTimeout: Duration = .seconds(5),
         ejectionTime: Duration = .seconds(10),
         drainDeadline: Duration = .seconds(30),
-        balancing: BalancingPolicy = .roundRobin
+        balancing: BalancingPolicy = .roundRobin,
+        spareConnections: Int = 32,
+        spareIdleTimeout: Duration = .seconds(60)
     ) {
         self.publicBindHost = publicBindHost
         self.appHost = appHost
@@ -32,6 +39,8 @@ public struct ProxyOptions: Sendable {
         self.ejectionTime = ejectionTime
         self.drainDeadline = drainDeadline
         self.balancing = balancing
+        self.spareConnections = spareConnections
+        self.spareIdleTimeout = spareIdleTimeout
     }
 }
 

@@ -38,11 +38,16 @@ public struct ProxyProcess: Sendable {
             group: group
         )
         // Start-up code is done with: let it leave the resident set (again once a dynamic-mode
-        // proxy has its first config and leaf).
+        // proxy has its first config and leaf); then, every 10 s, hand back heap a burst of
+        // connections left free.
         ResidentFootprint.trimExecutableMappings()
         let trim = Task {
             try? await Task.sleep(for: .seconds(10))
             ResidentFootprint.trimExecutableMappings()
+            while !Task.isCancelled {
+                ResidentFootprint.returnFreeHeap()
+                try? await Task.sleep(for: .seconds(10))
+            }
         }
         defer { trim.cancel() }
         let service = ProxyService(runtime: runtime, afterStart: afterStart)

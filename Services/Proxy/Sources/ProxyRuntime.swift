@@ -60,6 +60,11 @@ public final class ProxyRuntime: Sendable {
     private let draining = Atomic<Bool>(false)
     /// Pooled HTTP/2 connections to the endpoints of `http2` and `grpc` upstreams.
     let h2Pool = H2Pool()
+    /// Ready connections to the endpoints of `tcp` upstreams.
+    let spares = SparePool()
+    /// Peers' spares accepted on the public listener and not yet put to use: closed when the
+    /// drain begins (they carry nothing, and would hold the drain to its deadline).
+    private let waitingSpares = Mutex<[ObjectIdentifier: any Channel]>([:])
     let inboundOpen = Atomic<Int>(0)
     let outboundOpen = Atomic<Int>(0)
 
@@ -215,6 +220,7 @@ public final class ProxyRuntime: Sendable {
     public func drain() async {
         self.draining.store(true, ordering: .relaxed)
         await self.listeners.closePublic()
+        self.closeWaitingSpares()
         self.logger.info("draining: public listener closed")
         let deadline = ContinuousClock.now.advanced(by: self.options.drainDeadline)
         while ContinuousClock.now < deadline {
@@ -225,7 +231,33 @@ public final class ProxyRuntime: Sendable {
         }
         await self.listeners.closeAll()
         self.h2Pool.closeAll()
+        self.spares.closeAll()
         self.logger.info("drained")
+    }
+
+    /// Ready connections to upstream endpoints not in use now (all loops, all endpoints).
+    public var sparesIdle: Int { self.spares.idleCounts.values.reduce(0, +) }
+
+    /// A peer's spare waits on the public listener for its activation byte (or the drain).
+    func spareWaiting(_ channel: any Channel) {
+        if self.draining.load(ordering: .relaxed) {
+            channel.close(promise: nil)
+            return
+        }
+        self.waitingSpares.withLock { $0[ObjectIdentifier(channel)] = channel }
+    }
+
+    /// The spare was put to use or closed.
+    func spareDone(_ channel: any Channel) {
+        _ = self.waitingSpares.withLock { $0.removeValue(forKey: ObjectIdentifier(channel)) }
+    }
+
+    private func closeWaitingSpares() {
+        let channels = self.waitingSpares.withLock { waiting in
+            defer { waiting = [:] }
+            return Array(waiting.values)
+        }
+        for channel in channels { channel.close(promise: nil) }
     }
 
     /// Closes every listener at once (no drain); established connections run on until they end.
@@ -233,6 +265,8 @@ public final class ProxyRuntime: Sendable {
         self.draining.store(true, ordering: .relaxed)
         await self.listeners.closeAll()
         self.h2Pool.closeAll()
+        self.spares.closeAll()
+        self.closeWaitingSpares()
     }
 
     /// Whether the local app still accepts connections (how a sidecar learns that the app exited).

@@ -14,6 +14,9 @@ public struct ProxyTLS: Sendable {
     /// The same, offering HTTP/2 by ALPN: the pooled, multiplexed connections of `http`, `http2`
     /// and `grpc` upstreams (the public listener of an `http` service decodes HTTP/2 when it is chosen).
     public let clientH2: NIOSSLContext
+    /// For ready connections of `tcp` upstreams made ahead of need: ALPN ``ProxyTLS/spareProtocol``
+    /// tells the peer not to connect to its app before the connection is put to use.
+    public let clientSpare: NIOSSLContext
     /// The PEM the contexts were made of (for `/config`; the key is never shown).
     public let certificateChainPEM: String
     public let rootsPEM: [String]
@@ -34,7 +37,7 @@ public struct ProxyTLS: Sendable {
             server.certificateVerification = .noHostnameVerification
             server.trustRoots = .certificates(roots)
             server.sendCANameList = false
-            server.applicationProtocols = ["h2", "http/1.1"]
+            server.applicationProtocols = ["h2", "http/1.1", Self.spareProtocol]
 
             var client = TLSConfiguration.makeClientConfiguration()
             client.minimumTLSVersion = .tlsv13
@@ -47,6 +50,8 @@ public struct ProxyTLS: Sendable {
             self.client = try NIOSSLContext(configuration: client)
             client.applicationProtocols = ["h2"]
             self.clientH2 = try NIOSSLContext(configuration: client)
+            client.applicationProtocols = [Self.spareProtocol]
+            self.clientSpare = try NIOSSLContext(configuration: client)
         } catch let error as ProxyError {
             throw error
         } catch {
@@ -55,6 +60,15 @@ public struct ProxyTLS: Sendable {
         self.certificateChainPEM = certificateChainPEM
         self.rootsPEM = rootsPEM
     }
+}
+
+extension ProxyTLS {
+    /// The ALPN name of a connection made ahead of need: the inbound proxy waits for
+    /// ``ProxyTLS/spareActivation`` before it connects to its app (so that an unused spare opens no
+    /// session there, and a server-speaks-first app talks only to a connection in use).
+    public static let spareProtocol = "mesh-spare/1"
+    /// The one byte that puts a spare to use; it is not forwarded.
+    static let spareActivation: UInt8 = 0x01
 }
 
 /// The SPIFFE identity a peer's certificate carries.

@@ -32,6 +32,20 @@ public enum ResidentFootprint {
         #endif
     }
 
+    /// Hands free heap pages back to the kernel (`malloc_trim`): a burst of connections leaves
+    /// freed buffers in the allocator's arenas that otherwise stay resident after the burst.
+    public static func returnFreeHeap() {
+        #if os(Linux)
+        _ = Self.mallocTrim?(0)
+        #endif
+    }
+
+    /// glibc's `malloc_trim` (its header is not part of the Glibc module).
+    private static let mallocTrim: (@convention(c) (Int) -> Int32)? = {
+        guard let symbol = dlsym(nil, "malloc_trim") else { return nil }
+        return unsafeBitCast(symbol, to: (@convention(c) (Int) -> Int32).self)
+    }()
+
     private static func readLink(_ path: String) -> String? {
         var buffer = [CChar](repeating: 0, count: 4096)
         let count = readlink(path, &buffer, buffer.count - 1)
