@@ -6,6 +6,7 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import Proxy
+import Synchronization
 import Testing
 
 /// An `http` service's public listener: requests decoded and authorized one by one by the L7
@@ -50,10 +51,23 @@ import Testing
         }
     }
 
-    func startHTTPApp(name: String = "") async throws -> any Channel {
+    /// Counts the connections an app accepted.
+    final class Accepted: ChannelInboundHandler, Sendable {
+        typealias InboundIn = Any
+        private let count = Atomic<Int>(0)
+        var value: Int { self.count.load(ordering: .relaxed) }
+
+        func channelActive(context: ChannelHandlerContext) {
+            self.count.add(1, ordering: .relaxed)
+            context.fireChannelActive()
+        }
+    }
+
+    func startHTTPApp(name: String = "", accepted: Accepted? = nil) async throws -> any Channel {
         try await ServerBootstrap(group: self.group)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let accepted { try channel.pipeline.syncOperations.addHandler(accepted) }
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline()
                     try channel.pipeline.syncOperations.addHandler(EchoHTTP(name: name))
                 }
@@ -222,6 +236,34 @@ import Testing
                     let handshakes = String(decoding: apiA.metrics.render(), as: UTF8.self)
                     #expect(handshakes.contains(#"mesh_proxy_tls_handshakes_total{side="server",result="ok"} 1"#))
                 }
+            }
+        }
+    }
+
+    @Test func theStreamsOfOnePeerConnectionShareTheAppsKeepAliveConnection() async throws {
+        let accepted = Accepted()
+        let app = try await self.startHTTPApp(accepted: accepted)
+        defer { app.close(promise: nil) }
+        var snapshot = sidecar("api", appPort: app.localAddress!.port!, intentions: [ProxyDataPathTests.allowWeb])
+        snapshot.protocolName = "http"
+        try await withProxy(snapshot, tls: try self.pki.tls(for: "api"), group: self.group) { api in
+            var upstreamAPI = upstream("api", ports: [try #require(await api.boundPublicPort())])
+            upstreamAPI.protocolName = "http"
+            try await withProxy(
+                sidecar("web", appPort: 1, upstreams: [upstreamAPI]),
+                tls: try self.pki.tls(for: "web"),
+                group: self.group
+            ) { web in
+                let port = try #require(await web.boundUpstreamPort("api"))
+                // Six requests, each its own stream between the proxies, one after another.
+                let requests =
+                    (1...5).map { "GET /r\($0) HTTP/1.1\r\nHost: api\r\n\r\n" }.joined()
+                    + "GET /r6 HTTP/1.1\r\nHost: api\r\nConnection: close\r\n\r\n"
+                let answer = try await self.exchange(port: port, requests)
+                for index in 1...6 {
+                    #expect(answer.contains("GET /r\(index) from URI=\(TestPKI.identity("web"))"), "\(answer)")
+                }
+                #expect(accepted.value == 1, "the app saw one connection, not one per request")
             }
         }
     }

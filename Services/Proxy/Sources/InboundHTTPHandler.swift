@@ -9,7 +9,10 @@ import Prometheus
 /// decoded (NIOHTTP1, one at a time: `HTTPServerPipelineHandler` holds pipelined ones back), each
 /// is authorized with the L7 intentions (Envoy's RBAC HTTP filter: a denied request gets
 /// `403 RBAC: access denied` and the connection stays open), and allowed ones go to the app over
-/// one keep-alive connection per downstream connection, re-opened when the app closes it.
+/// one keep-alive connection per downstream connection, re-opened when the app closes it. When
+/// the requests are the streams of a multiplexing peer's HTTP/2 connection (one handler per
+/// stream), the app connections are shared through an ``AppHTTP1Pool``: a stream takes an idle
+/// one and gives it back when its response has ended.
 final class InboundHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
@@ -27,11 +30,13 @@ final class InboundHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     private var current = Current.idle
     private var app: (any Channel)?
     private var keepAlive = true
+    private let pool: AppHTTP1Pool?
 
-    init(runtime: ProxyRuntime, source: SPIFFEID) {
+    init(runtime: ProxyRuntime, source: SPIFFEID, pool: AppHTTP1Pool? = nil) {
         self.runtime = runtime
         self.source = IntentionServiceName(source)
         self.sourceURI = source.uri
+        self.pool = pool
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -89,6 +94,12 @@ final class InboundHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             self.flushHeld()
             return
         }
+        if let pool = self.pool, let (app, relay) = pool.take() {
+            relay.attach(downstream: context, owner: self)
+            self.use(app, context: context)
+            self.flushHeld()
+            return
+        }
         guard case .allow(let host, let port) = self.runtime.appAddress() else {
             self.respond(context: context, status: .serviceUnavailable, body: "no upstream app\n")
             return
@@ -118,12 +129,7 @@ final class InboundHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
                         context.close(promise: nil)
                         return
                     }
-                    self.app = app
-                    app.closeFuture.assumeIsolated().whenComplete { _ in
-                        if self.app === app { self.app = nil }
-                        // The app went away mid-request: the client cannot get its answer.
-                        if case .forwarding = self.current { context.close(promise: nil) }
-                    }
+                    self.use(app, context: context)
                     self.flushHeld()
                 case .failure:
                     self.runtime.metrics.appConnectFailures.increment()
@@ -133,9 +139,38 @@ final class InboundHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             }
     }
 
-    /// The app's response ended: the next request may be read.
-    fileprivate func responseEnded(context: ChannelHandlerContext, written: EventLoopFuture<Void>) {
+    /// Forwards to `app` from now on; its relay tells ``appClosed(_:context:)`` when it closes
+    /// (no close callback per request: a pooled connection outlives many requests).
+    private func use(_ app: any Channel, context: ChannelHandlerContext) {
+        self.app = app
+    }
+
+    /// The app connection closed.
+    fileprivate func appClosed(_ app: any Channel, context: ChannelHandlerContext) {
+        guard self.app === app else { return }
+        self.app = nil
+        // The app went away mid-request: the client cannot get its answer.
+        if case .forwarding = self.current { context.close(promise: nil) }
+    }
+
+    /// The app's response ended: the next request may be read; a pooled app connection that
+    /// stays open goes back to the pool.
+    fileprivate func responseEnded(
+        context: ChannelHandlerContext,
+        written: EventLoopFuture<Void>,
+        reusable: Bool,
+        relay: AppResponseRelay
+    ) {
         self.current = .idle
+        if let pool = self.pool, let app = self.app {
+            self.app = nil
+            if reusable, app.isActive {
+                relay.detach()
+                pool.giveBack(app, relay: relay)
+            } else {
+                app.close(promise: nil)
+            }
+        }
         // `Connection: close`: once the response is out (closing at once would drop what is queued).
         if !self.keepAlive {
             written.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
@@ -174,37 +209,99 @@ final class InboundHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 }
 
-/// Relays the app's response parts to the downstream connection (on the same event loop).
-private final class AppResponseRelay: ChannelInboundHandler {
+/// Relays the app's response parts to the downstream connection (on the same event loop). A
+/// pooled app connection's relay is re-attached to each request that takes the connection.
+final class AppResponseRelay: ChannelInboundHandler {
     typealias InboundIn = HTTPClientResponsePart
 
-    private let downstream: ChannelHandlerContext
-    private unowned let owner: InboundHTTPHandler
+    private var downstream: ChannelHandlerContext?
+    private var owner: InboundHTTPHandler?
+    /// Whether the app keeps the connection open after this response.
+    private var reusable = true
 
-    init(downstream: ChannelHandlerContext, owner: InboundHTTPHandler) {
+    fileprivate init(downstream: ChannelHandlerContext, owner: InboundHTTPHandler) {
         self.downstream = downstream
         self.owner = owner
     }
 
+    fileprivate func attach(downstream: ChannelHandlerContext, owner: InboundHTTPHandler) {
+        self.downstream = downstream
+        self.owner = owner
+    }
+
+    fileprivate func detach() {
+        self.downstream = nil
+        self.owner = nil
+    }
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard let downstream = self.downstream else {
+            // Nothing is asked of an idle pooled connection: a stray response ends it.
+            context.close(promise: nil)
+            return
+        }
         switch Self.unwrapInboundIn(data) {
         case .head(let head):
+            self.reusable = head.isKeepAlive
             var response = HTTPResponseHead(version: .http1_1, status: head.status, headers: head.headers)
             response.headers.remove(name: "Connection")
-            self.downstream.write(NIOAny(HTTPServerResponsePart.head(response)), promise: nil)
+            downstream.write(NIOAny(HTTPServerResponsePart.head(response)), promise: nil)
         case .body(let body):
-            self.downstream.write(NIOAny(HTTPServerResponsePart.body(.byteBuffer(body))), promise: nil)
+            downstream.write(NIOAny(HTTPServerResponsePart.body(.byteBuffer(body))), promise: nil)
         case .end(let trailers):
             // The owner is idle before the end goes out: writing it releases the next pipelined
             // request at once (HTTPServerPipelineHandler), which must find the owner ready.
-            let written = self.downstream.eventLoop.makePromise(of: Void.self)
-            self.owner.responseEnded(context: self.downstream, written: written.futureResult)
-            self.downstream.writeAndFlush(NIOAny(HTTPServerResponsePart.end(trailers)), promise: written)
+            let written = downstream.eventLoop.makePromise(of: Void.self)
+            self.owner?.responseEnded(
+                context: downstream,
+                written: written.futureResult,
+                reusable: self.reusable,
+                relay: self
+            )
+            downstream.writeAndFlush(NIOAny(HTTPServerResponsePart.end(trailers)), promise: written)
         }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        if let downstream = self.downstream { self.owner?.appClosed(context.channel, context: downstream) }
+        self.detach()
+        context.fireChannelInactive()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         context.close(promise: nil)
-        self.downstream.close(promise: nil)
+        self.downstream?.close(promise: nil)
+    }
+}
+
+/// Idle keep-alive HTTP/1.1 connections to the app, shared by the request streams of one peer
+/// connection (all on its event loop); closed with it.
+final class AppHTTP1Pool {
+    private var idle: [(channel: any Channel, relay: AppResponseRelay)] = []
+    private var closed = false
+
+    /// An open idle connection and its relay, or nil.
+    fileprivate func take() -> (any Channel, AppResponseRelay)? {
+        while let entry = self.idle.popLast() {
+            if entry.channel.isActive { return (entry.channel, entry.relay) }
+        }
+        return nil
+    }
+
+    fileprivate func giveBack(_ channel: any Channel, relay: AppResponseRelay) {
+        guard !self.closed else {
+            channel.close(promise: nil)
+            return
+        }
+        // A connection the app closes while idle is dropped at the next take (no close callback
+        // per give-back: one connection is given back once per request).
+        self.idle.removeAll { !$0.channel.isActive }
+        self.idle.append((channel, relay))
+    }
+
+    func close() {
+        self.closed = true
+        for entry in self.idle { entry.channel.close(promise: nil) }
+        self.idle = []
     }
 }

@@ -156,10 +156,12 @@ final class InboundHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// HTTP/1.1 request to the app, authorized on its own by ``InboundHTTPHandler``.
     private func switchToHTTP1OverH2(context: ChannelHandlerContext, source: SPIFFEID) {
         let runtime = self.runtime
+        let pool = NIOLoopBound(AppHTTP1Pool(), eventLoop: context.eventLoop)
+        context.channel.closeFuture.whenComplete { _ in pool.value.close() }
         self.switchToHTTP2(context: context) { stream in
             let sync = stream.pipeline.syncOperations
             try sync.addHandler(HTTP2FramePayloadToHTTP1ServerCodec())
-            try sync.addHandler(InboundHTTPHandler(runtime: runtime, source: source))
+            try sync.addHandler(InboundHTTPHandler(runtime: runtime, source: source, pool: pool.value))
         }
     }
 
