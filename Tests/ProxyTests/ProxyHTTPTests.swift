@@ -264,6 +264,12 @@ import Testing
                     #expect(answer.contains("GET /r\(index) from URI=\(TestPKI.identity("web"))"), "\(answer)")
                 }
                 #expect(accepted.value == 1, "the app saw one connection, not one per request")
+                // One proxy-to-proxy connection, made (and counted) once for the six requests.
+                let metrics = String(decoding: web.metrics.render(), as: UTF8.self)
+                #expect(
+                    metrics.contains(#"mesh_proxy_tls_handshakes_total{side="client",result="ok"} 1"#),
+                    "\(metrics)"
+                )
             }
         }
     }

@@ -3,6 +3,7 @@ import NIOCore
 import NIOHTTP2
 import NIOPosix
 import NIOSSL
+import Prometheus
 import Synchronization
 
 /// One client HTTP/2 connection (to a peer proxy over mTLS, or to the local app in clear) that
@@ -113,6 +114,12 @@ final class H2Pool: Sendable {
     }
 
     private let entries = Mutex<[Key: Entry]>([:])
+    /// Counts the connections made (TLS client handshakes that succeeded).
+    private let handshakes: Counter?
+
+    init(handshakes: Counter? = nil) {
+        self.handshakes = handshakes
+    }
 
     /// The connection to `endpoint` for requests on `eventLoop`: an open one made with the same TLS
     /// context, or a new one (the old one retired).
@@ -125,8 +132,9 @@ final class H2Pool: Sendable {
     ) -> EventLoopFuture<H2Client> {
         let key = Key(loop: ObjectIdentifier(eventLoop), endpoint: endpoint)
         let tlsID = ObjectIdentifier(tls)
-        let (future, replaced) = self.entries.withLock { entries -> (EventLoopFuture<H2Client>, Entry?) in
-            if let entry = entries[key], entry.tls == tlsID { return (entry.client, nil) }
+        let (future, replaced, created) = self.entries.withLock {
+            entries -> (EventLoopFuture<H2Client>, Entry?, Bool) in
+            if let entry = entries[key], entry.tls == tlsID { return (entry.client, nil, false) }
             let future = H2Client.connect(
                 host: endpoint.address,
                 port: endpoint.port,
@@ -136,12 +144,16 @@ final class H2Pool: Sendable {
                 timeout: timeout
             )
             let replaced = entries.updateValue(Entry(client: future, tls: tlsID), forKey: key)
-            return (future, replaced)
+            return (future, replaced, true)
         }
+        // Only for a connection made now: a callback per request on a long-lived connection's
+        // close would pile up for its whole life (it did: ~170 bytes per request).
+        guard created else { return future }
         replaced?.client.whenSuccess { $0.retire() }
         future.whenComplete { result in
             switch result {
             case .success(let client):
+                self.handshakes?.increment()
                 client.channel.closeFuture.whenComplete { _ in self.forget(key, future) }
             case .failure:
                 self.forget(key, future)

@@ -120,7 +120,6 @@ final class H2RequestHandler: ChannelInboundHandler, RemovableChannelHandler {
         client.assumeIsolated().whenComplete { result in
             switch result {
             case .success(let client):
-                metrics.clientHandshakes.increment()
                 route.balancer.succeeded(endpoint)
                 self.splice(context: context, over: client, direction: "outbound", service: service) {
                     route.balancer.release(endpoint)

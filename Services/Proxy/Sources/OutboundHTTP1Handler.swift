@@ -93,7 +93,6 @@ final class OutboundHTTP1Handler: ChannelInboundHandler {
         ).assumeIsolated().whenComplete { result in
             switch result {
             case .success(let client):
-                metrics.clientHandshakes.increment()
                 route.balancer.succeeded(endpoint)
                 self.openStream(context: context, client: client) { route.balancer.release(endpoint) }
             case .failure(let error):

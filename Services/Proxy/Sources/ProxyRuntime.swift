@@ -59,7 +59,7 @@ public final class ProxyRuntime: Sendable {
     private let listeners: ListenerSet
     private let draining = Atomic<Bool>(false)
     /// Pooled HTTP/2 connections to the endpoints of `http2` and `grpc` upstreams.
-    let h2Pool = H2Pool()
+    let h2Pool: H2Pool
     /// Ready connections to the endpoints of `tcp` upstreams.
     let spares = SparePool()
     /// Peers' spares accepted on the public listener and not yet put to use: closed when the
@@ -74,6 +74,7 @@ public final class ProxyRuntime: Sendable {
         self.metrics = metrics
         self.logger = logger
         self.listeners = ListenerSet()
+        self.h2Pool = H2Pool(handshakes: metrics.clientHandshakes)
     }
 
     /// The snapshot in force, if any.
