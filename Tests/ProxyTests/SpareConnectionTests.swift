@@ -49,6 +49,7 @@ import Testing
     /// with an upstream to it.
     private func withMesh(
         greeting: String? = nil,
+        spares: Int = 32,
         _ body: (_ web: ProxyRuntime, _ api: ProxyRuntime, _ port: Int, _ accepted: @Sendable () -> Int) async throws
             -> Void
     ) async throws {
@@ -74,6 +75,11 @@ import Testing
             try await withProxy(
                 sidecar("web", appPort: 1, upstreams: [upstream("api", ports: [apiPort])]),
                 tls: try self.pki.tls(for: "web"),
+                options: ProxyOptions(
+                    publicBindHost: "127.0.0.1",
+                    connectTimeout: .seconds(2),
+                    spareConnections: spares
+                ),
                 group: loop
             ) { web in
                 let port = try #require(await web.boundUpstreamPort("api"))
@@ -122,27 +128,14 @@ import Testing
     }
 
     @Test func sparesOffMeansEveryConnectionHandshakes() async throws {
-        let app = try await startApp(name: "api-1", group: MultiThreadedEventLoopGroup.singleton)
-        defer { app.close(promise: nil) }
-        try await withProxy(
-            sidecar("api", appPort: app.localAddress!.port!, intentions: [ProxyDataPathTests.allowWeb]),
-            tls: try self.pki.tls(for: "api"),
-            group: MultiThreadedEventLoopGroup.singleton
-        ) { api in
-            let apiPort = try #require(await api.boundPublicPort())
-            try await withProxy(
-                sidecar("web", appPort: 1, upstreams: [upstream("api", ports: [apiPort])]),
-                tls: try self.pki.tls(for: "web"),
-                options: ProxyOptions(publicBindHost: "127.0.0.1", spareConnections: 0),
-                group: MultiThreadedEventLoopGroup.singleton
-            ) { web in
-                let port = try #require(await web.boundUpstreamPort("api"))
-                for _ in 0..<3 {
-                    #expect(try await call(port: port, group: MultiThreadedEventLoopGroup.singleton) == "api-1:ping\n")
-                }
-                #expect(self.metric(api, #"mesh_proxy_tls_handshakes_total{side="server",result="ok"} 3"#))
-                #expect(self.metric(web, "mesh_proxy_upstream_spares_used_total 0"))
+        try await self.withMesh(spares: 0) { web, api, port, accepted in
+            for _ in 0..<3 {
+                let reply = try await call(port: port, group: MultiThreadedEventLoopGroup.singleton)
+                #expect(reply == "app:ping\n")
             }
+            #expect(self.metric(api, #"mesh_proxy_tls_handshakes_total{side="server",result="ok"} 3"#))
+            #expect(self.metric(web, "mesh_proxy_upstream_spares_used_total 0"))
+            #expect(accepted() == 3)
         }
     }
 

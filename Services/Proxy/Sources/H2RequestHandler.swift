@@ -125,13 +125,12 @@ final class H2RequestHandler: ChannelInboundHandler, RemovableChannelHandler {
                     route.balancer.release(endpoint)
                 }
             case .failure(let error):
-                if error is ProxyError { metrics.identityMismatches.increment() }
                 let retry = self.runtime.endpointFailed(
                     endpoint,
                     of: route,
                     upstream: service,
                     attempt: attempt,
-                    reason: "\(error)"
+                    error: error
                 )
                 if retry, context.channel.isActive {
                     self.openUpstream(context: context, service: service, attempt: attempt + 1, excluding: endpoint)

@@ -96,13 +96,12 @@ final class OutboundHTTP1Handler: ChannelInboundHandler {
                 route.balancer.succeeded(endpoint)
                 self.openStream(context: context, client: client) { route.balancer.release(endpoint) }
             case .failure(let error):
-                if error is ProxyError { metrics.identityMismatches.increment() }
                 let retry = self.runtime.endpointFailed(
                     endpoint,
                     of: route,
                     upstream: self.service,
                     attempt: attempt,
-                    reason: "\(error)"
+                    error: error
                 )
                 if retry, context.channel.isActive {
                     self.open(context: context, attempt: attempt + 1, excluding: endpoint)

@@ -63,13 +63,12 @@ final class OutboundHandler: ChannelInboundHandler, RemovableChannelHandler {
                 metrics.clientHandshakes.increment()
                 self.connected(context: context, upstream: upstream, route: route, endpoint: endpoint, key: key)
             case .failure(let error):
-                self.countFailure(error)
                 let retry = self.runtime.endpointFailed(
                     endpoint,
                     of: route,
                     upstream: self.service,
                     attempt: attempt,
-                    reason: "\(error)"
+                    error: error
                 )
                 if retry, context.channel.isActive {
                     self.connect(context: context, attempt: attempt + 1, excluding: endpoint)
@@ -77,14 +76,6 @@ final class OutboundHandler: ChannelInboundHandler, RemovableChannelHandler {
                     context.close(promise: nil)
                 }
             }
-        }
-    }
-
-    private func countFailure(_ error: any Error) {
-        if let error = error as? ProxyError, error.code == .identityMismatch {
-            self.runtime.metrics.identityMismatches.increment()
-        } else {
-            self.runtime.metrics.clientHandshakeFailures.increment()
         }
     }
 

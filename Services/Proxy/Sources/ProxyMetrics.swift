@@ -35,30 +35,35 @@ public final class ProxyMetrics: Sendable {
         self.registry = registry
         func connections(_ direction: String) -> Counter {
             registry.makeCounter(
-                name: "mesh_proxy_connections_total",
-                labels: [("direction", direction)],
-                help: "Connections accepted (inbound: public listener; outbound: upstream listeners)"
+                descriptor: Self.descriptor(
+                    "mesh_proxy_connections_total",
+                    "Connections accepted (inbound: public listener; outbound: upstream listeners)"
+                ),
+                labels: [("direction", direction)]
             )
         }
         func active(_ direction: String) -> Gauge {
             registry.makeGauge(
-                name: "mesh_proxy_active_connections",
-                labels: [("direction", direction)],
-                help: "Connections open now"
+                descriptor: Self.descriptor("mesh_proxy_active_connections", "Connections open now"),
+                labels: [("direction", direction)]
             )
         }
         func bytes(_ direction: String, _ flow: String) -> Counter {
             registry.makeCounter(
-                name: "mesh_proxy_bytes_total",
-                labels: [("direction", direction), ("flow", flow)],
-                help: "Bytes proxied (rx: from the remote proxy, tx: towards it)"
+                descriptor: Self.descriptor(
+                    "mesh_proxy_bytes_total",
+                    "Bytes proxied (rx: from the remote proxy, tx: towards it)"
+                ),
+                labels: [("direction", direction), ("flow", flow)]
             )
         }
         func handshakes(_ side: String, _ result: String) -> Counter {
             registry.makeCounter(
-                name: "mesh_proxy_tls_handshakes_total",
-                labels: [("side", side), ("result", result)],
-                help: "mTLS handshakes (server: public listener; client: to upstream proxies)"
+                descriptor: Self.descriptor(
+                    "mesh_proxy_tls_handshakes_total",
+                    "mTLS handshakes (server: public listener; client: to upstream proxies)"
+                ),
+                labels: [("side", side), ("result", result)]
             )
         }
         self.inboundConnections = connections("inbound")
@@ -74,48 +79,68 @@ public final class ProxyMetrics: Sendable {
         self.clientHandshakes = handshakes("client", "ok")
         self.clientHandshakeFailures = handshakes("client", "failed")
         self.intentionDenials = registry.makeCounter(
-            name: "mesh_proxy_intention_denials_total",
-            help: "Inbound connections closed because the intentions deny their source"
+            descriptor: Self.descriptor(
+                "mesh_proxy_intention_denials_total",
+                "Inbound connections closed because the intentions deny their source"
+            )
         )
         self.identityMismatches = registry.makeCounter(
-            name: "mesh_proxy_identity_mismatches_total",
-            help: "Connections refused because the peer's SPIFFE ID was not the expected one"
+            descriptor: Self.descriptor(
+                "mesh_proxy_identity_mismatches_total",
+                "Connections refused because the peer's SPIFFE ID was not the expected one"
+            )
         )
         self.connectFailures = registry.makeCounter(
-            name: "mesh_proxy_upstream_connect_failures_total",
-            help: "Connections to upstream endpoints that failed before carrying a byte"
+            descriptor: Self.descriptor(
+                "mesh_proxy_upstream_connect_failures_total",
+                "Connections to upstream endpoints that failed before carrying a byte"
+            )
         )
         self.noHealthyEndpoint = registry.makeCounter(
-            name: "mesh_proxy_upstream_no_endpoint_total",
-            help: "Upstream connections refused because the upstream had no endpoint"
+            descriptor: Self.descriptor(
+                "mesh_proxy_upstream_no_endpoint_total",
+                "Upstream connections refused because the upstream had no endpoint"
+            )
         )
         self.sparesUsed = registry.makeCounter(
-            name: "mesh_proxy_upstream_spares_used_total",
-            help: "Upstream connections served by a ready connection made ahead of need (no handshake waited for)"
+            descriptor: Self.descriptor(
+                "mesh_proxy_upstream_spares_used_total",
+                "Upstream connections served by a ready connection made ahead of need (no handshake waited for)"
+            )
         )
         self.appConnectFailures = registry.makeCounter(
-            name: "mesh_proxy_app_connect_failures_total",
-            help: "Inbound connections closed because the local app refused them"
+            descriptor: Self.descriptor(
+                "mesh_proxy_app_connect_failures_total",
+                "Inbound connections closed because the local app refused them"
+            )
         )
         self.httpRequests = registry.makeCounter(
-            name: "mesh_proxy_http_requests_total",
-            help: "HTTP requests received on the public listener (http services)"
+            descriptor: Self.descriptor(
+                "mesh_proxy_http_requests_total",
+                "HTTP requests received on the public listener (http services)"
+            )
         )
         self.configUpdates = registry.makeCounter(
-            name: "mesh_proxy_config_updates_total",
-            help: "Config versions applied"
+            descriptor: Self.descriptor("mesh_proxy_config_updates_total", "Config versions applied")
         )
+    }
+
+    /// A metric's full name and help text (the registry's non-deprecated way to name one).
+    private static func descriptor(_ name: String, _ help: String) -> MetricNameDescriptor {
+        MetricNameDescriptor(metricName: name, unitName: "", helpText: help)
     }
 
     /// Counts one HTTP/2 or gRPC request by its outcome: the response's HTTP status ("reset" when
     /// the stream ended without one) and, for gRPC, the `grpc-status` of its trailers.
     func request(direction: String, service: String, status: String, grpcStatus: String) {
         self.registry.makeCounter(
-            name: "mesh_proxy_requests_total",
+            descriptor: Self.descriptor(
+                "mesh_proxy_requests_total",
+                "HTTP/2 and gRPC requests by outcome (inbound: public listener; outbound: per upstream)"
+            ),
             labels: [
                 ("direction", direction), ("upstream", service), ("status", status), ("grpc_status", grpcStatus),
-            ],
-            help: "HTTP/2 and gRPC requests by outcome (inbound: public listener; outbound: per upstream)"
+            ]
         ).increment()
     }
 
@@ -125,9 +150,8 @@ public final class ProxyMetrics: Sendable {
         self.configInfo.withLock { current in
             if let current { self.registry.unregisterGauge(current) }
             let gauge = self.registry.makeGauge(
-                name: "mesh_proxy_config_info",
-                labels: [("version", version)],
-                help: "The config version in force"
+                descriptor: Self.descriptor("mesh_proxy_config_info", "The config version in force"),
+                labels: [("version", version)]
             )
             gauge.set(to: 1)
             current = gauge

@@ -152,16 +152,21 @@ public final class ProxyRuntime: Sendable {
         of route: Route,
         upstream: String,
         attempt: Int,
-        reason: String
+        error: any Error
     ) -> Bool {
         self.metrics.connectFailures.increment()
+        if let error = error as? ProxyError, error.code == .identityMismatch {
+            self.metrics.identityMismatches.increment()
+        } else {
+            self.metrics.clientHandshakeFailures.increment()
+        }
         route.balancer.release(endpoint)
         route.balancer.eject(endpoint)
         self.logger.warning(
             "upstream endpoint failed; ejected from rotation",
             metadata: [
                 "upstream": "\(upstream)", "endpoint": "\(endpoint.address):\(endpoint.port)",
-                "attempt": "\(attempt)", "error": "\(reason)",
+                "attempt": "\(attempt)", "error": "\(error)",
             ]
         )
         return attempt < OutboundHandler.maxAttempts
