@@ -105,4 +105,50 @@ struct JSONValueTextTests {
         encoder.outputFormatting = [.withoutEscapingSlashes, .sortedKeys]
         #expect(value.serialized() == Array(try encoder.encode(value)))
     }
+
+    @Test("mutated documents never crash the parser, and what it accepts it writes back as text both parsers agree on")
+    func mutations() {
+        let seeds = [
+            #"{"Node":"n1","Address":"10.0.0.1","Service":{"ID":"web-1","Port":8080,"Tags":["a","b"],"Meta":{}}}"#,
+            #"[1,-2,3.25,-0.5e-3,1E+2,0,true,false,null,"s\n\u00e9"]"#,
+            #"{"Checks":[{"CheckID":"c","Status":"passing","Definition":{"TTL":"30s"}}]}"#,
+        ]
+        // ASCII only (so both parsers see valid UTF-8), no 'u'/'d' (so no surrogate escapes appear).
+        let alphabet = Array(#"{}[]",:0123456789-+.eE tfnrl\ "#.utf8)
+        var random = SeededRandom(seed: 0x6d65_7368)
+        var accepted = 0
+        for _ in 0..<4_000 {
+            var bytes = Array(seeds[Int(random.next() % UInt64(seeds.count))].utf8)
+            for _ in 0...(random.next() % 3) {
+                let position = Int(random.next() % UInt64(bytes.count))
+                switch random.next() % 3 {
+                case 0: bytes[position] = alphabet[Int(random.next() % UInt64(alphabet.count))]
+                case 1: bytes.remove(at: position)
+                default: bytes.insert(alphabet[Int(random.next() % UInt64(alphabet.count))], at: position)
+                }
+                if bytes.isEmpty { bytes = [UInt8(ascii: "0")] }
+            }
+            guard let value = try? JSONValue(parsing: bytes) else { continue }
+            accepted += 1
+            // What we accept we write back as text both parsers read to the same value.
+            let text = value.serialized()
+            let again = try? JSONValue(parsing: text)
+            let foundation = try? JSONDecoder().decode(JSONValue.self, from: Data(text))
+            #expect(again == value && foundation == value, "\(String(decoding: bytes, as: UTF8.self))")
+        }
+        #expect(accepted > 0, "some mutations stay valid JSON")
+    }
+}
+
+/// A small deterministic generator (SplitMix64), so a failing mutation can be replayed.
+private struct SeededRandom {
+    var state: UInt64
+    init(seed: UInt64) { self.state = seed }
+    mutating func next() -> UInt64 {
+        self.state &+= 0x9E37_79B9_7F4A_7C15
+        var z = self.state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
 }

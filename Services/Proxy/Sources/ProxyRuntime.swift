@@ -276,15 +276,19 @@ public final class ProxyRuntime: Sendable {
     }
 
     /// Whether the local app still accepts connections (how a sidecar learns that the app exited).
+    /// Only a refusal means it exited: a connect that merely timed out (a busy host) says nothing,
+    /// and ending the drain on it would cut the app's last requests off.
     private func appIsUp() async -> Bool {
         guard await self.listeners.publicPort != nil || self.options.publicBindHost != nil,
             let port = self.snapshot?.localAppPort, port > 0
         else { return false }
         do {
             let channel = try await ClientBootstrap(group: self.group)
-                .connectTimeout(.milliseconds(200))
+                .connectTimeout(.seconds(1))
                 .connect(host: self.options.appHost, port: port).get()
             try? await channel.close()
+            return true
+        } catch ChannelError.connectTimeout {
             return true
         } catch {
             return false
