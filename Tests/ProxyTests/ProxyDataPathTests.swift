@@ -320,6 +320,48 @@ import Testing
     }
 }
 
+extension ProxyDataPathTests {
+    @Test func aDrainDoesNotTakeAnAppThatAnswersSlowlyForAnExitedOne() async throws {
+        // A listener with a full accept queue: the kernel drops further SYNs, so a connect to it
+        // times out, as to an app on a starved host. It has not exited: the drain must go on to
+        // its deadline (it ended at the first timed-out probe before).
+        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        try #require(listener >= 0)
+        defer { close(listener) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
+                bind(listener, pointer, length) == 0 && listen(listener, 0) == 0
+                    && getsockname(listener, pointer, &length) == 0
+            }
+        }
+        try #require(bound)
+        let port = Int(UInt16(bigEndian: address.sin_port))
+        let filler = try await ClientBootstrap(group: self.group).connect(host: "127.0.0.1", port: port).get()
+        defer { filler.close(promise: nil) }
+        await #expect(throws: ChannelError.self, "the queue is full: a further connect times out") {
+            try await ClientBootstrap(group: self.group).connectTimeout(.milliseconds(300))
+                .connect(host: "127.0.0.1", port: port).get()
+        }
+
+        var options = ProxyOptions(publicBindHost: "127.0.0.1", connectTimeout: .seconds(2))
+        options.drainDeadline = .seconds(4)
+        let runtime = ProxyRuntime(
+            options: options,
+            group: self.group,
+            metrics: ProxyMetrics(),
+            logger: .init(label: "test")
+        )
+        try await runtime.apply(sidecar("api", appPort: port, defaultAllow: true), tls: try self.pki.tls(for: "api"))
+        let start = ContinuousClock.now
+        await runtime.drain()
+        #expect(ContinuousClock.now - start >= .seconds(3), "the drain waited for its deadline")
+    }
+}
+
 /// A flag set once, read from any task.
 final class ManagedAtomicFlag: Sendable {
     private let value = Atomic<Bool>(false)
