@@ -280,17 +280,11 @@ import Testing
         // Below the ephemeral range: once closed, no other test's listener can answer on its port.
         let app = try await startApp(name: "api-1", group: self.group, belowEphemeralRange: true)
         let appPort = try #require(app.localAddress?.port)
-        var options = ProxyOptions(publicBindHost: "127.0.0.1", connectTimeout: .seconds(2))
-        options.drainDeadline = .seconds(60)
-        let runtime = ProxyRuntime(
-            options: options,
-            group: self.group,
-            metrics: ProxyMetrics(),
-            logger: .init(label: "test")
-        )
-        try await runtime.apply(
+        let runtime = try await drainableProxy(
             sidecar("api", appPort: appPort, defaultAllow: true),
-            tls: try self.pki.tls(for: "api")
+            tls: try self.pki.tls(for: "api"),
+            drainDeadline: .seconds(60),
+            group: self.group
         )
         let port = try #require(await runtime.boundPublicPort())
         let done = ManagedAtomicFlag()
@@ -347,15 +341,12 @@ extension ProxyDataPathTests {
                 .connect(host: "127.0.0.1", port: port).get()
         }
 
-        var options = ProxyOptions(publicBindHost: "127.0.0.1", connectTimeout: .seconds(2))
-        options.drainDeadline = .seconds(4)
-        let runtime = ProxyRuntime(
-            options: options,
-            group: self.group,
-            metrics: ProxyMetrics(),
-            logger: .init(label: "test")
+        let runtime = try await drainableProxy(
+            sidecar("api", appPort: port, defaultAllow: true),
+            tls: try self.pki.tls(for: "api"),
+            drainDeadline: .seconds(4),
+            group: self.group
         )
-        try await runtime.apply(sidecar("api", appPort: port, defaultAllow: true), tls: try self.pki.tls(for: "api"))
         let start = ContinuousClock.now
         await runtime.drain()
         #expect(ContinuousClock.now - start >= .seconds(3), "the drain waited for its deadline")

@@ -63,6 +63,20 @@ func withProxy<T: Sendable>(
     }
 }
 
+/// A proxy runtime serving `snapshot`, for a test that drains it by hand (not stopped for it).
+func drainableProxy(
+    _ snapshot: ProxySnapshot,
+    tls: ProxyTLS,
+    drainDeadline: Duration,
+    group: any EventLoopGroup
+) async throws -> ProxyRuntime {
+    var options = ProxyOptions(publicBindHost: "127.0.0.1", connectTimeout: .seconds(2))
+    options.drainDeadline = drainDeadline
+    let runtime = ProxyRuntime(options: options, group: group, metrics: ProxyMetrics(), logger: .init(label: "test"))
+    try await runtime.apply(snapshot, tls: tls)
+    return runtime
+}
+
 /// A sidecar snapshot for `service` in front of an app on `appPort`, with the given intentions.
 func sidecar(
     _ service: String,

@@ -145,17 +145,11 @@ import Testing
             group: MultiThreadedEventLoopGroup.singleton,
             belowEphemeralRange: true
         )
-        var options = ProxyOptions(publicBindHost: "127.0.0.1", connectTimeout: .seconds(2))
-        options.drainDeadline = .seconds(60)
-        let api = ProxyRuntime(
-            options: options,
-            group: MultiThreadedEventLoopGroup.singleton,
-            metrics: ProxyMetrics(),
-            logger: .init(label: "test")
-        )
-        try await api.apply(
+        let api = try await drainableProxy(
             sidecar("api", appPort: try #require(app.localAddress?.port), intentions: [ProxyDataPathTests.allowWeb]),
-            tls: try self.pki.tls(for: "api")
+            tls: try self.pki.tls(for: "api"),
+            drainDeadline: .seconds(60),
+            group: MultiThreadedEventLoopGroup.singleton
         )
         let apiPort = try #require(await api.boundPublicPort())
         let loop = MultiThreadedEventLoopGroup(numberOfThreads: 1)

@@ -28,6 +28,8 @@ final class InboundHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     private let source: IntentionServiceName
     private let sourceURI: String
     private var current = Current.idle
+    /// The app connection in use; its relay tells ``appClosed(_:context:)`` when it closes (no
+    /// close callback per request: a pooled connection outlives many requests).
     private var app: (any Channel)?
     private var keepAlive = true
     private let pool: AppHTTP1Pool?
@@ -96,7 +98,7 @@ final class InboundHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
         if let pool = self.pool, let (app, relay) = pool.take() {
             relay.attach(downstream: context, owner: self)
-            self.use(app, context: context)
+            self.app = app
             self.flushHeld()
             return
         }
@@ -129,7 +131,7 @@ final class InboundHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
                         context.close(promise: nil)
                         return
                     }
-                    self.use(app, context: context)
+                    self.app = app
                     self.flushHeld()
                 case .failure:
                     self.runtime.metrics.appConnectFailures.increment()
@@ -137,12 +139,6 @@ final class InboundHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
                     self.respond(context: context, status: .serviceUnavailable, body: "upstream connect error\n")
                 }
             }
-    }
-
-    /// Forwards to `app` from now on; its relay tells ``appClosed(_:context:)`` when it closes
-    /// (no close callback per request: a pooled connection outlives many requests).
-    private func use(_ app: any Channel, context: ChannelHandlerContext) {
-        self.app = app
     }
 
     /// The app connection closed.

@@ -64,9 +64,14 @@ final class SparePool: Sendable {
         channel.closeFuture.whenComplete { _ in
             self.slots.withLock { slots in
                 slots[key]?.inUse -= 1
-                if let slot = slots[key], slot.inUse == 0, slot.idle.isEmpty, slot.dialing == 0 { slots[key] = nil }
+                Self.dropIfEmpty(key, in: &slots)
             }
         }
+    }
+
+    /// Forgets a key with nothing in use, idle or being dialed (endpoints come and go).
+    private static func dropIfEmpty(_ key: Key, in slots: inout [Key: Slot]) {
+        if let slot = slots[key], slot.inUse == 0, slot.idle.isEmpty, slot.dialing == 0 { slots[key] = nil }
     }
 
     /// Whether one more spare should be dialed for `key` now (at most one dial at a time); when
@@ -107,7 +112,10 @@ final class SparePool: Sendable {
     }
 
     func dialFailed(_ key: Key) {
-        self.slots.withLock { $0[key]?.dialing -= 1 }
+        self.slots.withLock { slots in
+            slots[key]?.dialing -= 1
+            Self.dropIfEmpty(key, in: &slots)
+        }
     }
 
     /// Closes every idle spare (the proxy is stopping).
@@ -120,7 +128,7 @@ final class SparePool: Sendable {
         for channel in channels { channel.close(promise: nil) }
     }
 
-    /// Idle spares per key (for tests and `/config`).
+    /// Idle spares per key (for tests).
     var idleCounts: [Key: Int] {
         self.slots.withLock { $0.compactMapValues { $0.idle.isEmpty ? nil : $0.idle.count } }
     }
@@ -132,6 +140,7 @@ final class SparePool: Sendable {
                 return false
             }
             slots[key]?.idle.remove(at: index)
+            Self.dropIfEmpty(key, in: &slots)
             return true
         }
     }
