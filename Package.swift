@@ -335,7 +335,7 @@ let package = Package(
             "CATests",
             dependencies: [
                 "CA", "Authz", "MeshTLS", "MeshProto", "MeshTesting", "MeshRPC", "MeshCore", "MeshStore", .grpcCore,
-                .grpcTransport, .logging, .lifecycle, .nioHTTP1, .protobuf, .postgres,
+                .grpcTransport, .logging, .lifecycle, .nioHTTP1, .protobuf, .postgres, .crypto, .x509, .asn1,
             ]
         ),
         tests("AgentTests", dependencies: ["Agent"]),

@@ -134,7 +134,8 @@ let catalog = try await start("catalog-svc", ["--authz-addr", authz.grpc.descrip
 let ca = try await start(
     "ca-svc",
     ["--authz-addr", authz.grpc.description],
-    ["MESH_CA_KEK": KeyEncryptionKey.generate().base64]
+    // One token signs every leaf here: lift the per-token limit, the CA's own stays.
+    ["MESH_CA_KEK": KeyEncryptionKey.generate().base64, "MESH_CA_CSR_RATE_PER_TOKEN": "1000000"]
 )
 defer {
     for child in children.reversed() { child.process.stop() }

@@ -17,13 +17,17 @@ public struct IAMLoginBearerToken: Sendable {
 
     let sts: STSClient
     let iam: IAMClient
+    let lookup: STSClient
 
     /// - Parameters:
     ///   - sts: signs `GetCallerIdentity` for its endpoint and region (the auth method's `STSEndpoint`/`STSRegion`).
     ///   - iam: signs the entity request for its endpoint (the auth method's `IAMEndpoint`).
-    public init(sts: STSClient, iam: IAMClient) {
+    ///   - lookup: where `GetCallerIdentity` is really called to learn the role's name (default `sts`):
+    ///     a client may sign for AWS's global host while it reaches STS through another endpoint.
+    public init(sts: STSClient, iam: IAMClient, lookup: STSClient? = nil) {
         self.sts = sts
         self.iam = iam
+        self.lookup = lookup ?? sts
     }
 
     /// The bearer token JSON, as `consul login -type aws-iam` sends it.
@@ -45,7 +49,7 @@ public struct IAMLoginBearerToken: Sendable {
         }
         var headers = extra
         if includeEntity {
-            let identity = try await self.sts.getCallerIdentity()
+            let identity = try await self.lookup.getCallerIdentity()
             guard let principal = AWSPrincipalARN(identity.arn) else {
                 throw .malformedResponse(operation: "GetCallerIdentity", reason: "unrecognized ARN \(identity.arn)")
             }

@@ -29,6 +29,9 @@ public struct LeafSigner: Sendable {
 
     /// The smallest RSA modulus accepted in a CSR.
     public static let minimumRSABits = 2048
+    /// The largest RSA modulus accepted in a CSR (larger keys cost the CA's clients more to
+    /// verify and buy nothing).
+    public static let maximumRSABits = 4096
 
     /// Signs with a root (or any CA certificate) and its key.
     ///
@@ -59,7 +62,7 @@ public struct LeafSigner: Sendable {
     /// Parses and checks a DER-encoded PKCS#10 request.
     ///
     /// Checks, in order: the CSR parses; its self-signature verifies; its key is ECDSA P-256
-    /// or P-384, or RSA of at least 2048 bits; it has exactly one URI SAN; that URI is a
+    /// or P-384, or RSA of 2048 to 4096 bits; it has exactly one URI SAN; that URI is a
     /// SPIFFE ID in this signer's trust domain (compared case-insensitively); and it is a
     /// service ID. Nothing is authorized here.
     public func inspect(csrDER: [UInt8]) throws(CSRError) -> CSRInspection {
@@ -206,15 +209,15 @@ public struct LeafSigner: Sendable {
         }
     }
 
-    private static let supportedKeys = "keys must be ECDSA P-256 or P-384, or RSA of at least 2048 bits"
+    private static let supportedKeys = "keys must be ECDSA P-256 or P-384, or RSA of 2048 to 4096 bits"
 
     private static func requireSupportedKey(_ key: Certificate.PublicKey) throws(CSRError) {
         if P256.Signing.PublicKey(key) != nil || P384.Signing.PublicKey(key) != nil { return }
         if let rsa = _RSA.Signing.PublicKey(key) {
-            guard rsa.keySizeInBits >= Self.minimumRSABits else {
+            guard (Self.minimumRSABits...Self.maximumRSABits).contains(rsa.keySizeInBits) else {
                 throw CSRError(
                     .unsupportedKey,
-                    "CSR RSA key has \(rsa.keySizeInBits) bits; at least \(Self.minimumRSABits) are required"
+                    "CSR RSA key has \(rsa.keySizeInBits) bits; \(Self.minimumRSABits) to \(Self.maximumRSABits) are accepted"
                 )
             }
             return

@@ -1,6 +1,6 @@
 public import AWS
 public import AsyncHTTPClient
-import Foundation
+public import Foundation
 
 /// AWS as the tests set it up in moto: a role for `web` under `/consul-ecs/`, one outside that
 /// path, and an operator user whose keys work once moto's authentication is on.
@@ -65,16 +65,28 @@ public struct AWSFixture: Sendable {
         return try await sts.assumeRole(roleARN: role.arn, sessionName: session)
     }
 
-    /// A bearer token as `meshctl login` / mesh-agent make it with `credentials`.
-    public func bearerToken(_ credentials: AWSCredentials, serverID: String? = Self.serverID) async throws -> String {
+    /// A bearer token as `meshctl login` / mesh-agent make it with `credentials`, signed for
+    /// moto's address, or for `stsHost` and `iamHost` (such as AWS's global hosts, which a
+    /// client built like Consul's signs for whatever endpoint the server sends to).
+    public func bearerToken(
+        _ credentials: AWSCredentials,
+        serverID: String? = Self.serverID,
+        stsHost: URL? = nil,
+        iamHost: URL? = nil
+    ) async throws -> String {
         let provider = StaticCredentialsProvider(credentials)
         return try await IAMLoginBearerToken(
             sts: STSClient(
                 httpClient: self.httpClient,
                 credentialsProvider: provider,
-                endpoint: self.moto.endpoint
+                endpoint: stsHost ?? self.moto.endpoint
             ),
-            iam: IAMClient(httpClient: self.httpClient, credentialsProvider: provider, endpoint: self.moto.endpoint)
+            iam: IAMClient(
+                httpClient: self.httpClient,
+                credentialsProvider: provider,
+                endpoint: iamHost ?? self.moto.endpoint
+            ),
+            lookup: STSClient(httpClient: self.httpClient, credentialsProvider: provider, endpoint: self.moto.endpoint)
         ).make(includeEntity: true, serverIDHeaderValue: serverID)
     }
 

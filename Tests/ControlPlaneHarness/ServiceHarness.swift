@@ -101,6 +101,7 @@ public func withIAMAuth<T: Sendable>(
     ecsEndpoint: URL? = nil,
     catalogAddress: HostPort? = nil,
     awsEnvironment: [String: String] = [:],
+    loginRate: Double = 50,
     _ body: @Sendable (TestAPI) async throws -> T
 ) async throws -> T {
     var database = try await TestDatabase.fresh()
@@ -116,6 +117,7 @@ public func withIAMAuth<T: Sendable>(
     config.ecsEndpoint = ecsEndpoint
     config.catalogAddress = catalogAddress
     config.awsEnvironment = awsEnvironment
+    config.loginRate = loginRate
     config.drainTimeout = .seconds(1)
     config.leaderRetryInterval = .milliseconds(100)
     config.resolveTimeout = .seconds(30)

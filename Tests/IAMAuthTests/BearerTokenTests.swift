@@ -14,6 +14,7 @@ struct BearerTokenTests {
     /// A token as a client makes it: signed for `endpoint`, with entity headers and a server ID.
     static func token(
         endpoint: URL = Self.endpoint,
+        iamEndpoint: URL? = nil,
         serverID: String? = "mesh.test",
         extraHeaders: [(name: String, value: String)] = []
     ) throws -> String {
@@ -25,7 +26,7 @@ struct BearerTokenTests {
         let iam = IAMClient(
             httpClient: .shared,
             credentialsProvider: StaticCredentialsProvider(Self.credentials),
-            endpoint: endpoint
+            endpoint: iamEndpoint ?? endpoint
         )
         let serverHeader = serverID.map { [(name: IAMLoginBearerToken.serverIDHeader, value: $0)] } ?? []
         let entity = try iam.signedGetEntityRequest(
@@ -143,5 +144,38 @@ struct BearerTokenTests {
         #expect(self.refusal(aws, config: config) == nil)
         let lookalike = try Self.token(endpoint: URL(string: "https://sts.amazonaws.com.evil.test/")!, serverID: nil)
         #expect(self.refusal(lookalike, config: config) != nil)
+    }
+
+    @Test(
+        "AWS host forms: STS and IAM, global, regional, FIPS and China hosts pass; S3 bucket hosts and other shapes do not",
+        arguments: [
+            ("sts.amazonaws.com", "sts", true), ("sts.us-east-1.amazonaws.com", "sts", true),
+            ("sts-fips.us-gov-west-1.amazonaws.com", "sts", true), ("sts.cn-north-1.amazonaws.com.cn", "sts", true),
+            ("iam.amazonaws.com", "iam", true), ("iam-fips.amazonaws.com", "iam", true),
+            ("sts.bucket.s3.amazonaws.com", "sts", false), ("sts.mybucket.amazonaws.com", "sts", false),
+            ("sts.us-east-1.s3.amazonaws.com", "sts", false), ("iam.amazonaws.com", "sts", false),
+            ("xsts.amazonaws.com", "sts", false), ("sts.amazonaws.com.evil.test", "sts", false),
+            ("sts..amazonaws.com", "sts", false), ("amazonaws.com", "sts", false),
+        ]
+    )
+    func awsHostForms(host: String, service: String, accepted: Bool) {
+        #expect(IAMBearerToken.isAWSHost(host, service: service) == accepted)
+    }
+
+    @Test("with an endpoint configured, a token signed for AWS's global host is sent there with that Host")
+    func configuredEndpointKeepsSignedHost() throws {
+        let token = try IAMBearerToken(
+            try Self.token(endpoint: URL(string: "https://sts.amazonaws.com/")!, iamEndpoint: Self.endpoint),
+            config: Self.config
+        )
+        #expect(token.callerIdentity.target.absoluteString == "http://127.0.0.1:9/")
+        #expect(token.callerIdentity.host == "sts.amazonaws.com")
+        // The entity request in that token names the endpoint itself: no Host override.
+        #expect(token.entity?.host == nil)
+        let bucket = try Self.token(
+            endpoint: URL(string: "https://sts.bucket.s3.amazonaws.com/")!,
+            iamEndpoint: Self.endpoint
+        )
+        #expect(self.refusal(bucket)?.contains("not the configured") == true)
     }
 }

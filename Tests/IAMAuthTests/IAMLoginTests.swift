@@ -90,6 +90,75 @@ struct IAMLoginTests {
         }
     }
 
+    @Test("past the login rate a login is 429 before any AWS call; a malformed token does not use a permit")
+    func loginRate() async throws {
+        try await MotoServer.with { moto, httpClient in
+            let aws = try await AWSFixture.make(moto, httpClient)
+            try await withAuthz { authz in
+                // One login per 100 s after a burst of 1: the second valid login in a row is refused.
+                try await withIAMAuth(authz: authz, loginRate: 0.01) { iamAuth in
+                    try await aws.configure(iamAuth.with(token: managementSecret))
+                    let task = try await aws.assume(aws.webRole, session: "task-rate")
+                    let bearer = try await aws.bearerToken(task)
+                    func login(_ token: String) async throws -> TestAPI.Answer {
+                        try await iamAuth.post(
+                            "/v1/acl/login",
+                            json: ["AuthMethod": "iam-ecs-service-token", "BearerToken": token]
+                        )
+                    }
+                    for _ in 0..<5 { #expect(try await login("{}").status == 403) }
+                    let first = try await login(bearer)
+                    #expect(first.status == 200, "\(first.text)")
+                    let second = try await login(bearer)
+                    #expect(second.status == 429)
+                    #expect(second.text == "rate limit exceeded, try again later")
+                    #expect(try await Self.loginTokens(authz).count == 1)
+                }
+            }
+        }
+    }
+
+    @Test(
+        "a token signed for AWS's global STS and IAM hosts logs in through the method's configured endpoints (Consul sends it there with the signed Host)"
+    )
+    func globalHostsThroughConfiguredEndpoints() async throws {
+        try await MotoServer.with { moto, httpClient in
+            let aws = try await AWSFixture.make(moto, httpClient)
+            try await withAuthz { authz in
+                try await withIAMAuth(authz: authz) { iamAuth in
+                    try await aws.configure(iamAuth.with(token: managementSecret))
+                    let task = try await aws.assume(aws.webRole, session: "task-global")
+                    // moto checks the signature against the Host header it receives: the login
+                    // passes only if that is the host the client signed for.
+                    let bearer = try await aws.bearerToken(
+                        task,
+                        stsHost: URL(string: "https://sts.amazonaws.com/")!,
+                        iamHost: URL(string: "https://iam.amazonaws.com/")!
+                    )
+                    let login = try await iamAuth.post(
+                        "/v1/acl/login",
+                        json: ["AuthMethod": "iam-ecs-service-token", "BearerToken": bearer]
+                    )
+                    #expect(login.status == 200, "\(login.text)")
+                    let identities = login.object["ServiceIdentities"] as? [[String: Any]]
+                    #expect(identities?.compactMap { $0["ServiceName"] as? String } == ["web"])
+                    // A host that is neither the endpoint nor AWS's is still refused.
+                    let lookalike = try await aws.bearerToken(
+                        task,
+                        stsHost: URL(string: "https://sts.evil.s3.amazonaws.com/")!,
+                        iamHost: URL(string: "https://iam.amazonaws.com/")!
+                    )
+                    let refused = try await iamAuth.post(
+                        "/v1/acl/login",
+                        json: ["AuthMethod": "iam-ecs-service-token", "BearerToken": lookalike]
+                    )
+                    #expect(refused.status == 403)
+                    #expect(try await Self.loginTokens(authz).count == 1)
+                }
+            }
+        }
+    }
+
     @Test(
         "refusals are 403 and create nothing: role outside the bound path, wrong server ID, tampered signature, another host, another action, unknown method"
     )

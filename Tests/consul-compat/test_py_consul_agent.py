@@ -174,6 +174,18 @@ def test_leaf_needs_service_write(agent):
     admin.acl.token.delete(limited["AccessorID"])
 
 
+def test_a_caller_without_a_token_does_not_act_with_the_agents(agent):
+    """The agent's own token (the task's service identity) never serves a caller that brings none."""
+    service, local, _ = agent
+    anonymous = consul.Consul(host=local.http.host, port=local.http.port, token=None)
+    with pytest.raises(consul.ACLPermissionDenied):
+        anonymous.agent.connect.ca.leaf(service)
+    with pytest.raises(consul.ACLPermissionDenied):
+        anonymous.agent.service.register(f"{service}-extra", service_id=f"{service}-extra", port=7002)
+    admin = consul.Consul(host=HOST, port=PORT, token=TOKEN)
+    assert admin.catalog.service(f"{service}-extra")[1] == []
+
+
 def test_sigterm_deregisters_what_was_registered_locally(agent):
     service, local, process = agent
     extra = f"{service}-job"

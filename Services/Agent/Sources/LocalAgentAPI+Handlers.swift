@@ -311,7 +311,8 @@ extension LocalAgentAPI {
         guard let issuer = self.leafIssuer else {
             throw ConsulHTTPError(.internalServerError, "Connect must be enabled in order to use this endpoint")
         }
-        let token = ConsulHTTP.token(of: request) ?? self.token
+        // The caller's token only: an anonymous caller is refused unless anonymous may write it.
+        let token = ConsulHTTP.token(of: request) ?? ""
         let rootsData = try await self.api.call(.GET, "/v1/connect/ca/roots")
         guard case .object(let roots) = try JSONDecoder().decode(JSONValue.self, from: rootsData),
             case .string(let trustDomain)? = roots["TrustDomain"]

@@ -13,13 +13,14 @@ import NIOHTTP1
 /// `/v1/agent/service/deregister/:id`, `/v1/agent/checks`, `/v1/agent/check/{pass,warn,fail,update}/:id`,
 /// `/v1/agent/connect/ca/roots` and `/v1/agent/connect/ca/leaf/:service`.
 ///
-/// Writes go to the catalog on the node of the agent's instance, with the caller's token or,
-/// without one, the agent's (Consul's agent uses its default token the same way); the catalog's
-/// ACLs decide. The listing is the agent's own: its instance and sidecar, and what was
-/// registered here.
+/// Calls go to the control plane with the caller's token, and without one as the anonymous
+/// token (Consul's agent uses its default token, anonymous in a secured cluster): the agent's
+/// own token never serves a caller, or every process that reaches this port would act with
+/// the task's identity. The control plane's ACLs decide. The listing is the agent's own: its
+/// instance and sidecar, and what was registered here.
 public struct LocalAgentAPI: Sendable {
     public var api: ConsulAPI
-    /// The agent's token, for calls that bring none.
+    /// The agent's token, for the agent's own calls (deregistering at shutdown), never a caller's.
     public var token: String
     public var instance: AppInstance
     public var datacenter: String
@@ -73,8 +74,10 @@ public struct LocalAgentAPI: Sendable {
         }
     }
 
+    /// The control plane as `request`'s caller (anonymous without a token), or as the agent itself.
     func catalog(_ request: Request?) -> ConsulAPI {
-        self.api.with(token: request.flatMap(ConsulHTTP.token(of:)) ?? self.token)
+        guard let request else { return self.api.with(token: self.token) }
+        return self.api.with(token: ConsulHTTP.token(of: request))
     }
 
     private func addRoutes(to agent: RouterGroup<BasicRequestContext>) {

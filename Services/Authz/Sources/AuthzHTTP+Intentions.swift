@@ -68,11 +68,12 @@ extension AuthzHTTP {
         v1.get("connect/intentions/:id") { request, context in
             try await self.handle {
                 let id = try ConsulHTTP.pathParameter("id", context, missing: "Missing intention ID")
+                // The token first: a bogus one is refused before anything is looked up.
+                let caller = try await self.caller(request)
                 let set = try await self.intentions.current()
                 guard let found = set.intentions.first(where: { $0.id == id }) else {
                     throw ConsulHTTPError(.notFound, "Intention not found")
                 }
-                let caller = try await self.caller(request)
                 try caller.demand(
                     caller.authorizer.intentionRead(found.destinationName),
                     "intentions:read",
@@ -84,11 +85,11 @@ extension AuthzHTTP {
         v1.delete("connect/intentions/:id") { request, context in
             try await self.handle {
                 let id = try ConsulHTTP.pathParameter("id", context, missing: "Missing intention ID")
+                let caller = try await self.caller(request)
                 let set = try await self.intentions.current()
                 guard let found = set.intentions.first(where: { $0.id == id }) else {
                     throw ConsulHTTPError(.notFound, "Cannot delete non-existent intention: '\(id)'")
                 }
-                let caller = try await self.caller(request)
                 try caller.demand(
                     caller.authorizer.intentionWrite(found.destinationName),
                     "intentions:write",

@@ -43,6 +43,12 @@ struct CACommand: AsyncParsableCommand {
     )
     var csrRate: String?
 
+    @Option(
+        name: .customLong("csr-rate-per-token"),
+        help: "Leaves signed per second for one token at most (env MESH_CA_CSR_RATE_PER_TOKEN, default 0.5)."
+    )
+    var csrRatePerToken: String?
+
     @OptionGroup var tls: TLSOptions
 
     func run() async throws {
@@ -75,6 +81,7 @@ struct CACommand: AsyncParsableCommand {
                 datacenter: self.datacenter,
                 maxLeafTTL: self.maxLeafTTL,
                 csrRate: self.csrRate,
+                csrRatePerToken: self.csrRatePerToken,
                 tls: self.tls.paths,
                 environment: environment
             )

@@ -15,6 +15,8 @@ public import MeshTLS
 /// - `--datacenter` / `MESH_DATACENTER` (default dc1): leaves are signed for this datacenter only
 /// - `--max-leaf-ttl` / `MESH_CA_MAX_LEAF_TTL` (default 168h): a cap on `LeafCertTTL`
 /// - `--csr-rate` / `MESH_CA_CSR_RATE` (default 10000): leaves signed per second per replica at most
+/// - `--csr-rate-per-token` / `MESH_CA_CSR_RATE_PER_TOKEN` (default 0.5): leaves signed per second
+///   per replica for one token at most, after a burst of 10 (or the rate, when larger)
 public struct CAConfig: Sendable {
     public var database: DatabaseSettings
     public var kek: KeyEncryptionKey
@@ -25,6 +27,7 @@ public struct CAConfig: Sendable {
     public var datacenter: String
     public var maximumLeafTTL: Duration
     public var csrRate: Int
+    public var csrRatePerToken: Double = 0.5
     /// TLS for the listeners and for calls to authz-svc (`--tls-*-file`); nil: plaintext on loopback.
     public var tls: TLSFiles?
     /// How long the cross-signed certificate of a rotated-in root lasts (at least a leaf's life).
@@ -66,6 +69,7 @@ public struct CAConfig: Sendable {
         datacenter: String?,
         maxLeafTTL: String?,
         csrRate: String?,
+        csrRatePerToken: String? = nil,
         tls: TLSPaths = TLSPaths(),
         environment: [String: String]
     ) throws -> CAConfig {
@@ -112,6 +116,15 @@ public struct CAConfig: Sendable {
                 throw SettingError(setting: "--csr-rate / MESH_CA_CSR_RATE", reason: "expected a positive integer")
             }
             config.csrRate = value
+        }
+        if let rate = settings.string(flag: csrRatePerToken, variable: "MESH_CA_CSR_RATE_PER_TOKEN") {
+            guard let value = Double(rate), value > 0, value.isFinite else {
+                throw SettingError(
+                    setting: "--csr-rate-per-token / MESH_CA_CSR_RATE_PER_TOKEN",
+                    reason: "expected a positive number"
+                )
+            }
+            config.csrRatePerToken = value
         }
         return config
     }

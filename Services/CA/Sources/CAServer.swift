@@ -33,6 +33,10 @@ public final class CAServer: Service, Sendable {
         let leaves = LeafService(
             store: store,
             limiter: RateLimiter(perSecond: config.csrRate),
+            perCaller: RateLimiter(
+                perSecond: config.csrRatePerToken,
+                burst: max(10, Int(config.csrRatePerToken.rounded(.up)))
+            ),
             datacenter: config.datacenter,
             maximumTTL: config.maximumLeafTTL,
             logger: context.logger

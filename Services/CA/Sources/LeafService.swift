@@ -17,9 +17,17 @@ enum SignRefusal: Error, Sendable, Equatable {
 
 /// Signs leaves from CSRs with the active root, keeping the unsealed signing key in memory
 /// until the roots change (then it is loaded again).
+///
+/// A leaf names exactly the identity its caller may write: a service ID in the default
+/// partition and namespace (until namespaces exist) of this datacenter, with no DNS or IP
+/// names beyond what `names` allows. Permits are taken only after authorization, first from
+/// the caller's own bucket (`perCaller`, keyed by token accessor), then from the CA's
+/// (`limiter`), so callers without rights cannot use up anyone's.
 final class LeafService: Sendable {
     let store: CAStore
     let limiter: RateLimiter
+    let perCaller: RateLimiter
+    let names: LeafNamePolicy
     let datacenter: String
     let maximumTTL: Duration
     let logger: Logger
@@ -28,9 +36,19 @@ final class LeafService: Sendable {
     private let signed = Counter(label: "mesh_ca_leaves_signed_total")
     private let refused = Counter(label: "mesh_ca_sign_refused_total")
 
-    init(store: CAStore, limiter: RateLimiter, datacenter: String, maximumTTL: Duration, logger: Logger) {
+    init(
+        store: CAStore,
+        limiter: RateLimiter,
+        perCaller: RateLimiter,
+        names: LeafNamePolicy = LeafNamePolicy(),
+        datacenter: String,
+        maximumTTL: Duration,
+        logger: Logger
+    ) {
         self.store = store
         self.limiter = limiter
+        self.perCaller = perCaller
+        self.names = names
         self.datacenter = datacenter
         self.maximumTTL = maximumTTL
         self.logger = logger
@@ -59,13 +77,9 @@ final class LeafService: Sendable {
         return signer
     }
 
-    /// Checks the CSR, the caller's right to the service it names and the rate limit, then signs.
-    /// `caller` is nil when ACLs are off.
+    /// Checks the CSR, the caller's right to the identity it names and the rate limits, then
+    /// signs. `caller` is nil when ACLs are off.
     func sign(csrPEM: String, caller: ACLCaller?) async throws -> SignedLeaf {
-        guard self.limiter.tryAcquire() else {
-            self.refused.increment()
-            throw SignRefusal.rateLimited
-        }
         let signer = try await self.currentSigner()
         let inspection: CSRInspection
         do {
@@ -74,10 +88,9 @@ final class LeafService: Sendable {
             self.refused.increment()
             throw SignRefusal.invalidCSR(error.reason)
         }
-        guard inspection.datacenter == self.datacenter else {
-            throw SignRefusal.invalidCSR(
-                "SPIFFE ID is for datacenter \"\(inspection.datacenter)\", this is \"\(self.datacenter)\""
-            )
+        if let reason = self.identityRefusal(inspection) ?? self.names.refusal(for: inspection) {
+            self.refused.increment()
+            throw SignRefusal.invalidCSR(reason)
         }
         if let caller {
             do {
@@ -91,6 +104,11 @@ final class LeafService: Sendable {
                 throw SignRefusal.permissionDenied(error)
             }
         }
+        let key = caller?.accessorID ?? ""
+        guard key.isEmpty || self.perCaller.tryAcquire(key), self.limiter.tryAcquire() else {
+            self.refused.increment()
+            throw SignRefusal.rateLimited
+        }
         let ttl = min(self.config.withLock { $0.leafTTL }, self.maximumTTL)
         let leaf = try signer.sign(inspection, ttl: ttl)
         self.signed.increment()
@@ -99,5 +117,20 @@ final class LeafService: Sendable {
             metadata: ["mesh.spiffe": "\(leaf.spiffeID)", "mesh.serial": "\(leaf.serialNumberHex)"]
         )
         return leaf
+    }
+
+    /// Why the SPIFFE ID may not be signed here: only the default partition and namespace
+    /// exist, and only this datacenter's identities are issued.
+    private func identityRefusal(_ inspection: CSRInspection) -> String? {
+        if inspection.partition != "default" {
+            return "SPIFFE ID names partition \"\(inspection.partition)\"; only \"default\" exists"
+        }
+        if inspection.namespace != "default" {
+            return "SPIFFE ID names namespace \"\(inspection.namespace)\"; only \"default\" exists"
+        }
+        if inspection.datacenter != self.datacenter {
+            return "SPIFFE ID is for datacenter \"\(inspection.datacenter)\", this is \"\(self.datacenter)\""
+        }
+        return nil
     }
 }

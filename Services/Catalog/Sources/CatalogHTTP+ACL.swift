@@ -10,18 +10,15 @@ struct CatalogAccess: Sendable {
     let store: CatalogStore
 
     /// Refuses a registration the caller may not make (see `Registration.requiredPermissions`).
+    ///
+    /// The node is read just before the write, not in its transaction: a concurrent write in
+    /// between can change who owns an ID (Consul vets before its Raft apply likewise).
     func authorize(_ registration: Registration, caller: ACLCaller) async throws {
-        let existing = try await self.store.nodeOwnership(registration.node.name)
-        let unchanged =
-            existing.map {
-                $0.node.address == registration.node.address && $0.node.meta == registration.node.meta
-                    && $0.node.taggedAddresses == registration.node.taggedAddresses
-            } ?? false
-        let needs = registration.requiredPermissions(nodeUnchanged: unchanged) { check in
-            if let service = registration.service, service.id == check.serviceID { return service.name }
-            return existing?.services[check.serviceID]
-        }
-        for need in needs {
+        let existing = try await self.store.nodeOwnership(
+            registration.node.name,
+            checkIDs: registration.checks.map(\.checkID)
+        )
+        for need in registration.requiredPermissions(existing: existing, defaultDatacenter: self.store.datacenter) {
             try caller.require(need.allowed(caller.authorizer), need.permission, on: need.resource)
         }
     }
@@ -51,8 +48,15 @@ struct CatalogAccess: Sendable {
     }
 
     /// Refuses a TTL update unless the caller may write the check's service (or node, for a node check).
+    ///
+    /// An unknown check needs `node:write` on the named node (any node when none is named), so
+    /// that a caller without rights cannot tell an unknown check ID (404) from a known one (403).
     func authorizeTTL(node: String, checkID: String, caller: ACLCaller) async throws {
-        for owner in try await self.store.checkOwners(node: node, checkID: checkID) {
+        let owners = try await self.store.checkOwners(node: node, checkID: checkID)
+        if owners.isEmpty {
+            try caller.require(caller.authorizer.nodeWrite(node), "node:write", on: node)
+        }
+        for owner in owners {
             if owner.isEmpty {
                 try caller.require(caller.authorizer.nodeWrite(node), "node:write", on: node)
             } else {

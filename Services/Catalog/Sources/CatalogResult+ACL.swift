@@ -3,7 +3,8 @@ import MeshCore
 extension CatalogResult {
     /// What `authorizer` may read of this result, and whether anything was left out (Consul's
     /// `X-Consul-Results-Filtered-By-ACLs`). Services need `service:read`, nodes `node:read`;
-    /// a check needs read on its service, or on its node when it is a node check.
+    /// a check needs `node:read` on its node and, when it belongs to an instance, `service:read`
+    /// on its service (Consul's `filterHealthChecks`).
     func filtered(by authorizer: ACLAuthorizer) -> (CatalogResult, filtered: Bool) {
         switch self {
         case .services(let services):
@@ -24,7 +25,8 @@ extension CatalogResult {
             return (.serviceHealth(kept), kept.count < entries.count)
         case .checks(let checks):
             let kept = checks.filter { check in
-                check.serviceName.isEmpty ? authorizer.nodeRead(check.node) : authorizer.serviceRead(check.serviceName)
+                authorizer.nodeRead(check.node)
+                    && (check.serviceName.isEmpty || authorizer.serviceRead(check.serviceName))
             }
             return (.checks(kept), kept.count < checks.count)
         }
@@ -32,32 +34,78 @@ extension CatalogResult {
 }
 
 extension Registration {
-    /// The permissions a registration needs, as Consul's `vetRegisterWithACL`: `service:write` on
-    /// the instance's service, and `node:write` on the node unless the node entry is left as it is
-    /// (`SkipNodeUpdate`, or `nodeUnchanged`). Node checks need `node:write`; a check on an
-    /// instance needs `service:write` on that instance's service (`serviceOfCheck`).
-    func requiredPermissions(
-        nodeUnchanged: Bool,
-        serviceOfCheck: (HealthCheck) -> String?
-    ) -> [(permission: String, resource: String, allowed: (ACLAuthorizer) -> Bool)] {
-        var needs: [(String, String, (ACLAuthorizer) -> Bool)] = []
+    /// One right a write needs.
+    struct Need: Hashable {
+        enum Kind: Hashable {
+            case nodeWrite
+            case serviceWrite
+        }
+        var kind: Kind
+        var resource: String
+
+        var permission: String { self.kind == .nodeWrite ? "node:write" : "service:write" }
+
+        func allowed(_ authorizer: ACLAuthorizer) -> Bool {
+            switch self.kind {
+            case .nodeWrite: authorizer.nodeWrite(self.resource)
+            case .serviceWrite: authorizer.serviceWrite(self.resource)
+            }
+        }
+    }
+
+    /// The rights a registration needs against what the node holds now (`existing`, nil for a
+    /// new node), as Consul's `vetRegisterWithACL`, in the order they are checked:
+    ///
+    /// - `node:write` on the node when it is new, or when the registration changes any of its
+    ///   own fields (ID, address, datacenter, tagged addresses, meta: Consul's `ChangesNode`)
+    ///   and does not set `SkipNodeUpdate`. An empty datacenter means `defaultDatacenter`.
+    /// - `service:write` on the instance's service, **and** on the service that owns that
+    ///   instance ID on the node now, so that no token can take over another service's instance.
+    /// - For each check: `node:write` for a node check; `service:write` on the service the check
+    ///   will belong to (an unknown instance ID needs `node:write`); and, stricter than Consul,
+    ///   on whoever owns that check ID on the node now (`node:write` when it is a node check).
+    func requiredPermissions(existing: NodeOwnership?, defaultDatacenter: String) -> [Need] {
+        var needs: [Need] = []
+        func need(_ kind: Need.Kind, _ resource: String) {
+            let need = Need(kind: kind, resource: resource)
+            if !needs.contains(need) { needs.append(need) }
+        }
         let nodeName = self.node.name
-        if !self.skipNodeUpdate && !nodeUnchanged {
-            needs.append(("node:write", nodeName, { $0.nodeWrite(nodeName) }))
+        if let existing {
+            if !self.skipNodeUpdate && self.changesNode(existing.node, defaultDatacenter: defaultDatacenter) {
+                need(.nodeWrite, nodeName)
+            }
+        } else {
+            need(.nodeWrite, nodeName)
         }
         if let service = self.service {
-            let name = service.name
-            needs.append(("service:write", name, { $0.serviceWrite(name) }))
+            need(.serviceWrite, service.name)
+            if let owner = existing?.services[service.id] { need(.serviceWrite, owner) }
         }
         for check in self.checks {
             if check.serviceID.isEmpty {
-                needs.append(("node:write", nodeName, { $0.nodeWrite(nodeName) }))
-            } else if let name = serviceOfCheck(check) {
-                needs.append(("service:write", name, { $0.serviceWrite(name) }))
+                need(.nodeWrite, nodeName)
+            } else if let service = self.service, service.id == check.serviceID {
+                need(.serviceWrite, service.name)
+            } else if let owner = existing?.services[check.serviceID] {
+                need(.serviceWrite, owner)
             } else {
-                needs.append(("node:write", nodeName, { $0.nodeWrite(nodeName) }))
+                need(.nodeWrite, nodeName)
+            }
+            switch existing?.checks[check.checkID] {
+            case nil: break
+            case ""?: need(.nodeWrite, nodeName)
+            case let owner?: need(.serviceWrite, owner)
             }
         }
         return needs
+    }
+
+    /// Whether registering would change the node's own fields (Consul's `ChangesNode`).
+    func changesNode(_ stored: CatalogNode, defaultDatacenter: String) -> Bool {
+        let datacenter = self.node.datacenter.isEmpty ? defaultDatacenter : self.node.datacenter
+        return stored.id != self.node.id || stored.address != self.node.address
+            || stored.datacenter != datacenter || stored.taggedAddresses != self.node.taggedAddresses
+            || stored.meta != self.node.meta
     }
 }

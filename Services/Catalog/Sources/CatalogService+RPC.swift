@@ -16,12 +16,14 @@ struct CatalogRPC: Sendable {
 
 extension CatalogRPC: Mesh_V1_Catalog.SimpleServiceProtocol {
     func register(request: Mesh_V1_RegisterRequest, context: ServerContext) async throws -> Mesh_V1_RegisterResponse {
-        let registration = Registration(
-            node: CatalogNode(request.node),
-            service: request.hasService ? ServiceInstance(request.service, node: request.node.name) : nil,
-            checks: request.checks.map { HealthCheck($0, node: request.node.name) },
-            skipNodeUpdate: request.skipNodeUpdate
-        )
+        let registration = try await self.mapped {
+            Registration(
+                node: CatalogNode(request.node),
+                service: request.hasService ? try ServiceInstance(request.service, node: request.node.name) : nil,
+                checks: try request.checks.map { try HealthCheck($0, node: request.node.name) },
+                skipNodeUpdate: request.skipNodeUpdate
+            )
+        }
         try await self.authorize { try await $0.authorize(registration, caller: $1) }
         let index = try await self.mapped { try await self.store.register(registration) }
         return .with { $0.index = index }
@@ -224,7 +226,18 @@ extension CatalogNode {
 }
 
 extension ServiceInstance {
-    init(_ proto: Mesh_V1_Service, node: String) {
+    /// The instance a gRPC registration carries; its `proxy_json` and `connect_json` must be
+    /// JSON objects when present (nothing malformed is stored as if it were absent).
+    init(_ proto: Mesh_V1_Service, node: String) throws(CatalogError) {
+        func object(_ data: Data, field: String) throws(CatalogError) -> JSONValue? {
+            guard !data.isEmpty else { return nil }
+            guard let value = try? JSONDecoder().decode(JSONValue.self, from: data), case .object = value else {
+                throw CatalogError.invalid(ValidationError(field: field, reason: "must be a JSON object"))
+            }
+            return value
+        }
+        let proxy = try object(proto.proxyJson, field: "Service.Proxy")
+        let connect = try object(proto.connectJson, field: "Service.Connect")
         self.init(
             node: node,
             id: proto.id,
@@ -239,22 +252,27 @@ extension ServiceInstance {
                 ? ServiceWeights(passing: Int(proto.weights.passing), warning: Int(proto.weights.warning))
                 : ServiceWeights(),
             enableTagOverride: proto.enableTagOverride,
-            proxy: proto.proxyJson.isEmpty ? nil : try? JSONDecoder().decode(JSONValue.self, from: proto.proxyJson),
-            connect: proto.connectJson.isEmpty
-                ? nil : try? JSONDecoder().decode(JSONValue.self, from: proto.connectJson)
+            proxy: proxy,
+            connect: connect
         )
     }
 }
 
 extension HealthCheck {
-    init(_ proto: Mesh_V1_HealthCheck, node: String) {
+    /// The check a gRPC registration carries; an unknown status is refused, as over REST.
+    init(_ proto: Mesh_V1_HealthCheck, node: String) throws(CatalogError) {
+        guard let status = CheckStatus(rawValue: proto.status) else {
+            throw CatalogError.invalid(
+                ValidationError(field: "Checks.Status", reason: "unknown check status \"\(proto.status)\"")
+            )
+        }
         let definition = proto.definition
         func duration(_ milliseconds: Int64) -> Duration? { milliseconds > 0 ? .milliseconds(milliseconds) : nil }
         self.init(
             node: node,
             checkID: proto.checkID,
             name: proto.name,
-            status: CheckStatus(rawValue: proto.status) ?? .critical,
+            status: status,
             notes: proto.notes,
             output: proto.output,
             serviceID: proto.serviceID,

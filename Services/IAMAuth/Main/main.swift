@@ -77,6 +77,12 @@ struct IAMAuthCommand: AsyncParsableCommand {
     @Option(name: .customLong("catalog-addr"), help: "catalog-svc gRPC, where the cluster's node is registered.")
     var catalogAddr: String?
 
+    @Option(
+        name: .customLong("login-rate"),
+        help: "Logins verified with AWS per second at most (env MESH_IAM_LOGIN_RATE, default 50)."
+    )
+    var loginRate: String?
+
     @OptionGroup var tls: TLSOptions
 
     func run() async throws {
@@ -121,6 +127,7 @@ struct IAMAuthCommand: AsyncParsableCommand {
         flags.controllerInterval = self.controllerInterval
         flags.maxTokenTTL = self.maxTokenTTL
         flags.catalogAddr = self.catalogAddr
+        flags.loginRate = self.loginRate
         flags.tls = self.tls.paths
         return flags
     }

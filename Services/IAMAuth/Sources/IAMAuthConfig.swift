@@ -22,6 +22,9 @@ public import MeshStore
 ///   AWS credentials come from the usual chain (environment, ECS container endpoint, profile).
 ///   With `--catalog-addr` / `MESH_CATALOG_ADDR` (catalog-svc's gRPC) it also registers the
 ///   cluster's node, which tasks register their instances on.
+/// - `--login-rate` / `MESH_IAM_LOGIN_RATE` (default 50): logins verified with AWS per second per
+///   replica at most, after a burst of twice as many; past it a login is answered 429 before any
+///   AWS call (each login makes one or two)
 public struct IAMAuthConfig: Sendable {
     public var database: DatabaseSettings
     public var grpcAddress: HostPort
@@ -36,6 +39,7 @@ public struct IAMAuthConfig: Sendable {
     public var ecsEndpoint: URL?
     /// catalog-svc's gRPC address: with the controller, the cluster's node is registered there.
     public var catalogAddress: HostPort?
+    public var loginRate: Double = 50
     /// The environment AWS credentials are read from (passed in, so tests give their own).
     public var awsEnvironment: [String: String] = [:]
     public var leaderRetryInterval: Duration = .seconds(1)
@@ -78,6 +82,7 @@ public struct IAMAuthConfig: Sendable {
         public var controllerInterval: String?
         public var maxTokenTTL: String?
         public var catalogAddr: String?
+        public var loginRate: String?
         public var tls: TLSPaths = TLSPaths()
 
         public init() {}
@@ -135,6 +140,12 @@ public struct IAMAuthConfig: Sendable {
                 throw SettingError(setting: "--ecs-endpoint / MESH_ECS_ENDPOINT", reason: "not a URL: \(endpoint)")
             }
             config.ecsEndpoint = url
+        }
+        if let rate = settings.string(flag: flags.loginRate, variable: "MESH_IAM_LOGIN_RATE") {
+            guard let value = Double(rate), value > 0, value.isFinite else {
+                throw SettingError(setting: "--login-rate / MESH_IAM_LOGIN_RATE", reason: "expected a positive number")
+            }
+            config.loginRate = value
         }
         if let catalog = settings.string(flag: flags.catalogAddr, variable: "MESH_CATALOG_ADDR"), !catalog.isEmpty {
             config.catalogAddress = try settings.address(

@@ -193,6 +193,9 @@ struct IAMAuthHTTP: Sendable {
             throw ConsulHTTPError(.forbidden, "Permission denied")
         } catch .unavailable {
             throw ConsulHTTPError(.internalServerError, "login failed: the ACL service is unavailable")
+        } catch .rateLimited {
+            // Consul's answer when its request rate limit refuses a call.
+            throw ConsulHTTPError(.tooManyRequests, "rate limit exceeded, try again later")
         }
     }
 

@@ -48,6 +48,7 @@ public final class IAMAuthServer: Service, Sendable {
             store: store,
             verifier: IAMIdentityVerifier(httpClient: http.client),
             tokens: tokens,
+            limiter: RateLimiter(perSecond: config.loginRate, burst: Int((config.loginRate * 2).rounded(.up))),
             datacenter: config.datacenter,
             logger: context.logger
         )

@@ -15,6 +15,9 @@ struct ReplayedRequest: Sendable, Equatable {
     var method: String
     /// Where the server sends it: the configured endpoint with the token URL's path and query.
     var target: URL
+    /// The `Host` header to send when it is not the target's: the host the client signed for
+    /// (a global AWS host sent through a configured regional or VPC endpoint).
+    var host: String? = nil
     var headers: [HTTPHeaderField]
     var body: String
 
@@ -78,13 +81,15 @@ struct IAMBearerToken: Sendable, Equatable {
                 throw LoginRefusal("invalid request header: \(header.name)")
             }
         }
+        let sts = try Self.target(
+            String(decoding: urlData, as: UTF8.self),
+            endpoint: config.stsEndpoint,
+            service: "sts"
+        )
         self.callerIdentity = ReplayedRequest(
             method: "POST",
-            target: try Self.target(
-                String(decoding: urlData, as: UTF8.self),
-                endpoint: config.stsEndpoint,
-                service: "sts"
-            ),
+            target: sts.url,
+            host: sts.host,
             headers: headers,
             body: body
         )
@@ -119,9 +124,11 @@ struct IAMBearerToken: Sendable, Equatable {
         guard Set(form.keys).isSubset(of: ["Action", "RoleName", "UserName", "Version"]) else {
             throw LoginRefusal("invalid entity request body \(entityBody)")
         }
+        let iam = try Self.target(entityURL, endpoint: config.iamEndpoint, service: "iam")
         self.entity = ReplayedRequest(
             method: "POST",
-            target: try Self.target(entityURL, endpoint: config.iamEndpoint, service: "iam"),
+            target: iam.url,
+            host: iam.host,
             headers: entityHeaders,
             body: entityBody
         )
@@ -172,39 +179,79 @@ struct IAMBearerToken: Sendable, Equatable {
         text.replacingOccurrences(of: "+", with: " ").removingPercentEncoding
     }
 
-    /// Where a token's request may be sent. With an endpoint configured, the URL must name that
-    /// endpoint's host and port; without, an AWS host of `service` over HTTPS.
-    static func target(_ rawURL: String, endpoint: String, service: String) throws(LoginRefusal) -> URL {
-        guard let url = URL(string: rawURL), let scheme = url.scheme, let host = url.host?.lowercased(),
+    /// Where a token's request is sent, and the `Host` header to send when it differs from
+    /// the target's.
+    ///
+    /// With an endpoint configured, the request goes there whatever host the token's URL
+    /// names, with the URL's path and query and the signed host as `Host` (Consul's
+    /// `buildHttpRequest`): a client that signed for `sts.amazonaws.com` logs in through a
+    /// regional or VPC endpoint. Stricter than Consul, the URL must still name either the
+    /// configured endpoint itself or one of AWS's documented hosts of `service`. Without an
+    /// endpoint, the URL must be such an AWS host over HTTPS on port 443, and the request
+    /// goes there.
+    static func target(
+        _ rawURL: String,
+        endpoint: String,
+        service: String
+    ) throws(LoginRefusal) -> (url: URL, host: String?) {
+        guard let url = URL(string: rawURL), let scheme = url.scheme?.lowercased(), let host = url.host?.lowercased(),
             !host.isEmpty
         else {
             throw LoginRefusal("invalid \(service) URL \(rawURL)")
         }
-        let requestURI = (url.path.isEmpty ? "/" : url.path) + (url.query.map { "?\($0)" } ?? "")
-        if !endpoint.isEmpty {
-            guard let configured = URL(string: endpoint), let configuredHost = configured.host?.lowercased(),
-                let configuredScheme = configured.scheme
-            else {
-                throw LoginRefusal("the configured \(service) endpoint \(endpoint) is not a URL")
-            }
-            let port = url.port ?? (scheme == "https" ? 443 : 80)
-            let configuredPort = configured.port ?? (configuredScheme == "https" ? 443 : 80)
-            guard host == configuredHost, port == configuredPort else {
-                throw LoginRefusal("the \(service) request names host \(host):\(port), not the configured \(endpoint)")
-            }
-            var base = endpoint
-            while base.hasSuffix("/") { base.removeLast() }
-            guard let target = URL(string: base + requestURI) else {
-                throw LoginRefusal("invalid \(service) URL \(rawURL)")
-            }
-            return target
+        let port = url.port ?? (scheme == "https" ? 443 : 80)
+        let isAWSHost = scheme == "https" && port == 443 && Self.isAWSHost(host, service: service)
+        guard !endpoint.isEmpty else {
+            guard isAWSHost else { throw LoginRefusal("invalid \(service.uppercased()) hostname: \"\(host)\"") }
+            return (url, nil)
         }
-        guard scheme == "https", host.hasSuffix(".amazonaws.com"),
-            host.hasPrefix("\(service).") || host.hasPrefix("\(service)-fips."), url.port == nil || url.port == 443
+        guard let configured = URL(string: endpoint), let configuredHost = configured.host?.lowercased(),
+            let configuredScheme = configured.scheme?.lowercased()
         else {
-            throw LoginRefusal("invalid \(service.uppercased()) hostname: \"\(host)\"")
+            throw LoginRefusal("the configured \(service) endpoint \(endpoint) is not a URL")
         }
-        return url
+        let configuredPort = configured.port ?? (configuredScheme == "https" ? 443 : 80)
+        let isEndpoint = host == configuredHost && port == configuredPort
+        guard isEndpoint || isAWSHost else {
+            throw LoginRefusal("the \(service) request names host \(host):\(port), not the configured \(endpoint)")
+        }
+        let requestURI = (url.path.isEmpty ? "/" : url.path) + (url.query.map { "?\($0)" } ?? "")
+        var base = endpoint
+        while base.hasSuffix("/") { base.removeLast() }
+        guard let target = URL(string: base + requestURI) else {
+            throw LoginRefusal("invalid \(service) URL \(rawURL)")
+        }
+        return (target, isEndpoint ? nil : host)
+    }
+
+    /// Whether `host` is one of AWS's documented host names of `service` (`sts` or `iam`):
+    /// `<service>[-fips][.<region>].amazonaws.com[.cn]`, where a region is lowercase words
+    /// joined by hyphens (`us-east-1`, `us-gov-west-1`, `cn-north-1`). Nothing else under
+    /// `amazonaws.com` (an S3 bucket host such as `sts.bucket.s3.amazonaws.com`) passes.
+    static func isAWSHost(_ host: String, service: String) -> Bool {
+        var labels = host.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
+        if labels.last == "cn" { labels.removeLast() }
+        guard labels.count >= 3, labels.suffix(2) == ["amazonaws", "com"] else { return false }
+        labels.removeLast(2)
+        guard labels[0] == service || labels[0] == "\(service)-fips" else { return false }
+        switch labels.count {
+        case 1: return true
+        case 2: return Self.isRegion(labels[1])
+        default: return false
+        }
+    }
+
+    private static func isRegion(_ label: String) -> Bool {
+        let parts = label.split(separator: "-", omittingEmptySubsequences: false)
+        guard parts.count >= 2, parts[0].count == 2 else { return false }
+        for (offset, part) in parts.enumerated() {
+            guard !part.isEmpty else { return false }
+            let isLast = offset == parts.count - 1
+            let letters = part.allSatisfy { $0.isASCII && $0.isLowercase }
+            let digits = part.allSatisfy { $0.isASCII && $0.isNumber }
+            guard letters || (isLast && digits && offset >= 2) else { return false }
+        }
+        return true
     }
 
     /// The server ID header must carry the configured value and be covered by the signature.

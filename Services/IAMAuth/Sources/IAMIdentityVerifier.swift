@@ -103,6 +103,8 @@ struct IAMIdentityVerifier: Sendable {
         for header in replayed.headers {
             request.headers.add(name: header.name, value: header.value)
         }
+        // The host the client signed for, when the request goes to a configured endpoint.
+        if let host = replayed.host { request.headers.replaceOrAdd(name: "Host", value: host) }
         request.body = .bytes(ByteBuffer(string: replayed.body))
         var attempt = 0
         while true {

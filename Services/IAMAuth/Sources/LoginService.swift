@@ -3,6 +3,7 @@ import GRPCCore
 import Logging
 import MeshCore
 import MeshProto
+import MeshServer
 import Metrics
 import PostgresNIO
 import SwiftProtobuf
@@ -13,6 +14,8 @@ struct LoginService: Sendable {
     let store: IAMAuthStore
     let verifier: IAMIdentityVerifier
     let tokens: LoginTokensClient
+    /// Permits for the AWS calls a login makes; taken after the token's own checks.
+    let limiter: RateLimiter
     let datacenter: String
     let logger: Logger
 
@@ -24,6 +27,8 @@ struct LoginService: Sendable {
         case refused(String)
         /// authz-svc could not be reached or failed (500).
         case unavailable(String)
+        /// Too many logins at once: 429, retry later (nothing was sent to AWS).
+        case rateLimited
     }
 
     /// Logs in; returns Consul's token JSON (with the secret, shown this once).
@@ -42,6 +47,7 @@ struct LoginService: Sendable {
         }
         do {
             let token = try IAMBearerToken(bearerToken, config: method.config)
+            guard self.limiter.tryAcquire() else { throw Failure.rateLimited }
             let identity = try await self.verifier.verify(token, config: method.config)
             let grant = try LoginGrant.bind(
                 rules,
@@ -77,6 +83,9 @@ struct LoginService: Sendable {
                 metadata: ["mesh.auth_method": "\(method.name)", "mesh.reason": "\(error.message)"]
             )
             throw .refused(error.message)
+        } catch Failure.rateLimited {
+            Counter(label: "mesh_iam_logins_total", dimensions: [("result", "rate_limited")]).increment()
+            throw .rateLimited
         } catch {
             Counter(label: "mesh_iam_logins_total", dimensions: [("result", "error")]).increment()
             self.logger.error(
