@@ -161,6 +161,45 @@ import Testing
         }
     }
 
+    @Test func theMeshEntrysRequestNormalizationReachesTheProxy() async throws {
+        try await self.withControlPlane { catalog, _, distributor in
+            try await Self.register(catalog, service: "web", id: "web-1", appPort: 8080, proxyPort: 21000)
+            try await withStream(distributor, proxyID: "web-1-sidecar-proxy", service: "web") { probe in
+                let (first, snapshot) = try await probe.next()
+                #expect(snapshot.requestNormalization == nil)
+                probe.ack(first)
+                let mesh = try await catalog.put(
+                    "/v1/config",
+                    json: [
+                        "Kind": "mesh",
+                        "HTTP": [
+                            "Incoming": [
+                                "RequestNormalization": [
+                                    "MergeSlashes": false, "PathWithEscapedSlashesAction": "UNESCAPE_AND_FORWARD",
+                                    "HeadersWithUnderscoresAction": "DROP_HEADER",
+                                ]
+                            ]
+                        ],
+                    ] as [String: Any]
+                )
+                #expect(mesh.status == 200, "\(mesh.text)")
+                let (second, after) = try await probe.next()
+                #expect(
+                    after.requestNormalization
+                        == RequestNormalization(
+                            mergeSlashes: false,
+                            pathWithEscapedSlashesAction: .unescapeAndForward,
+                            headersWithUnderscoresAction: .dropHeader
+                        )
+                )
+                probe.ack(second)
+                #expect(try await catalog.delete("/v1/config/mesh/mesh").status == 200)
+                let (_, deleted) = try await probe.next()
+                #expect(deleted.requestNormalization == nil)
+            }
+        }
+    }
+
     @Test func aStreamOpenedBeforeRegistrationGetsItsConfigOnceRegistered() async throws {
         try await self.withControlPlane { catalog, _, distributor in
             try await withStream(distributor, proxyID: "web-1-sidecar-proxy", service: "web") { probe in

@@ -136,6 +136,58 @@ import Testing
         }
     }
 
+    @Test func everySpellingOfADeniedPathIsDeniedAndTheAppSeesTheNormalizedPath() async throws {
+        let app = try await self.startHTTPApp()
+        defer { app.close(promise: nil) }
+        let intentions = [
+            Intention(
+                sourceName: "web",
+                destinationName: "api",
+                permissions: [
+                    IntentionPermission(action: .deny, http: IntentionHTTPPermission(pathPrefix: "/admin")),
+                    IntentionPermission(action: .allow, http: IntentionHTTPPermission(pathPrefix: "/")),
+                ]
+            )
+        ]
+        var snapshot = sidecar("api", appPort: app.localAddress!.port!, intentions: intentions)
+        snapshot.protocolName = "http"
+        try await withProxy(snapshot, tls: try self.pki.tls(for: "api"), group: self.group) { api in
+            let apiPort = try #require(await api.boundPublicPort())
+            try await withProxy(
+                sidecar("web", appPort: 1, upstreams: [upstream("api", ports: [apiPort])]),
+                tls: try self.pki.tls(for: "web"),
+                group: self.group
+            ) { web in
+                let port = try #require(await web.boundUpstreamPort("api"))
+                let targets = [
+                    "//admin/users", "/%61dmin/users", "/x/../admin/users", "/x/%2e%2e/admin", "/./admin",
+                    "/admin%2Fusers", "/public//a/./b/../c?q=/../admin",
+                ]
+                let requests = targets.enumerated().map { index, target in
+                    "GET \(target) HTTP/1.1\r\nHost: api\r\n"
+                        + (index == targets.count - 1 ? "Connection: close\r\n" : "") + "\r\n"
+                }
+                let answer = try await self.exchange(port: port, requests.joined())
+                let statuses = answer.components(separatedBy: "HTTP/1.1 ").dropFirst().map {
+                    $0.components(separatedBy: "\r\n").first ?? ""
+                }
+                #expect(
+                    statuses == [
+                        "403 Forbidden", "403 Forbidden", "403 Forbidden", "403 Forbidden", "403 Forbidden",
+                        "400 Bad Request", "200 OK",
+                    ],
+                    "\(answer)"
+                )
+                // The app saw only the allowed request, with the path the intentions matched.
+                #expect(answer.contains("GET /public/a/c?q=/../admin from URI="), "\(answer)")
+                #expect(!answer.contains("admin/users from"))
+                let metrics = String(decoding: api.metrics.render(), as: UTF8.self)
+                #expect(metrics.contains("mesh_proxy_intention_denials_total 5"))
+                #expect(metrics.contains("mesh_proxy_bad_requests_total 1"))
+            }
+        }
+    }
+
     @Test func anotherSourceIsDeniedByDefaultPerRequest() async throws {
         let app = try await self.startHTTPApp()
         defer { app.close(promise: nil) }

@@ -52,3 +52,41 @@ def test_anonymous_cannot_write():
     anonymous = consul.Consul(host=HOST, port=PORT, token=None)
     with pytest.raises(consul.ACLPermissionDenied):
         anonymous.config.set("service-defaults", "web", {"Protocol": "http"})
+
+
+def test_mesh_entry_lifecycle_and_validation(admin):
+    body = {
+        "HTTP": {
+            "Incoming": {
+                "RequestNormalization": {
+                    "MergeSlashes": True,
+                    "PathWithEscapedSlashesAction": "REJECT_REQUEST",
+                    "HeadersWithUnderscoresAction": "DROP_HEADER",
+                }
+            }
+        }
+    }
+    try:
+        assert admin.config.set("mesh", "mesh", body) is True
+        entry = admin.config.get("mesh", "mesh")
+        assert entry["Kind"] == "mesh"
+        assert "Name" not in entry
+        assert entry["HTTP"] == body["HTTP"]
+        # Readable without a token, as Consul's mesh entry.
+        assert consul.Consul(host=HOST, port=PORT, token=None).config.get("mesh", "mesh")["HTTP"] == body["HTTP"]
+        bad = {"HTTP": {"Incoming": {"RequestNormalization": {"PathWithEscapedSlashesAction": "NOPE"}}}}
+        with pytest.raises(consul.ConsulException, match="no matching PathWithEscapedSlashesAction value found for NOPE"):
+            admin.config.set("mesh", "mesh", bad)
+        with pytest.raises(consul.ConsulException, match="only \"mesh\" is supported"):
+            admin.config.set("mesh", "other", {})
+        with pytest.raises(consul.ConsulException, match="TLS 1.3"):
+            admin.config.set("mesh", "mesh", {"TLS": {"Incoming": {"TLSMaxVersion": "TLSv1_2"}}})
+        # Writing needs mesh:write: a service identity does not carry it, and nothing changes.
+        narrow = admin.acl.token.create(service_identities=[{"ServiceName": "web"}])
+        with pytest.raises(consul.ACLPermissionDenied):
+            consul.Consul(host=HOST, port=PORT, token=narrow["SecretID"]).config.set("mesh", "mesh", {})
+        assert admin.config.get("mesh", "mesh")["HTTP"] == body["HTTP"]
+        admin.acl.token.delete(narrow["AccessorID"])
+    finally:
+        admin.config.delete("mesh", "mesh")
+    assert admin.config.get("mesh", "mesh") is None

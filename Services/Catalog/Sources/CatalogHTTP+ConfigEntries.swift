@@ -6,9 +6,10 @@ import MeshRPC
 import MeshServer
 import MeshStore
 
-/// `/v1/config`: Consul's config entry API for `service-defaults` and `proxy-defaults`.
-/// Writing a service's defaults needs `service:write` on it, the proxy defaults `mesh:write`
-/// (or `operator:write`); reading a service's defaults needs `service:read`, lists are filtered.
+/// `/v1/config`: Consul's config entry API for `service-defaults`, `proxy-defaults` and `mesh`.
+/// Writing a service's defaults needs `service:write` on it, the proxy defaults and the mesh
+/// entry `mesh:write` (or `operator:write`); reading a service's defaults needs `service:read`,
+/// lists are filtered; the proxy defaults and the mesh entry are readable by anyone (Consul).
 extension CatalogHTTP {
     func addConfigRoutes(to v1: RouterGroup<BasicRequestContext>) {
         v1.put("config") { request, _ in
@@ -106,14 +107,14 @@ extension CatalogHTTP {
     private static func demandWrite(_ kind: ConfigEntryKind, _ name: String, _ caller: ACLCaller) throws {
         switch kind {
         case .serviceDefaults: try caller.demand(caller.authorizer.serviceWrite(name), "service:write", on: name)
-        case .proxyDefaults: try caller.demand(caller.authorizer.meshWrite, "mesh:write")
+        case .proxyDefaults, .mesh: try caller.demand(caller.authorizer.meshWrite, "mesh:write")
         }
     }
 
     private static func mayRead(_ kind: ConfigEntryKind, _ name: String, _ caller: ACLCaller) -> Bool {
         switch kind {
         case .serviceDefaults: caller.authorizer.serviceRead(name)
-        case .proxyDefaults: true
+        case .proxyDefaults, .mesh: true
         }
     }
 

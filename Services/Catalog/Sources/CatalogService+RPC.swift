@@ -161,14 +161,14 @@ extension CatalogRPC: Mesh_V1_Catalog.SimpleServiceProtocol {
         response: RPCWriter<Mesh_V1_ProtocolsEvent>,
         context: ServerContext
     ) async throws {
-        var sent: ServiceProtocols?
+        var sent: ProxyConfigEntries?
         while !Task.isCancelled {
             // The mark comes before the read, so a write landing during the read wakes the next
             // wait; a round sends only when the content differs from what was sent (the stable
             // index alone can lag a write the read already shows).
             let mark = self.store.feed.mark([CatalogStore.configTopic])
             let index = try await self.store.client.stableIndex(of: CatalogStore.schema, logger: self.logger)
-            let current = try await self.store.protocols().visible(to: ACLCaller.current)
+            let current = try await self.store.proxyConfigEntries().visible(to: ACLCaller.current)
             if current != sent {
                 sent = current
                 try await response.write(
@@ -176,6 +176,7 @@ extension CatalogRPC: Mesh_V1_Catalog.SimpleServiceProtocol {
                         $0.index = max(index, 1)
                         $0.defaultProtocol = current.defaultProtocol
                         $0.protocols = current.protocols
+                        $0.requestNormalization = Mesh_V1_RequestNormalization(current.requestNormalization)
                     }
                 )
             }

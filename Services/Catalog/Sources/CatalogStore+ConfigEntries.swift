@@ -37,15 +37,18 @@ extension CatalogStore {
     }
 
     /// The protocol of every service with `service-defaults`, and the cluster default.
-    func protocols() async throws -> ServiceProtocols {
+    func proxyConfigEntries() async throws -> ProxyConfigEntries {
         let global = try await self.configEntries(kind: .proxyDefaults, name: "global").first
         var protocols: [String: String] = [:]
         for entry in try await self.configEntries(kind: .serviceDefaults) {
             protocols[entry.name] = entry.protocolName(default: nil)
         }
-        return ServiceProtocols(
+        let mesh = try await self.configEntries(kind: .mesh, name: MeshConfigEntry.name).first
+        return ProxyConfigEntries(
             defaultProtocol: global?.protocolName(default: nil) ?? "tcp",
-            protocols: protocols.compactMapValues { $0 }
+            protocols: protocols.compactMapValues { $0 },
+            // Validated when written; an entry that no longer reads keeps the defaults.
+            requestNormalization: (try? MeshConfigEntry.requestNormalization(mesh?.body)) ?? .default
         )
     }
 

@@ -3,7 +3,8 @@ import MeshRPC
 import MeshServer
 
 /// A central configuration entry (Consul's `/v1/config`): `service-defaults` (a service's
-/// protocol and proxy settings) and `proxy-defaults` (the cluster's, named `global`).
+/// protocol and proxy settings), `proxy-defaults` (the cluster's, named `global`) and `mesh`
+/// (mesh-wide settings, named `mesh`).
 struct ConfigEntry: Sendable, Equatable {
     var kind: ConfigEntryKind
     var name: String
@@ -12,11 +13,11 @@ struct ConfigEntry: Sendable, Equatable {
     var createIndex: ModifyIndex
     var modifyIndex: ModifyIndex
 
-    /// Consul's JSON of the entry.
+    /// Consul's JSON of the entry (a `mesh` entry has no `Name` there).
     var json: JSONValue {
         var object = self.body
         object["Kind"] = .string(self.kind.rawValue)
-        object["Name"] = .string(self.name)
+        if self.kind != .mesh { object["Name"] = .string(self.name) }
         object["CreateIndex"] = .number(Double(self.createIndex))
         object["ModifyIndex"] = .number(Double(self.modifyIndex))
         return .object(object)
@@ -35,14 +36,16 @@ struct ConfigEntry: Sendable, Equatable {
     }
 }
 
-/// What the proxies need of the config entries: each service's protocol and the cluster default.
-/// A service without `service-defaults` (or whose entry sets no protocol) speaks the default.
-struct ServiceProtocols: Sendable, Equatable {
+/// What the proxies need of the config entries: each service's protocol and the cluster default
+/// (a service without `service-defaults`, or whose entry sets no protocol, speaks the default),
+/// and the mesh entry's request normalization.
+struct ProxyConfigEntries: Sendable, Equatable {
     var defaultProtocol: String
     var protocols: [String: String]
+    var requestNormalization: RequestNormalization = .default
 
     /// Only the services the caller may read (no caller: ACLs off).
-    func visible(to caller: ACLCaller?) -> ServiceProtocols {
+    func visible(to caller: ACLCaller?) -> ProxyConfigEntries {
         guard let caller else { return self }
         var copy = self
         copy.protocols = self.protocols.filter { caller.authorizer.serviceRead($0.key) }
@@ -54,6 +57,7 @@ struct ServiceProtocols: Sendable, Equatable {
 enum ConfigEntryKind: String, Sendable, CaseIterable {
     case serviceDefaults = "service-defaults"
     case proxyDefaults = "proxy-defaults"
+    case mesh = "mesh"
 
     /// `GET /v1/config/:kind` with a kind we do not know: Consul's message.
     static func parse(_ text: String) throws(ValidationError) -> ConfigEntryKind {
@@ -74,6 +78,11 @@ enum ConfigEntryKind: String, Sendable, CaseIterable {
             ]
         case .proxyDefaults:
             return common + ["Config", "AccessLogs", "FailoverPolicy", "PrioritizeByLocality"]
+        case .mesh:
+            return [
+                "Meta", "TransparentProxy", "AllowEnablingPermissiveMutualTLS", "ValidateClusters", "TLS", "HTTP",
+                "Peering",
+            ]
         }
     }
 }
@@ -88,8 +97,13 @@ enum ConfigEntryInput {
         }
         let object = try LenientObject(value)
         let kind = try ConfigEntryKind.parse(try object.string("Kind") ?? "")
-        guard let name = try object.string("Name"), !name.isEmpty else {
+        // A mesh entry has no name of its own in Consul: it is always "mesh".
+        guard let name = try object.string("Name").flatMap({ $0.isEmpty ? nil : $0 }) ?? (kind == .mesh ? "mesh" : nil)
+        else {
             throw ValidationError(field: "Name", reason: "config entry name is required")
+        }
+        if kind == .mesh && name != MeshConfigEntry.name {
+            throw ValidationError(field: "Name", reason: "invalid name (\"\(name)\"), only \"mesh\" is supported")
         }
         if kind == .proxyDefaults && name != "global" {
             throw ValidationError(field: "Name", reason: "invalid name (\"\(name)\"), only \"global\" is supported")
@@ -148,6 +162,7 @@ enum ConfigEntryInput {
                 }
             }
         }
+        if kind == .mesh { try MeshConfigEntry.validate(body) }
         return (kind, name, body)
     }
 }

@@ -31,10 +31,12 @@ public final class MeshView: Sendable {
         var upstreams: [UpstreamRequest]
     }
 
-    /// Each service's protocol (`service-defaults`) and the cluster default (`proxy-defaults`).
+    /// Each service's protocol (`service-defaults`), the cluster default (`proxy-defaults`) and
+    /// the public listeners' request normalization (the `mesh` entry).
     struct Protocols: Sendable, Equatable {
         var defaultProtocol: String
         var services: [String: String]
+        var requestNormalization: RequestNormalization = .default
     }
 
     struct State {
@@ -147,7 +149,7 @@ public final class MeshView: Sendable {
                 ProxyEndpoint(address: $0.address, port: $0.port, node: $0.node, instanceID: $0.id)
             }
         }
-        let snapshot = ProxySnapshotBuilder.build(
+        var snapshot = ProxySnapshotBuilder.build(
             ProxyRegistration(
                 service: service,
                 publicPort: own.port,
@@ -163,6 +165,10 @@ public final class MeshView: Sendable {
             datacenter: self.datacenter,
             rootsPEM: roots.pems
         )
+        // Left out when it is the default, so that snapshots (and their versions) stay as they were.
+        if protocols.requestNormalization != .default {
+            snapshot.requestNormalization = protocols.requestNormalization
+        }
         return .success((snapshot, dependencies))
     }
 
@@ -276,7 +282,10 @@ public final class MeshView: Sendable {
     func apply(_ event: Mesh_V1_ProtocolsEvent) {
         let protocols = Protocols(
             defaultProtocol: event.defaultProtocol.isEmpty ? "tcp" : event.defaultProtocol,
-            services: event.protocols
+            services: event.protocols,
+            // A catalog that does not send it yet: our defaults.
+            requestNormalization: event.hasRequestNormalization
+                ? RequestNormalization(event.requestNormalization) : .default
         )
         let changed = self.state.withLock { state -> Bool in
             defer { state.protocols = protocols }

@@ -52,25 +52,41 @@ final class H2RequestHandler: ChannelInboundHandler, RemovableChannelHandler {
                 self.openUpstream(context: context, service: service, attempt: 1, excluding: nil)
             case .inbound(let source, let app):
                 self.runtime.metrics.httpRequests.increment()
-                guard self.authorize(frame.headers, source: source) else {
-                    self.runtime.metrics.intentionDenials.increment()
-                    self.runtime.metrics.request(
-                        direction: "inbound",
-                        service: "",
-                        status: "403",
-                        grpcStatus: grpc ? "7" : ""
+                var headers = frame.headers
+                switch self.admit(frame.headers, source: source) {
+                case .forward(let target, let dropping):
+                    // Rebuilt in order: pseudo-headers must stay ahead of the others.
+                    headers = HPACKHeaders(
+                        frame.headers.compactMap { name, value, _ in
+                            name == ":path" ? (name, target) : dropping.contains(name) ? nil : (name, value)
+                        }
                     )
-                    self.state = .done
-                    LocalH2Response.send(
-                        on: context,
+                case .denied:
+                    self.runtime.metrics.intentionDenials.increment()
+                    self.answer(
+                        context: context,
                         grpc: grpc,
                         status: 403,
                         grpcStatus: 7,
                         message: "RBAC: access denied"
                     )
                     return
+                case .badRequest:
+                    self.runtime.metrics.badRequests.increment()
+                    // HTTP 400 maps to gRPC INTERNAL (13), as Envoy's local replies do.
+                    self.answer(context: context, grpc: grpc, status: 400, grpcStatus: 13, message: "Bad Request")
+                    return
+                case .redirect(let target):
+                    self.answer(
+                        context: context,
+                        grpc: grpc,
+                        status: 307,
+                        grpcStatus: 13,
+                        message: "",
+                        location: target
+                    )
+                    return
                 }
-                var headers = frame.headers
                 headers.replaceOrAdd(name: "x-forwarded-client-cert", value: "URI=\(source.uri)")
                 var forwarded = frame
                 forwarded.headers = headers
@@ -89,14 +105,41 @@ final class H2RequestHandler: ChannelInboundHandler, RemovableChannelHandler {
         context.close(promise: nil)
     }
 
-    private func authorize(_ headers: HPACKHeaders, source: SPIFFEID) -> Bool {
-        let request = IntentionHTTPRequest(
+    /// The runtime's admission of a peer's request (untrusted trust domains are denied).
+    private func admit(_ headers: HPACKHeaders, source: SPIFFEID) -> ProxyRuntime.RequestAdmission {
+        guard self.runtime.trusts(source) else { return .denied }
+        return self.runtime.admit(
+            source: IntentionServiceName(source),
             method: headers.first(name: ":method") ?? "",
-            path: headers.first(name: ":path") ?? "",
+            target: headers.first(name: ":path") ?? "",
             headers: headers.filter { !$0.name.hasPrefix(":") }.map { (name: $0.name, value: $0.value) }
         )
-        return self.runtime.trusts(source)
-            && self.runtime.authorizeRequest(source: IntentionServiceName(source), request: request)
+    }
+
+    /// Answers the stream here (denied, bad request, redirect) and counts it.
+    private func answer(
+        context: ChannelHandlerContext,
+        grpc: Bool,
+        status: Int,
+        grpcStatus: Int,
+        message: String,
+        location: String? = nil
+    ) {
+        self.runtime.metrics.request(
+            direction: "inbound",
+            service: "",
+            status: "\(status)",
+            grpcStatus: grpc ? "\(grpcStatus)" : ""
+        )
+        self.state = .done
+        LocalH2Response.send(
+            on: context,
+            grpc: grpc && location == nil,
+            status: status,
+            grpcStatus: grpcStatus,
+            message: message,
+            location: location
+        )
     }
 
     // MARK: Outbound

@@ -21,7 +21,8 @@ final class InboundHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         case idle
         /// Forwarding to the app; parts that arrive before the app connection is up are held.
         case forwarding(held: [HTTPClientRequestPart])
-        case denied
+        /// Answered here once the request has been read: 403 (denied), 400 or 307.
+        case answering(HTTPResponseStatus, body: String, location: String?)
     }
 
     private let runtime: ProxyRuntime
@@ -46,17 +47,29 @@ final class InboundHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         case .head(let head):
             self.keepAlive = head.isKeepAlive
             self.runtime.metrics.httpRequests.increment()
-            let request = IntentionHTTPRequest(
+            let admission = self.runtime.admit(
+                source: self.source,
                 method: head.method.rawValue,
-                path: head.uri,
+                target: head.uri,
                 headers: head.headers.map { (name: $0.name, value: $0.value) }
             )
-            guard self.runtime.authorizeRequest(source: self.source, request: request) else {
+            var forwarded = head
+            switch admission {
+            case .forward(let target, let dropping):
+                forwarded.uri = target
+                for name in dropping { forwarded.headers.remove(name: name) }
+            case .denied:
                 self.runtime.metrics.intentionDenials.increment()
-                self.current = .denied
+                self.current = .answering(.forbidden, body: "RBAC: access denied", location: nil)
+                return
+            case .badRequest:
+                self.runtime.metrics.badRequests.increment()
+                self.current = .answering(.badRequest, body: "Bad Request", location: nil)
+                return
+            case .redirect(let target):
+                self.current = .answering(.temporaryRedirect, body: "", location: target)
                 return
             }
-            var forwarded = head
             // A request that came over HTTP/2 (a multiplexing peer proxy) goes to the app as HTTP/1.1.
             forwarded.version = .http1_1
             forwarded.headers.replaceOrAdd(name: "X-Forwarded-Client-Cert", value: "URI=\(self.sourceURI)")
@@ -65,8 +78,9 @@ final class InboundHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         case .body(let body):
             self.append(.body(.byteBuffer(body)), context: context)
         case .end(let trailers):
-            if case .denied = self.current {
-                self.respondDenied(context: context)
+            if case .answering(let status, let body, let location) = self.current {
+                self.current = .idle
+                self.respond(context: context, status: status, body: body, location: location)
                 return
             }
             self.append(.end(trailers), context: context)
@@ -173,14 +187,15 @@ final class InboundHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
     }
 
-    private func respondDenied(context: ChannelHandlerContext) {
-        self.current = .idle
-        self.respond(context: context, status: .forbidden, body: "RBAC: access denied")
-    }
-
-    private func respond(context: ChannelHandlerContext, status: HTTPResponseStatus, body: String) {
+    private func respond(
+        context: ChannelHandlerContext,
+        status: HTTPResponseStatus,
+        body: String,
+        location: String? = nil
+    ) {
         var headers = HTTPHeaders()
         headers.add(name: "Content-Type", value: "text/plain")
+        if let location { headers.add(name: "Location", value: location) }
         headers.add(name: "Content-Length", value: "\(body.utf8.count)")
         if !self.keepAlive { headers.add(name: "Connection", value: "close") }
         context.write(

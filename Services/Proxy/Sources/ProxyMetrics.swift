@@ -21,6 +21,8 @@ public final class ProxyMetrics: Sendable {
     let clientHandshakes: Counter
     let clientHandshakeFailures: Counter
     let intentionDenials: Counter
+    /// Requests refused before the intentions: a path or header the mesh's request normalization refuses.
+    let badRequests: Counter
     let identityMismatches: Counter
     let connectFailures: Counter
     let noHealthyEndpoint: Counter
@@ -82,6 +84,12 @@ public final class ProxyMetrics: Sendable {
             descriptor: Self.descriptor(
                 "mesh_proxy_intention_denials_total",
                 "Inbound connections closed because the intentions deny their source"
+            )
+        )
+        self.badRequests = registry.makeCounter(
+            descriptor: Self.descriptor(
+                "mesh_proxy_bad_requests_total",
+                "Inbound requests answered 400 by the request normalization (escaped slashes, bad escapes, underscores)"
             )
         )
         self.identityMismatches = registry.makeCounter(

@@ -189,15 +189,52 @@ public final class ProxyRuntime: Sendable {
         self.config.withLock { $0.map { source.trustDomain == $0.snapshot.trustDomain.lowercased() } ?? false }
     }
 
-    /// Envoy's RBAC HTTP filter: the L7 intentions decide each request.
-    func authorizeRequest(source: IntentionServiceName, request: IntentionHTTPRequest) -> Bool {
-        guard let config = self.config.withLock({ $0 }) else { return false }
-        return config.intentions.authorize(
+    /// What the public listener does with one request.
+    enum RequestAdmission: Equatable {
+        /// Send it to the app with this target (normalized) and without the headers named.
+        case forward(target: String, dropping: [String])
+        /// Answer 307 with this target as `Location`.
+        case redirect(String)
+        /// Answer 400; the reason is for the log.
+        case badRequest(String)
+        /// The L7 intentions deny it: 403.
+        case denied
+    }
+
+    /// Envoy's HTTP connection manager then its RBAC filter: the request is normalized as the
+    /// mesh's `RequestNormalization` says, and the L7 intentions decide on the normalized
+    /// request, which is what the app receives. One read of the config serves both.
+    func admit(
+        source: IntentionServiceName,
+        method: String,
+        target: String,
+        headers: [(name: String, value: String)]
+    ) -> RequestAdmission {
+        guard let config = self.config.withLock({ $0 }) else { return .denied }
+        let normalization = config.snapshot.requestNormalization ?? .default
+        var kept = headers
+        var dropping: [String] = []
+        for header in headers {
+            switch normalization.admits(headerNamed: header.name) {
+            case .allow: continue
+            case .rejectRequest: return .badRequest("header name with an underscore")
+            case .dropHeader: dropping.append(header.name)
+            }
+        }
+        if !dropping.isEmpty { kept.removeAll { normalization.admits(headerNamed: $0.name) == .dropHeader } }
+        let normalized: String
+        switch normalization.normalize(target: target) {
+        case .forward(let path): normalized = path
+        case .redirect(let path): return .redirect(path)
+        case .reject(let reason): return .badRequest(reason)
+        }
+        let allowed = config.intentions.authorize(
             source: source,
             destination: IntentionServiceName(config.snapshot.service),
-            request: request,
+            request: IntentionHTTPRequest(method: method, path: normalized, headers: kept),
             defaultAllow: config.snapshot.defaultAllow
         ).allowed
+        return allowed ? .forward(target: normalized, dropping: dropping) : .denied
     }
 
     /// Where the local app listens.

@@ -161,7 +161,8 @@ enum LocalH2Response {
         grpc: Bool,
         status: Int,
         grpcStatus: Int,
-        message: String
+        message: String,
+        location: String? = nil
     ) {
         if grpc {
             let headers: HPACKHeaders = [
@@ -174,9 +175,10 @@ enum LocalH2Response {
             )
         } else {
             let body = ByteBuffer(string: message)
-            let headers: HPACKHeaders = [
+            var headers: HPACKHeaders = [
                 ":status": "\(status)", "content-type": "text/plain", "content-length": "\(body.readableBytes)",
             ]
+            if let location { headers.add(name: "location", value: location) }
             context.write(NIOAny(HTTP2Frame.FramePayload.headers(.init(headers: headers))), promise: nil)
             context.writeAndFlush(
                 NIOAny(HTTP2Frame.FramePayload.data(.init(data: .byteBuffer(body), endStream: true))),

@@ -76,6 +76,9 @@ public struct ProxySnapshot: Sendable, Hashable, Codable {
     public var defaultAllow: Bool
     public var trustDomain: String
     public var rootsPEM: [String]
+    /// The mesh's request normalization for the public listener (the `mesh` config entry's
+    /// `HTTP.Incoming.RequestNormalization`); nil: `RequestNormalization.default`.
+    public var requestNormalization: RequestNormalization?
 
     public init(
         service: String,
@@ -86,7 +89,8 @@ public struct ProxySnapshot: Sendable, Hashable, Codable {
         intentions: [Intention],
         defaultAllow: Bool,
         trustDomain: String,
-        rootsPEM: [String]
+        rootsPEM: [String],
+        requestNormalization: RequestNormalization? = nil
     ) {
         self.service = service
         self.publicPort = publicPort
@@ -97,6 +101,7 @@ public struct ProxySnapshot: Sendable, Hashable, Codable {
         self.defaultAllow = defaultAllow
         self.trustDomain = trustDomain
         self.rootsPEM = rootsPEM
+        self.requestNormalization = requestNormalization
     }
 
     /// A digest of the content: equal snapshots have equal versions, so a change that changes

@@ -598,13 +598,35 @@ public nonisolated struct Mesh_V1_WatchEvent: Sendable {
   public init() {}
 }
 
-/// Follows the protocols of the mesh's services (`service-defaults` entries' `Protocol`) and the
-/// cluster default (`proxy-defaults` "global" `Config.protocol`): the stream sends the current map
-/// at once, then again whenever a config entry changes it.
+/// Follows what the proxies need of the config entries: the protocols of the mesh's services
+/// (`service-defaults` entries' `Protocol`), the cluster default (`proxy-defaults` "global"
+/// `Config.protocol`) and the `mesh` entry's request normalization: the stream sends the current
+/// state at once, then again whenever a config entry changes it.
 public nonisolated struct Mesh_V1_WatchProtocolsRequest: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// The `mesh` entry's `HTTP.Incoming.RequestNormalization`, as the public listeners apply it.
+public nonisolated struct Mesh_V1_RequestNormalization: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var insecureDisablePathNormalization: Bool = false
+
+  public var mergeSlashes: Bool = false
+
+  /// KEEP_UNCHANGED, REJECT_REQUEST, UNESCAPE_AND_REDIRECT or UNESCAPE_AND_FORWARD.
+  public var pathWithEscapedSlashesAction: String = String()
+
+  /// ALLOW, REJECT_REQUEST or DROP_HEADER.
+  public var headersWithUnderscoresAction: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -623,9 +645,21 @@ public nonisolated struct Mesh_V1_ProtocolsEvent: Sendable {
 
   public var protocols: Dictionary<String,String> = [:]
 
+  /// Always set: the mesh entry's settings over our defaults (see docs/DECISIONS.md).
+  public var requestNormalization: Mesh_V1_RequestNormalization {
+    get {_requestNormalization ?? Mesh_V1_RequestNormalization()}
+    set {_requestNormalization = newValue}
+  }
+  /// Returns true if `requestNormalization` has been explicitly set.
+  public var hasRequestNormalization: Bool {self._requestNormalization != nil}
+  /// Clears the value of `requestNormalization`. Subsequent reads from it will return its default value.
+  public mutating func clearRequestNormalization() {self._requestNormalization = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
+
+  fileprivate var _requestNormalization: Mesh_V1_RequestNormalization? = nil
 }
 
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
@@ -1831,9 +1865,54 @@ nonisolated extension Mesh_V1_WatchProtocolsRequest: SwiftProtobuf.Message, Swif
   }
 }
 
+nonisolated extension Mesh_V1_RequestNormalization: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".RequestNormalization"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}insecure_disable_path_normalization\0\u{3}merge_slashes\0\u{3}path_with_escaped_slashes_action\0\u{3}headers_with_underscores_action\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularBoolField(value: &self.insecureDisablePathNormalization) }()
+      case 2: try { try decoder.decodeSingularBoolField(value: &self.mergeSlashes) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.pathWithEscapedSlashesAction) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.headersWithUnderscoresAction) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.insecureDisablePathNormalization != false {
+      try visitor.visitSingularBoolField(value: self.insecureDisablePathNormalization, fieldNumber: 1)
+    }
+    if self.mergeSlashes != false {
+      try visitor.visitSingularBoolField(value: self.mergeSlashes, fieldNumber: 2)
+    }
+    if !self.pathWithEscapedSlashesAction.isEmpty {
+      try visitor.visitSingularStringField(value: self.pathWithEscapedSlashesAction, fieldNumber: 3)
+    }
+    if !self.headersWithUnderscoresAction.isEmpty {
+      try visitor.visitSingularStringField(value: self.headersWithUnderscoresAction, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Mesh_V1_RequestNormalization, rhs: Mesh_V1_RequestNormalization) -> Bool {
+    if lhs.insecureDisablePathNormalization != rhs.insecureDisablePathNormalization {return false}
+    if lhs.mergeSlashes != rhs.mergeSlashes {return false}
+    if lhs.pathWithEscapedSlashesAction != rhs.pathWithEscapedSlashesAction {return false}
+    if lhs.headersWithUnderscoresAction != rhs.headersWithUnderscoresAction {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
 nonisolated extension Mesh_V1_ProtocolsEvent: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ProtocolsEvent"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}index\0\u{3}default_protocol\0\u{1}protocols\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}index\0\u{3}default_protocol\0\u{1}protocols\0\u{3}request_normalization\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1844,12 +1923,17 @@ nonisolated extension Mesh_V1_ProtocolsEvent: SwiftProtobuf.Message, SwiftProtob
       case 1: try { try decoder.decodeSingularUInt64Field(value: &self.index) }()
       case 2: try { try decoder.decodeSingularStringField(value: &self.defaultProtocol) }()
       case 3: try { try decoder.decodeMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufString>.self, value: &self.protocols) }()
+      case 4: try { try decoder.decodeSingularMessageField(value: &self._requestNormalization) }()
       default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
     if self.index != 0 {
       try visitor.visitSingularUInt64Field(value: self.index, fieldNumber: 1)
     }
@@ -1859,6 +1943,9 @@ nonisolated extension Mesh_V1_ProtocolsEvent: SwiftProtobuf.Message, SwiftProtob
     if !self.protocols.isEmpty {
       try visitor.visitMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufString>.self, value: self.protocols, fieldNumber: 3)
     }
+    try { if let v = self._requestNormalization {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1866,6 +1953,7 @@ nonisolated extension Mesh_V1_ProtocolsEvent: SwiftProtobuf.Message, SwiftProtob
     if lhs.index != rhs.index {return false}
     if lhs.defaultProtocol != rhs.defaultProtocol {return false}
     if lhs.protocols != rhs.protocols {return false}
+    if lhs._requestNormalization != rhs._requestNormalization {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
