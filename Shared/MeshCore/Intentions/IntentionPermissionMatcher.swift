@@ -4,23 +4,21 @@ import FoundationEssentials
 import Foundation
 #endif
 
-/// A regular expression that must match a whole string, as Envoy's `safe_regex` (RE2) does.
-///
-/// Compiled with Swift's `Regex` (no Foundation, so the proxy links without ICU), whose syntax is a
-/// superset of RE2's for common patterns; patterns RE2 rejects (backreferences, lookaround) compile
-/// here but Envoy would refuse them.
-struct IntentionRegex: @unchecked Sendable {
-    // A compiled Regex is immutable; matching does not mutate it.
-    private let expression: Regex<AnyRegexOutput>
+/// A regular expression that must match a whole string, as Envoy's `safe_regex` (RE2) does,
+/// in time linear in the string (``LinearRegex``): a peer chooses the paths and headers matched
+/// here, so no pattern may make matching backtrack. Patterns RE2 refuses (backreferences,
+/// lookaround) are refused here too, when the intention is written.
+struct IntentionRegex: Sendable {
+    private let expression: LinearRegex
 
-    /// `nil` when the pattern does not compile.
+    /// `nil` when the pattern is not RE2 syntax this engine compiles.
     init?(_ pattern: String) {
-        guard let expression = try? Regex(pattern) else { return nil }
+        guard let expression = try? LinearRegex(pattern) else { return nil }
         self.expression = expression
     }
 
     func matchesWhole(_ text: some StringProtocol) -> Bool {
-        (try? self.expression.wholeMatch(in: String(text))) != nil
+        self.expression.matchesWhole(text)
     }
 }
 
