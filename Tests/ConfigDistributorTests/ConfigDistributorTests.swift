@@ -254,6 +254,24 @@ import Testing
         }
     }
 
+    @Test func aStreamThatNeverSaysHelloEndsAndAnAnonymousOneIsRefusedAtOnce() async throws {
+        try await self.withControlPlane { _, _, distributor in
+            let silent = await #expect(throws: RPCError.self) {
+                try await withStream(distributor, proxyID: "x", service: "web", sendHello: false) { probe in
+                    _ = try await probe.next()
+                }
+            }
+            #expect(silent?.code == .deadlineExceeded, "\(String(describing: silent))")
+            // Anonymous (default deny): refused before any hello, so not after the hello deadline.
+            let anonymous = await #expect(throws: RPCError.self) {
+                try await withStream(distributor, token: nil, proxyID: "x", service: "web", sendHello: false) {
+                    probe in _ = try await probe.next()
+                }
+            }
+            #expect(anonymous?.code == .permissionDenied, "\(String(describing: anonymous))")
+        }
+    }
+
     @Test func aHelloWithoutProxyIDIsRefused() async throws {
         try await self.withControlPlane { _, _, distributor in
             let error = await #expect(throws: RPCError.self) {

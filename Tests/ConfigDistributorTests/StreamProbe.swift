@@ -34,13 +34,15 @@ func metadata(token: String?) -> Metadata {
     return metadata
 }
 
-/// Opens a config stream to the distributor at `address` as `proxyID` of `service`.
+/// Opens a config stream to the distributor at `address` as `proxyID` of `service` (sending the
+/// hello first unless `sendHello` is false).
 func withStream<T: Sendable>(
     _ address: HostPort,
     token: String? = managementSecret,
     proxyID: String,
     service: String,
     currentVersion: String = "",
+    sendHello: Bool = true,
     _ body: (inout StreamProbe) async throws -> T
 ) async throws -> T {
     try await withGRPCClient(
@@ -56,7 +58,7 @@ func withStream<T: Sendable>(
         hello.hello.proxyID = proxyID
         hello.hello.service = service
         hello.hello.currentVersion = currentVersion
-        send.yield(hello)
+        if sendHello { send.yield(hello) }
         let call = Task {
             do {
                 try await distributor.stream(

@@ -151,14 +151,24 @@ def _shape(path: str) -> str:
     return re.sub(r"\{[^}]*\}", "{}", path)
 
 
+def _is_router(text: str, receiver: str) -> bool:
+    """Whether `receiver` is a router or a route group in `text` (`api.put("/v1/...", json:)`
+    of an HTTP client is not a route)."""
+    if receiver == "self":
+        return "extension Router" in text
+    return bool(
+        re.search(rf"\blet\s+{receiver}\s*=\s*(\w+\.group\(|Router\()", text)
+        or re.search(rf"\b{receiver}\s*:\s*(RouterGroup|Router)<", text)
+    )
+
+
 def _code_routes() -> list[dict]:
     routes = []
     for file, text in SOURCES.items():
         loops = _loop_values(text)
         found = [(m.start(), m.group(1), m.group(2), m.group(3)) for m in ROUTE_RE.finditer(text)]
         found += [(m.start(), m.group(1), m.group(3), m.group(2)) for m in ON_RE.finditer(text)]
-        # Only receivers that are routers or groups; `api.put("/v1/...", json:)` of an HTTP client is not a route.
-        found = [f for f in found if re.search(rf"\b{f[1]}\.group\(|\b{f[1]}\s*:\s*RouterGroup<|let\s+{f[1]}\s*=\s*\w+\.group\(|let\s+{f[1]}\s*=\s*Router\(", text) or (f[1] == "self" and "extension Router" in text)]
+        found = [f for f in found if _is_router(text, f[1])]
         if not found:
             continue
         if file in NOT_API_FILES:

@@ -29,8 +29,9 @@ from pathlib import Path
 
 import pytest
 import requests
-import schemathesis
-from schemathesis import GenerationMode
+
+# Skipped, not an error, where schemathesis is not installed (`pip install schemathesis`).
+schemathesis = pytest.importorskip("schemathesis")
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEC_PATH = ROOT / "docs" / "openapi.yaml"
@@ -244,9 +245,12 @@ def tokens():
     answer.raise_for_status()
     narrow = answer.json()
     yield {"management": MANAGEMENT_TOKEN, "narrow": narrow["SecretID"]}
-    session.delete(
-        f"{BASE_URL}/v1/acl/token/{narrow['AccessorID']}", headers={"X-Consul-Token": MANAGEMENT_TOKEN}, timeout=10
-    )
+    try:
+        session.delete(
+            f"{BASE_URL}/v1/acl/token/{narrow['AccessorID']}", headers={"X-Consul-Token": MANAGEMENT_TOKEN}, timeout=10
+        )
+    except requests.exceptions.RequestException:
+        pass  # the server is down: test_no_server_error has said so
 
 
 @pytest.fixture(scope="module")

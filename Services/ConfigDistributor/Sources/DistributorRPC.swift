@@ -1,5 +1,6 @@
 import GRPCCore
 import Logging
+import MeshCore
 import MeshProto
 import MeshServer
 import Metrics
@@ -17,6 +18,19 @@ struct DistributorRPC<CATransport: ClientTransport>: Mesh_V1_ConfigDistributor.S
         request: StreamingServerRequest<Mesh_V1_ProxyStreamRequest>,
         context: ServerContext
     ) async throws -> StreamingServerResponse<Mesh_V1_ProxySnapshotPush> {
+        // A caller that may write no service at all (the anonymous token under default deny)
+        // could never be given a config: refused before anything is kept for it.
+        if self.enforceACLs, let caller = ACLCaller.current, !caller.authorizer.mayWriteSomeService {
+            self.metrics.refusedStreams.increment()
+            throw RPCError(
+                code: .permissionDenied,
+                message: ACLDenial.permissionDenied(
+                    accessorID: caller.accessorID,
+                    permission: "service:write",
+                    resource: nil
+                ).description
+            )
+        }
         let session = ProxySession(
             view: self.view,
             enforceACLs: self.enforceACLs,

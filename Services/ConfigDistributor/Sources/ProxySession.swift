@@ -13,6 +13,8 @@ struct ProxySession {
     let view: MeshView
     let enforceACLs: Bool
     let metrics: DistributorMetrics
+    /// How long the first message (the hello) may take; past it the stream ends.
+    var helloTimeout: Duration = .seconds(5)
     let logger: Logger
 
     func run(
@@ -28,7 +30,7 @@ struct ProxySession {
                 try await self.readAcks(messages, hello: hello, nacked: nacked)
             }
             group.addTask {
-                guard let hello = await hello.value else { return }
+                guard let hello = try await self.awaitHello(hello) else { return }
                 try self.authorize(hello, caller: caller)
                 try await self.push(for: hello, writer: writer, nacked: nacked)
             }
@@ -73,6 +75,23 @@ struct ProxySession {
             case nil:
                 throw RPCError(code: .invalidArgument, message: "empty ProxyStreamRequest")
             }
+        }
+    }
+
+    /// The hello, or a `deadlineExceeded` refusal when it has not come within `helloTimeout`: a
+    /// stream that never speaks is not kept.
+    private func awaitHello(_ hello: Rendezvous<Mesh_V1_ProxyHello?>) async throws -> Mesh_V1_ProxyHello? {
+        let timeout = self.helloTimeout
+        return try await withThrowingTaskGroup(of: Mesh_V1_ProxyHello?.self) { race in
+            race.addTask { await hello.value }
+            race.addTask {
+                try await Task.sleep(for: timeout)
+                // Releases the waiter above (a rendezvous is not cancellable); a later hello is ignored.
+                hello.fulfill(nil)
+                throw RPCError(code: .deadlineExceeded, message: "no ProxyHello within \(timeout)")
+            }
+            defer { race.cancelAll() }
+            return try await race.next() ?? nil
         }
     }
 

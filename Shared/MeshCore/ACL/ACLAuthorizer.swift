@@ -55,6 +55,14 @@ public struct ACLAuthorizer: Sendable {
         return self.defaultPolicy == .allow
     }
 
+    /// Whether some service may be written at all: management, default allow, or a service rule
+    /// granting write. A caller for whom this is false can be refused before it names a service.
+    public var mayWriteSomeService: Bool {
+        if self.isManagement || self.defaultPolicy == .allow { return true }
+        let rules = self.rules.services
+        return (Array(rules.exact.values) + Array(rules.prefix.values)).contains { $0.policy.grants(.write) }
+    }
+
     /// Whether `access` to a singleton resource is allowed: its rule, else (for `mesh` and `peering`)
     /// the `operator` rule, else the default, which never allows `acl`. `.deny` is never "allowed".
     public func allows(_ singleton: ACLSingleton, _ access: ACLAccess) -> Bool {
