@@ -121,11 +121,15 @@ let package = Package(
                 .httpTypes, .nio, .argumentParser,
             ]
         ),
+        // Listener limits (connection cap, handshake and idle deadlines) and gRPC keepalive, for
+        // every listener and client, control plane and data plane alike.
+        library("MeshNet", path: "Shared/MeshNet", dependencies: [.nio, .nioSSL, .nioTLS, .grpcTransport]),
         library(
             "MeshServer",
             path: "Shared/MeshServer",
             dependencies: [
-                "MeshCore", "MeshStore", "MeshRPC", "MeshProto", .grpcCore, .grpcTransport, .hummingbird, .lifecycle,
+                "MeshCore", "MeshStore", "MeshRPC", "MeshProto", "MeshNet", .grpcCore, .grpcTransport, .hummingbird,
+                .lifecycle,
                 .protobuf, .logging, .postgres, .nio, .nioSSL, .hummingbirdTLS,
             ]
         ),
@@ -218,7 +222,7 @@ let package = Package(
             "Proxy",
             path: "Services/Proxy/Sources",
             dependencies: [
-                "MeshCore", "MeshTLS", "MeshProto", .nio, .nioPosix, .nioSSL, .nioTLS, .nioHTTP1, .nioHTTP2,
+                "MeshCore", "MeshTLS", "MeshProto", "MeshNet", .nio, .nioPosix, .nioSSL, .nioTLS, .nioHTTP1, .nioHTTP2,
                 .nioHPACK, .logging, .prometheus, .lifecycle, .unixSignals, .grpcCore, .grpcTransport, .crypto,
             ]
         ),
@@ -235,7 +239,8 @@ let package = Package(
             "Agent",
             path: "Services/Agent/Sources",
             dependencies: [
-                "MeshClient", "MeshCore", "MeshRPC", "MeshProto", "MeshTLS", "AWS", .httpClient, .logging, .nio,
+                "MeshClient", "MeshCore", "MeshRPC", "MeshProto", "MeshTLS", "MeshNet", "AWS", .httpClient, .logging,
+                .nio,
                 .nioPosix, .nioHTTP1, .nioFoundation, .hummingbird, .httpTypes, .grpcCore, .grpcTransport, .crypto,
             ]
         ),
@@ -311,8 +316,10 @@ let package = Package(
         tests(
             "CatalogTests",
             dependencies: [
-                "Catalog", "MeshProto", "MeshStore", "MeshTesting", "MeshRPC", "MeshCore", .grpcCore, .grpcTransport,
-                .httpClient, .postgres, .logging, .lifecycle, .nio, .nioHTTP1, .nioFoundation, .protobuf,
+                "Catalog", "MeshProto", "MeshStore", "MeshTesting", "MeshRPC", "MeshCore", "MeshNet", .grpcCore,
+                .grpcTransport, .httpClient, .postgres, .logging, .lifecycle, .nio, .nioPosix, .nioHTTP1,
+                .nioFoundation,
+                .protobuf,
             ]
         ),
         tests(

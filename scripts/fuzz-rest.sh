@@ -41,6 +41,7 @@ STATS="$OUT/stats.tsv"
 FAILURES="$OUT/failures.jsonl"
 : >"$STATS"
 : >"$FAILURES"
+printf '[cache]\nenabled = false\n' >"$OUT/schemathesis.toml"
 
 [ -x "$MESH_BIN/meshctl" ] || { echo "no meshctl in $MESH_BIN (set MESH_BIN)" >&2; exit 2; }
 if ! python3 -c 'import schemathesis, yaml, requests' 2>/dev/null; then
@@ -164,11 +165,13 @@ fuzz_round() { # LABEL TOKEN SEED [steer]
     before="$(requests_sent)"
     echo "==> round $ROUND: $label token, seed $seed, up to $MAX_EXAMPLES examples per operation${steer:+, steered at service fuzz}"
     (
-        cd "$ROOT/Tests/consul-compat"
-        env PYTHONPATH=. SCHEMATHESIS_HOOKS=test_rest_fuzz FUZZ_STATS_FILE="$STATS" FUZZ_FAILURES_FILE="$FAILURES" \
+        # In $OUT, with schemathesis's cache off: nothing is written into the work tree.
+        cd "$OUT"
+        env PYTHONPATH="$ROOT/Tests/consul-compat" SCHEMATHESIS_HOOKS=test_rest_fuzz \
+            FUZZ_STATS_FILE="$STATS" FUZZ_FAILURES_FILE="$FAILURES" \
             FUZZ_TOKEN_LABEL="$label" FUZZ_REQUEST_TIMEOUT="$REQUEST_TIMEOUT" \
             ${steer:+FUZZ_STEER_SERVICE=fuzz FUZZ_STEER_NODE=fuzz-node} \
-            st run "$ROOT/docs/openapi.yaml" --url "$BASE" -H "X-Consul-Token: $token" \
+            st --config-file "$OUT/schemathesis.toml" run "$ROOT/docs/openapi.yaml" --url "$BASE" -H "X-Consul-Token: $token" \
             --exclude-tag local-agent --checks not_a_server_error --phases examples,coverage,fuzzing \
             --max-examples "$MAX_EXAMPLES" --seed "$seed" --workers "$WORKERS" \
             --request-timeout "$REQUEST_TIMEOUT" --suppress-health-check all --no-color >"$report" 2>&1

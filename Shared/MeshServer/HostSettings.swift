@@ -1,3 +1,4 @@
+public import MeshNet
 public import MeshRPC
 public import MeshStore
 
@@ -21,6 +22,8 @@ public struct HostSettings: Sendable {
     public var drainTimeout: Duration
     /// TLS for both listeners (mutual for gRPC); plaintext when nil (loopback only).
     public var tls: TLSFiles?
+    /// Connection caps, handshake and idle deadlines, gRPC keepalive.
+    public var limits: ServerLimits
 
     public init(
         name: String,
@@ -31,9 +34,11 @@ public struct HostSettings: Sendable {
         leaderRetryInterval: Duration = .seconds(1),
         feedSafetyInterval: Duration = .seconds(10),
         drainTimeout: Duration = .seconds(10),
-        tls: TLSFiles? = nil
+        tls: TLSFiles? = nil,
+        limits: ServerLimits = .default
     ) {
         self.tls = tls
+        self.limits = limits
         self.name = name
         self.database = database
         self.grpcAddress = grpcAddress

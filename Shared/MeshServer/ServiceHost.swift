@@ -4,6 +4,7 @@ public import Hummingbird
 import HummingbirdTLS
 public import Logging
 public import MeshCore
+import MeshNet
 public import MeshRPC
 public import MeshStore
 import NIOCore
@@ -157,7 +158,12 @@ public final class ServiceHost: Service, Sendable {
         let grpcServer = GRPCServer(
             transport: HTTP2ServerTransport.Posix(
                 address: .ipv4(host: self.settings.grpcAddress.host, port: self.settings.grpcAddress.port),
-                transportSecurity: self.settings.tls?.grpcServerSecurity ?? .plaintext
+                transportSecurity: self.settings.tls?.grpcServerSecurity ?? .plaintext,
+                config: .mesh(
+                    self.settings.limits.grpc,
+                    limits: self.settings.limits.listener,
+                    counter: ConnectionCounter(limit: self.settings.limits.listener.maxConnections)
+                )
             ),
             services: parts.grpcServices,
             interceptors: parts.interceptors
@@ -202,10 +208,13 @@ public final class ServiceHost: Service, Sendable {
         let name = self.settings.name
         return Application(
             router: router,
-            server: try self.settings.tls.map { try .tls(tlsConfiguration: $0.httpsConfiguration()) } ?? .http1(),
-            configuration: .init(
-                address: .hostname(self.settings.httpAddress.host, port: self.settings.httpAddress.port),
-                serverName: name
+            server: try self.settings.tls.restServer(limits: self.settings.limits),
+            configuration: .mesh(
+                host: self.settings.httpAddress.host,
+                port: self.settings.httpAddress.port,
+                serverName: name,
+                limits: self.settings.limits,
+                logger: self.logger
             ),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? 0

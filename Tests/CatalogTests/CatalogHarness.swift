@@ -5,6 +5,7 @@ import GRPCCore
 import GRPCNIOTransportHTTP2Posix
 import Logging
 import MeshCore
+import MeshNet
 import MeshProto
 import MeshRPC
 import MeshStore
@@ -46,9 +47,11 @@ func testConfig(_ database: DatabaseSettings) -> CatalogConfig {
 /// Runs one replica on `database` for the duration of `body`, then stops it (cancellation).
 func withReplica<T: Sendable>(
     database: DatabaseSettings,
+    limits: ServerLimits = .default,
     _ body: @Sendable (Replica) async throws -> T
 ) async throws -> T {
     var config = testConfig(database)
+    config.limits = limits
     config.drainTimeout = .seconds(1)
     config.advertiseAddress = "replica-\(UInt32.random(in: 0...UInt32.max))"
     let server = try CatalogServer(config: config, logger: testLogger)

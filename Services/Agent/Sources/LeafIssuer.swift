@@ -3,6 +3,7 @@ import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2Posix
 import MeshCore
+import MeshNet
 import MeshProto
 import MeshTLS
 
@@ -94,6 +95,7 @@ public actor LeafIssuer {
             transport: try HTTP2ClientTransport.Posix(
                 target: target,
                 transportSecurity: security,
+                config: .mesh(),
                 serviceConfig: ServiceConfig(loadBalancingConfig: self.distributors.count > 1 ? [.roundRobin] : [])
             )
         ) { client in

@@ -1,4 +1,5 @@
 public import MeshCore
+public import MeshNet
 public import MeshRPC
 public import MeshServer
 public import MeshStore
@@ -21,6 +22,8 @@ public struct AuthzConfig: Sendable {
     public var initialManagementToken: String?
     /// TLS for the listeners (`--tls-*-file`); nil: plaintext on loopback.
     public var tls: TLSFiles?
+    /// Connection caps, handshake and idle deadlines, gRPC keepalive (`ServerLimits.default`).
+    public var limits: ServerLimits = .default
     /// How often the leader deletes expired tokens.
     public var reapInterval: Duration = .seconds(5)
     public var leaderRetryInterval: Duration = .seconds(1)
@@ -102,7 +105,8 @@ public struct AuthzConfig: Sendable {
             leaderRetryInterval: self.leaderRetryInterval,
             feedSafetyInterval: self.feedSafetyInterval,
             drainTimeout: self.drainTimeout,
-            tls: self.tls
+            tls: self.tls,
+            limits: self.limits
         )
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+public import MeshNet
 public import MeshRPC
 public import MeshServer
 public import MeshStore
@@ -30,6 +31,8 @@ public struct CAConfig: Sendable {
     public var csrRatePerToken: Double = 0.5
     /// TLS for the listeners and for calls to authz-svc (`--tls-*-file`); nil: plaintext on loopback.
     public var tls: TLSFiles?
+    /// Connection caps, handshake and idle deadlines, gRPC keepalive (`ServerLimits.default`).
+    public var limits: ServerLimits = .default
     /// How long the cross-signed certificate of a rotated-in root lasts (at least a leaf's life).
     public var crossSignValidity: Duration = CARoot.defaultCrossSignValidity
     public var leaderRetryInterval: Duration = .seconds(1)
@@ -164,7 +167,8 @@ public struct CAConfig: Sendable {
             leaderRetryInterval: self.leaderRetryInterval,
             feedSafetyInterval: self.feedSafetyInterval,
             drainTimeout: self.drainTimeout,
-            tls: self.tls
+            tls: self.tls,
+            limits: self.limits
         )
     }
 }

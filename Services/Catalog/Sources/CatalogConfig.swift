@@ -1,3 +1,4 @@
+public import MeshNet
 public import MeshRPC
 public import MeshServer
 public import MeshStore
@@ -22,6 +23,8 @@ public struct CatalogConfig: Sendable {
     public var authzAddress: HostPort?
     /// TLS for the listeners and for calls to other services (`--tls-*-file`); nil: plaintext on loopback.
     public var tls: TLSFiles?
+    /// Connection caps, handshake and idle deadlines, gRPC keepalive (`ServerLimits.default`).
+    public var limits: ServerLimits = .default
     /// How often a non-leader replica tries to become leader.
     public var leaderRetryInterval: Duration
     /// The longest the leader sleeps between TTL sweeps.

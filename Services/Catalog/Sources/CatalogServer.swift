@@ -24,7 +24,8 @@ public final class CatalogServer: Service, Sendable {
             leaderRetryInterval: config.leaderRetryInterval,
             feedSafetyInterval: config.feedSafetyInterval,
             drainTimeout: config.drainTimeout,
-            tls: config.tls
+            tls: config.tls,
+            limits: config.limits
         )
         self.host = try ServiceHost(
             settings: settings,

@@ -1,4 +1,5 @@
 import MeshCore
+public import MeshNet
 public import MeshRPC
 public import MeshServer
 
@@ -20,6 +21,8 @@ public struct DistributorConfig: Sendable {
     public var httpAddress: HostPort = HostPort(host: "127.0.0.1", port: 8504)
     public var datacenter: String = "dc1"
     public var tls: TLSFiles?
+    /// Connection caps, handshake and idle deadlines, gRPC keepalive (`ServerLimits.default`).
+    public var limits: ServerLimits = .default
     /// Whether proxies' tokens are checked (service:write on the proxy's service).
     public var enforceACLs: Bool = true
     /// The deadline of a token resolution at authz-svc (tests on a loaded machine give more).

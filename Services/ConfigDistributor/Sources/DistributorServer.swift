@@ -4,6 +4,7 @@ import Hummingbird
 import HummingbirdTLS
 public import Logging
 public import MeshCore
+import MeshNet
 import MeshProto
 public import MeshRPC
 import MeshServer
@@ -62,7 +63,12 @@ public final class DistributorServer: Service, Sendable {
         let grpcServer = GRPCServer(
             transport: HTTP2ServerTransport.Posix(
                 address: .ipv4(host: self.config.grpcAddress.host, port: self.config.grpcAddress.port),
-                transportSecurity: self.config.tls?.grpcServerSecurityForWorkloads ?? .plaintext
+                transportSecurity: self.config.tls?.grpcServerSecurityForWorkloads ?? .plaintext,
+                config: .mesh(
+                    self.config.limits.grpc,
+                    limits: self.config.limits.listener,
+                    counter: ConnectionCounter(limit: self.config.limits.listener.maxConnections)
+                )
             ),
             services: [rpc],
             interceptors: acl.interceptors
@@ -74,10 +80,13 @@ public final class DistributorServer: Service, Sendable {
         let logger = self.logger
         let app = Application(
             router: router,
-            server: try self.config.tls.map { try .tls(tlsConfiguration: $0.httpsConfiguration()) } ?? .http1(),
-            configuration: .init(
-                address: .hostname(self.config.httpAddress.host, port: self.config.httpAddress.port),
-                serverName: "config-distributor"
+            server: try self.config.tls.restServer(limits: self.config.limits),
+            configuration: .mesh(
+                host: self.config.httpAddress.host,
+                port: self.config.httpAddress.port,
+                serverName: "config-distributor",
+                limits: self.config.limits,
+                logger: self.logger
             ),
             onServerRunning: { channel in
                 let bound = HostPort(

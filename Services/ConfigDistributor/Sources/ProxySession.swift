@@ -22,11 +22,11 @@ struct ProxySession {
         writer: RPCWriter<Mesh_V1_ProxySnapshotPush>,
         caller: ACLCaller?
     ) async throws {
-        let hello = Rendezvous<Mesh_V1_ProxyHello?>()
+        let hello = Rendezvous<Greeting>()
         let nacked = NackedVersion()
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
-                defer { hello.fulfill(nil) }
+                defer { hello.fulfill(.closed) }
                 try await self.readAcks(messages, hello: hello, nacked: nacked)
             }
             group.addTask {
@@ -42,7 +42,7 @@ struct ProxySession {
 
     private func readAcks(
         _ messages: RPCAsyncSequence<Mesh_V1_ProxyStreamRequest, any Error>,
-        hello: Rendezvous<Mesh_V1_ProxyHello?>,
+        hello: Rendezvous<Greeting>,
         nacked: NackedVersion
     ) async throws {
         var greeted = false
@@ -57,7 +57,7 @@ struct ProxySession {
                     throw RPCError(code: .invalidArgument, message: "service is required")
                 }
                 greeted = true
-                hello.fulfill(first)
+                hello.fulfill(.hello(first))
             case .ack(let ack):
                 guard greeted else {
                     throw RPCError(code: .invalidArgument, message: "the first message must be a ProxyHello")
@@ -78,20 +78,32 @@ struct ProxySession {
         }
     }
 
-    /// The hello, or a `deadlineExceeded` refusal when it has not come within `helloTimeout`: a
-    /// stream that never speaks is not kept.
-    private func awaitHello(_ hello: Rendezvous<Mesh_V1_ProxyHello?>) async throws -> Mesh_V1_ProxyHello? {
+    /// How a stream's first message went; the first outcome wins.
+    enum Greeting: Sendable {
+        case hello(Mesh_V1_ProxyHello)
+        /// The proxy closed its side before greeting.
+        case closed
+        case timedOut
+    }
+
+    /// The hello; nil when the proxy closed first; a `deadlineExceeded` refusal when it has not
+    /// come within `helloTimeout` (a stream that never speaks is not kept).
+    private func awaitHello(_ hello: Rendezvous<Greeting>) async throws -> Mesh_V1_ProxyHello? {
         let timeout = self.helloTimeout
-        return try await withThrowingTaskGroup(of: Mesh_V1_ProxyHello?.self) { race in
-            race.addTask { await hello.value }
-            race.addTask {
-                try await Task.sleep(for: timeout)
-                // Releases the waiter above (a rendezvous is not cancellable); a later hello is ignored.
-                hello.fulfill(nil)
-                throw RPCError(code: .deadlineExceeded, message: "no ProxyHello within \(timeout)")
+        let outcome = await withTaskGroup(of: Void.self) { timer in
+            timer.addTask {
+                // Cancelled once the outcome is known; a late `.timedOut` is then ignored.
+                guard (try? await Task.sleep(for: timeout)) != nil else { return }
+                hello.fulfill(.timedOut)
             }
-            defer { race.cancelAll() }
-            return try await race.next() ?? nil
+            let outcome = await hello.value
+            timer.cancelAll()
+            return outcome
+        }
+        switch outcome {
+        case .hello(let greeting): return greeting
+        case .closed: return nil
+        case .timedOut: throw RPCError(code: .deadlineExceeded, message: "no ProxyHello within \(timeout)")
         }
     }
 

@@ -1,5 +1,6 @@
 public import Foundation
 import MeshCore
+public import MeshNet
 public import MeshRPC
 public import MeshServer
 public import MeshStore
@@ -34,6 +35,8 @@ public struct IAMAuthConfig: Sendable {
     public var serviceToken: String
     public var datacenter: String = "dc1"
     public var tls: TLSFiles?
+    /// Connection caps, handshake and idle deadlines, gRPC keepalive (`ServerLimits.default`).
+    public var limits: ServerLimits = .default
     public var controller: ACLControllerSettings?
     public var awsRegion: String = "us-east-1"
     public var ecsEndpoint: URL?
@@ -202,7 +205,8 @@ public struct IAMAuthConfig: Sendable {
             leaderRetryInterval: self.leaderRetryInterval,
             feedSafetyInterval: self.feedSafetyInterval,
             drainTimeout: self.drainTimeout,
-            tls: self.tls
+            tls: self.tls,
+            limits: self.limits
         )
     }
 }

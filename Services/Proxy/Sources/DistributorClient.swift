@@ -2,6 +2,7 @@ import GRPCCore
 import GRPCNIOTransportHTTP2Posix
 public import Logging
 import MeshCore
+import MeshNet
 import MeshProto
 
 #if canImport(FoundationEssentials)
@@ -58,9 +59,12 @@ public struct DistributorClient: Sendable {
                 transport: try HTTP2ClientTransport.Posix(
                     target: target,
                     transportSecurity: security,
-                    config: .defaults {
-                        $0.backoff = .init(initial: .milliseconds(100), max: .seconds(10), multiplier: 1.6, jitter: 0.2)
-                    },
+                    // Keepalive: a stream whose connection silently died (a NAT or balancer dropping
+                    // state) is noticed and reopened, so new intentions still arrive.
+                    config: .mesh(
+                        self.settings.keepalive,
+                        backoff: .init(initial: .milliseconds(100), max: .seconds(10), multiplier: 1.6, jitter: 0.2)
+                    ),
                     // Several replicas: a connection to each, so a stream that loses its replica
                     // reopens on another at once (pick-first would stay with the first address).
                     serviceConfig: ServiceConfig(loadBalancingConfig: replicas.count > 1 ? [.roundRobin] : [])

@@ -1,3 +1,5 @@
+public import MeshNet
+
 /// Dynamic mode: where the config-distributor is and who this proxy is.
 public struct DynamicSettings: Sendable {
     /// The distributor's gRPC address (`host:port`; a name is resolved by DNS).
@@ -16,6 +18,8 @@ public struct DynamicSettings: Sendable {
     /// Other replicas' addresses (IPv4), when there is no balancer in front of them: the stream
     /// goes to the first that answers and moves to the next when its replica dies.
     public var otherDistributors: [(host: String, port: Int)]
+    /// Keepalive on the stream's connection (dead connections noticed within 25 s by default).
+    public var keepalive: GRPCConnectionSettings = .default
 
     public init(
         distributorHost: String,

@@ -1,0 +1,158 @@
+public import NIOCore
+import NIOSSL
+import NIOTLS
+import Synchronization
+
+/// Counts a listener's open connections against its cap.
+public final class ConnectionCounter: Sendable {
+    /// The cap.
+    public let limit: Int
+    private let open = Atomic<Int>(0)
+    private let refused = Atomic<Int>(0)
+
+    public init(limit: Int) {
+        self.limit = limit
+    }
+
+    /// Connections open now.
+    public var current: Int { self.open.load(ordering: .relaxed) }
+    /// Connections closed at once because the cap was reached, since start.
+    public var refusedTotal: Int { self.refused.load(ordering: .relaxed) }
+
+    /// Takes a place; false (nothing taken) when the cap is reached.
+    func tryOpen() -> Bool {
+        let now = self.open.wrappingAdd(1, ordering: .relaxed).newValue
+        guard now <= self.limit else {
+            self.open.wrappingSubtract(1, ordering: .relaxed)
+            self.refused.wrappingAdd(1, ordering: .relaxed)
+            return false
+        }
+        return true
+    }
+
+    func close() {
+        self.open.wrappingSubtract(1, ordering: .relaxed)
+    }
+}
+
+/// The first handler of an accepted connection: closes it at once past the listener's cap,
+/// closes it when its handshake does not finish within the limit (a TLS handshake, seen by a
+/// ``HandshakeWatcher`` after the TLS handler, or in plain text the first bytes read), and,
+/// with an idle timeout, when nothing is read or written for that long.
+public final class ConnectionGuard: ChannelDuplexHandler {
+    public typealias InboundIn = NIOAny
+    public typealias OutboundIn = NIOAny
+
+    private let counter: ConnectionCounter
+    private let limits: ListenerLimits
+    private let waitsForTLS: Bool
+    private var counted = false
+    private var started = false
+    private var deadline: Scheduled<Void>?
+    private var idleCheck: RepeatedTask?
+    private var lastActivity = NIODeadline.now()
+
+    public init(counter: ConnectionCounter, limits: ListenerLimits, waitsForTLS: Bool) {
+        self.counter = counter
+        self.limits = limits
+        self.waitsForTLS = waitsForTLS
+    }
+
+    public func handlerAdded(context: ChannelHandlerContext) {
+        if context.channel.isActive { self.start(context: context) }
+    }
+
+    public func channelActive(context: ChannelHandlerContext) {
+        self.start(context: context)
+        context.fireChannelActive()
+    }
+
+    private func start(context: ChannelHandlerContext) {
+        guard !self.started else { return }
+        self.started = true
+        guard self.counter.tryOpen() else {
+            context.close(promise: nil)
+            return
+        }
+        self.counted = true
+        let loopContext = NIOLoopBound(context, eventLoop: context.eventLoop)
+        self.deadline = context.eventLoop.scheduleTask(in: TimeAmount(self.limits.handshakeTimeout)) {
+            loopContext.value.close(promise: nil)
+        }
+        if let idle = self.limits.idleTimeout {
+            let timeout = TimeAmount(idle)
+            let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+            // Checked at a quarter of the timeout: a connection closes between 1 and 1.25 timeouts idle.
+            let quarter = TimeAmount.nanoseconds(timeout.nanoseconds / 4)
+            self.idleCheck = context.eventLoop.scheduleRepeatedTask(initialDelay: quarter, delay: quarter) { _ in
+                if NIODeadline.now() - handler.value.lastActivity >= timeout { loopContext.value.close(promise: nil) }
+            }
+        }
+    }
+
+    /// The handshake finished: the deadline no longer applies.
+    public func handshakeCompleted() {
+        self.deadline?.cancel()
+        self.deadline = nil
+    }
+
+    public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        self.lastActivity = .now()
+        if !self.waitsForTLS { self.handshakeCompleted() }
+        context.fireChannelRead(data)
+    }
+
+    public func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        self.lastActivity = .now()
+        context.write(data, promise: promise)
+    }
+
+    public func channelInactive(context: ChannelHandlerContext) {
+        self.stop()
+        context.fireChannelInactive()
+    }
+
+    public func handlerRemoved(context: ChannelHandlerContext) {
+        self.stop()
+    }
+
+    private func stop() {
+        self.deadline?.cancel()
+        self.deadline = nil
+        self.idleCheck?.cancel()
+        self.idleCheck = nil
+        if self.counted {
+            self.counted = false
+            self.counter.close()
+        }
+    }
+}
+
+/// Placed after a TLS server handler: tells the ``ConnectionGuard`` when the handshake finished.
+public final class HandshakeWatcher: ChannelInboundHandler, RemovableChannelHandler {
+    public typealias InboundIn = NIOAny
+    private let guardHandler: ConnectionGuard
+
+    public init(guardHandler: ConnectionGuard) {
+        self.guardHandler = guardHandler
+    }
+
+    public func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case TLSUserEvent.handshakeCompleted = event { self.guardHandler.handshakeCompleted() }
+        context.fireUserInboundEventTriggered(event)
+    }
+}
+
+extension ChannelPipeline.SynchronousOperations {
+    /// Puts a ``ConnectionGuard`` first in an accepted connection's pipeline, and a
+    /// ``HandshakeWatcher`` after its TLS handler when it has one (the handshake deadline then
+    /// ends with the TLS handshake; without TLS, with the first bytes read).
+    public func addConnectionGuard(counter: ConnectionCounter, limits: ListenerLimits) throws {
+        let tls = try? self.handler(type: NIOSSLServerHandler.self)
+        let guardHandler = ConnectionGuard(counter: counter, limits: limits, waitsForTLS: tls != nil)
+        if let tls {
+            try self.addHandler(HandshakeWatcher(guardHandler: guardHandler), position: .after(tls))
+        }
+        try self.addHandler(guardHandler, position: .first)
+    }
+}

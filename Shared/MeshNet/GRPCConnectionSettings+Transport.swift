@@ -1,0 +1,48 @@
+public import GRPCNIOTransportHTTP2Posix
+import NIOCore
+
+extension HTTP2ServerTransport.Posix.Config {
+    /// A server's transport settings: keepalive pings (and clients' pings allowed, also without
+    /// calls), idle connections closed, a cap on calls per connection, and every accepted
+    /// connection guarded by `limits` (cap on connections, handshake deadline).
+    public static func mesh(
+        _ settings: GRPCConnectionSettings,
+        limits: ListenerLimits,
+        counter: ConnectionCounter
+    ) -> Self {
+        .defaults { config in
+            config.connection.keepalive.time = settings.keepaliveInterval
+            config.connection.keepalive.timeout = settings.keepaliveTimeout
+            config.connection.keepalive.clientBehavior.allowWithoutCalls = true
+            config.connection.keepalive.clientBehavior.minPingIntervalWithoutCalls =
+                min(settings.keepaliveInterval, .seconds(5))
+            config.connection.maxIdleTime = settings.maxIdleTime
+            config.http2.maxConcurrentStreams = settings.maxConcurrentStreams
+            config.channelDebuggingCallbacks.onAcceptTCPConnection = { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addConnectionGuard(counter: counter, limits: limits)
+                }
+            }
+        }
+    }
+}
+
+extension HTTP2ClientTransport.Posix.Config {
+    /// A client's transport settings: keepalive pings while calls are open (a watch is one), so
+    /// that a connection that silently died is closed within `keepaliveInterval +
+    /// keepaliveTimeout`. Pings without calls are off: with them on, grpc-swift-nio-transport's
+    /// client crashed at shutdown in our tests (DynamicProxyTests, reproducible).
+    public static func mesh(
+        _ settings: GRPCConnectionSettings = .default,
+        backoff: HTTP2ClientTransport.Config.Backoff? = nil
+    ) -> Self {
+        .defaults { config in
+            config.connection.keepalive = .init(
+                time: settings.keepaliveInterval,
+                timeout: settings.keepaliveTimeout,
+                allowWithoutCalls: false
+            )
+            if let backoff { config.backoff = backoff }
+        }
+    }
+}

@@ -1,0 +1,92 @@
+import Foundation
+import GRPCCore
+import GRPCNIOTransportHTTP2Posix
+import MeshNet
+import MeshProto
+import MeshRPC
+import MeshStore
+import MeshTesting
+import NIOCore
+import NIOPosix
+import Testing
+
+/// The listeners' limits, tried as a peer that connects and never speaks, and as one that opens
+/// more connections than allowed: the server closes them and serves again afterwards.
+@Suite(.timeLimit(.minutes(2))) struct ListenerLimitsTests {
+    /// A raw TCP connection that sends nothing.
+    static func silentConnection(to address: HostPort) async throws -> NIOAsyncChannel<ByteBuffer, ByteBuffer> {
+        try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .connect(host: address.host, port: address.port) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                }
+            }
+    }
+
+    /// Whether the server closes `connection` within `deadline` (reading to its end).
+    static func closedByServer(
+        _ connection: NIOAsyncChannel<ByteBuffer, ByteBuffer>,
+        within deadline: Duration
+    )
+        async throws -> Bool
+    {
+        try await connection.executeThenClose { inbound, _ in
+            try await withThrowingTaskGroup(of: Bool.self) { race in
+                race.addTask {
+                    do {
+                        for try await _ in inbound {}
+                    } catch {}
+                    return true
+                }
+                race.addTask {
+                    try await Task.sleep(for: deadline)
+                    return false
+                }
+                defer { race.cancelAll() }
+                return try await race.next() ?? false
+            }
+        }
+    }
+
+    @Test("a connection that never speaks is closed on the gRPC and the REST listener")
+    func silentConnectionsAreClosed() async throws {
+        var limits = ServerLimits.default
+        limits.listener.handshakeTimeout = .seconds(1)
+        limits.httpIdleTimeout = .seconds(1)
+        let database = try await TestDatabase.fresh()
+        try await withReplica(database: database, limits: limits) { replica in
+            let grpc = try await Self.silentConnection(to: replica.grpc)
+            let http = try await Self.silentConnection(to: replica.http)
+            #expect(try await Self.closedByServer(grpc, within: .seconds(30)))
+            #expect(try await Self.closedByServer(http, within: .seconds(30)))
+            // The service still answers.
+            #expect(try await TestAPI(replica.http).get("/v1/catalog/services").status == 200)
+        }
+    }
+
+    @Test("past the cap a new gRPC connection is closed at once; closed ones free their places")
+    func connectionCap() async throws {
+        var limits = ServerLimits.default
+        limits.listener.maxConnections = 2
+        limits.listener.handshakeTimeout = .seconds(120)
+        let database = try await TestDatabase.fresh()
+        try await withReplica(database: database, limits: limits) { replica in
+            let first = try await Self.silentConnection(to: replica.grpc)
+            let second = try await Self.silentConnection(to: replica.grpc)
+            let third = try await Self.silentConnection(to: replica.grpc)
+            #expect(try await Self.closedByServer(third, within: .seconds(30)))
+            try await first.executeThenClose { _, _ in }
+            try await second.executeThenClose { _, _ in }
+            // A real client gets in once the silent ones are gone (it retries while they close).
+            try await withGRPCClient(
+                transport: try HTTP2ClientTransport.Posix(
+                    target: .ipv4(address: replica.grpc.host, port: replica.grpc.port),
+                    transportSecurity: .plaintext
+                )
+            ) { client in
+                let answer = try await Mesh_V1_Catalog.Client(wrapping: client).listServices(.init())
+                #expect(answer.services.isEmpty)
+            }
+        }
+    }
+}
