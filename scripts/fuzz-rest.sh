@@ -18,7 +18,7 @@
 #
 # Environment: MESH_BIN, FUZZ_MIN_REQUESTS (10000), FUZZ_MAX_EXAMPLES (100 per operation and
 # round), FUZZ_SEED (1), FUZZ_WORKERS (2), FUZZ_MAX_ROUNDS (8), FUZZ_REQUEST_TIMEOUT (15 s),
-# FUZZ_AVOID_KNOWN_CRASHES (1: skip the requests listed in KNOWN_CRASHES of
+# FUZZ_AVOID_KNOWN_CRASHES (0; 1: skip the requests listed in KNOWN_CRASHES of
 # Tests/consul-compat/test_rest_fuzz.py, so one known crash does not end the run),
 # FUZZ_OUT (a directory for logs and reports; default a new temporary one, kept).
 set -euo pipefail
@@ -33,7 +33,7 @@ SEED="${FUZZ_SEED:-1}"
 WORKERS="${FUZZ_WORKERS:-2}"
 MAX_ROUNDS="${FUZZ_MAX_ROUNDS:-8}"
 REQUEST_TIMEOUT="${FUZZ_REQUEST_TIMEOUT:-15}"
-export FUZZ_AVOID_KNOWN_CRASHES="${FUZZ_AVOID_KNOWN_CRASHES:-1}"
+export FUZZ_AVOID_KNOWN_CRASHES="${FUZZ_AVOID_KNOWN_CRASHES:-0}"
 OUT="${FUZZ_OUT:-$(mktemp -d /tmp/fuzz-rest.XXXXXX)}"
 mkdir -p "$OUT"
 LOG="$OUT/meshctl.log"

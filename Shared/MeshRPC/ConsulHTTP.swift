@@ -32,6 +32,17 @@ public struct ConsulHTTPError: HTTPResponseError, CustomStringConvertible {
     }
 }
 
+/// A validation failure that escapes a handler is the caller's mistake: 400 with the field named,
+/// in one place for every REST handler (it was a 500 with an empty body where a handler forgot
+/// to map it).
+extension ValidationError: HTTPResponseError {
+    public var status: HTTPResponse.Status { .badRequest }
+
+    public func response(from request: Request, context: some RequestContext) throws -> Response {
+        try ConsulHTTPError.invalid(self).response(from: request, context: context)
+    }
+}
+
 /// Consul's response conventions: JSON bodies and the `X-Consul-*` metadata headers.
 public enum ConsulHTTP {
     /// The largest request body accepted (Consul's own limit for KV values is 512 KiB; catalog
@@ -118,11 +129,17 @@ public enum ConsulHTTP {
         guard buffer.readableBytes > 0 else {
             throw ConsulHTTPError(.badRequest, "Request decode failed: empty body")
         }
+        let value: JSONValue
         do {
-            return try JSONValue(parsing: buffer.readableBytesView)
+            value = try JSONValue(parsing: buffer.readableBytesView)
         } catch {
             throw ConsulHTTPError(.badRequest, "Request decode failed: \(error)")
         }
+        // PostgreSQL's text cannot hold U+0000: refused here rather than failing in the store.
+        guard !value.containsNUL else {
+            throw ConsulHTTPError(.badRequest, "Request decode failed: strings may not contain U+0000")
+        }
+        return value
     }
 
     /// A query parameter decoded as Go's `url.ParseQuery` does (form encoding: `+` is a space,

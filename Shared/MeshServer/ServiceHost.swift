@@ -188,6 +188,7 @@ public final class ServiceHost: Service, Sendable {
 
         let router = Router()
         router.add(middleware: MetricsMiddleware())
+        router.add(middleware: NULRefusalMiddleware())
         let migrated = self.migrated
         let isReady = parts.isReady
         router.addOperationalRoutes(registry: registry) {

@@ -182,3 +182,70 @@ def test_intention_by_id_resolves_the_token_first():
         assert admin("GET", f"/v1/connect/intentions/{intention}").json()["Action"] == "deny"
     finally:
         call("DELETE", f"/v1/connect/intentions/{intention}", TOKEN)
+
+
+# --- Found by fuzzing the REST API (scripts/fuzz-rest.sh): each crashed a service or was a 500 ---
+
+
+def test_a_cas_beyond_int64_changes_nothing_and_crashes_nothing():
+    web = uniq("web")
+    token = service_token(web)
+    admin("PUT", "/v1/config", json={"Kind": "service-defaults", "Name": web, "Protocol": "http"})
+    huge = 2**63
+    for method, path, body in (
+        ("DELETE", f"/v1/config/service-defaults/{web}?cas={huge}", None),
+        ("PUT", f"/v1/config?cas={huge}", {"Kind": "service-defaults", "Name": web, "Protocol": "grpc"}),
+    ):
+        answer = call(method, path, token, json=body)
+        assert answer.status_code == 200, answer.text
+        assert answer.json() is False
+    assert admin("GET", f"/v1/config/service-defaults/{web}").json()["Protocol"] == "http"
+    admin("DELETE", f"/v1/config/service-defaults/{web}")
+
+
+def test_deeply_nested_input_is_refused_not_a_crash():
+    rules = "a = " + "[" * 5000
+    answer = call("PUT", "/v1/acl/policy", TOKEN, json={"Name": uniq("deep"), "Rules": rules})
+    assert answer.status_code == 400, answer.text
+    method = uniq("aws")
+    admin(
+        "PUT",
+        "/v1/acl/auth-method",
+        json={"Name": method, "Type": "aws-iam", "Config": {"BoundIAMPrincipalARNs": ["arn:aws:iam::123456789012:role/x"]}},
+    )
+    try:
+        for selector in ("(" * 10000 + 'entity_name == "x"' + ")" * 10000, " or ".join(['entity_name == "x"'] * 40000)):
+            rule = {"AuthMethod": method, "BindType": "service", "BindName": "web", "Selector": selector}
+            answer = call("PUT", "/v1/acl/binding-rule", TOKEN, json=rule)
+            assert answer.status_code == 400, answer.text[:200]
+    finally:
+        call("DELETE", f"/v1/acl/auth-method/{method}", TOKEN)
+    # Every service still answers.
+    assert admin("GET", "/v1/acl/policies").status_code == 200
+    assert admin("GET", "/v1/catalog/services").status_code == 200
+
+
+def test_nul_in_a_body_or_a_target_is_400_and_writes_nothing():
+    node = uniq("nul")
+    for method, path, body in (
+        ("PUT", "/v1/catalog/register", {"Node": node, "Address": "a", "NodeMeta": {"k\u0000": "v"}}),
+        ("PUT", "/v1/acl/policy", {"Name": "p\u0000", "Rules": ""}),
+        ("POST", "/v1/acl/login", {"AuthMethod": "a\u0000", "BearerToken": "x"}),
+        ("GET", "/v1/catalog/node/a%00b", None),
+        ("PUT", f"/v1/agent/check/pass/c1?node={node}&note=a%00b", None),
+    ):
+        answer = call(method, path, TOKEN, json=body)
+        assert answer.status_code == 400, f"{method} {path}: {answer.status_code} {answer.text}"
+    assert call("GET", f"/v1/catalog/node/{node}", TOKEN).json() is None
+
+
+def test_wrongly_typed_bodies_are_400_not_500():
+    for method, path, body in (
+        ("PUT", "/v1/agent/check/update/c1", False),
+        ("PUT", "/v1/agent/check/update/c1", {"Status": 1}),
+        ("PUT", "/v1/connect/ca/configuration", 1),
+        ("PUT", "/v1/connect/ca/configuration", {"Provider": 1}),
+        ("PUT", "/v1/connect/ca/configuration", {"Config": {"LeafCertTTL": 5}}),
+    ):
+        answer = call(method, path, TOKEN, json=body)
+        assert answer.status_code == 400, f"{method} {path} {body!r}: {answer.status_code} {answer.text}"

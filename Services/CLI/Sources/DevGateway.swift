@@ -57,7 +57,14 @@ struct DevGateway: Sendable {
         )
     }
 
+    /// The methods the API uses; another gets 405, as Consul answers it (a TRACE with a body was
+    /// refused by the HTTP client and answered 502).
+    static let methods: Set<HTTPRequest.Method> = [.get, .head, .put, .post, .delete, .patch]
+
     func forward(_ request: Request) async throws -> Response {
+        guard Self.methods.contains(request.method) else {
+            throw ConsulHTTPError(.methodNotAllowed, "method \(request.method.rawValue) not allowed")
+        }
         var request = request
         let target = self.upstream(for: request.uri.path)
         var outbound = HTTPClientRequest(url: "https://\(target)\(request.uri.description)")

@@ -75,7 +75,7 @@ extension CatalogStore {
             var existing: Int64?
             for try await value in rows.decode(Int64.self) { existing = value }
             if let cas {
-                guard cas == 0 ? existing == nil : existing == Int64(cas) else { return nil }
+                guard cas == 0 ? existing == nil : existing == Int64(exactly: cas) else { return nil }
             }
             let index = try await connection.nextIndex(of: Self.schema, logger: logger)
             try await connection.query(
@@ -108,7 +108,7 @@ extension CatalogStore {
             )
             var existing: Int64?
             for try await value in rows.decode(Int64.self) { existing = value }
-            if let cas, existing != Int64(cas) { return (false, nil) }
+            if let cas, existing != Int64(exactly: cas) { return (false, nil) }
             guard existing != nil else { return (true, nil) }
             let index = try await connection.nextIndex(of: Self.schema, logger: logger)
             try await connection.query(

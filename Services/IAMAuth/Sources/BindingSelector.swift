@@ -190,6 +190,8 @@ extension BindingSelector {
         var tokens: [Token]
         var fields: [String: FieldKind]
         var index = 0
+        var depth = 0
+        var matches = 0
 
         init(tokens: [Token], fields: [String: FieldKind]) {
             self.tokens = tokens
@@ -244,7 +246,19 @@ extension BindingSelector {
             return left
         }
 
+        /// How deeply `not` and parentheses may nest, and how many matches one selector may hold:
+        /// the expression tree is evaluated (and freed) recursively, so its depth must be bounded
+        /// (10,000 nested parentheses crashed iam-auth-svc).
+        static let maximumDepth = 64
+        static let maximumMatches = 256
+
         mutating func parseNot() throws(ParseError) -> Expression {
+            let position = self.peek?.position ?? self.endPosition
+            guard self.depth < Self.maximumDepth else {
+                throw ParseError(position: position, reason: "expression nests more than \(Self.maximumDepth) deep")
+            }
+            self.depth += 1
+            defer { self.depth -= 1 }
             if self.accept(word: "not") {
                 return .not(try self.parseNot())
             }
@@ -260,6 +274,13 @@ extension BindingSelector {
 
         /// `selector op value`, `selector is [not] empty`, or `value [not] in selector`.
         mutating func parseMatch() throws(ParseError) -> Match {
+            self.matches += 1
+            guard self.matches <= Self.maximumMatches else {
+                throw ParseError(
+                    position: self.peek?.position ?? self.endPosition,
+                    reason: "more than \(Self.maximumMatches) matches in one selector"
+                )
+            }
             let start = self.index
             // `value [not] in selector` starts with a value followed by `in` or `not in`.
             if let first = self.peek {

@@ -17,8 +17,13 @@ public enum HCLParser {
 
 /// Recursive descent over the lexer's tokens.
 private struct HCLTokenParser {
+    /// How deeply lists and objects may nest: far beyond any policy, and bounded so that input
+    /// cannot exhaust the stack (5,000 nested `[` crashed authz-svc).
+    static let maximumDepth = 100
+
     private let tokens: [HCLToken]
     private var index = 0
+    private var depth = 0
 
     /// A parser over `tokens`, which must end with `.end`.
     init(tokens: [HCLToken]) {
@@ -55,6 +60,8 @@ private struct HCLTokenParser {
     /// `{ members }`, starting at the current `{`.
     private mutating func parseObject() throws(HCLError) -> HCLValue {
         let open = self.current.position
+        try self.enter(at: open)
+        defer { self.depth -= 1 }
         self.advance()
         let members = try self.parseMembers(openedAt: open)
         self.advance()  // the closing brace, checked by parseMembers
@@ -116,6 +123,14 @@ private struct HCLTokenParser {
         }
     }
 
+    /// One more level of nesting, refused past `maximumDepth`.
+    private mutating func enter(at position: HCLPosition) throws(HCLError) {
+        guard self.depth < Self.maximumDepth else {
+            throw HCLError("lists and objects nest more than \(Self.maximumDepth) deep", at: position)
+        }
+        self.depth += 1
+    }
+
     /// A literal, list or object.
     private mutating func parseValue() throws(HCLError) -> HCLValue {
         let token = self.current
@@ -140,6 +155,8 @@ private struct HCLTokenParser {
     /// `[value, value,]`, starting at the current `[`.
     private mutating func parseList() throws(HCLError) -> HCLValue {
         let open = self.current.position
+        try self.enter(at: open)
+        defer { self.depth -= 1 }
         self.advance()
         var values: [HCLValue] = []
         while true {
