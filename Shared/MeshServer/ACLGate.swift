@@ -72,9 +72,42 @@ public final class ACLGate: Sendable {
     private struct State: Sendable {
         var generation: UInt64 = 0
         var entries: [String: Entry] = [:]
+        /// The secrets of cached negative answers, oldest first (from `unknownHead` on).
+        var unknown: [String] = []
+        var unknownHead = 0
         var defaultPolicy: ACLDefault
         /// The owner's ACL version the entries were resolved at (see `version`).
         var version: UInt64 = 0
+
+        mutating func removeAll() {
+            self.entries.removeAll(keepingCapacity: true)
+            self.unknown.removeAll(keepingCapacity: true)
+            self.unknownHead = 0
+        }
+
+        /// Caches `entry` for `secret`. Unknown secrets (what anyone can send by the thousand)
+        /// have their own small budget and push out the oldest unknown one, so a flood of
+        /// bogus tokens never evicts the resolutions of real ones; real ones past their budget
+        /// push out one other real one, not the whole cache.
+        mutating func insert(_ entry: Entry, for secret: String, capacity: Int, unknownCapacity: Int) {
+            if entry.token == nil {
+                if self.unknown.count - self.unknownHead >= unknownCapacity {
+                    self.entries[self.unknown[self.unknownHead]] = nil
+                    self.unknownHead += 1
+                    if self.unknownHead >= unknownCapacity {
+                        self.unknown.removeFirst(self.unknownHead)
+                        self.unknownHead = 0
+                    }
+                }
+                if self.entries[secret] == nil { self.unknown.append(secret) }
+            } else if self.entries[secret] == nil,
+                self.entries.count - (self.unknown.count - self.unknownHead) >= capacity,
+                let victim = self.entries.first(where: { $0.value.token != nil })?.key
+            {
+                self.entries[victim] = nil
+            }
+            self.entries[secret] = entry
+        }
     }
 
     private let source: (any TokenSource)?
@@ -83,8 +116,9 @@ public final class ACLGate: Sendable {
     /// a change made by this process moves it before the write returns, so the next request
     /// sees it even before `invalidate()` is called (reads follow writes).
     private let version: (@Sendable () -> UInt64)?
-    /// The largest number of cached secrets; past it the cache starts over.
+    /// The largest number of cached resolutions of real tokens, and of unknown secrets.
     private let capacity = 10_000
+    private let unknownCapacity = 1_024
 
     /// ACLs on: resolve through `source`, deny or allow unmatched requests by `defaultPolicy`.
     ///
@@ -114,8 +148,16 @@ public final class ACLGate: Sendable {
     public func invalidate(defaultPolicy: ACLDefault? = nil) {
         self.state.withLock { state in
             state.generation &+= 1
-            state.entries.removeAll(keepingCapacity: true)
+            state.removeAll()
             if let defaultPolicy { state.defaultPolicy = defaultPolicy }
+        }
+    }
+
+    /// How many resolutions are cached now (real tokens and unknown secrets).
+    public var cachedCount: (tokens: Int, unknown: Int) {
+        self.state.withLock { state in
+            let unknown = state.unknown.count - state.unknownHead
+            return (state.entries.count - unknown, unknown)
         }
     }
 
@@ -131,7 +173,7 @@ public final class ACLGate: Sendable {
             if let version, version != state.version {
                 state.version = version
                 state.generation &+= 1
-                state.entries.removeAll(keepingCapacity: true)
+                state.removeAll()
             }
             return (state.entries[secret], state.generation)
         }
@@ -147,8 +189,7 @@ public final class ACLGate: Sendable {
         let entry = self.state.withLock { state -> Entry in
             let entry = Entry(token: token, authorizer: token?.authorizer(default: state.defaultPolicy))
             if state.generation == generation {
-                if state.entries.count >= self.capacity { state.entries.removeAll(keepingCapacity: true) }
-                state.entries[secret] = entry
+                state.insert(entry, for: secret, capacity: self.capacity, unknownCapacity: self.unknownCapacity)
             }
             return entry
         }
