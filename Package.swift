@@ -357,7 +357,8 @@ let package = Package(
         tests(
             "ProxyTests",
             dependencies: [
-                "Proxy", "MeshCore", "MeshTLS", "MeshTesting", "MeshProto", .nio, .nioPosix, .nioHTTP1, .logging,
+                "Proxy", "MeshCore", "MeshNet", "MeshTLS", "MeshTesting", "MeshProto", .nio, .nioPosix, .nioHTTP1,
+                .logging,
                 .grpcCore, .grpcTransport, .protobuf,
             ]
         ),

@@ -50,7 +50,10 @@ public final class ConnectionGuard: ChannelDuplexHandler {
     private var started = false
     private var deadline: Scheduled<Void>?
     private var idleCheck: RepeatedTask?
-    private var lastActivity = NIODeadline.now()
+    /// Set by every read and write (a store, not a clock read, on the data path); the idle check
+    /// clears it and counts the checks that found it clear.
+    private var active = true
+    private var quietChecks = 0
 
     public init(counter: ConnectionCounter, limits: ListenerLimits, waitsForTLS: Bool) {
         self.counter = counter
@@ -76,16 +79,18 @@ public final class ConnectionGuard: ChannelDuplexHandler {
         }
         self.counted = true
         let loopContext = NIOLoopBound(context, eventLoop: context.eventLoop)
-        self.deadline = context.eventLoop.scheduleTask(in: TimeAmount(self.limits.handshakeTimeout)) {
-            loopContext.value.close(promise: nil)
+        if let handshake = self.limits.handshakeTimeout {
+            self.deadline = context.eventLoop.scheduleTask(in: TimeAmount(handshake)) {
+                loopContext.value.close(promise: nil)
+            }
         }
         if let idle = self.limits.idleTimeout {
-            let timeout = TimeAmount(idle)
             let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
-            // Checked at a quarter of the timeout: a connection closes between 1 and 1.25 timeouts idle.
-            let quarter = TimeAmount.nanoseconds(timeout.nanoseconds / 4)
+            // Checked at a quarter of the timeout: a connection closes after 4 quiet checks, so
+            // between 1 and 1.25 timeouts of silence.
+            let quarter = TimeAmount.nanoseconds(TimeAmount(idle).nanoseconds / 4)
             self.idleCheck = context.eventLoop.scheduleRepeatedTask(initialDelay: quarter, delay: quarter) { _ in
-                if NIODeadline.now() - handler.value.lastActivity >= timeout { loopContext.value.close(promise: nil) }
+                if handler.value.quietCheck() { loopContext.value.close(promise: nil) }
             }
         }
     }
@@ -96,14 +101,25 @@ public final class ConnectionGuard: ChannelDuplexHandler {
         self.deadline = nil
     }
 
+    /// Whether the connection has now been quiet for four checks in a row.
+    private func quietCheck() -> Bool {
+        if self.active {
+            self.active = false
+            self.quietChecks = 0
+            return false
+        }
+        self.quietChecks += 1
+        return self.quietChecks >= 4
+    }
+
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        self.lastActivity = .now()
+        self.active = true
         if !self.waitsForTLS { self.handshakeCompleted() }
         context.fireChannelRead(data)
     }
 
     public func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        self.lastActivity = .now()
+        self.active = true
         context.write(data, promise: promise)
     }
 

@@ -4,13 +4,14 @@
 public struct ListenerLimits: Sendable, Hashable {
     /// Connections open at once on the listener; past it a new connection is closed at once.
     public var maxConnections: Int
-    /// From accept to a finished TLS handshake (or, in plain text, the first bytes read).
-    public var handshakeTimeout: Duration
+    /// From accept to a finished TLS handshake (or, in plain text, the first bytes read); nil:
+    /// none (a plain-text listener whose clients may wait for the server to speak first).
+    public var handshakeTimeout: Duration?
     /// A connection with nothing read or written for this long is closed; nil: none (for
     /// protocols with their own idle handling, such as gRPC's `maxIdleTime` and keepalive).
     public var idleTimeout: Duration?
 
-    public init(maxConnections: Int, handshakeTimeout: Duration, idleTimeout: Duration? = nil) {
+    public init(maxConnections: Int, handshakeTimeout: Duration?, idleTimeout: Duration? = nil) {
         self.maxConnections = maxConnections
         self.handshakeTimeout = handshakeTimeout
         self.idleTimeout = idleTimeout
@@ -18,6 +19,22 @@ public struct ListenerLimits: Sendable, Hashable {
 
     /// The control plane's gRPC and REST listeners: 10,000 connections, 10 s to handshake.
     public static let controlPlane = ListenerLimits(maxConnections: 10_000, handshakeTimeout: .seconds(10))
+
+    /// A proxy's public (mTLS) listener: 10,000 connections, 10 s to handshake, closed after an
+    /// hour with nothing sent either way (Envoy's TCP proxy idle timeout).
+    public static let proxyPublic = ListenerLimits(
+        maxConnections: 10_000,
+        handshakeTimeout: .seconds(10),
+        idleTimeout: .seconds(3600)
+    )
+
+    /// A proxy's upstream listeners (the app's side, on loopback): no handshake deadline (the
+    /// app may wait for a server that speaks first), closed after an hour of silence.
+    public static let proxyUpstream = ListenerLimits(
+        maxConnections: 10_000,
+        handshakeTimeout: nil,
+        idleTimeout: .seconds(3600)
+    )
 }
 
 /// gRPC connection management for servers and clients (gRFC A8/A9): keepalive pings on every

@@ -1,5 +1,6 @@
 import Logging
 import MeshCore
+import MeshNet
 import NIOCore
 import NIOHTTP1
 import NIOHTTP2
@@ -75,6 +76,8 @@ actor ListenerSet {
     }
 
     private static func bindPublic(host: String, port: Int, runtime: ProxyRuntime) async throws(ProxyError) -> Bound {
+        let limits = runtime.options.publicLimits
+        let counter = ConnectionCounter(limit: limits.maxConnections)
         let bootstrap = ServerBootstrap(group: runtime.group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -91,6 +94,7 @@ actor ListenerSet {
                     }
                     let sync = channel.pipeline.syncOperations
                     try sync.addHandler(NIOSSLServerHandler(context: tls))
+                    try sync.addConnectionGuard(counter: counter, limits: limits)
                     try sync.addHandler(InboundHandler(runtime: runtime))
                 }
             }
@@ -103,6 +107,8 @@ actor ListenerSet {
         service: String,
         runtime: ProxyRuntime
     ) async throws(ProxyError) -> Bound {
+        let limits = runtime.options.upstreamLimits
+        let counter = ConnectionCounter(limit: limits.maxConnections)
         let bootstrap = ServerBootstrap(group: runtime.group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -119,6 +125,7 @@ actor ListenerSet {
                         runtime.outboundOpen.subtract(1, ordering: .relaxed)
                     }
                     let sync = channel.pipeline.syncOperations
+                    try sync.addConnectionGuard(counter: counter, limits: limits)
                     switch runtime.route(for: service)?.mode ?? .opaque {
                     case .opaque:
                         try sync.addHandler(OutboundHandler(runtime: runtime, service: service))

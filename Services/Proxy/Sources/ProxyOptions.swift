@@ -1,3 +1,5 @@
+public import MeshNet
+
 /// How a proxy binds and behaves, apart from the config it is pushed (the ``ProxySnapshot``).
 public struct ProxyOptions: Sendable {
     /// Where the public mTLS listener binds (`0.0.0.0` in a task; loopback in tests and the benchmark).
@@ -20,6 +22,11 @@ public struct ProxyOptions: Sendable {
     public var spareConnections: Int
     /// How long an unused ready connection is kept.
     public var spareIdleTimeout: Duration
+    /// The public listener's connection cap, handshake deadline and idle timeout (a waiting
+    /// spare counts as idle: the far proxy drops its own after `spareIdleTimeout`).
+    public var publicLimits: ListenerLimits = .proxyPublic
+    /// The upstream listeners' connection cap and idle timeout.
+    public var upstreamLimits: ListenerLimits = .proxyUpstream
 
     public init(
         publicBindHost: String? = "0.0.0.0",
