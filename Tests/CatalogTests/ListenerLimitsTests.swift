@@ -13,41 +13,6 @@ import Testing
 /// The listeners' limits, tried as a peer that connects and never speaks, and as one that opens
 /// more connections than allowed: the server closes them and serves again afterwards.
 @Suite(.timeLimit(.minutes(2))) struct ListenerLimitsTests {
-    /// A raw TCP connection that sends nothing.
-    static func silentConnection(to address: HostPort) async throws -> NIOAsyncChannel<ByteBuffer, ByteBuffer> {
-        try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .connect(host: address.host, port: address.port) { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
-                }
-            }
-    }
-
-    /// Whether the server closes `connection` within `deadline` (reading to its end).
-    static func closedByServer(
-        _ connection: NIOAsyncChannel<ByteBuffer, ByteBuffer>,
-        within deadline: Duration
-    )
-        async throws -> Bool
-    {
-        try await connection.executeThenClose { inbound, _ in
-            try await withThrowingTaskGroup(of: Bool.self) { race in
-                race.addTask {
-                    do {
-                        for try await _ in inbound {}
-                    } catch {}
-                    return true
-                }
-                race.addTask {
-                    try await Task.sleep(for: deadline)
-                    return false
-                }
-                defer { race.cancelAll() }
-                return try await race.next() ?? false
-            }
-        }
-    }
-
     @Test("a connection that never speaks is closed on the gRPC and the REST listener")
     func silentConnectionsAreClosed() async throws {
         var limits = ServerLimits.default
@@ -55,10 +20,10 @@ import Testing
         limits.httpIdleTimeout = .seconds(1)
         let database = try await TestDatabase.fresh()
         try await withReplica(database: database, limits: limits) { replica in
-            let grpc = try await Self.silentConnection(to: replica.grpc)
-            let http = try await Self.silentConnection(to: replica.http)
-            #expect(try await Self.closedByServer(grpc, within: .seconds(30)))
-            #expect(try await Self.closedByServer(http, within: .seconds(30)))
+            let grpc = try await silentConnection(port: replica.grpc.port)
+            let http = try await silentConnection(port: replica.http.port)
+            #expect(try await closedByPeer(grpc, within: .seconds(30)))
+            #expect(try await closedByPeer(http, within: .seconds(30)))
             // The service still answers.
             #expect(try await TestAPI(replica.http).get("/v1/catalog/services").status == 200)
         }
@@ -74,12 +39,13 @@ import Testing
             // Three silent connections against a cap of two: exactly one is closed at once (which
             // one depends on the order the event loops see them), the others stay open.
             let connections = [
-                try await Self.silentConnection(to: replica.grpc), try await Self.silentConnection(to: replica.grpc),
-                try await Self.silentConnection(to: replica.grpc),
+                try await silentConnection(port: replica.grpc.port),
+                try await silentConnection(port: replica.grpc.port),
+                try await silentConnection(port: replica.grpc.port),
             ]
             let closed = try await withThrowingTaskGroup(of: Bool.self) { group in
                 for connection in connections {
-                    group.addTask { try await Self.closedByServer(connection, within: .seconds(15)) }
+                    group.addTask { try await closedByPeer(connection, within: .seconds(15)) }
                 }
                 return try await group.reduce(0) { $0 + ($1 ? 1 : 0) }
             }

@@ -15,40 +15,6 @@ import Testing
         self.pki = try TestPKI()
     }
 
-    /// A raw TCP connection that sends nothing.
-    func silentConnection(port: Int) async throws -> NIOAsyncChannel<ByteBuffer, ByteBuffer> {
-        try await ClientBootstrap(group: self.group).connect(host: "127.0.0.1", port: port) { channel in
-            channel.eventLoop.makeCompletedFuture {
-                try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
-            }
-        }
-    }
-
-    /// Whether the far end closes `connection` within `deadline`.
-    func closedByPeer(
-        _ connection: NIOAsyncChannel<ByteBuffer, ByteBuffer>,
-        within deadline: Duration
-    ) async throws
-        -> Bool
-    {
-        try await connection.executeThenClose { inbound, _ in
-            try await withThrowingTaskGroup(of: Bool.self) { race in
-                race.addTask {
-                    do {
-                        for try await _ in inbound {}
-                    } catch {}
-                    return true
-                }
-                race.addTask {
-                    try await Task.sleep(for: deadline)
-                    return false
-                }
-                defer { race.cancelAll() }
-                return try await race.next() ?? false
-            }
-        }
-    }
-
     @Test func aPeerThatNeverSendsAClientHelloIsClosedAndTheCapHolds() async throws {
         let app = try await startApp(name: "api-1", group: self.group)
         defer { app.close(promise: nil) }
@@ -57,13 +23,13 @@ import Testing
         let snapshot = sidecar("api", appPort: try #require(app.localAddress?.port), defaultAllow: true)
         try await withProxy(snapshot, tls: try self.pki.tls(for: "api"), options: options, group: self.group) { api in
             let port = try #require(await api.boundPublicPort())
-            let first = try await self.silentConnection(port: port)
-            let second = try await self.silentConnection(port: port)
-            let third = try await self.silentConnection(port: port)
+            let first = try await silentConnection(port: port)
+            let second = try await silentConnection(port: port)
+            let third = try await silentConnection(port: port)
             // Past the cap: closed at once; the silent ones: closed at their handshake deadline.
-            #expect(try await self.closedByPeer(third, within: .seconds(30)))
-            #expect(try await self.closedByPeer(first, within: .seconds(30)))
-            #expect(try await self.closedByPeer(second, within: .seconds(30)))
+            #expect(try await closedByPeer(third, within: .seconds(30)))
+            #expect(try await closedByPeer(first, within: .seconds(30)))
+            #expect(try await closedByPeer(second, within: .seconds(30)))
             // A real peer proxy is served once they are gone (without spare connections, which
             // would take the two places ahead of need).
             var webOptions = ProxyOptions(publicBindHost: "127.0.0.1", connectTimeout: .seconds(2))
@@ -102,8 +68,8 @@ import Testing
                 group: self.group
             ) { web in
                 let upstreamPort = try #require(await web.boundUpstreamPort("api"))
-                let silent = try await self.silentConnection(port: upstreamPort)
-                #expect(try await self.closedByPeer(silent, within: .seconds(30)))
+                let silent = try await silentConnection(port: upstreamPort)
+                #expect(try await closedByPeer(silent, within: .seconds(30)))
                 // A connection in use is not idle: a call still gets its answer.
                 #expect(try await call(port: upstreamPort, group: self.group).hasPrefix("api-1"))
             }

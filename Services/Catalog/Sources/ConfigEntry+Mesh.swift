@@ -61,33 +61,47 @@ enum MeshConfigEntry {
             let block = try LenientObject(.object(body)).object("HTTP")?.object("Incoming")?
                 .object("RequestNormalization")
         else { return settings }
-        let field = "HTTP.Incoming.RequestNormalization"
         if let disable = try block.bool("InsecureDisablePathNormalization") {
             settings.insecureDisablePathNormalization = disable
         }
         if let merge = try block.bool("MergeSlashes") { settings.mergeSlashes = merge }
-        if let action = try block.string("PathWithEscapedSlashesAction"), !action.isEmpty,
-            action != "IMPLEMENTATION_SPECIFIC_DEFAULT"
-        {
-            guard let value = RequestNormalization.EscapedSlashesAction(rawValue: action) else {
-                throw ValidationError(
-                    field: "\(field).PathWithEscapedSlashesAction",
-                    reason: "no matching PathWithEscapedSlashesAction value found for \(action), "
-                        + "please specify one of [" + Self.escapedSlashesActions.joined(separator: ", ") + "]"
-                )
-            }
+        if let value = try Self.action(
+            RequestNormalization.EscapedSlashesAction.self,
+            "PathWithEscapedSlashesAction",
+            in: block,
+            allowed: Self.escapedSlashesActions
+        ) {
             settings.pathWithEscapedSlashesAction = value
         }
-        if let action = try block.string("HeadersWithUnderscoresAction"), !action.isEmpty {
-            guard let value = RequestNormalization.UnderscoresAction(rawValue: action) else {
-                throw ValidationError(
-                    field: "\(field).HeadersWithUnderscoresAction",
-                    reason: "no matching HeadersWithUnderscoresAction value found for \(action), "
-                        + "please specify one of [" + Self.underscoresActions.joined(separator: ", ") + "]"
-                )
-            }
+        if let value = try Self.action(
+            RequestNormalization.UnderscoresAction.self,
+            "HeadersWithUnderscoresAction",
+            in: block,
+            allowed: Self.underscoresActions
+        ) {
             settings.headersWithUnderscoresAction = value
         }
         return settings
+    }
+
+    /// An action field of the block: nil when absent, `""` or `IMPLEMENTATION_SPECIFIC_DEFAULT`
+    /// (the default stays); Consul's message for a value it does not know.
+    private static func action<Action: RawRepresentable<String>>(
+        _ type: Action.Type,
+        _ key: String,
+        in block: LenientObject,
+        allowed: [String]
+    ) throws(ValidationError) -> Action? {
+        guard let text = try block.string(key), !text.isEmpty, text != "IMPLEMENTATION_SPECIFIC_DEFAULT" else {
+            return nil
+        }
+        guard let value = Action(rawValue: text) else {
+            throw ValidationError(
+                field: "HTTP.Incoming.RequestNormalization.\(key)",
+                reason: "no matching \(key) value found for \(text), please specify one of ["
+                    + allowed.joined(separator: ", ") + "]"
+            )
+        }
+        return value
     }
 }
