@@ -25,6 +25,8 @@ set -euo pipefail
 
 cd "$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 ROOT="$PWD"
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
 
 MESH_BIN="${MESH_BIN:-$(swift build --show-bin-path)}"
 MIN_REQUESTS="${FUZZ_MIN_REQUESTS:-10000}"
@@ -58,19 +60,6 @@ TOKEN="$(python3 -c 'import uuid; print(uuid.uuid4())')"
 BASE="http://127.0.0.1:$PORT"
 MESHCTL_PID=""
 
-stop_meshctl() {
-    [ -n "$MESHCTL_PID" ] || return 0
-    if kill -0 "$MESHCTL_PID" 2>/dev/null; then
-        kill -TERM "$MESHCTL_PID" 2>/dev/null || true
-        for _ in $(seq 100); do
-            kill -0 "$MESHCTL_PID" 2>/dev/null || break
-            sleep 0.2
-        done
-        kill -0 "$MESHCTL_PID" 2>/dev/null && kill -KILL "$MESHCTL_PID" 2>/dev/null || true
-    fi
-    wait "$MESHCTL_PID" 2>/dev/null || true
-    MESHCTL_PID=""
-}
 trap stop_meshctl EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM

@@ -1,4 +1,4 @@
-# Shared helpers of scripts/dev.sh and scripts/test.sh (sourced, not run).
+# Shared helpers of scripts/dev.sh, scripts/test.sh and scripts/fuzz-rest.sh (sourced, not run).
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
@@ -13,4 +13,23 @@ ensure_postgres() {
     echo "==> installing postgresql"
     $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update
     $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql
+}
+
+# Stops the `meshctl dev` whose PID is in MESHCTL_PID (by PID, never by name): SIGTERM, up to
+# 20 s grace, then SIGKILL.
+stop_meshctl() {
+    [ -n "${MESHCTL_PID:-}" ] || return 0
+    if kill -0 "$MESHCTL_PID" 2>/dev/null; then
+        kill -TERM "$MESHCTL_PID" 2>/dev/null || true
+        for _ in $(seq 100); do
+            kill -0 "$MESHCTL_PID" 2>/dev/null || break
+            sleep 0.2
+        done
+        if kill -0 "$MESHCTL_PID" 2>/dev/null; then
+            echo "meshctl did not stop within 20s; killing it" >&2
+            kill -KILL "$MESHCTL_PID" 2>/dev/null || true
+        fi
+    fi
+    wait "$MESHCTL_PID" 2>/dev/null || true
+    MESHCTL_PID=""
 }

@@ -34,23 +34,6 @@ WORKDIR="$(mktemp -d)"
 LOG="$WORKDIR/meshctl.log"
 MESHCTL_PID=""
 
-# Stop the dev server by PID: SIGTERM, up to 20 s grace, then SIGKILL.
-stop_meshctl() {
-    [ -n "$MESHCTL_PID" ] || return 0
-    if kill -0 "$MESHCTL_PID" 2>/dev/null; then
-        kill -TERM "$MESHCTL_PID" 2>/dev/null || true
-        for _ in $(seq 100); do
-            kill -0 "$MESHCTL_PID" 2>/dev/null || break
-            sleep 0.2
-        done
-        if kill -0 "$MESHCTL_PID" 2>/dev/null; then
-            echo "meshctl did not stop within 20s; killing it" >&2
-            kill -KILL "$MESHCTL_PID" 2>/dev/null || true
-        fi
-    fi
-    wait "$MESHCTL_PID" 2>/dev/null || true
-    MESHCTL_PID=""
-}
 cleanup() {
     local rc=$?
     stop_meshctl

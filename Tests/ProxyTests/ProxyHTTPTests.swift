@@ -39,6 +39,7 @@ import Testing
                 let body =
                     self.name
                     + "\(head.method.rawValue) \(head.uri) from \(head.headers["X-Forwarded-Client-Cert"].first ?? "-")"
+                    + (head.headers["X_User"].first.map { " x_user=\($0)" } ?? "")
                 var headers = HTTPHeaders()
                 headers.add(name: "Content-Length", value: "\(body.utf8.count)")
                 context.write(
@@ -92,7 +93,12 @@ import Testing
         }
     }
 
-    @Test func l7IntentionsDecideEachRequestOnOneConnection() async throws {
+    /// An `http` pair: api (app: ``EchoHTTP``) allows web everything but `/admin`, with
+    /// `normalization` as the mesh's; the body gets api's runtime and web's upstream port.
+    func withAdminDeniedPair(
+        normalization: RequestNormalization? = nil,
+        _ body: (_ api: ProxyRuntime, _ port: Int) async throws -> Void
+    ) async throws {
         let app = try await self.startHTTPApp()
         defer { app.close(promise: nil) }
         let intentions = [
@@ -107,6 +113,7 @@ import Testing
         ]
         var snapshot = sidecar("api", appPort: app.localAddress!.port!, intentions: intentions)
         snapshot.protocolName = "http"
+        snapshot.requestNormalization = normalization
         try await withProxy(snapshot, tls: try self.pki.tls(for: "api"), group: self.group) { api in
             let apiPort = try #require(await api.boundPublicPort())
             try await withProxy(
@@ -114,77 +121,98 @@ import Testing
                 tls: try self.pki.tls(for: "web"),
                 group: self.group
             ) { web in
-                let port = try #require(await web.boundUpstreamPort("api"))
-                // Three requests pipelined on one connection: allowed, denied, allowed, in order.
-                let answer = try await self.exchange(
-                    port: port,
-                    "GET /hello HTTP/1.1\r\nHost: api\r\n\r\n" + "GET /admin/users HTTP/1.1\r\nHost: api\r\n\r\n"
-                        + "POST /hello/again HTTP/1.1\r\nHost: api\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi"
-                )
-                let statuses = answer.components(separatedBy: "HTTP/1.1 ").dropFirst().map {
-                    "HTTP/1.1 " + ($0.components(separatedBy: "\r\n").first ?? "")
-                }
-                #expect(statuses == ["HTTP/1.1 200 OK", "HTTP/1.1 403 Forbidden", "HTTP/1.1 200 OK"], "\(answer)")
-                #expect(answer.contains("GET /hello from URI=spiffe://test.consul/ns/default/dc/dc1/svc/web"))
-                #expect(answer.contains("RBAC: access denied"))
-                #expect(answer.contains("POST /hello/again"))
-                #expect(!answer.contains("/admin/users from"))
-                let metrics = String(decoding: api.metrics.render(), as: UTF8.self)
-                #expect(metrics.contains("mesh_proxy_http_requests_total 3"))
-                #expect(metrics.contains("mesh_proxy_intention_denials_total 1"))
+                try await body(api, try #require(await web.boundUpstreamPort("api")))
             }
         }
     }
 
-    @Test func everySpellingOfADeniedPathIsDeniedAndTheAppSeesTheNormalizedPath() async throws {
-        let app = try await self.startHTTPApp()
-        defer { app.close(promise: nil) }
-        let intentions = [
-            Intention(
-                sourceName: "web",
-                destinationName: "api",
-                permissions: [
-                    IntentionPermission(action: .deny, http: IntentionHTTPPermission(pathPrefix: "/admin")),
-                    IntentionPermission(action: .allow, http: IntentionHTTPPermission(pathPrefix: "/")),
-                ]
+    @Test func theMeshNormalizationRedirectsUnescapedSlashesAndRefusesOrDropsUnderscoredHeaders() async throws {
+        var redirecting = RequestNormalization.default
+        redirecting.pathWithEscapedSlashesAction = .unescapeAndRedirect
+        redirecting.headersWithUnderscoresAction = .rejectRequest
+        try await self.withAdminDeniedPair(normalization: redirecting) { api, port in
+            let answer = try await self.exchange(
+                port: port,
+                "GET /a%2Fb?q=1 HTTP/1.1\r\nHost: api\r\n\r\n"
+                    + "GET /ok HTTP/1.1\r\nHost: api\r\nX_User: admin\r\nConnection: close\r\n\r\n"
             )
-        ]
-        var snapshot = sidecar("api", appPort: app.localAddress!.port!, intentions: intentions)
-        snapshot.protocolName = "http"
-        try await withProxy(snapshot, tls: try self.pki.tls(for: "api"), group: self.group) { api in
-            let apiPort = try #require(await api.boundPublicPort())
-            try await withProxy(
-                sidecar("web", appPort: 1, upstreams: [upstream("api", ports: [apiPort])]),
-                tls: try self.pki.tls(for: "web"),
-                group: self.group
-            ) { web in
-                let port = try #require(await web.boundUpstreamPort("api"))
-                let targets = [
-                    "//admin/users", "/%61dmin/users", "/x/../admin/users", "/x/%2e%2e/admin", "/./admin",
-                    "/admin%2Fusers", "/public//a/./b/../c?q=/../admin",
-                ]
-                let requests = targets.enumerated().map { index, target in
-                    "GET \(target) HTTP/1.1\r\nHost: api\r\n"
-                        + (index == targets.count - 1 ? "Connection: close\r\n" : "") + "\r\n"
-                }
-                let answer = try await self.exchange(port: port, requests.joined())
-                let statuses = answer.components(separatedBy: "HTTP/1.1 ").dropFirst().map {
-                    $0.components(separatedBy: "\r\n").first ?? ""
-                }
-                #expect(
-                    statuses == [
-                        "403 Forbidden", "403 Forbidden", "403 Forbidden", "403 Forbidden", "403 Forbidden",
-                        "400 Bad Request", "200 OK",
-                    ],
-                    "\(answer)"
-                )
-                // The app saw only the allowed request, with the path the intentions matched.
-                #expect(answer.contains("GET /public/a/c?q=/../admin from URI="), "\(answer)")
-                #expect(!answer.contains("admin/users from"))
-                let metrics = String(decoding: api.metrics.render(), as: UTF8.self)
-                #expect(metrics.contains("mesh_proxy_intention_denials_total 5"))
-                #expect(metrics.contains("mesh_proxy_bad_requests_total 1"))
+            #expect(answer.hasPrefix("HTTP/1.1 307 Temporary Redirect"), "\(answer)")
+            #expect(answer.contains("Location: /a/b?q=1"), "\(answer)")
+            #expect(answer.contains("HTTP/1.1 400 Bad Request"), "\(answer)")
+            #expect(!answer.contains(" from URI="), "the app saw a request: \(answer)")
+        }
+        var dropping = RequestNormalization.default
+        dropping.headersWithUnderscoresAction = .dropHeader
+        try await self.withAdminDeniedPair(normalization: dropping) { api, port in
+            let answer = try await self.exchange(
+                port: port,
+                "GET /ok HTTP/1.1\r\nHost: api\r\nX_User: admin\r\nConnection: close\r\n\r\n"
+            )
+            #expect(answer.hasPrefix("HTTP/1.1 200 OK"), "\(answer)")
+            #expect(!answer.contains("x_user="), "\(answer)")
+        }
+        // Allowed by default: the app sees it (so the two checks above can fail).
+        try await self.withAdminDeniedPair { api, port in
+            let answer = try await self.exchange(
+                port: port,
+                "GET /ok HTTP/1.1\r\nHost: api\r\nX_User: admin\r\nConnection: close\r\n\r\n"
+            )
+            #expect(
+                answer.contains("GET /ok from URI=spiffe://test.consul/ns/default/dc/dc1/svc/web x_user=admin"),
+                "\(answer)"
+            )
+        }
+    }
+
+    @Test func l7IntentionsDecideEachRequestOnOneConnection() async throws {
+        try await self.withAdminDeniedPair { api, port in
+            // Three requests pipelined on one connection: allowed, denied, allowed, in order.
+            let answer = try await self.exchange(
+                port: port,
+                "GET /hello HTTP/1.1\r\nHost: api\r\n\r\n" + "GET /admin/users HTTP/1.1\r\nHost: api\r\n\r\n"
+                    + "POST /hello/again HTTP/1.1\r\nHost: api\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi"
+            )
+            let statuses = answer.components(separatedBy: "HTTP/1.1 ").dropFirst().map {
+                "HTTP/1.1 " + ($0.components(separatedBy: "\r\n").first ?? "")
             }
+            #expect(statuses == ["HTTP/1.1 200 OK", "HTTP/1.1 403 Forbidden", "HTTP/1.1 200 OK"], "\(answer)")
+            #expect(answer.contains("GET /hello from URI=spiffe://test.consul/ns/default/dc/dc1/svc/web"))
+            #expect(answer.contains("RBAC: access denied"))
+            #expect(answer.contains("POST /hello/again"))
+            #expect(!answer.contains("/admin/users from"))
+            let metrics = String(decoding: api.metrics.render(), as: UTF8.self)
+            #expect(metrics.contains("mesh_proxy_http_requests_total 3"))
+            #expect(metrics.contains("mesh_proxy_intention_denials_total 1"))
+        }
+    }
+
+    @Test func everySpellingOfADeniedPathIsDeniedAndTheAppSeesTheNormalizedPath() async throws {
+        try await self.withAdminDeniedPair { api, port in
+            let targets = [
+                "//admin/users", "/%61dmin/users", "/x/../admin/users", "/x/%2e%2e/admin", "/./admin",
+                "/admin%2Fusers", "/public//a/./b/../c?q=/../admin",
+            ]
+            let requests = targets.enumerated().map { index, target in
+                "GET \(target) HTTP/1.1\r\nHost: api\r\n"
+                    + (index == targets.count - 1 ? "Connection: close\r\n" : "") + "\r\n"
+            }
+            let answer = try await self.exchange(port: port, requests.joined())
+            let statuses = answer.components(separatedBy: "HTTP/1.1 ").dropFirst().map {
+                $0.components(separatedBy: "\r\n").first ?? ""
+            }
+            #expect(
+                statuses == [
+                    "403 Forbidden", "403 Forbidden", "403 Forbidden", "403 Forbidden", "403 Forbidden",
+                    "400 Bad Request", "200 OK",
+                ],
+                "\(answer)"
+            )
+            // The app saw only the allowed request, with the path the intentions matched.
+            #expect(answer.contains("GET /public/a/c?q=/../admin from URI="), "\(answer)")
+            #expect(!answer.contains("admin/users from"))
+            let metrics = String(decoding: api.metrics.render(), as: UTF8.self)
+            #expect(metrics.contains("mesh_proxy_intention_denials_total 5"))
+            #expect(metrics.contains("mesh_proxy_bad_requests_total 1"))
         }
     }
 

@@ -212,16 +212,15 @@ public final class ProxyRuntime: Sendable {
     ) -> RequestAdmission {
         guard let config = self.config.withLock({ $0 }) else { return .denied }
         let normalization = config.snapshot.requestNormalization ?? .default
-        var kept = headers
+        var kept: [(name: String, value: String)] = []
         var dropping: [String] = []
         for header in headers {
             switch normalization.admits(headerNamed: header.name) {
-            case .allow: continue
+            case .allow: kept.append(header)
             case .rejectRequest: return .badRequest("header name with an underscore")
             case .dropHeader: dropping.append(header.name)
             }
         }
-        if !dropping.isEmpty { kept.removeAll { normalization.admits(headerNamed: $0.name) == .dropHeader } }
         let normalized: String
         switch normalization.normalize(target: target) {
         case .forward(let path): normalized = path
