@@ -123,7 +123,11 @@ let package = Package(
         ),
         // Listener limits (connection cap, handshake and idle deadlines) and gRPC keepalive, for
         // every listener and client, control plane and data plane alike.
-        library("MeshNet", path: "Shared/MeshNet", dependencies: [.nio, .nioSSL, .nioTLS, .grpcTransport]),
+        library(
+            "MeshNet",
+            path: "Shared/MeshNet",
+            dependencies: [.nio, .nioSSL, .nioTLS, .grpcCore, .grpcTransport, .x509, .asn1]
+        ),
         library(
             "MeshServer",
             path: "Shared/MeshServer",
@@ -195,8 +199,9 @@ let package = Package(
             "IAMAuth",
             path: "Services/IAMAuth/Sources",
             dependencies: [
-                "AWS", "MeshCore", "MeshStore", "MeshRPC", "MeshServer", "MeshProto", .grpcCore, .grpcTransport,
-                .hummingbird, .protobuf, .lifecycle, .logging, .postgres, .httpTypes, .nio, .nioHTTP1, .httpClient,
+                "AWS", "MeshCore", "MeshStore", "MeshRPC", "MeshServer", "MeshProto", "MeshNet", .grpcCore,
+                .grpcTransport, .hummingbird, .protobuf, .lifecycle, .logging, .postgres, .httpTypes, .nio, .nioHTTP1,
+                .httpClient,
                 .metrics,
             ]
         ),
@@ -209,7 +214,7 @@ let package = Package(
             "ConfigDistributor",
             path: "Services/ConfigDistributor/Sources",
             dependencies: [
-                "MeshCore", "MeshRPC", "MeshServer", "MeshProto", .grpcCore, .grpcTransport, .hummingbird,
+                "MeshCore", "MeshRPC", "MeshServer", "MeshProto", "MeshNet", .grpcCore, .grpcTransport, .hummingbird,
                 .hummingbirdTLS, .protobuf, .lifecycle, .logging, .metrics,
             ]
         ),
@@ -255,7 +260,7 @@ let package = Package(
             "CLI",
             path: "Services/CLI/Sources",
             dependencies: [
-                "MeshCore", "MeshRPC", "MeshStore", "MeshServer", "MeshTLS", "MeshTesting", "MeshClient",
+                "MeshCore", "MeshRPC", "MeshStore", "MeshServer", "MeshNet", "MeshTLS", "MeshTesting", "MeshClient",
                 .argumentParser, .httpClient,
                 .lifecycle, .unixSignals, .logging, .nio, .nioFoundation, .nioHTTP1, .hummingbird, .httpTypes,
             ]
@@ -326,7 +331,7 @@ let package = Package(
             "AuthzTests",
             dependencies: [
                 "ControlPlaneHarness", "Authz", "Catalog", "MeshServer", "MeshTesting", "MeshRPC", "MeshCore",
-                "MeshStore", "MeshTLS",
+                "MeshStore", "MeshTLS", "MeshNet",
                 "MeshProto", .postgres, .logging, .lifecycle, .nioHTTP1, .httpClient, .grpcCore, .grpcTransport,
                 .nioSSL, .nio, .protobuf,
             ]
@@ -350,7 +355,7 @@ let package = Package(
             "ConfigDistributorTests",
             dependencies: [
                 "ConfigDistributor", "ControlPlaneHarness", "MeshTesting", "MeshProto", "MeshCore", "MeshRPC",
-                "MeshTLS",
+                "MeshTLS", "MeshNet",
                 .grpcCore, .grpcTransport, .protobuf, .logging,
             ]
         ),
@@ -370,7 +375,7 @@ let package = Package(
         tests(
             "EndToEndTests",
             dependencies: [
-                "MeshTesting", "AWS", .hummingbird, "MeshCore", "MeshRPC", "MeshTLS", "MeshProto", .httpClient,
+                "MeshTesting", "AWS", .hummingbird, "MeshCore", "MeshRPC", "MeshTLS", "MeshNet", "MeshProto", .httpClient,
                 .logging, .nio,
                 .nioHTTP1,
                 .grpcCore, .grpcTransport, .protobuf,

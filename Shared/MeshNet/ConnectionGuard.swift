@@ -162,11 +162,19 @@ public final class HandshakeWatcher: ChannelInboundHandler, RemovableChannelHand
 extension ChannelPipeline.SynchronousOperations {
     /// Puts a ``ConnectionGuard`` first in an accepted connection's pipeline, and a
     /// ``HandshakeWatcher`` after its TLS handler when it has one (the handshake deadline then
-    /// ends with the TLS handshake; without TLS, with the first bytes read).
-    public func addConnectionGuard(counter: ConnectionCounter, limits: ListenerLimits) throws {
+    /// ends with the TLS handshake; without TLS, with the first bytes read). With
+    /// `acceptedPeers` and TLS, a ``PeerNameCheck`` after the TLS handler too.
+    public func addConnectionGuard(
+        counter: ConnectionCounter,
+        limits: ListenerLimits,
+        acceptedPeers: Set<String>? = nil
+    ) throws {
         let tls = try? self.handler(type: NIOSSLServerHandler.self)
         let guardHandler = ConnectionGuard(counter: counter, limits: limits, waitsForTLS: tls != nil)
         if let tls {
+            if let acceptedPeers {
+                try self.addHandler(PeerNameCheck(accepted: acceptedPeers), position: .after(tls))
+            }
             try self.addHandler(HandshakeWatcher(guardHandler: guardHandler), position: .after(tls))
         }
         try self.addHandler(guardHandler, position: .first)

@@ -4,11 +4,13 @@ import NIOCore
 extension HTTP2ServerTransport.Posix.Config {
     /// A server's transport settings: keepalive pings (and clients' pings allowed, also without
     /// calls), idle connections closed, a cap on calls per connection, and every accepted
-    /// connection guarded by `limits` (cap on connections, handshake deadline).
+    /// connection guarded by `limits` (cap on connections, handshake deadline). With
+    /// `acceptedPeers` (mutual TLS), a client whose certificate names none of them is closed.
     public static func mesh(
         _ settings: GRPCConnectionSettings,
         limits: ListenerLimits,
-        counter: ConnectionCounter
+        counter: ConnectionCounter,
+        acceptedPeers: Set<String>? = nil
     ) -> Self {
         .defaults { config in
             config.connection.keepalive.time = settings.keepaliveInterval
@@ -20,7 +22,11 @@ extension HTTP2ServerTransport.Posix.Config {
             config.http2.maxConcurrentStreams = settings.maxConcurrentStreams
             config.channelDebuggingCallbacks.onAcceptTCPConnection = { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addConnectionGuard(counter: counter, limits: limits)
+                    try channel.pipeline.syncOperations.addConnectionGuard(
+                        counter: counter,
+                        limits: limits,
+                        acceptedPeers: acceptedPeers
+                    )
                 }
             }
         }

@@ -3,6 +3,7 @@ public import GRPCCore
 public import GRPCNIOTransportHTTP2Posix
 public import Logging
 public import MeshCore
+import MeshNet
 import MeshProto
 public import MeshRPC
 public import ServiceLifecycle
@@ -62,7 +63,7 @@ public final class RemoteACL: Service, Sendable {
         logger: Logger
     ) throws {
         self.grpc = GRPCClient(
-            transport: try .to(authzAddress, security: tls?.grpcClientSecurity ?? .plaintext)
+            transport: try .to(authzAddress, service: .authz, tls: tls)
         )
         self.gate = ACLGate(
             source: RemoteTokenSource(client: self.grpc, timeout: resolveTimeout),

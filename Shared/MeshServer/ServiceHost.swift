@@ -162,7 +162,8 @@ public final class ServiceHost: Service, Sendable {
                 config: .mesh(
                     self.settings.limits.grpc,
                     limits: self.settings.limits.listener,
-                    counter: ConnectionCounter(limit: self.settings.limits.listener.maxConnections)
+                    counter: ConnectionCounter(limit: self.settings.limits.listener.maxConnections),
+                    acceptedPeers: ControlPlaneName.all
                 )
             ),
             services: parts.grpcServices,

@@ -1,5 +1,6 @@
 import Foundation
 public import GRPCNIOTransportHTTP2Posix
+public import MeshNet
 public import MeshRPC
 public import NIOSSL
 
@@ -12,8 +13,10 @@ import Glibc
 /// on ECS, where secrets arrive only as environment variables, `MESH_TLS_CERT_PEM`,
 /// `MESH_TLS_KEY_PEM` and `MESH_TLS_CA_PEM` from Secrets Manager).
 ///
-/// With it, gRPC is mutual TLS (a peer without a certificate from that CA is refused) and the
-/// REST API is HTTPS with TLS 1.3 at least. gRPC negotiates TLS 1.3 between our components
+/// With it, gRPC is mutual TLS (a peer without a certificate from that CA, or whose certificate
+/// names no control-plane service, is refused; a server whose certificate does not name the
+/// service dialled is refused too: ``ControlPlaneName``) and the REST API is HTTPS with TLS 1.3
+/// at least. gRPC negotiates TLS 1.3 between our components
 /// (both ends prefer it); grpc-swift's transport does not let us forbid 1.2 there.
 public struct TLSFiles: Sendable, Hashable {
     public var certificatePath: String
@@ -113,15 +116,10 @@ public struct TLSFiles: Sendable, Hashable {
         )
     }
 
-    /// gRPC client side: our certificate as the client's, the server's checked against the CA.
-    public var grpcClientSecurity: HTTP2ClientTransport.Posix.TransportSecurity {
-        .mTLS(
-            certificateChain: [.file(path: self.certificatePath, format: .pem)],
-            privateKey: .file(path: self.keyPath, format: .pem)
-        ) { config in
-            config.trustRoots = .certificates([.file(path: self.caPath, format: .pem)])
-            config.serverCertificateVerification = .noHostnameVerification
-        }
+    /// gRPC client side: our certificate as the client's; the server's checked against the CA and
+    /// for the name of the service dialled (``HTTP2ClientTransport/Posix/dialing(_:at:tls:settings:backoff:)``).
+    public var clientTLS: ClientTLS {
+        .mutual(certificatePath: self.certificatePath, keyPath: self.keyPath, caPath: self.caPath)
     }
 
     /// The REST listener's HTTPS settings (TLS 1.3 only; clients authenticate with tokens).

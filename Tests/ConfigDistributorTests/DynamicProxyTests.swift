@@ -2,6 +2,7 @@ import ConfigDistributor
 import ControlPlaneHarness
 import Foundation
 import MeshCore
+import MeshNet
 import MeshRPC
 import MeshTesting
 import NIOCore
@@ -14,6 +15,29 @@ import Testing
 /// them works, and keeps working once the distributor is gone (static stability).
 @Suite(.timeLimit(.minutes(4))) struct DynamicProxyTests {
     let group = MultiThreadedEventLoopGroup.singleton
+
+    @Test("a proxy without the control plane's CA refuses a distributor outside loopback: no token in clear")
+    func plaintextOutsideLoopbackRefused() throws {
+        func settings(_ host: String, ca: String? = nil) -> DynamicSettings {
+            DynamicSettings(
+                distributorHost: host,
+                distributorPort: 8510,
+                proxyID: "web-1-sidecar-proxy",
+                service: "web",
+                token: "secret",
+                datacenter: "dc1",
+                distributorCAPEM: ca
+            )
+        }
+        #expect(throws: PlaintextDialRefused.self) {
+            _ = try DistributorClient(settings: settings("10.1.2.3"), logger: testLogger)
+        }
+        #expect(throws: PlaintextDialRefused.self) {
+            _ = try DistributorClient(settings: settings("distributor.internal"), logger: testLogger)
+        }
+        _ = try DistributorClient(settings: settings("127.0.0.1"), logger: testLogger)
+        _ = try DistributorClient(settings: settings("10.1.2.3", ca: "PEM"), logger: testLogger)
+    }
 
     @Test func proxiesConfiguredByTheDistributorKeepServingWhenItStops() async throws {
         let app = try await startApp(name: "api-1", group: self.group)
@@ -52,8 +76,8 @@ import Testing
                     let clients = try await withDistributor(catalog: catalogGRPC, authz: authz, ca: caGRPC) {
                         _,
                         address in
-                        func client(_ id: String, _ service: String) -> DistributorClient {
-                            DistributorClient(
+                        func client(_ id: String, _ service: String) throws -> DistributorClient {
+                            try DistributorClient(
                                 settings: DynamicSettings(
                                     distributorHost: address.host,
                                     distributorPort: address.port,
@@ -64,8 +88,8 @@ import Testing
                                 logger: testLogger
                             )
                         }
-                        let apiClient = client("api-1-sidecar-proxy", "api")
-                        let webClient = client("web-1-sidecar-proxy", "web")
+                        let apiClient = try client("api-1-sidecar-proxy", "api")
+                        let webClient = try client("web-1-sidecar-proxy", "web")
                         let tasks = [
                             Task { await apiClient.run(runtime: api) },
                             Task { await webClient.run(runtime: web) },
@@ -123,7 +147,7 @@ import Testing
                         let task = try await withDistributor(catalog: catalogGRPC, authz: authz, ca: caGRPC) {
                             _,
                             first in
-                            let client = DistributorClient(
+                            let client = try DistributorClient(
                                 settings: DynamicSettings(
                                     distributorHost: first.host,
                                     distributorPort: first.port,

@@ -1,6 +1,7 @@
 import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2Posix
+import MeshNet
 import MeshProto
 import MeshRPC
 import MeshTLS
@@ -44,19 +45,19 @@ extension DevTests {
             }
         }
 
-        /// Signs over mutual TLS with the dev services' certificate, as another mesh component would.
+        /// Signs over mutual TLS with config-distributor's certificate, as the distributor would,
+        /// checking that the peer's certificate names ca-svc.
         static func sign(_ csr: String, token: String, dev: Dev) async throws -> Mesh_V1_SignResponse {
             let directory = dev.tlsDirectory
             return try await withGRPCClient(
-                transport: try HTTP2ClientTransport.Posix(
-                    target: .ipv4(address: dev.caGRPC.host, port: dev.caGRPC.port),
-                    transportSecurity: .mTLS(
-                        certificateChain: [.file(path: directory + "/service.pem", format: .pem)],
-                        privateKey: .file(path: directory + "/service-key.pem", format: .pem)
-                    ) { config in
-                        config.trustRoots = .certificates([.file(path: directory + "/ca.pem", format: .pem)])
-                        config.serverCertificateVerification = .noHostnameVerification
-                    }
+                transport: try HTTP2ClientTransport.Posix.dialing(
+                    .ca,
+                    at: [(host: dev.caGRPC.host, port: dev.caGRPC.port)],
+                    tls: .mutual(
+                        certificatePath: directory + "/config-distributor.pem",
+                        keyPath: directory + "/config-distributor-key.pem",
+                        caPath: directory + "/ca.pem"
+                    )
                 )
             ) { client in
                 var metadata: Metadata = [:]

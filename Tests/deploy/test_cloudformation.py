@@ -170,7 +170,14 @@ def test_the_control_plane_deploys_into_moto_and_every_resource_reads_back(moto)
     ]
     secrets = client(moto, "secretsmanager")
     kek = secrets.create_secret(Name="mesh-kek", SecretString="q83vEjRWeJCrze8SdFV4kHO6ULgkpUpT6Vj9u9a0YcE=")["ARN"]
-    tls = secrets.create_secret(Name="mesh-tls", SecretString=json.dumps({"cert": "c", "key": "k", "ca": "a"}))["ARN"]
+    # One TLS identity per service (meshctl tls create writes <name>-secret.json for each).
+    prefixes = ["Catalog", "Authz", "CA", "IAMAuth", "ConfigDistributor"]
+    tls = {
+        prefix: secrets.create_secret(
+            Name=f"mesh-tls-{prefix.lower()}", SecretString=json.dumps({"cert": "c", "key": "k", "ca": "a"})
+        )["ARN"]
+        for prefix in prefixes
+    }
     certificate = client(moto, "acm").request_certificate(DomainName="mesh.example.internal")["CertificateArn"]
     cloudformation = client(moto, "cloudformation")
     parameters = {
@@ -181,7 +188,7 @@ def test_the_control_plane_deploys_into_moto_and_every_resource_reads_back(moto)
         "ImageRepository": "123456789012.dkr.ecr.us-east-1.amazonaws.com/swift-mesh",
         "ImageTag": "1.0.0",
         "CAKeyEncryptionKeySecretArn": kek,
-        "TLSSecretArn": tls,
+        **{f"{prefix}TLSSecretArn": arn for prefix, arn in tls.items()},
     }
     cloudformation.create_stack(
         StackName="mesh",
@@ -199,6 +206,7 @@ def test_the_control_plane_deploys_into_moto_and_every_resource_reads_back(moto)
         by_type.setdefault(resource["Type"], []).append(name)
 
     checked = set()
+    iam = client(moto, "iam")
     ecs = client(moto, "ecs")
     cluster = physical["Cluster"]
     assert ecs.describe_clusters(clusters=[cluster])["clusters"][0]["status"] == "ACTIVE"
@@ -217,8 +225,15 @@ def test_the_control_plane_deploys_into_moto_and_every_resource_reads_back(moto)
         assert container["image"].endswith(":1.0.0")
         assert definition["family"].startswith("mesh-")
         assert {"MESH_TLS_CERT_PEM", "MESH_TLS_KEY_PEM", "MESH_TLS_CA_PEM"} <= {s["name"] for s in container["secrets"]}
+        # Each service gets its own TLS identity, and its execution role reads no other's.
+        prefix = name.removesuffix("TaskDefinition")
+        own = tls[prefix]
+        assert all(s["valueFrom"].startswith(own) for s in container["secrets"] if s["name"].startswith("MESH_TLS_"))
+        role = iam.get_role_policy(RoleName=physical[f"{prefix}ExecutionRole"], PolicyName="read-own-secrets")
+        readable = json.dumps(role["PolicyDocument"])
+        assert own in readable
+        assert not any(arn in readable for other, arn in tls.items() if other != prefix)
         checked.add(name)
-    iam = client(moto, "iam")
     for name in by_type["AWS::IAM::Role"]:
         role = iam.get_role(RoleName=physical[name])["Role"]
         assert "ecs-tasks.amazonaws.com" in json.dumps(role["AssumeRolePolicyDocument"])

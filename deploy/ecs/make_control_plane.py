@@ -74,9 +74,16 @@ def parameters():
         "CAKeyEncryptionKeySecretArn": p(
             "String", "Secrets Manager secret holding the CA's key-encryption key (openssl rand -base64 32)."
         ),
-        "TLSSecretArn": p(
-            "String", "Secrets Manager secret, JSON with cert, key and ca (PEM): the services' TLS identity."
-        ),
+        # One TLS identity per service, each certificate naming its service (meshctl tls create):
+        # the services check that a peer is the one they dialled.
+        **{
+            f"{prefix}TLSSecretArn": p(
+                "String",
+                f"Secrets Manager secret, JSON with cert, key and ca (PEM): {name}'s TLS identity "
+                f"(its certificate names {name}; meshctl tls create writes {name}-secret.json).",
+            )
+            for name, prefix, *_ in SERVICES
+        },
         "IAMRolePath": p("String", "Path of the task roles that may log in (the auth method's bound ARN).", Default="/consul-ecs/"),
         "Datacenter": p("String", "Datacenter name.", Default="dc1"),
     }
@@ -168,33 +175,6 @@ def shared():
                 "PubliclyAccessible": False,
             },
         },
-        "ExecutionRole": {
-            "Type": "AWS::IAM::Role",
-            "Properties": {
-                "AssumeRolePolicyDocument": assume("ecs-tasks.amazonaws.com"),
-                "ManagedPolicyArns": [sub("arn:${AWS::Partition}:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy")],
-                "Policies": [
-                    {
-                        "PolicyName": "read-mesh-secrets",
-                        "PolicyDocument": {
-                            "Version": "2012-10-17",
-                            "Statement": [
-                                {
-                                    "Effect": "Allow",
-                                    "Action": "secretsmanager:GetSecretValue",
-                                    "Resource": [
-                                        ref("BootstrapTokenSecret"),
-                                        ref("CAKeyEncryptionKeySecretArn"),
-                                        ref("TLSSecretArn"),
-                                        ref("DatabaseSecret"),
-                                    ],
-                                }
-                            ],
-                        },
-                    }
-                ],
-            },
-        },
         "RestLoadBalancer": {
             "Type": "AWS::ElasticLoadBalancingV2::LoadBalancer",
             "Properties": {
@@ -233,6 +213,33 @@ def assume(service):
     return {
         "Version": "2012-10-17",
         "Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}],
+    }
+
+
+def execution_role(secrets):
+    """A task execution role that may read exactly the secrets its container is given."""
+    arns = []
+    for entry in secrets:
+        source = entry["ValueFrom"]
+        # sub("${Secret}:key::") or ref("Secret")
+        name = source["Fn::Sub"][2:].split("}")[0] if "Fn::Sub" in source else source["Ref"]
+        if ref(name) not in arns:
+            arns.append(ref(name))
+    return {
+        "Type": "AWS::IAM::Role",
+        "Properties": {
+            "AssumeRolePolicyDocument": assume("ecs-tasks.amazonaws.com"),
+            "ManagedPolicyArns": [sub("arn:${AWS::Partition}:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy")],
+            "Policies": [
+                {
+                    "PolicyName": "read-own-secrets",
+                    "PolicyDocument": {
+                        "Version": "2012-10-17",
+                        "Statement": [{"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": arns}],
+                    },
+                }
+            ],
+        },
     }
 
 
@@ -309,7 +316,7 @@ def service_resources(name, prefix, http, grpc, paths, stateful):
         {"Name": "AWS_REGION", "Value": ref("AWS::Region")},
     ]
     secrets = [
-        {"Name": f"MESH_TLS_{key.upper()}_PEM", "ValueFrom": sub(f"${{TLSSecretArn}}:{key}::")}
+        {"Name": f"MESH_TLS_{key.upper()}_PEM", "ValueFrom": sub(f"${{{prefix}TLSSecretArn}}:{key}::")}
         for key in ["cert", "key", "ca"]
     ]
     if stateful:
@@ -341,6 +348,8 @@ def service_resources(name, prefix, http, grpc, paths, stateful):
             {"Name": "MESH_CATALOG_ADDR", "Value": sub("${GrpcLoadBalancer.DNSName}:8502")},
             {"Name": "MESH_CA_ADDR", "Value": sub("${GrpcLoadBalancer.DNSName}:8506")},
         ]
+    # Its own execution role: ECS reads only this service's secrets for it.
+    resources[f"{prefix}ExecutionRole"] = execution_role(secrets)
     resources[f"{prefix}TaskDefinition"] = {
         "Type": "AWS::ECS::TaskDefinition",
         "Properties": {
@@ -349,7 +358,7 @@ def service_resources(name, prefix, http, grpc, paths, stateful):
             "Memory": "1024",
             "NetworkMode": "awsvpc",
             "RequiresCompatibilities": ["FARGATE"],
-            "ExecutionRoleArn": att("ExecutionRole", "Arn"),
+            "ExecutionRoleArn": att(f"{prefix}ExecutionRole", "Arn"),
             "TaskRoleArn": att(f"{prefix}TaskRole", "Arn"),
             "ContainerDefinitions": [
                 {

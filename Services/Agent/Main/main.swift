@@ -107,7 +107,7 @@ struct InstanceOptions: ParsableArguments {
             }
             caPEM = pem
         }
-        return LeafIssuer(
+        return try LeafIssuer(
             distributors: replicas.compactMap { $0.map { (host: $0.host, port: $0.port) } },
             distributorCAPEM: caPEM,
             datacenter: self.datacenter

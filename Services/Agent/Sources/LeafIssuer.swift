@@ -32,7 +32,9 @@ public actor LeafIssuer {
     private var cache: [String: (token: String, leaf: Issued)] = [:]
     private var nextIndex: UInt64 = 1
 
-    public init(distributors: [(host: String, port: Int)], distributorCAPEM: String?, datacenter: String) {
+    /// Throws ``PlaintextDialRefused`` when no CA is given and a distributor is not on loopback.
+    public init(distributors: [(host: String, port: Int)], distributorCAPEM: String?, datacenter: String) throws {
+        try PlaintextDialRefused.check(.distributor, replicas: distributors, hasTLS: distributorCAPEM != nil)
         self.distributors = distributors
         self.distributorCAPEM = distributorCAPEM
         self.datacenter = datacenter
@@ -72,31 +74,14 @@ public actor LeafIssuer {
     private func withDistributor<T: Sendable>(
         _ body: (Mesh_V1_ConfigDistributor.Client<HTTP2ClientTransport.Posix>) async throws -> T
     ) async throws -> T {
-        let security: HTTP2ClientTransport.Posix.TransportSecurity
-        if let caPEM = self.distributorCAPEM {
-            security = .tls { config in
-                config.trustRoots = .certificates([.bytes(Array(caPEM.utf8), format: .pem)])
-                config.serverCertificateVerification = .noHostnameVerification
-            }
-        } else {
-            security = .plaintext
-        }
-        let isIPv4: @Sendable (String) -> Bool = { host in host.allSatisfy { $0.isNumber || $0 == "." } }
-        guard let (host, port) = self.distributors.first else {
+        guard !self.distributors.isEmpty else {
             throw RPCError(code: .unavailable, message: "no distributor address")
         }
-        let target: any ResolvableTarget =
-            self.distributors.count > 1 && self.distributors.allSatisfy({ isIPv4($0.host) })
-            ? .ipv4(pairs: self.distributors)
-            : host.contains(":")
-                ? .ipv6(address: host, port: port)
-                : (isIPv4(host) ? .ipv4(address: host, port: port) : .dns(host: host, port: port))
         return try await withGRPCClient(
-            transport: try HTTP2ClientTransport.Posix(
-                target: target,
-                transportSecurity: security,
-                config: .mesh(),
-                serviceConfig: ServiceConfig(loadBalancingConfig: self.distributors.count > 1 ? [.roundRobin] : [])
+            transport: try HTTP2ClientTransport.Posix.dialing(
+                .distributor,
+                at: self.distributors,
+                tls: self.distributorCAPEM.map { .server(caPEM: $0) }
             )
         ) { client in
             try await body(Mesh_V1_ConfigDistributor.Client(wrapping: client))

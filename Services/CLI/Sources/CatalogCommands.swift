@@ -169,7 +169,7 @@ public struct MeshCTL: AsyncParsableCommand {
         abstract: "Operate the Swift service mesh.",
         subcommands: [
             DevCommand.self, CatalogCommand.self, ServicesCommand.self, IntentionCommand.self, LoginCommand.self,
-            LogoutCommand.self, ECSCommand.self, DemoCommand.self,
+            LogoutCommand.self, ECSCommand.self, DemoCommand.self, TLSCommand.self,
         ]
     )
 

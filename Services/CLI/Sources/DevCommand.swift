@@ -4,6 +4,7 @@ import Foundation
 import Hummingbird
 import Logging
 import MeshCore
+import MeshNet
 import MeshRPC
 import MeshServer
 import MeshStore
@@ -76,31 +77,35 @@ public struct DevCommand: AsyncParsableCommand {
         Console.line(
             "meshctl dev: PostgreSQL on \(postgres.settings.host):\(postgres.settings.port) (pid \(postgres.pid))"
         )
-        // A private CA and one certificate for every service: the local mesh runs on TLS too.
-        let tls = try DevCertificates.write(into: postgres.directory.path + "-tls")
+        // A private CA and a certificate for each service, naming it: the local mesh runs on TLS
+        // too, and each service checks that a peer is the one it dialled.
+        let tls = try ControlPlaneCertificates.write(
+            into: postgres.directory.path + "-tls",
+            caName: "meshctl dev CA",
+            dnsNames: ["localhost"],
+            ipAddresses: ["127.0.0.1", "::1"],
+            keepCAKey: false
+        )
         defer { try? FileManager.default.removeItem(atPath: postgres.directory.path + "-tls") }
         var childEnvironment = environment
         childEnvironment["MESH_DATABASE_URL"] = database.url
-        childEnvironment["MESH_TLS_CERT_FILE"] = tls.certificatePath
-        childEnvironment["MESH_TLS_KEY_FILE"] = tls.keyPath
-        childEnvironment["MESH_TLS_CA_FILE"] = tls.caPath
         let client = HTTPClient(
             eventLoopGroupProvider: .singleton,
-            configuration: .init(tlsConfiguration: try tls.httpsClientConfiguration())
+            configuration: .init(tlsConfiguration: try tls.files(for: .catalog).httpsClientConfiguration())
         )
         // The client must be shut down on every path (AsyncHTTPClient traps otherwise).
         do {
-            let children = ChildSet(client: client)
+            let children = ChildSet(client: client, certificates: tls)
             defer { children.stopAll() }
             Console.line("meshctl dev: TLS on every service (dev CA \(tls.caPath))")
 
-            let authz = try DevService(name: "authz-svc")
+            let authz = try DevService(.authz)
             var authzEnvironment = childEnvironment
             authzEnvironment["MESH_ACL_INITIAL_MANAGEMENT_TOKEN"] = token
             authzEnvironment["MESH_ACL_DEFAULT_POLICY"] = self.defaultPolicy
             try await children.start(authz, arguments: [], environment: authzEnvironment)
 
-            let catalog = try DevService(name: "catalog-svc")
+            let catalog = try DevService(.catalog)
             try await children.start(
                 catalog,
                 arguments: ["--authz-addr", authz.grpc.description],
@@ -108,7 +113,7 @@ public struct DevCommand: AsyncParsableCommand {
             )
 
             // The CA's key-encryption key lives only in this process and the child's environment.
-            let ca = try DevService(name: "ca-svc")
+            let ca = try DevService(.ca)
             var caEnvironment = childEnvironment
             caEnvironment["MESH_CA_KEK"] = Self.newKEK()
             try await children.start(
@@ -118,7 +123,7 @@ public struct DevCommand: AsyncParsableCommand {
             )
 
             // iam-auth-svc mints login tokens with a token of its own; in dev, the management token.
-            let iamAuth = try DevService(name: "iam-auth-svc")
+            let iamAuth = try DevService(.iamAuth)
             var iamEnvironment = childEnvironment
             iamEnvironment["MESH_ACL_TOKEN"] = token
             try await children.start(
@@ -128,7 +133,7 @@ public struct DevCommand: AsyncParsableCommand {
             )
 
             // Proxies' config streams; it follows the others with the management token in dev.
-            let distributor = try DevService(name: "config-distributor")
+            let distributor = try DevService(.distributor)
             var distributorEnvironment = childEnvironment
             distributorEnvironment["MESH_ACL_TOKEN"] = token
             try await children.start(
@@ -222,12 +227,14 @@ extension DevCommand {
 
 /// A service child of `meshctl dev`: its name and the loopback ports it is given.
 struct DevService: Sendable {
-    let name: String
+    let identity: ControlPlaneName
     let http: HostPort
     let grpc: HostPort
 
-    init(name: String) throws {
-        self.name = name
+    var name: String { self.identity.rawValue }
+
+    init(_ identity: ControlPlaneName) throws {
+        self.identity = identity
         self.http = HostPort(host: "127.0.0.1", port: try FreePort.pick())
         self.grpc = HostPort(host: "127.0.0.1", port: try FreePort.pick())
     }
@@ -246,13 +253,20 @@ final class ChildSet: Sendable {
         self.demoCleanups.withLock { $0.append(cleanup) }
     }
     let client: HTTPClient
+    let certificates: ControlPlaneCertificates
 
-    init(client: HTTPClient) {
+    init(client: HTTPClient, certificates: ControlPlaneCertificates) {
         self.client = client
+        self.certificates = certificates
     }
 
-    /// Launches a service and waits until its `/ready` answers 200.
+    /// Launches a service with its own certificate and waits until its `/ready` answers 200.
     func start(_ service: DevService, arguments: [String], environment: [String: String]) async throws {
+        let files = self.certificates.files(for: service.identity)
+        var environment = environment
+        environment["MESH_TLS_CERT_FILE"] = files.certificatePath
+        environment["MESH_TLS_KEY_FILE"] = files.keyPath
+        environment["MESH_TLS_CA_FILE"] = files.caPath
         let child = try Spawned.launch(
             try Executables.sibling(service.name),
             ["--http-addr", service.http.description, "--grpc-addr", service.grpc.description] + arguments,
@@ -329,36 +343,3 @@ enum Console {
     }
 }
 
-/// The dev CA and the one certificate all of `meshctl dev`'s services present (loopback names).
-enum DevCertificates {
-    /// Writes `ca.pem`, `service.pem` and `service-key.pem` (mode 0600) into `directory`.
-    static func write(into directory: String) throws -> TLSFiles {
-        try FileManager.default.createDirectory(
-            atPath: directory,
-            withIntermediateDirectories: true,
-            attributes: [.posixPermissions: 0o700]
-        )
-        let authority = try DevTLS.makeCA(name: "meshctl dev CA")
-        let identity = try DevTLS.issueServerCert(
-            ca: authority.certificate,
-            caKey: authority.privateKey,
-            dnsNames: ["localhost"],
-            ipAddresses: ["127.0.0.1", "::1"]
-        )
-        let files = TLSFiles(
-            certificatePath: directory + "/service.pem",
-            keyPath: directory + "/service-key.pem",
-            caPath: directory + "/ca.pem"
-        )
-        try authority.certificatePEM.write(toFile: files.caPath, atomically: true, encoding: .utf8)
-        try identity.certificatePEM.write(toFile: files.certificatePath, atomically: true, encoding: .utf8)
-        guard
-            FileManager.default.createFile(
-                atPath: files.keyPath,
-                contents: Data(identity.privateKeyPEM.utf8),
-                attributes: [.posixPermissions: 0o600]
-            )
-        else { throw CLIError("cannot write \(files.keyPath)") }
-        return files
-    }
-}

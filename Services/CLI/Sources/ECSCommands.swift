@@ -1,5 +1,7 @@
 import ArgumentParser
 import Foundation
+import MeshNet
+import MeshRPC
 
 /// `meshctl ecs ...`: helpers for running the mesh on AWS ECS.
 struct ECSCommand: AsyncParsableCommand {
@@ -94,6 +96,11 @@ struct ECSCommand: AsyncParsableCommand {
                     throw CLIError("--distributor-ca-file: \(path) is not a PEM certificate")
                 }
                 task.distributorCAPEM = pem
+            }
+            // The proxy and the agent refuse plaintext gRPC outside loopback (the token would travel in clear).
+            let loopback = HostPort(parsing: self.distributorAddress).map { GRPCTarget.isLoopback($0.host) } ?? false
+            if task.distributorCAPEM == nil, !loopback {
+                throw CLIError("--distributor-ca-file is required: the proxy refuses plaintext gRPC outside loopback")
             }
             task.serverIDHeaderValue = self.serverIDHeaderValue
             let meshed = try task.apply(to: object)

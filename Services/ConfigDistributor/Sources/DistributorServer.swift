@@ -33,11 +33,11 @@ public final class DistributorServer: Service, Sendable {
 
     public func run() async throws {
         let registry = MeshMetrics.registry()
-        let security = self.config.tls?.grpcClientSecurity ?? .plaintext
+        let tls = self.config.tls
         let catalog = GRPCClient(
-            transport: try HTTP2ClientTransport.Posix.to(self.config.catalogAddress, security: security)
+            transport: try HTTP2ClientTransport.Posix.to(self.config.catalogAddress, service: .catalog, tls: tls)
         )
-        let ca = GRPCClient(transport: try HTTP2ClientTransport.Posix.to(self.config.caAddress, security: security))
+        let ca = GRPCClient(transport: try HTTP2ClientTransport.Posix.to(self.config.caAddress, service: .ca, tls: tls))
         let acl = try ACLEnforcement(
             authzAddress: self.config.enforceACLs ? self.config.authzAddress : nil,
             tls: self.config.tls,
@@ -46,7 +46,7 @@ public final class DistributorServer: Service, Sendable {
         )
         let authz =
             try acl.authzClient
-            ?? GRPCClient(transport: try HTTP2ClientTransport.Posix.to(self.config.authzAddress, security: security))
+            ?? GRPCClient(transport: try HTTP2ClientTransport.Posix.to(self.config.authzAddress, service: .authz, tls: tls))
         var tokenMetadata = Metadata()
         if !self.config.serviceToken.isEmpty {
             tokenMetadata.addString(self.config.serviceToken, forKey: ACLInterceptor.tokenKey)

@@ -4,6 +4,7 @@ import GRPCCore
 import GRPCNIOTransportHTTP2Posix
 public import Logging
 public import MeshCore
+import MeshNet
 import MeshProto
 public import MeshRPC
 import MeshServer
@@ -63,10 +64,7 @@ public final class IAMAuthServer: Service, Sendable {
             var clusterNode: ClusterNodeRegistrar?
             if let catalogAddress = config.catalogAddress {
                 let catalog = GRPCClient(
-                    transport: try HTTP2ClientTransport.Posix.to(
-                        catalogAddress,
-                        security: config.tls?.grpcClientSecurity ?? .plaintext
-                    )
+                    transport: try HTTP2ClientTransport.Posix.to(catalogAddress, service: .catalog, tls: config.tls)
                 )
                 extraServices.append(GRPCClientService(catalog))
                 clusterNode = ClusterNodeRegistrar(

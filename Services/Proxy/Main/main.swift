@@ -175,7 +175,7 @@ struct RunCommand: AsyncParsableCommand {
             publicBindHost: settings.string(flag: self.publicBind, variable: "MESH_PUBLIC_BIND") ?? "0.0.0.0"
         )
         let logger = Logger(label: "mesh-proxy")
-        let client = DistributorClient(settings: dynamic, logger: logger)
+        let client = try DistributorClient(settings: dynamic, logger: logger)
         try await process.run(initial: nil, logger: logger) { runtime in await client.run(runtime: runtime) }
     }
 }

@@ -22,7 +22,9 @@ public struct DistributorClient: Sendable {
     let settings: DynamicSettings
     let logger: Logger
 
-    public init(settings: DynamicSettings, logger: Logger) {
+    /// Throws ``PlaintextDialRefused`` when no CA is given and a distributor is not on loopback.
+    public init(settings: DynamicSettings, logger: Logger) throws {
+        try PlaintextDialRefused.check(.distributor, replicas: settings.replicas, hasTLS: settings.distributorCAPEM != nil)
         self.settings = settings
         self.logger = logger
     }
@@ -34,40 +36,18 @@ public struct DistributorClient: Sendable {
 
     /// Runs until cancelled.
     public func run(runtime: ProxyRuntime) async {
-        let security: HTTP2ClientTransport.Posix.TransportSecurity
-        if let caPEM = self.settings.distributorCAPEM {
-            security = .tls { config in
-                config.trustRoots = .certificates([.bytes(Array(caPEM.utf8), format: .pem)])
-                config.serverCertificateVerification = .noHostnameVerification
-            }
-        } else {
-            security = .plaintext
-        }
-        let isIPv4 = { (host: String) in host.allSatisfy { $0.isNumber || $0 == "." } }
-        let replicas =
-            [(self.settings.distributorHost, self.settings.distributorPort)] + self.settings.otherDistributors
-        let target: any ResolvableTarget =
-            replicas.count > 1 && replicas.allSatisfy({ isIPv4($0.0) })
-            ? .ipv4(pairs: replicas.map { (host: $0.0, port: $0.1) })
-            : self.settings.distributorHost.contains(":")
-                ? .ipv6(address: self.settings.distributorHost, port: self.settings.distributorPort)
-                : (self.settings.distributorHost.allSatisfy { $0.isNumber || $0 == "." }
-                    ? .ipv4(address: self.settings.distributorHost, port: self.settings.distributorPort)
-                    : .dns(host: self.settings.distributorHost, port: self.settings.distributorPort))
         do {
             try await withGRPCClient(
-                transport: try HTTP2ClientTransport.Posix(
-                    target: target,
-                    transportSecurity: security,
-                    // Keepalive: a stream whose connection silently died (a NAT or balancer dropping
-                    // state) is noticed and reopened, so new intentions still arrive.
-                    config: .mesh(
-                        self.settings.keepalive,
-                        backoff: .init(initial: .milliseconds(100), max: .seconds(10), multiplier: 1.6, jitter: 0.2)
-                    ),
-                    // Several replicas: a connection to each, so a stream that loses its replica
-                    // reopens on another at once (pick-first would stay with the first address).
-                    serviceConfig: ServiceConfig(loadBalancingConfig: replicas.count > 1 ? [.roundRobin] : [])
+                // Keepalive: a stream whose connection silently died (a NAT or balancer dropping
+                // state) is noticed and reopened, so new intentions still arrive. Several replicas:
+                // a connection to each, so a stream that loses its replica reopens on another at
+                // once (pick-first would stay with the first address).
+                transport: try HTTP2ClientTransport.Posix.dialing(
+                    .distributor,
+                    at: self.settings.replicas,
+                    tls: self.settings.distributorCAPEM.map { .server(caPEM: $0) },
+                    settings: self.settings.keepalive,
+                    backoff: .init(initial: .milliseconds(100), max: .seconds(10), multiplier: 1.6, jitter: 0.2)
                 )
             ) { client in
                 let distributor = Mesh_V1_ConfigDistributor.Client(wrapping: client)

@@ -40,4 +40,9 @@ public struct DynamicSettings: Sendable {
         self.datacenter = datacenter
         self.distributorCAPEM = distributorCAPEM
     }
+
+    /// Every distributor address, the first one first.
+    var replicas: [(host: String, port: Int)] {
+        [(host: self.distributorHost, port: self.distributorPort)] + self.otherDistributors
+    }
 }
