@@ -369,7 +369,7 @@ let package = Package(
         ),
         tests(
             "CLITests",
-            dependencies: ["CLI", "AWS", "MeshCore", "MeshTesting", .httpClient],
+            dependencies: ["CLI", "AWS", "MeshCore", "MeshTesting", .httpClient, .argumentParser],
             exclude: ["Fixtures"]
         ),
         tests(
