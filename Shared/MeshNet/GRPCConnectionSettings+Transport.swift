@@ -19,6 +19,7 @@ extension HTTP2ServerTransport.Posix.Config {
             config.connection.keepalive.clientBehavior.minPingIntervalWithoutCalls =
                 min(settings.keepaliveInterval, .seconds(5))
             config.connection.maxIdleTime = settings.maxIdleTime
+            config.connection.maxGraceTime = settings.maxGraceTime
             config.http2.maxConcurrentStreams = settings.maxConcurrentStreams
             config.channelDebuggingCallbacks.onAcceptTCPConnection = { channel in
                 channel.eventLoop.makeCompletedFuture {

@@ -49,17 +49,23 @@ public struct GRPCConnectionSettings: Sendable, Hashable {
     public var maxIdleTime: Duration
     /// Calls open at once on one connection (HTTP/2 `SETTINGS_MAX_CONCURRENT_STREAMS`).
     public var maxConcurrentStreams: Int
+    /// A server closes a connection this long after it began closing it gracefully (GOAWAY at
+    /// shutdown, idle or keepalive), whether or not the peer answered: a half-open connection
+    /// cannot hold a stopping server.
+    public var maxGraceTime: Duration
 
     public init(
         keepaliveInterval: Duration = .seconds(15),
         keepaliveTimeout: Duration = .seconds(10),
         maxIdleTime: Duration = .seconds(300),
-        maxConcurrentStreams: Int = 4096
+        maxConcurrentStreams: Int = 4096,
+        maxGraceTime: Duration = .seconds(10)
     ) {
         self.keepaliveInterval = keepaliveInterval
         self.keepaliveTimeout = keepaliveTimeout
         self.maxIdleTime = maxIdleTime
         self.maxConcurrentStreams = maxConcurrentStreams
+        self.maxGraceTime = maxGraceTime
     }
 
     /// Dead peers noticed within 25 s; 4,096 calls per connection (the config-distributor's

@@ -207,4 +207,29 @@ struct CatalogRPCTests {
             }
         }
     }
+
+    @Test("a watch whose client went away is released at once, not at the next change or after 300 s")
+    func abandonedWatchReleased() async throws {
+        try await withCatalogServer { replica in
+            let baseline = replica.server.waiterCount
+            // A client opens a watch (parked: nothing changes) and goes away: cancelling the task
+            // that owns the client resets the stream and closes its connection.
+            let watching = Task {
+                try await withCatalogClient(replica.grpc) { catalog in
+                    try await catalog.watch(.with { $0.service = "web" }) { response in
+                        for try await _ in response.messages {}
+                    }
+                }
+            }
+            try await waitForWaiters(replica, atLeast: baseline + 1)
+            watching.cancel()
+            _ = await watching.result
+            // Released long before the watch's own 300 s wait, with no write to wake it.
+            let deadline = ContinuousClock.now + .seconds(20)
+            while replica.server.waiterCount > baseline {
+                guard ContinuousClock.now < deadline else { throw TestFailure("the watch stayed parked") }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+        }
+    }
 }

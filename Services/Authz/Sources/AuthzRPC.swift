@@ -3,6 +3,7 @@ import GRPCCore
 import Logging
 import MeshCore
 import MeshProto
+import MeshRPC
 import MeshServer
 import MeshStore
 import ServiceLifecycle
@@ -39,7 +40,7 @@ struct AuthzRPC: Mesh_V1_ACL.SimpleServiceProtocol {
         context: ServerContext
     ) async throws {
         // Streams end when the server shuts down, so replicas' caches reconnect elsewhere at once.
-        try await cancelWhenGracefulShutdown {
+        try await RPCCancellation.scope {
             var mark = self.store.feed.mark([AuthzStore.aclTopic])
             try await response.write(
                 .with {

@@ -2,6 +2,7 @@ import GRPCCore
 import Logging
 import MeshCore
 import MeshProto
+import MeshRPC
 import MeshServer
 import MeshStore
 import ServiceLifecycle
@@ -25,7 +26,7 @@ struct IntentionsRPC: Mesh_V1_Intentions.SimpleServiceProtocol {
             let name = request.destination.isEmpty ? "*" : request.destination
             try caller.check(caller.authorizer.intentionRead(name), "intentions:read", on: name)
         }
-        try await cancelWhenGracefulShutdown {
+        try await RPCCancellation.scope {
             var sent: UInt64 = 0
             var sentState: (rules: [Mesh_V1_IntentionRule], defaultAllow: Bool)?
             while !Task.isCancelled {

@@ -3,6 +3,7 @@ import GRPCCore
 import Logging
 import MeshCore
 import MeshProto
+import MeshRPC
 import MeshServer
 import MeshStore
 import MeshTLS
@@ -40,7 +41,7 @@ struct CARPC: Mesh_V1_CA.SimpleServiceProtocol {
         response: RPCWriter<Mesh_V1_CARoots>,
         context: ServerContext
     ) async throws {
-        try await cancelWhenGracefulShutdown {
+        try await RPCCancellation.scope {
             var sent = request.minIndex
             var sentRoots: Mesh_V1_CARoots?
             while !Task.isCancelled {

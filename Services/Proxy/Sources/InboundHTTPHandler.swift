@@ -13,8 +13,12 @@ import Prometheus
 /// the requests are the streams of a multiplexing peer's HTTP/2 connection (one handler per
 /// stream), the app connections are shared through an ``AppHTTP1Pool``: a stream takes an idle
 /// one and gives it back when its response has ended.
-final class InboundHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
+///
+/// Both directions have backpressure (``ReadGate``): the peer's request body is read only as
+/// fast as the app takes it, and the app's response only as fast as the peer takes it.
+final class InboundHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundIn = HTTPServerResponsePart
     typealias OutboundOut = HTTPServerResponsePart
 
     private enum Current {
@@ -32,7 +36,11 @@ final class InboundHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// The app connection in use; its relay tells ``appClosed(_:context:)`` when it closes (no
     /// close callback per request: a pooled connection outlives many requests).
     private var app: (any Channel)?
+    /// The relay of the app connection in use (to release its held reads).
+    private var relay: AppResponseRelay?
     private var keepAlive = true
+    /// The peer's reads, held while the request being forwarded cannot go on.
+    private var reads = ReadGate()
     private let pool: AppHTTP1Pool?
 
     init(runtime: ProxyRuntime, source: SPIFFEID, pool: AppHTTP1Pool? = nil) {
@@ -105,6 +113,27 @@ final class InboundHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         self.current = .forwarding(held: [])
     }
 
+    /// Whether the peer's next read must wait: a request is being forwarded and its app
+    /// connection is not up yet or cannot take more.
+    private var readsBlocked: Bool {
+        guard case .forwarding = self.current else { return false }
+        return !(self.app?.isWritable ?? false)
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if self.reads.admit(blocked: self.readsBlocked) { context.read() }
+    }
+
+    /// The app connection can take more (or is up): the peer's held read goes on.
+    fileprivate func appWritable(context: ChannelHandlerContext) {
+        if !self.readsBlocked, self.reads.release() { context.read() }
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable { self.relay?.downstreamWritable() }
+        context.fireChannelWritabilityChanged()
+    }
+
     private func connectIfNeeded(context: ChannelHandlerContext) {
         if let app = self.app, app.isActive {
             self.flushHeld()
@@ -113,7 +142,9 @@ final class InboundHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         if let pool = self.pool, let (app, relay) = pool.take() {
             relay.attach(downstream: context, owner: self)
             self.app = app
+            self.relay = relay
             self.flushHeld()
+            self.appWritable(context: context)
             return
         }
         guard case .allow(let host, let port) = self.runtime.appAddress() else {
@@ -146,7 +177,9 @@ final class InboundHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
                         return
                     }
                     self.app = app
+                    self.relay = responses
                     self.flushHeld()
+                    self.appWritable(context: context)
                 case .failure:
                     self.runtime.metrics.appConnectFailures.increment()
                     self.current = .idle
@@ -159,6 +192,7 @@ final class InboundHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     fileprivate func appClosed(_ app: any Channel, context: ChannelHandlerContext) {
         guard self.app === app else { return }
         self.app = nil
+        self.relay = nil
         // The app went away mid-request: the client cannot get its answer.
         if case .forwarding = self.current { context.close(promise: nil) }
     }
@@ -172,8 +206,10 @@ final class InboundHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         relay: AppResponseRelay
     ) {
         self.current = .idle
+        self.appWritable(context: context)
         if let pool = self.pool, let app = self.app {
             self.app = nil
+            self.relay = nil
             if reusable, app.isActive {
                 relay.detach()
                 pool.giveBack(app, relay: relay)
@@ -212,6 +248,7 @@ final class InboundHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     func channelInactive(context: ChannelHandlerContext) {
         self.app?.close(promise: nil)
         self.app = nil
+        self.relay = nil
         context.fireChannelInactive()
     }
 
@@ -222,13 +259,41 @@ final class InboundHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
 
 /// Relays the app's response parts to the downstream connection (on the same event loop). A
 /// pooled app connection's relay is re-attached to each request that takes the connection.
-final class AppResponseRelay: ChannelInboundHandler {
+final class AppResponseRelay: ChannelDuplexHandler {
     typealias InboundIn = HTTPClientResponsePart
+    typealias OutboundIn = HTTPClientRequestPart
 
     private var downstream: ChannelHandlerContext?
     private var owner: InboundHTTPHandler?
     /// Whether the app keeps the connection open after this response.
     private var reusable = true
+    /// The app connection's own context, and its reads, held while the peer cannot take more.
+    private var context: ChannelHandlerContext?
+    private var reads = ReadGate()
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if self.reads.admit(blocked: !(self.downstream?.channel.isWritable ?? true)) { context.read() }
+    }
+
+    /// The peer can take more of the response.
+    fileprivate func downstreamWritable() {
+        if let context = self.context, self.reads.release() { context.read() }
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable, let downstream = self.downstream {
+            self.owner?.appWritable(context: downstream)
+        }
+        context.fireChannelWritabilityChanged()
+    }
 
     fileprivate init(downstream: ChannelHandlerContext, owner: InboundHTTPHandler) {
         self.downstream = downstream
@@ -238,6 +303,7 @@ final class AppResponseRelay: ChannelInboundHandler {
     fileprivate func attach(downstream: ChannelHandlerContext, owner: InboundHTTPHandler) {
         self.downstream = downstream
         self.owner = owner
+        self.downstreamWritable()
     }
 
     fileprivate func detach() {

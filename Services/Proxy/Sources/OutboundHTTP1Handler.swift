@@ -10,15 +10,18 @@ import Prometheus
 /// its own endpoint and rides a stream of the pooled mTLS HTTP/2 connection to it, so requests
 /// are balanced one by one and many app connections share a few proxy-to-proxy connections
 /// (linkerd2-proxy's design). A connection that fails before the request was sent ejects the
-/// endpoint and the request is tried once elsewhere; what cannot be served gets a 503.
-final class OutboundHTTP1Handler: ChannelInboundHandler {
+/// endpoint and the request is tried once elsewhere; what cannot be served gets a 503. Both
+/// directions have backpressure (``ReadGate``): the app's request body is read only as fast as
+/// the stream takes it (HTTP/2 flow control), the response only as fast as the app takes it.
+final class OutboundHTTP1Handler: ChannelDuplexHandler {
     typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundIn = HTTPServerResponsePart
     typealias OutboundOut = HTTPServerResponsePart
 
     private enum State {
         case idle
         case opening(held: [HTTPClientRequestPart])
-        case forwarding(stream: any Channel)
+        case forwarding(stream: any Channel, relay: ResponseRelay)
         /// The request got a local answer; its remaining parts are dropped.
         case answered
     }
@@ -27,6 +30,8 @@ final class OutboundHTTP1Handler: ChannelInboundHandler {
     private let service: String
     private var state = State.idle
     private var keepAlive = true
+    /// The app's reads, held while the request cannot go on.
+    private var reads = ReadGate()
 
     init(runtime: ProxyRuntime, service: String) {
         self.runtime = runtime
@@ -54,11 +59,34 @@ final class OutboundHTTP1Handler: ChannelInboundHandler {
         case .opening(var held):
             held.append(part)
             self.state = .opening(held: held)
-        case .forwarding(let stream):
+        case .forwarding(let stream, _):
             stream.writeAndFlush(part, promise: nil)
         case .idle, .answered:
             return
         }
+    }
+
+    /// Whether the app's next read must wait: the stream is not open yet or cannot take more.
+    private var readsBlocked: Bool {
+        switch self.state {
+        case .opening: true
+        case .forwarding(let stream, _): !stream.isWritable
+        case .idle, .answered: false
+        }
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if self.reads.admit(blocked: self.readsBlocked) { context.read() }
+    }
+
+    /// The stream can take more (or the request is over): the app's held read goes on.
+    fileprivate func streamWritable(context: ChannelHandlerContext) {
+        if !self.readsBlocked, self.reads.release() { context.read() }
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable, case .forwarding(_, let relay) = self.state { relay.downstreamWritable() }
+        context.fireChannelWritabilityChanged()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
@@ -66,7 +94,7 @@ final class OutboundHTTP1Handler: ChannelInboundHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        if case .forwarding(let stream) = self.state { stream.close(promise: nil) }
+        if case .forwarding(let stream, _) = self.state { stream.close(promise: nil) }
         self.state = .idle
         context.fireChannelInactive()
     }
@@ -133,9 +161,10 @@ final class OutboundHTTP1Handler: ChannelInboundHandler {
                     stream.close(promise: nil)
                     return
                 }
-                self.state = .forwarding(stream: stream)
+                self.state = .forwarding(stream: stream, relay: relay)
                 for part in held { stream.write(part, promise: nil) }
                 stream.flush()
+                self.streamWritable(context: context)
             case .failure:
                 finished()
                 self.answer(context: context, status: .serviceUnavailable, body: "upstream stream refused\n")
@@ -146,6 +175,7 @@ final class OutboundHTTP1Handler: ChannelInboundHandler {
     /// The response ended: the next pipelined request may be read.
     fileprivate func responseEnded(context: ChannelHandlerContext, written: EventLoopFuture<Void>) {
         self.state = .idle
+        self.streamWritable(context: context)
         if !self.keepAlive {
             written.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
         }
@@ -160,6 +190,7 @@ final class OutboundHTTP1Handler: ChannelInboundHandler {
 
     private func answer(context: ChannelHandlerContext, status: HTTPResponseStatus, body: String) {
         self.state = .answered
+        self.streamWritable(context: context)
         self.runtime.metrics.request(
             direction: "outbound",
             service: self.service,
@@ -181,9 +212,11 @@ final class OutboundHTTP1Handler: ChannelInboundHandler {
 }
 
 /// Relays one request's response from its HTTP/2 stream (decoded to HTTP/1 parts) to the app's
-/// connection, and counts it by status.
-private final class ResponseRelay: ChannelInboundHandler {
+/// connection, and counts it by status; the stream is read only as fast as the app takes the
+/// response.
+private final class ResponseRelay: ChannelDuplexHandler {
     typealias InboundIn = HTTPClientResponsePart
+    typealias OutboundIn = HTTPClientRequestPart
 
     private let downstream: ChannelHandlerContext
     private unowned let owner: OutboundHTTP1Handler
@@ -191,6 +224,30 @@ private final class ResponseRelay: ChannelInboundHandler {
     private let metrics: ProxyMetrics
     private var status = ""
     private var ended = false
+    private var context: ChannelHandlerContext?
+    private var reads = ReadGate()
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if self.reads.admit(blocked: !self.downstream.channel.isWritable) { context.read() }
+    }
+
+    /// The app can take more of the response.
+    func downstreamWritable() {
+        if let context = self.context, self.reads.release() { context.read() }
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable { self.owner.streamWritable(context: self.downstream) }
+        context.fireChannelWritabilityChanged()
+    }
 
     init(downstream: ChannelHandlerContext, owner: OutboundHTTP1Handler, service: String, metrics: ProxyMetrics) {
         self.downstream = downstream
