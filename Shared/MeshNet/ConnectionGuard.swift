@@ -3,12 +3,14 @@ import NIOSSL
 import NIOTLS
 import Synchronization
 
-/// Counts a listener's open connections against its cap.
+/// Counts a listener's open connections against its cap, and keeps them, so that a stopping
+/// server can close what its drain left (``closeAll()``).
 public final class ConnectionCounter: Sendable {
     /// The cap.
     public let limit: Int
     private let open = Atomic<Int>(0)
     private let refused = Atomic<Int>(0)
+    private let channels = Mutex<[ObjectIdentifier: any Channel]>([:])
 
     public init(limit: Int) {
         self.limit = limit
@@ -32,6 +34,25 @@ public final class ConnectionCounter: Sendable {
 
     func close() {
         self.open.wrappingSubtract(1, ordering: .relaxed)
+    }
+
+    func track(_ channel: any Channel) {
+        self.channels.withLock { $0[ObjectIdentifier(channel)] = channel }
+    }
+
+    func untrack(_ channel: any Channel) {
+        self.channels.withLock { $0[ObjectIdentifier(channel)] = nil }
+    }
+
+    /// Closes every connection still open: for a server whose graceful drain is over. (grpc-swift
+    /// closes a connection at shutdown only once the peer acknowledged its GOAWAY ping, so a
+    /// half-open peer, one that went away without a FIN, would hold the server forever.)
+    public func closeAll() {
+        let open = self.channels.withLock { channels in
+            defer { channels = [:] }
+            return Array(channels.values)
+        }
+        for channel in open { channel.close(promise: nil) }
     }
 }
 
@@ -78,6 +99,7 @@ public final class ConnectionGuard: ChannelDuplexHandler {
             return
         }
         self.counted = true
+        self.counter.track(context.channel)
         let loopContext = NIOLoopBound(context, eventLoop: context.eventLoop)
         if let handshake = self.limits.handshakeTimeout {
             self.deadline = context.eventLoop.scheduleTask(in: TimeAmount(handshake)) {
@@ -124,21 +146,22 @@ public final class ConnectionGuard: ChannelDuplexHandler {
     }
 
     public func channelInactive(context: ChannelHandlerContext) {
-        self.stop()
+        self.stop(context: context)
         context.fireChannelInactive()
     }
 
     public func handlerRemoved(context: ChannelHandlerContext) {
-        self.stop()
+        self.stop(context: context)
     }
 
-    private func stop() {
+    private func stop(context: ChannelHandlerContext) {
         self.deadline?.cancel()
         self.deadline = nil
         self.idleCheck?.cancel()
         self.idleCheck = nil
         if self.counted {
             self.counted = false
+            self.counter.untrack(context.channel)
             self.counter.close()
         }
     }

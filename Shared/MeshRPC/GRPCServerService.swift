@@ -9,10 +9,17 @@ public import ServiceLifecycle
 public struct GRPCServerService<Transport: ServerTransport>: Service {
     public let server: GRPCServer<Transport>
     public let drainTimeout: Duration
+    /// Closes the connections left when the drain is over (the listener's connection registry).
+    let closeRemaining: @Sendable () -> Void
 
-    public init(server: GRPCServer<Transport>, drainTimeout: Duration = .seconds(10)) {
+    public init(
+        server: GRPCServer<Transport>,
+        drainTimeout: Duration = .seconds(10),
+        closeRemaining: @escaping @Sendable () -> Void = {}
+    ) {
         self.server = server
         self.drainTimeout = drainTimeout
+        self.closeRemaining = closeRemaining
     }
 
     public func run() async throws {
@@ -22,6 +29,9 @@ public struct GRPCServerService<Transport: ServerTransport>: Service {
                 try await gracefulShutdown()
                 self.server.beginGracefulShutdown()
                 try await Task.sleep(for: self.drainTimeout)
+                // What is left now may be a peer that will never answer (half-open): close it,
+                // or serve() would not return.
+                self.closeRemaining()
             }
             // Whichever ends first: the server (drained or failed) or the drain deadline.
             try await group.next()

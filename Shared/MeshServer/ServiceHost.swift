@@ -155,6 +155,7 @@ public final class ServiceHost: Service, Sendable {
                 logger: self.logger
             )
         )
+        let connections = ConnectionCounter(limit: self.settings.limits.listener.maxConnections)
         let grpcServer = GRPCServer(
             transport: HTTP2ServerTransport.Posix(
                 address: .ipv4(host: self.settings.grpcAddress.host, port: self.settings.grpcAddress.port),
@@ -162,7 +163,7 @@ public final class ServiceHost: Service, Sendable {
                 config: .mesh(
                     self.settings.limits.grpc,
                     limits: self.settings.limits.listener,
-                    counter: ConnectionCounter(limit: self.settings.limits.listener.maxConnections),
+                    counter: connections,
                     acceptedPeers: ControlPlaneName.all
                 )
             ),
@@ -171,7 +172,13 @@ public final class ServiceHost: Service, Sendable {
         )
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(service: feed),
-            .init(service: GRPCServerService(server: grpcServer, drainTimeout: self.settings.drainTimeout)),
+            .init(
+                service: GRPCServerService(
+                    server: grpcServer,
+                    drainTimeout: self.settings.drainTimeout,
+                    closeRemaining: connections.closeAll
+                )
+            ),
         ]
         if let term = parts.leaderTerm {
             let election = LeaderElection(

@@ -60,6 +60,7 @@ public final class DistributorServer: Service, Sendable {
             metrics: metrics,
             logger: self.logger
         )
+        let connections = ConnectionCounter(limit: self.config.limits.listener.maxConnections)
         let grpcServer = GRPCServer(
             transport: HTTP2ServerTransport.Posix(
                 address: .ipv4(host: self.config.grpcAddress.host, port: self.config.grpcAddress.port),
@@ -67,7 +68,7 @@ public final class DistributorServer: Service, Sendable {
                 config: .mesh(
                     self.config.limits.grpc,
                     limits: self.config.limits.listener,
-                    counter: ConnectionCounter(limit: self.config.limits.listener.maxConnections)
+                    counter: connections
                 )
             ),
             services: [rpc],
@@ -119,7 +120,15 @@ public final class DistributorServer: Service, Sendable {
                 successTerminationBehavior: .ignore
             )
         )
-        services.append(.init(service: GRPCServerService(server: grpcServer, drainTimeout: self.config.drainTimeout)))
+        services.append(
+            .init(
+                service: GRPCServerService(
+                    server: grpcServer,
+                    drainTimeout: self.config.drainTimeout,
+                    closeRemaining: connections.closeAll
+                )
+            )
+        )
         services.append(.init(service: app))
         let grpcAddress = self.grpcAddress
         let ready = self.ready
