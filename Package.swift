@@ -375,7 +375,8 @@ let package = Package(
         tests(
             "EndToEndTests",
             dependencies: [
-                "MeshTesting", "AWS", .hummingbird, "MeshCore", "MeshRPC", "MeshTLS", "MeshNet", "MeshProto", .httpClient,
+                "MeshTesting", "AWS", .hummingbird, "MeshCore", "MeshRPC", "MeshTLS", "MeshNet", "MeshProto",
+                .httpClient,
                 .logging, .nio,
                 .nioHTTP1,
                 .grpcCore, .grpcTransport, .protobuf,

@@ -55,7 +55,11 @@ struct TLSTests {
         tls: ClientTLS
     ) async throws -> Mesh_V1_ResolvedToken {
         try await withGRPCClient(
-            transport: try HTTP2ClientTransport.Posix.dialing(service, at: [(host: address.host, port: address.port)], tls: tls)
+            transport: try HTTP2ClientTransport.Posix.dialing(
+                service,
+                at: [(host: address.host, port: address.port)],
+                tls: tls
+            )
         ) { grpcClient in
             var options = CallOptions.defaults
             options.timeout = .seconds(10)
@@ -212,7 +216,11 @@ struct TLSTests {
             try PlaintextDialRefused.check(.authz, replicas: [(host: "10.0.0.5", port: 8502)], hasTLS: false)
         }
         #expect(throws: PlaintextDialRefused.self) {
-            _ = try HTTP2ClientTransport.Posix.to(HostPort(host: "authz.internal", port: 8502), service: .authz, tls: nil)
+            _ = try HTTP2ClientTransport.Posix.to(
+                HostPort(host: "authz.internal", port: 8502),
+                service: .authz,
+                tls: nil
+            )
         }
         #expect(throws: PlaintextDialRefused.self) {
             try PlaintextDialRefused.check(

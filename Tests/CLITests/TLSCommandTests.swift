@@ -22,7 +22,8 @@ struct TLSCommandTests {
             #expect(text.output.contains("DNS:\(name)"), "\(text.output)")
             #expect(text.output.contains("DNS:mesh.internal"))
             // Only its own service's name: one certificate cannot pose as another service.
-            for other in ["catalog-svc", "ca-svc", "authz-svc", "iam-auth-svc", "config-distributor"] where other != name {
+            for other in ["catalog-svc", "ca-svc", "authz-svc", "iam-auth-svc", "config-distributor"]
+            where other != name {
                 #expect(!text.output.contains("DNS:\(other)\n") && !text.output.contains("DNS:\(other),"))
             }
             let key = try FileManager.default.attributesOfItem(atPath: "\(directory)/\(name)-key.pem")

@@ -342,4 +342,3 @@ enum Console {
         _ = line.withCString { write(1, $0, strlen($0)) }
     }
 }
-

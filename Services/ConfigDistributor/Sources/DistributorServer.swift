@@ -46,7 +46,9 @@ public final class DistributorServer: Service, Sendable {
         )
         let authz =
             try acl.authzClient
-            ?? GRPCClient(transport: try HTTP2ClientTransport.Posix.to(self.config.authzAddress, service: .authz, tls: tls))
+            ?? GRPCClient(
+                transport: try HTTP2ClientTransport.Posix.to(self.config.authzAddress, service: .authz, tls: tls)
+            )
         var tokenMetadata = Metadata()
         if !self.config.serviceToken.isEmpty {
             tokenMetadata.addString(self.config.serviceToken, forKey: ACLInterceptor.tokenKey)

@@ -24,7 +24,11 @@ public struct DistributorClient: Sendable {
 
     /// Throws ``PlaintextDialRefused`` when no CA is given and a distributor is not on loopback.
     public init(settings: DynamicSettings, logger: Logger) throws {
-        try PlaintextDialRefused.check(.distributor, replicas: settings.replicas, hasTLS: settings.distributorCAPEM != nil)
+        try PlaintextDialRefused.check(
+            .distributor,
+            replicas: settings.replicas,
+            hasTLS: settings.distributorCAPEM != nil
+        )
         self.settings = settings
         self.logger = logger
     }
