@@ -147,12 +147,15 @@ let package = Package(
         ),
         // Keys, CSRs, certificates and the CA's operations (pure apart from crypto).
         library("MeshTLS", path: "Shared/MeshTLS", dependencies: [.x509, .crypto, .cryptoExtras, .asn1]),
+        // Local processes for `meshctl dev` and the tests: ephemeral PostgreSQL, children, free ports.
+        library("MeshLocal", path: "Shared/MeshLocal", dependencies: ["MeshStore", .postgres, .logging]),
+        // Test fixtures; never linked into a shipped executable (Tests/deploy/test_dependencies.py).
         library(
             "MeshTesting",
             path: "Shared/MeshTesting",
             dependencies: [
-                "MeshCore", "MeshStore", "MeshRPC", "AWS", .postgres, .logging, .nioPosix, .nio, .httpClient, .nioHTTP1,
-                .nioFoundation, .lifecycle,
+                "MeshCore", "MeshStore", "MeshRPC", "MeshLocal", "AWS", .postgres, .logging, .nioPosix, .nio,
+                .httpClient, .nioHTTP1, .nioFoundation, .lifecycle,
             ]
         ),
 
@@ -260,7 +263,7 @@ let package = Package(
             "CLI",
             path: "Services/CLI/Sources",
             dependencies: [
-                "MeshCore", "MeshRPC", "MeshStore", "MeshServer", "MeshNet", "MeshTLS", "MeshTesting", "MeshClient",
+                "MeshCore", "MeshRPC", "MeshStore", "MeshServer", "MeshNet", "MeshTLS", "MeshLocal", "MeshClient",
                 .argumentParser, .httpClient,
                 .lifecycle, .unixSignals, .logging, .nio, .nioFoundation, .nioHTTP1, .hummingbird, .httpTypes,
             ]

@@ -1,5 +1,5 @@
 import Foundation
-import MeshTesting
+import MeshLocal
 
 /// Finds our other executables next to `meshctl`.
 enum Executables {

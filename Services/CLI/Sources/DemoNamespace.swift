@@ -1,6 +1,6 @@
 import Foundation
+import MeshLocal
 import MeshRPC
-import MeshTesting
 import NIOCore
 import NIOPosix
 

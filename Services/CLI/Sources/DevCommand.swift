@@ -4,12 +4,12 @@ import Foundation
 import Hummingbird
 import Logging
 import MeshCore
+import MeshLocal
 import MeshNet
 import MeshRPC
 import MeshServer
 import MeshStore
 import MeshTLS
-import MeshTesting
 import ServiceLifecycle
 import Synchronization
 import UnixSignals

@@ -1,7 +1,7 @@
 import AsyncHTTPClient
 import Foundation
+import MeshLocal
 import MeshRPC
-import MeshTesting
 import NIOCore
 import NIOHTTP1
 

@@ -177,4 +177,9 @@ public struct SpawnError: Error, CustomStringConvertible, Sendable {
     public var reason: String
 
     public var description: String { "\(self.command): \(self.reason)" }
+
+    public init(command: String, reason: String) {
+        self.command = command
+        self.reason = reason
+    }
 }
