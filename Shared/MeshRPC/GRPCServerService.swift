@@ -39,3 +39,21 @@ public struct GRPCServerService<Transport: ServerTransport>: Service {
         }
     }
 }
+
+/// Runs a gRPC client's connections as a lifecycle `Service`: they open with the group and
+/// close at its graceful shutdown (calls in flight finish first).
+public struct GRPCClientService<Transport: ClientTransport>: Service {
+    public let client: GRPCClient<Transport>
+
+    public init(_ client: GRPCClient<Transport>) {
+        self.client = client
+    }
+
+    public func run() async throws {
+        try await withGracefulShutdownHandler {
+            try await self.client.runConnections()
+        } onGracefulShutdown: {
+            self.client.beginGracefulShutdown()
+        }
+    }
+}

@@ -104,7 +104,7 @@ public final class DistributorServer: Service, Sendable {
         let clients: [GRPCClient<HTTP2ClientTransport.Posix>] =
             acl.authzClient == nil ? [catalog, ca, authz] : [catalog, ca]
         var services: [ServiceGroupConfiguration.ServiceConfiguration] =
-            clients.map { .init(service: GRPCClientService(client: $0)) }
+            clients.map { .init(service: GRPCClientService($0)) }
         services += acl.services.map { .init(service: $0) }
         services.append(
             .init(
@@ -150,18 +150,5 @@ public final class DistributorServer: Service, Sendable {
             )
         )
         try await ServiceGroup(configuration: .init(services: services, logger: self.logger)).run()
-    }
-}
-
-/// A gRPC client's connections as a lifecycle service (closed at graceful shutdown).
-struct GRPCClientService: Service {
-    let client: GRPCClient<HTTP2ClientTransport.Posix>
-
-    func run() async throws {
-        try await withGracefulShutdownHandler {
-            try await self.client.runConnections()
-        } onGracefulShutdown: {
-            self.client.beginGracefulShutdown()
-        }
     }
 }

@@ -115,23 +115,6 @@ public final class IAMAuthServer: Service, Sendable {
     }
 }
 
-/// Runs a gRPC client's connections for the life of the service group.
-final class GRPCClientService: Service, Sendable {
-    let client: GRPCClient<HTTP2ClientTransport.Posix>
-
-    init(_ client: GRPCClient<HTTP2ClientTransport.Posix>) {
-        self.client = client
-    }
-
-    func run() async throws {
-        try await withThrowingDiscardingTaskGroup { group in
-            group.addTask { try await self.client.runConnections() }
-            try? await gracefulShutdown()
-            self.client.beginGracefulShutdown()
-        }
-    }
-}
-
 /// Owns an HTTP client for the life of the service group and shuts it down at the end.
 final class HTTPClientService: Service, Sendable {
     let client: HTTPClient
