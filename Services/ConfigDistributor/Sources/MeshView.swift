@@ -46,7 +46,10 @@ public final class MeshView: Sendable {
         var protocols: Protocols?
         /// Sidecars per destination service, for each service watched.
         var sidecars: [String: [Sidecar]] = [:]
-        var watched: Set<String> = []
+        /// The services watched now, each with the signal that ends its watch: a service no
+        /// subscriber depends on any more is released (proxies choose their upstreams' names,
+        /// so what is watched must not grow with every name ever asked for).
+        var watched: [String: AsyncStream<Void>.Continuation] = [:]
         var subscribers: [Int: Subscriber] = [:]
         var nextSubscriber = 0
     }
@@ -58,14 +61,20 @@ public final class MeshView: Sendable {
 
     let datacenter: String
     private let state = Mutex(State())
-    private let watchRequests: AsyncStream<String>
-    private let requestWatch: AsyncStream<String>.Continuation
+    private let watchRequests: AsyncStream<WatchRequest>
+    private let requestWatch: AsyncStream<WatchRequest>.Continuation
+
+    struct WatchRequest: Sendable {
+        let service: String
+        /// Finishes when the service is released.
+        let released: AsyncStream<Void>
+    }
     /// Fulfilled once roots, intentions and protocols have arrived (readiness).
     public let synced = Rendezvous<Bool>()
 
     public init(datacenter: String) {
         self.datacenter = datacenter
-        (self.watchRequests, self.requestWatch) = AsyncStream.makeStream(of: String.self)
+        (self.watchRequests, self.requestWatch) = AsyncStream.makeStream(of: WatchRequest.self)
     }
 
     // MARK: Subscriptions
@@ -91,23 +100,43 @@ public final class MeshView: Sendable {
             state.subscribers[id]?.services = services
             return true
         }
-        if changed { self.watch(services) }
+        if changed {
+            self.watch(services)
+            self.releaseUnneeded()
+        }
     }
 
     func unsubscribe(_ id: Int) {
         let subscriber = self.state.withLock { $0.subscribers.removeValue(forKey: id) }
         subscriber?.wake.finish()
+        self.releaseUnneeded()
     }
+
+    /// Ends the watches of services no subscriber depends on, and forgets their sidecars.
+    private func releaseUnneeded() {
+        let released = self.state.withLock { state -> [AsyncStream<Void>.Continuation] in
+            let needed = state.subscribers.values.reduce(into: Set<String>()) { $0.formUnion($1.services) }
+            let gone = state.watched.keys.filter { !needed.contains($0) }
+            for service in gone { state.sidecars[service] = nil }
+            return gone.compactMap { state.watched.removeValue(forKey: $0) }
+        }
+        for signal in released { signal.finish() }
+    }
+
+    /// The services watched now (tests and metrics).
+    public var watchedCount: Int { self.state.withLock { $0.watched.count } }
 
     public var subscriberCount: Int { self.state.withLock { $0.subscribers.count } }
 
     private func watch(_ services: Set<String>) {
-        let new = self.state.withLock { state -> [String] in
-            let new = services.subtracting(state.watched)
-            state.watched.formUnion(new)
-            return Array(new)
+        let new = self.state.withLock { state -> [WatchRequest] in
+            services.filter { state.watched[$0] == nil }.map { service in
+                let (released, signal) = AsyncStream.makeStream(of: Void.self)
+                state.watched[service] = signal
+                return WatchRequest(service: service, released: released)
+            }
         }
-        for service in new { self.requestWatch.yield(service) }
+        for request in new { self.requestWatch.yield(request) }
     }
 
     /// Wakes the subscribers that depend on `service` (every subscriber when nil).
@@ -221,16 +250,25 @@ public final class MeshView: Sendable {
                     }
                 }
             }
-            for await service in self.watchRequests {
+            for await watch in self.watchRequests {
+                let service = watch.service
                 group.addTask {
-                    await Self.retrying("catalog \(service)", logger: logger) {
-                        var request = Mesh_V1_WatchRequest()
-                        request.service = "\(service)-sidecar-proxy"
-                        try await catalog.watch(request, metadata: metadata) { response in
-                            for try await event in response.messages {
-                                self.apply(event, service: service)
+                    // Until the service is released (no proxy depends on it any more).
+                    await withTaskGroup(of: Void.self) { lifetime in
+                        lifetime.addTask {
+                            await Self.retrying("catalog \(service)", logger: logger) {
+                                var request = Mesh_V1_WatchRequest()
+                                request.service = "\(service)-sidecar-proxy"
+                                try await catalog.watch(request, metadata: metadata) { response in
+                                    for try await event in response.messages {
+                                        self.apply(event, service: service)
+                                    }
+                                }
                             }
                         }
+                        lifetime.addTask { for await _ in watch.released {} }
+                        await lifetime.next()
+                        lifetime.cancelAll()
                     }
                 }
             }
@@ -298,6 +336,8 @@ public final class MeshView: Sendable {
     func apply(_ event: Mesh_V1_WatchEvent, service: String) {
         let sidecars = event.instances.compactMap(Self.sidecar(from:)).sorted { $0.id < $1.id }
         let changed = self.state.withLock { state -> Bool in
+            // A late event of a released watch is not kept.
+            guard state.watched[service] != nil else { return false }
             defer { state.sidecars[service] = sidecars }
             return state.sidecars[service] != sidecars
         }
