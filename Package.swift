@@ -313,7 +313,7 @@ let package = Package(
                 .grpcTransport, .protobuf,
             ]
         ),
-        tests("MeshCoreTests", dependencies: ["MeshCore"]),
+        tests("MeshCoreTests", dependencies: ["MeshCore", "MeshTesting"]),
         tests(
             "AWSTests",
             dependencies: ["AWS", "MeshTesting", .httpClient, .nio, .nioHTTP1, .nioPosix],

@@ -1,5 +1,6 @@
 import Foundation
 import MeshCore
+import MeshTesting
 import Testing
 
 @Suite("JSON text: parsing and writing JSONValue")
@@ -115,7 +116,7 @@ struct JSONValueTextTests {
         ]
         // ASCII only (so both parsers see valid UTF-8), no 'u'/'d' (so no surrogate escapes appear).
         let alphabet = Array(#"{}[]",:0123456789-+.eE tfnrl\ "#.utf8)
-        var random = SeededRandom(seed: 0x6d65_7368)
+        var random = SeededGenerator(seed: 0x6d65_7368)
         var accepted = 0
         for _ in 0..<4_000 {
             var bytes = Array(seeds[Int(random.next() % UInt64(seeds.count))].utf8)
@@ -137,18 +138,5 @@ struct JSONValueTextTests {
             #expect(again == value && foundation == value, "\(String(decoding: bytes, as: UTF8.self))")
         }
         #expect(accepted > 0, "some mutations stay valid JSON")
-    }
-}
-
-/// A small deterministic generator (SplitMix64), so a failing mutation can be replayed.
-private struct SeededRandom {
-    var state: UInt64
-    init(seed: UInt64) { self.state = seed }
-    mutating func next() -> UInt64 {
-        self.state &+= 0x9E37_79B9_7F4A_7C15
-        var z = self.state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

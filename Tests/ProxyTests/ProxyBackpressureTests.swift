@@ -40,14 +40,6 @@ final class SlowReader: ChannelInboundHandler, Sendable {
         self.pki = try TestPKI()
     }
 
-    static func residentBytes() -> Int {
-        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
-            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
-            let kib = Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "")
-        else { return 0 }
-        return kib * 1024
-    }
-
     @Test("a 1 GiB upload to a slow app: the sender is held back and the proxy's memory stays bounded")
     func largeBodyToSlowAppIsHeldBack() async throws {
         let reader = SlowReader()
@@ -67,10 +59,10 @@ final class SlowReader: ChannelInboundHandler, Sendable {
             web.upstreams[0].protocolName = "http"
             try await withProxy(web, tls: try self.pki.tls(for: "web"), group: self.group) { web in
                 let port = try #require(await web.boundUpstreamPort("api"))
-                let before = Self.residentBytes()
+                let before = residentBytes()
                 let sent = try await Self.upload(port: port, size: 1 << 30, for: .seconds(6), group: self.group)
                 let received = reader.received.load(ordering: .relaxed)
-                let growth = Self.residentBytes() - before
+                let growth = residentBytes() - before
                 // Without backpressure the proxies take in as much as the sender can encrypt
                 // (all of the 1 GiB within 4 s, measured); with it, what is in flight is socket buffers and
                 // watermarks on each leg.

@@ -110,3 +110,15 @@ func upstream(_ service: String, ports: [Int], expect: String? = nil) -> ProxyUp
         expectedIdentity: expect ?? TestPKI.identity(service)
     )
 }
+
+/// web may call api everywhere but under `/admin` (L7 intentions).
+let adminDenied = [
+    Intention(
+        sourceName: "web",
+        destinationName: "api",
+        permissions: [
+            IntentionPermission(action: .deny, http: IntentionHTTPPermission(pathPrefix: "/admin")),
+            IntentionPermission(action: .allow, http: IntentionHTTPPermission(pathPrefix: "/")),
+        ]
+    )
+]

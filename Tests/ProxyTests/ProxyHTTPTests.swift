@@ -101,17 +101,7 @@ import Testing
     ) async throws {
         let app = try await self.startHTTPApp()
         defer { app.close(promise: nil) }
-        let intentions = [
-            Intention(
-                sourceName: "web",
-                destinationName: "api",
-                permissions: [
-                    IntentionPermission(action: .deny, http: IntentionHTTPPermission(pathPrefix: "/admin")),
-                    IntentionPermission(action: .allow, http: IntentionHTTPPermission(pathPrefix: "/")),
-                ]
-            )
-        ]
-        var snapshot = sidecar("api", appPort: app.localAddress!.port!, intentions: intentions)
+        var snapshot = sidecar("api", appPort: app.localAddress!.port!, intentions: adminDenied)
         snapshot.protocolName = "http"
         snapshot.requestNormalization = normalization
         try await withProxy(snapshot, tls: try self.pki.tls(for: "api"), group: self.group) { api in
@@ -245,16 +235,7 @@ import Testing
             appA.close(promise: nil)
             appB.close(promise: nil)
         }
-        let intentions = [
-            Intention(
-                sourceName: "web",
-                destinationName: "api",
-                permissions: [
-                    IntentionPermission(action: .deny, http: IntentionHTTPPermission(pathPrefix: "/admin")),
-                    IntentionPermission(action: .allow, http: IntentionHTTPPermission(pathPrefix: "/")),
-                ]
-            )
-        ]
+        let intentions = adminDenied
         var snapshotA = sidecar("api", appPort: appA.localAddress!.port!, intentions: intentions)
         snapshotA.protocolName = "http"
         var snapshotB = sidecar("api", appPort: appB.localAddress!.port!, intentions: intentions)

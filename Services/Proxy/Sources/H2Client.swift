@@ -52,6 +52,7 @@ final class H2Client: Sendable {
                     // The peer opens no streams towards a client.
                     stream.close()
                 }
+                try channel.pipeline.syncOperations.addHandler(H2ConnectionErrorCloser())
                 return H2Client(channel: channel, multiplexer: multiplexer)
             } catch {
                 channel.close(promise: nil)

@@ -192,6 +192,7 @@ final class InboundHandler: ChannelInboundHandler, RemovableChannelHandler {
             ) { stream in
                 stream.eventLoop.makeCompletedFuture { try configure(stream) }
             }
+            try context.pipeline.syncOperations.addHandler(H2ConnectionErrorCloser())
             let held = self.held
             self.held = []
             for buffer in held { context.fireChannelRead(NIOAny(buffer)) }

@@ -147,6 +147,7 @@ actor ListenerSet {
                                 )
                             }
                         }
+                        try sync.addHandler(H2ConnectionErrorCloser())
                     }
                 }
             }
