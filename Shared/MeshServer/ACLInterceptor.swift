@@ -1,4 +1,5 @@
 public import GRPCCore
+import MeshNet
 
 extension ACLCaller {
     /// The caller of the gRPC call being served, set by `ACLInterceptor`.
@@ -26,7 +27,7 @@ extension ACLCaller {
 /// (`ACLCaller.current`). Unknown or expired tokens are refused before the handler runs.
 public struct ACLInterceptor: ServerInterceptor {
     /// The metadata key that carries the token, as Consul's gRPC APIs name it.
-    public static let tokenKey = "x-consul-token"
+    public static let tokenKey = Metadata.tokenKey
 
     let gate: ACLGate
 

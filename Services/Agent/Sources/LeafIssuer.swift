@@ -50,7 +50,7 @@ public actor LeafIssuer {
         var request = Mesh_V1_SignLeafRequest()
         request.csrPem = csr
         var metadata = Metadata()
-        metadata.addString(token, forKey: "x-consul-token")
+        metadata.addToken(token)
         let signed = try await self.withDistributor { try await $0.signLeaf(request, metadata: metadata) }
         let validAfter = Date(timeIntervalSince1970: TimeInterval(signed.validAfterUnix))
         let validBefore = Date(timeIntervalSince1970: TimeInterval(signed.validBeforeUnix))

@@ -4,6 +4,7 @@ import GRPCCore
 import GRPCNIOTransportHTTP2Posix
 import Logging
 import MeshCore
+import MeshNet
 import MeshProto
 import PostgresNIO
 import SwiftProtobuf
@@ -95,7 +96,7 @@ struct ClusterNodeRegistrar: Sendable {
             throw AWSClientError.malformedResponse(operation: "DescribeClusters", reason: "no cluster \(cluster)")
         }
         var metadata = Metadata()
-        metadata.addString(self.serviceToken, forKey: "x-consul-token")
+        metadata.addToken(self.serviceToken)
         _ = try await self.catalog.register(
             .with {
                 $0.node = .with {

@@ -1,6 +1,7 @@
 import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2Posix
+import MeshNet
 import MeshProto
 import SwiftProtobuf
 
@@ -18,7 +19,7 @@ struct LoginTokensClient: Sendable {
 
     private var metadata: Metadata {
         var metadata = Metadata()
-        if !self.serviceToken.isEmpty { metadata.addString(self.serviceToken, forKey: "x-consul-token") }
+        if !self.serviceToken.isEmpty { metadata.addToken(self.serviceToken) }
         return metadata
     }
 

@@ -79,7 +79,7 @@ public struct DistributorClient: Sendable {
         post: AsyncStream<Event>.Continuation
     ) async {
         var metadata = Metadata()
-        metadata.addString(self.settings.token, forKey: "x-consul-token")
+        metadata.addToken(self.settings.token)
         var backoff: Duration = .milliseconds(100)
         while !Task.isCancelled {
             let (acks, ack) = AsyncStream.makeStream(of: Mesh_V1_ProxyAck.self)
@@ -197,7 +197,7 @@ public struct DistributorClient: Sendable {
         var request = Mesh_V1_SignLeafRequest()
         request.csrPem = csrPEM
         var metadata = Metadata()
-        metadata.addString(self.settings.token, forKey: "x-consul-token")
+        metadata.addToken(self.settings.token)
         let signed = try await distributor.signLeaf(request, metadata: metadata)
         self.logger.info("leaf issued", metadata: ["spiffe": "\(signed.spiffeID)", "serial": "\(signed.serialNumber)"])
         return LeafCertificate(
