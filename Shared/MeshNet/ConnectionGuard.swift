@@ -3,17 +3,21 @@ import NIOSSL
 import NIOTLS
 import Synchronization
 
-/// Counts a listener's open connections against its cap, and keeps them, so that a stopping
-/// server can close what its drain left (``closeAll()``).
+/// Counts a listener's open connections against its cap and, when asked to (`tracking`: gRPC
+/// servers, whose shutdown needs it), keeps them, so that a stopping server can close what its
+/// drain left (``closeAll()``). The proxy's listeners do not track: they drain by themselves, and
+/// a lock per accepted connection would sit on their data path.
 public final class ConnectionCounter: Sendable {
     /// The cap.
     public let limit: Int
     private let open = Atomic<Int>(0)
     private let refused = Atomic<Int>(0)
-    private let channels = Mutex<[ObjectIdentifier: any Channel]>([:])
+    /// The open connections, when tracked.
+    private let channels: Mutex<[ObjectIdentifier: any Channel]>?
 
-    public init(limit: Int) {
+    public init(limit: Int, tracking: Bool = false) {
         self.limit = limit
+        self.channels = tracking ? Mutex([:]) : nil
     }
 
     /// Connections open now.
@@ -37,21 +41,22 @@ public final class ConnectionCounter: Sendable {
     }
 
     func track(_ channel: any Channel) {
-        self.channels.withLock { $0[ObjectIdentifier(channel)] = channel }
+        self.channels?.withLock { $0[ObjectIdentifier(channel)] = channel }
     }
 
     func untrack(_ channel: any Channel) {
-        self.channels.withLock { $0[ObjectIdentifier(channel)] = nil }
+        self.channels?.withLock { $0[ObjectIdentifier(channel)] = nil }
     }
 
     /// Closes every connection still open: for a server whose graceful drain is over. (grpc-swift
     /// closes a connection at shutdown only once the peer acknowledged its GOAWAY ping, so a
     /// half-open peer, one that went away without a FIN, would hold the server forever.)
     public func closeAll() {
-        let open = self.channels.withLock { channels in
-            defer { channels = [:] }
-            return Array(channels.values)
-        }
+        let open: [any Channel] =
+            self.channels?.withLock { channels in
+                defer { channels = [:] }
+                return Array(channels.values)
+            } ?? []
         for channel in open { channel.close(promise: nil) }
     }
 }

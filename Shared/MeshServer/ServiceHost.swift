@@ -155,7 +155,7 @@ public final class ServiceHost: Service, Sendable {
                 logger: self.logger
             )
         )
-        let connections = ConnectionCounter(limit: self.settings.limits.listener.maxConnections)
+        let connections = ConnectionCounter(limit: self.settings.limits.listener.maxConnections, tracking: true)
         let grpcServer = GRPCServer(
             transport: HTTP2ServerTransport.Posix(
                 address: .ipv4(host: self.settings.grpcAddress.host, port: self.settings.grpcAddress.port),

@@ -62,7 +62,7 @@ public final class DistributorServer: Service, Sendable {
             metrics: metrics,
             logger: self.logger
         )
-        let connections = ConnectionCounter(limit: self.config.limits.listener.maxConnections)
+        let connections = ConnectionCounter(limit: self.config.limits.listener.maxConnections, tracking: true)
         let grpcServer = GRPCServer(
             transport: HTTP2ServerTransport.Posix(
                 address: .ipv4(host: self.config.grpcAddress.host, port: self.config.grpcAddress.port),
