@@ -297,7 +297,7 @@ let package = Package(
             path: "Tests/ControlPlaneHarness",
             dependencies: [
                 "Authz", "Catalog", "IAMAuth", "CA", "ConfigDistributor", "MeshTLS", "MeshTesting", "MeshRPC",
-                "MeshStore", "MeshCore", .logging, .lifecycle,
+                "MeshStore", "MeshCore", "MeshServer", .logging, .lifecycle,
             ]
         ),
         executable(

@@ -102,28 +102,13 @@ struct TLSTests {
         let all = try Self.makeFiles(["authz-svc", "catalog-svc", "web"])
         let files = try #require(all["authz-svc"])
         let caller = try #require(all["catalog-svc"]).clientTLS
-        var database = try await TestDatabase.fresh()
-        database.maximumConnections = 4
-        var authzConfig = AuthzConfig(
-            database: database,
-            grpcAddress: HostPort(host: "127.0.0.1", port: 0),
-            httpAddress: HostPort(host: "127.0.0.1", port: 0),
-            initialManagementToken: managementSecret
-        )
-        authzConfig.tls = files
-        authzConfig.drainTimeout = .seconds(1)
-        let authz = try AuthzServer(config: authzConfig, logger: testLogger)
-        let lifecycle = ServiceGroup(configuration: .init(services: [authz.postgres, authz], logger: testLogger))
         let client = HTTPClient(
             eventLoopGroupProvider: .singleton,
             configuration: .init(tlsConfiguration: try files.httpsClientConfiguration())
         )
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await lifecycle.run() }
-            defer { group.cancelAll() }
-            #expect(await authz.ready.value)
-            let http = await authz.httpAddress.value
-            let grpc = await authz.grpcAddress.value
+        try await withAuthz(tls: files) { authz in
+            let http = await authz.server.httpAddress.value
+            let grpc = authz.grpc
 
             var request = HTTPClientRequest(url: "https://\(http)/v1/acl/token/self")
             request.headers.add(name: "X-Consul-Token", value: managementSecret)
@@ -172,7 +157,6 @@ struct TLSTests {
             await #expect(throws: (any Error).self) {
                 _ = try await HTTPClient.shared.execute(plain, timeout: .seconds(5)).body.collect(upTo: 1024)
             }
-            await lifecycle.triggerGracefulShutdown()
         }
         try await client.shutdown()
     }
@@ -182,23 +166,8 @@ struct TLSTests {
         let all = try Self.makeFiles(["authz-svc", "catalog-svc"])
         // The impostor runs authz-svc's code with catalog-svc's certificate (from the same CA).
         let stolen = try #require(all["catalog-svc"])
-        var database = try await TestDatabase.fresh()
-        database.maximumConnections = 4
-        var config = AuthzConfig(
-            database: database,
-            grpcAddress: HostPort(host: "127.0.0.1", port: 0),
-            httpAddress: HostPort(host: "127.0.0.1", port: 0),
-            initialManagementToken: managementSecret
-        )
-        config.tls = stolen
-        config.drainTimeout = .seconds(1)
-        let impostor = try AuthzServer(config: config, logger: testLogger)
-        let lifecycle = ServiceGroup(configuration: .init(services: [impostor.postgres, impostor], logger: testLogger))
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await lifecycle.run() }
-            defer { group.cancelAll() }
-            #expect(await impostor.ready.value)
-            let grpc = await impostor.grpcAddress.value
+        try await withAuthz(tls: stolen) { impostor in
+            let grpc = impostor.grpc
             let caller = try #require(all["authz-svc"]).clientTLS
             // Dialled as authz-svc (as catalog-svc's ACL client does), the handshake fails...
             await #expect(throws: (any Error).self) {
@@ -206,7 +175,6 @@ struct TLSTests {
             }
             // ...while the same server dialled for the name it does carry answers: the refusal is the name.
             #expect(try await Self.resolve(at: grpc, dialing: .catalog, tls: caller).management)
-            await lifecycle.triggerGracefulShutdown()
         }
     }
 

@@ -7,6 +7,7 @@ public import IAMAuth
 public import Logging
 public import MeshCore
 public import MeshRPC
+public import MeshServer
 public import MeshStore
 import MeshTLS
 public import MeshTesting
@@ -32,9 +33,11 @@ public struct AuthzUnderTest: Sendable {
 
 public let managementSecret = "7a5c1f0e-3d2b-4c8a-9e6f-0123456789ab"
 
-/// Runs authz-svc (ACLs on, default deny, a known management token) on a fresh database.
+/// Runs authz-svc (ACLs on, default deny, a known management token) on a fresh database; with
+/// `tls`, its gRPC is mutual TLS and its REST API HTTPS (`admin` then does not apply).
 public func withAuthz<T: Sendable>(
     defaultPolicy: ACLDefault = .deny,
+    tls: TLSFiles? = nil,
     _ body: @Sendable (AuthzUnderTest) async throws -> T
 ) async throws -> T {
     var fresh = try await TestDatabase.fresh()
@@ -49,6 +52,7 @@ public func withAuthz<T: Sendable>(
     )
     config.drainTimeout = .seconds(1)
     config.leaderRetryInterval = .milliseconds(100)
+    config.tls = tls
     let server = try AuthzServer(config: config, logger: testLogger)
     return try await withRunning([server.postgres, server], logger: testLogger, ready: { await server.ready.value }) {
         try await body(
