@@ -6,21 +6,38 @@
 public typealias ModifyIndex = UInt64
 
 /// A value together with the index of the state it was read from.
+///
+/// `settled` is false while the value shows a write above the schema's stable index: an earlier
+/// write is still in flight, so the index reported (the stable one) lags what the value shows,
+/// and a later look moves it on without any new change being announced.
 public struct Indexed<Value> {
     /// The value read.
     public var value: Value
     /// The index of the state `value` reflects (at least 1).
     public var index: ModifyIndex
+    /// Whether `index` already covers everything `value` shows.
+    public var settled: Bool
 
     /// Wraps `value` read at `index`.
     public init(_ value: Value, index: ModifyIndex) {
         self.value = value
         self.index = max(index, 1)
+        self.settled = true
+    }
+
+    /// A value whose own newest row has `resultIndex`, read when the stable index was `stable`:
+    /// the index reported never passes the stable one, so it never skips a write still in flight.
+    public init(_ value: Value, resultIndex: ModifyIndex, stable: ModifyIndex) {
+        self.value = value
+        self.index = max(min(resultIndex, stable), 1)
+        self.settled = resultIndex <= stable
     }
 
     /// Transforms the value and keeps the index.
     public func map<T>(_ transform: (Value) throws -> T) rethrows -> Indexed<T> {
-        Indexed<T>(try transform(self.value), index: self.index)
+        var other = Indexed<T>(try transform(self.value), index: self.index)
+        other.settled = self.settled
+        return other
     }
 }
 

@@ -280,30 +280,6 @@ public enum PostgresBinaries {
     }
 }
 
-/// Picks a free TCP port on 127.0.0.1 by binding port 0 and reading the port back.
-public enum FreePort {
-    public static func pick() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw EphemeralPostgresError(step: "socket", output: String(cString: strerror(errno))) }
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = 0
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-            }
-        }
-        guard bound == 0 else { throw EphemeralPostgresError(step: "bind", output: String(cString: strerror(errno))) }
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-        }
-        return Int(UInt16(bigEndian: address.sin_port))
-    }
-}
-
 /// A loopback port held by a socket that is bound but not listening: connections to it are
 /// refused, and no other socket of any test can bind it meanwhile (no `SO_REUSEADDR`). Tests use
 /// it as a dead endpoint, or to hold an app's port after the app stopped: a port merely closed

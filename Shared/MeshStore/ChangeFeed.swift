@@ -145,6 +145,11 @@ public final class ChangeFeed: Sendable {
         _ = await self.firstListen.value
     }
 
+    /// Whether the feed has stopped (shutdown): waits return at once, so watch loops end.
+    public var isClosed: Bool {
+        self.state.withLock { $0.closed }
+    }
+
     /// The number of watchers waiting now (for metrics and tests).
     public var waiterCount: Int {
         self.state.withLock { $0.waiters.count }

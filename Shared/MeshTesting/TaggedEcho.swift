@@ -47,13 +47,24 @@ public func startApp(
 }
 
 /// Sends `message` on a new connection to `port` and returns what comes back up to a newline
-/// (empty when the far end closes without a byte: Consul's "empty reply").
-public func call(port: Int, _ message: String = "ping\n", group: any EventLoopGroup) async throws -> String {
-    let channel = try await ClientBootstrap(group: group).connect(host: "127.0.0.1", port: port) { channel in
-        channel.eventLoop.makeCompletedFuture {
-            try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+/// (empty when the far end closes without a byte: Consul's "empty reply"). A connection that
+/// has not answered within `deadline` is closed and counts as no reply, so a test that lands on
+/// a listener that never answers retries instead of hanging.
+public func call(
+    port: Int,
+    _ message: String = "ping\n",
+    group: any EventLoopGroup,
+    deadline: TimeAmount = .seconds(10)
+) async throws -> String {
+    let channel = try await ClientBootstrap(group: group)
+        .connectTimeout(deadline)
+        .connect(host: "127.0.0.1", port: port) { channel in
+            channel.eventLoop.makeCompletedFuture {
+                try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+            }
         }
-    }
+    let giveUp = channel.channel.eventLoop.scheduleTask(in: deadline) { channel.channel.close(promise: nil) }
+    defer { giveUp.cancel() }
     return try await channel.executeThenClose { inbound, outbound in
         var received = ""
         do {

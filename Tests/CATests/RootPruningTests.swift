@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import MeshCore
 import MeshStore
 import MeshTLS
 import MeshTesting
@@ -23,12 +24,14 @@ struct RootPruningTests {
                 client,
                 feed in
                 let store = CAStore(client: client, feed: feed, kek: kek, logger: testLogger)
-                let (before, beforeIndex) = try await CARootsView.read(store)
+                let read = try await CARootsView.read(store)
+                let (before, beforeIndex) = (read.value, read.index)
                 #expect(before.roots.count == 2)
                 try await client.withConnection { connection in
                     try await store.pruneRoots(olderThan: .zero, on: connection)
                 }
-                let (after, afterIndex) = try await CARootsView.read(store)
+                let reread = try await CARootsView.read(store)
+                let (after, afterIndex) = (reread.value, reread.index)
                 #expect(after.roots.count == 1)
                 #expect(after.roots.first?.active == true)
                 #expect(afterIndex > beforeIndex)

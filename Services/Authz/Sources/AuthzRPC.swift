@@ -40,26 +40,16 @@ struct AuthzRPC: Mesh_V1_ACL.SimpleServiceProtocol {
         context: ServerContext
     ) async throws {
         // Streams end when the server shuts down, so replicas' caches reconnect elsewhere at once.
+        let changes = self.store.feed.changes(of: [AuthzStore.aclTopic])
         try await RPCCancellation.scope {
-            var mark = self.store.feed.mark([AuthzStore.aclTopic])
-            try await response.write(
-                .with {
-                    $0.index = mark.index
-                    $0.defaultPolicy = self.defaultPolicy.rawValue
-                }
-            )
-            while !Task.isCancelled {
-                let changed = await self.store.feed.wait(beyond: mark, until: .now + .seconds(60))
-                let next = self.store.feed.mark([AuthzStore.aclTopic])
-                if changed {
-                    try await response.write(
-                        .with {
-                            $0.index = next.index
-                            $0.defaultPolicy = self.defaultPolicy.rawValue
-                        }
-                    )
-                }
-                mark = next
+            try await response.write(.with { $0.defaultPolicy = self.defaultPolicy.rawValue })
+            for await change in changes {
+                try await response.write(
+                    .with {
+                        $0.index = change.index
+                        $0.defaultPolicy = self.defaultPolicy.rawValue
+                    }
+                )
             }
         }
     }

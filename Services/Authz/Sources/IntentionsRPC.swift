@@ -26,31 +26,21 @@ struct IntentionsRPC: Mesh_V1_Intentions.SimpleServiceProtocol {
             let name = request.destination.isEmpty ? "*" : request.destination
             try caller.check(caller.authorizer.intentionRead(name), "intentions:read", on: name)
         }
+        let snapshots = self.store.feed.watch([AuthzStore.intentionsTopic], from: 0) { _ in
+            let index = try await self.store.stableIndex()
+            let set = try await self.cache.current()
+            let selected = request.destination.isEmpty ? set.intentions : set.matches(destination: request.destination)
+            let snapshot = Mesh_V1_IntentionsSnapshot.with {
+                $0.defaultAllow = self.gate.defaultPolicy == .allow
+                $0.intentions = selected.map(Mesh_V1_IntentionRule.init)
+            }
+            return Indexed(snapshot, index: index)
+        }
         try await RPCCancellation.scope {
-            var sent: UInt64 = 0
-            var sentState: (rules: [Mesh_V1_IntentionRule], defaultAllow: Bool)?
-            while !Task.isCancelled {
-                let mark = self.store.feed.mark([AuthzStore.intentionsTopic])
-                let index = max(try await self.store.stableIndex(), 1)
-                let set = try await self.cache.current()
-                let selected =
-                    request.destination.isEmpty ? set.intentions : set.matches(destination: request.destination)
-                let rules = selected.map(Mesh_V1_IntentionRule.init)
-                let defaultAllow = self.gate.defaultPolicy == .allow
-                // Sent when the index moved or the content did: the stable index can lag a write
-                // that the set already shows, and waiting for the next change would lose this one.
-                if index > sent || sentState.map({ $0.rules != rules || $0.defaultAllow != defaultAllow }) ?? true {
-                    try await response.write(
-                        .with {
-                            $0.index = max(index, sent)
-                            $0.defaultAllow = defaultAllow
-                            $0.intentions = rules
-                        }
-                    )
-                    sent = max(index, sent)
-                    sentState = (rules, defaultAllow)
-                }
-                _ = await self.store.feed.wait(beyond: mark, until: .now + .seconds(300))
+            for try await current in snapshots {
+                var snapshot = current.value
+                snapshot.index = current.index
+                try await response.write(snapshot)
             }
         }
     }

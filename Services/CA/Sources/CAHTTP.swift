@@ -45,21 +45,16 @@ struct CAHTTP: Sendable {
 
     func roots(_ request: Request) async throws -> Response {
         let blocking = try ConsulHTTP.blockingQuery(of: request)
-        let deadline = ContinuousClock.now + blocking.maxWait
-        while true {
-            let mark = self.store.feed.mark([CAStore.rootsTopic])
-            let (view, index) = try await CARootsView.read(self.store)
-            if !blocking.isBlocking || index > blocking.minIndex || ContinuousClock.now >= deadline {
-                if try ConsulHTTP.flag("pem", of: request) {
-                    var headers = HTTPFields()
-                    headers[.contentType] = "application/pem-certificate-chain"
-                    let pems = view.roots.map(\.rootPEM).joined()
-                    return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: .init(string: pems)))
-                }
-                return try ConsulHTTP.indexed(view.consulJSON, index: index)
-            }
-            _ = await self.store.feed.wait(beyond: mark, until: deadline)
+        let roots = try await self.store.feed.blockingRead([CAStore.rootsTopic], blocking) { _ in
+            try await CARootsView.read(self.store)
         }
+        if try ConsulHTTP.flag("pem", of: request) {
+            var headers = HTTPFields()
+            headers[.contentType] = "application/pem-certificate-chain"
+            let pems = roots.value.roots.map(\.rootPEM).joined()
+            return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: .init(string: pems)))
+        }
+        return try ConsulHTTP.indexed(roots.value.consulJSON, index: roots.index)
     }
 
     /// Updates the provider settings. A new `PrivateKey` (PEM, P-256), or `ForceRootRotation: true`,

@@ -41,21 +41,14 @@ struct CARPC: Mesh_V1_CA.SimpleServiceProtocol {
         response: RPCWriter<Mesh_V1_CARoots>,
         context: ServerContext
     ) async throws {
+        let roots = self.store.feed.watch([CAStore.rootsTopic], from: request.minIndex) { _ in
+            try await CARootsView.read(self.store).map { $0.message(index: 0) }
+        }
         try await RPCCancellation.scope {
-            var sent = request.minIndex
-            var sentRoots: Mesh_V1_CARoots?
-            while !Task.isCancelled {
-                let mark = self.store.feed.mark([CAStore.rootsTopic])
-                let (roots, index) = try await CARootsView.read(self.store)
-                // Also when only the content moved: the stable index can lag a write the read
-                // already shows, and waiting for the next change would lose this one.
-                let content = roots.message(index: 0)
-                if index > sent || sent == 0 || (sentRoots != nil && sentRoots != content) {
-                    try await response.write(roots.message(index: max(index, sent)))
-                    sent = max(index, sent, 1)
-                    sentRoots = content
-                }
-                _ = await self.store.feed.wait(beyond: mark, until: .now + .seconds(300))
+            for try await current in roots {
+                var message = current.value
+                message.index = current.index
+                try await response.write(message)
             }
         }
     }
@@ -70,14 +63,15 @@ struct CARootsView: Sendable {
     var activeRootID: String { self.roots.first(where: \.active)?.id ?? "" }
 
     /// The roots and the index to report for them.
-    static func read(_ store: CAStore) async throws -> (CARootsView, ModifyIndex) {
-        let index = try await store.stableIndex()
+    static func read(_ store: CAStore) async throws -> Indexed<CARootsView> {
+        let stable = try await store.stableIndex()
         guard let cluster = try await store.cluster() else { throw CAStoreError.missingCluster }
         let roots = try await store.roots()
         let rootIndex = roots.map(\.modifyIndex).max() ?? 1
-        return (
+        return Indexed(
             CARootsView(trustDomain: cluster.trustDomain, clusterID: cluster.clusterID, roots: roots),
-            max(min(max(rootIndex, cluster.modifyIndex), index), 1)
+            resultIndex: max(rootIndex, cluster.modifyIndex),
+            stable: stable
         )
     }
 

@@ -90,18 +90,13 @@ extension CatalogHTTP {
         _ read: @Sendable () async throws -> (JSONValue, filtered: Bool)
     ) async throws -> Response {
         let blocking = try ConsulHTTP.blockingQuery(of: request)
-        let deadline = ContinuousClock.now + blocking.maxWait
-        while true {
-            let mark = self.store.feed.mark([CatalogStore.configTopic])
+        let result = try await self.store.feed.blockingRead([CatalogStore.configTopic], blocking) { _ in
             let index = try await self.store.client.stableIndex(of: CatalogStore.schema, logger: self.logger)
-            if !blocking.isBlocking || index > blocking.minIndex || ContinuousClock.now >= deadline {
-                let (value, filtered) = try await read()
-                var response = try ConsulHTTP.indexed(value, index: max(index, 1))
-                if filtered { response.headers[ConsulHTTP.filteredByACLsHeader] = "true" }
-                return response
-            }
-            _ = await self.store.feed.wait(beyond: mark, until: deadline)
+            return Indexed(try await read(), index: index)
         }
+        var response = try ConsulHTTP.indexed(result.value.0, index: result.index)
+        if result.value.filtered { response.headers[ConsulHTTP.filteredByACLsHeader] = "true" }
+        return response
     }
 
     private static func demandWrite(_ kind: ConfigEntryKind, _ name: String, _ caller: ACLCaller) throws {

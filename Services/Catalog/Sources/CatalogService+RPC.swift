@@ -133,26 +133,17 @@ extension CatalogRPC: Mesh_V1_Catalog.SimpleServiceProtocol {
         guard !request.service.isEmpty else {
             throw RPCError(code: .invalidArgument, message: "service: missing service name")
         }
+        // Each event follows the last index sent, so nothing between two events is missed, and a
+        // client that reconnects with its last index resumes exactly.
+        let events = self.watcher.watch(.serviceHealth(request.service), from: request.minIndex) { result in
+            Self.instances(self.visible(result), tags: [], passingOnly: request.passingOnly)
+        }
         try await RPCCancellation.scope {
-            var index = request.minIndex
-            while !Task.isCancelled {
-                // Each round is a blocking read from the last index sent, so nothing between two
-                // events is missed, and a client that reconnects with its last index resumes exactly.
-                let blocking = BlockingQuery(minIndex: max(index, 1), maxWait: .seconds(300))
-                let result = try await self.watcher.read(
-                    .serviceHealth(request.service),
-                    blocking: index == 0 ? .immediate : blocking
-                )
-                guard result.index > index else { continue }
-                index = result.index
+            for try await event in events {
                 try await response.write(
                     .with {
-                        $0.index = result.index
-                        $0.instances = Self.instances(
-                            self.visible(result.value),
-                            tags: [],
-                            passingOnly: request.passingOnly
-                        )
+                        $0.index = event.index
+                        $0.instances = event.value
                     }
                 )
             }
@@ -164,27 +155,21 @@ extension CatalogRPC: Mesh_V1_Catalog.SimpleServiceProtocol {
         response: RPCWriter<Mesh_V1_ProtocolsEvent>,
         context: ServerContext
     ) async throws {
+        // Sent when the content changes: the stable index moves with every registration.
+        let entries = self.store.feed.watch([CatalogStore.configTopic], from: 0, sending: .value) { _ in
+            let index = try await self.store.client.stableIndex(of: CatalogStore.schema, logger: self.logger)
+            return Indexed(try await self.store.proxyConfigEntries().visible(to: ACLCaller.current), index: index)
+        }
         try await RPCCancellation.scope {
-            var sent: ProxyConfigEntries?
-            while !Task.isCancelled {
-                // The mark comes before the read, so a write landing during the read wakes the next
-                // wait; a round sends only when the content differs from what was sent (the stable
-                // index alone can lag a write the read already shows).
-                let mark = self.store.feed.mark([CatalogStore.configTopic])
-                let index = try await self.store.client.stableIndex(of: CatalogStore.schema, logger: self.logger)
-                let current = try await self.store.proxyConfigEntries().visible(to: ACLCaller.current)
-                if current != sent {
-                    sent = current
-                    try await response.write(
-                        .with {
-                            $0.index = max(index, 1)
-                            $0.defaultProtocol = current.defaultProtocol
-                            $0.protocols = current.protocols
-                            $0.requestNormalization = Mesh_V1_RequestNormalization(current.requestNormalization)
-                        }
-                    )
-                }
-                _ = await self.store.feed.wait(beyond: mark, until: .now + .seconds(300))
+            for try await current in entries {
+                try await response.write(
+                    .with {
+                        $0.index = current.index
+                        $0.defaultProtocol = current.value.defaultProtocol
+                        $0.protocols = current.value.protocols
+                        $0.requestNormalization = Mesh_V1_RequestNormalization(current.value.requestNormalization)
+                    }
+                )
             }
         }
     }

@@ -4,24 +4,6 @@ import MeshCore
 import MeshStore
 import PostgresNIO
 
-/// A read and the index to report for it.
-///
-/// `index` is the highest modify index among the rows the result depends on (tombstones and
-/// floors included), capped at the stable index. `settled` is false while a write below the
-/// result's own index is still in flight; a blocking query then re-reads shortly instead of
-/// returning an index that would not move.
-struct CatalogRead<Value: Sendable>: Sendable {
-    var value: Value
-    var index: ModifyIndex
-    var settled: Bool
-
-    init(_ value: Value, resultIndex: ModifyIndex, stable: ModifyIndex) {
-        self.value = value
-        self.index = max(min(resultIndex, stable), 1)
-        self.settled = resultIndex <= stable
-    }
-}
-
 /// What a read selects; each kind has its change-feed topic.
 enum CatalogQuery: Sendable, Hashable {
     case services
@@ -42,19 +24,6 @@ enum CatalogQuery: Sendable, Hashable {
         case .checksInState: ChangeTopic("checks")
         }
     }
-
-    /// A key that identifies identical reads, so that concurrent watchers share one.
-    var key: String {
-        switch self {
-        case .services: "services"
-        case .nodes: "nodes"
-        case .node(let name): "node\u{0}\(name)"
-        case .serviceHealth(let name): "health\u{0}\(name)"
-        case .checksOfService(let name): "checks-svc\u{0}\(name)"
-        case .checksOfNode(let name): "checks-node\u{0}\(name)"
-        case .checksInState(let state): "checks-state\u{0}\(state)"
-        }
-    }
 }
 
 /// Result values of the catalog reads.
@@ -67,31 +36,32 @@ enum CatalogResult: Sendable {
 }
 
 extension CatalogStore {
-    /// Runs one query from one snapshot.
-    func read(_ query: CatalogQuery) async throws -> CatalogRead<CatalogResult> {
+    /// Runs one query from one snapshot. Its index is the highest modify index among the rows
+    /// the result depends on (tombstones and floors included), capped at the stable index.
+    func read(_ query: CatalogQuery) async throws -> Indexed<CatalogResult> {
         try await self.client.withSnapshot(of: Self.schema, logger: self.logger) { connection, stable in
             switch query {
             case .services:
                 let (value, index) = try await self.services(on: connection)
-                return CatalogRead(.services(value), resultIndex: index, stable: stable)
+                return Indexed(.services(value), resultIndex: index, stable: stable)
             case .nodes:
                 let (value, index) = try await self.nodes(on: connection)
-                return CatalogRead(.nodes(value), resultIndex: index, stable: stable)
+                return Indexed(.nodes(value), resultIndex: index, stable: stable)
             case .node(let name):
                 let (value, index) = try await self.nodeServices(name, on: connection)
-                return CatalogRead(.node(value), resultIndex: index, stable: stable)
+                return Indexed(.node(value), resultIndex: index, stable: stable)
             case .serviceHealth(let name):
                 let (value, index) = try await self.serviceHealth(name, on: connection)
-                return CatalogRead(.serviceHealth(value), resultIndex: index, stable: stable)
+                return Indexed(.serviceHealth(value), resultIndex: index, stable: stable)
             case .checksOfService(let name):
                 let (value, index) = try await self.checks(.service(name), on: connection)
-                return CatalogRead(.checks(value), resultIndex: index, stable: stable)
+                return Indexed(.checks(value), resultIndex: index, stable: stable)
             case .checksOfNode(let name):
                 let (value, index) = try await self.checks(.node(name), on: connection)
-                return CatalogRead(.checks(value), resultIndex: index, stable: stable)
+                return Indexed(.checks(value), resultIndex: index, stable: stable)
             case .checksInState(let state):
                 let (value, index) = try await self.checks(.state(state), on: connection)
-                return CatalogRead(.checks(value), resultIndex: index, stable: stable)
+                return Indexed(.checks(value), resultIndex: index, stable: stable)
             }
         }
     }
