@@ -4,8 +4,8 @@ public import ServiceLifecycle
 /// Calls `onChange` after every change to `topic` on the feed, until shutdown; how a service
 /// drops its in-memory caches (tokens, intentions, the CA signer) when their rows change.
 ///
-/// The next mark is taken before `onChange` runs, so a change that lands while it runs is seen
-/// by the next wait rather than lost.
+/// A change that lands while `onChange` runs is seen by the next wait rather than lost (see
+/// `ChangeFeed.changes(of:)`).
 public struct TopicFollower: Service {
     let feed: ChangeFeed
     let topic: ChangeTopic
@@ -22,12 +22,6 @@ public struct TopicFollower: Service {
     }
 
     private func follow() async {
-        var mark = self.feed.mark([self.topic])
-        while !Task.isCancelled {
-            let changed = await self.feed.wait(beyond: mark, until: .now + .seconds(60))
-            let next = self.feed.mark([self.topic])
-            if changed { self.onChange() }
-            mark = next
-        }
+        for await _ in self.feed.changes(of: [self.topic]) { self.onChange() }
     }
 }
