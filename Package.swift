@@ -128,13 +128,25 @@ let package = Package(
             path: "Shared/MeshNet",
             dependencies: [.nio, .nioSSL, .nioTLS, .grpcCore, .grpcTransport, .x509, .asn1]
         ),
+        // The server every service runs, with or without a database: gRPC and REST listeners with
+        // TLS, limits, metrics and readiness; token checks (ACLs). No PostgreSQL.
         library(
             "MeshServer",
             path: "Shared/MeshServer",
             dependencies: [
-                "MeshCore", "MeshStore", "MeshRPC", "MeshProto", "MeshNet", .grpcCore, .grpcTransport, .hummingbird,
+                "MeshCore", "MeshRPC", "MeshProto", "MeshNet", .grpcCore, .grpcTransport, .hummingbird,
                 .lifecycle,
-                .protobuf, .logging, .postgres, .nio, .nioSSL, .hummingbirdTLS,
+                .protobuf, .logging, .nio, .nioSSL, .hummingbirdTLS,
+            ]
+        ),
+        // The store layer on top of MeshServer for the services with a database: migrations, the
+        // change feed, leader election.
+        library(
+            "MeshStoreHost",
+            path: "Shared/MeshStoreHost",
+            dependencies: [
+                "MeshCore", "MeshStore", "MeshServer", "MeshNet", "MeshRPC", .grpcCore, .hummingbird, .lifecycle,
+                .logging, .postgres,
             ]
         ),
         // AWS Signature Version 4 (and, with issue 6, the few AWS calls the mesh makes).
@@ -163,7 +175,7 @@ let package = Package(
             "Catalog",
             path: "Services/Catalog/Sources",
             dependencies: [
-                "MeshCore", "MeshStore", "MeshRPC", "MeshServer", "MeshProto", .grpcCore, .grpcTransport, .hummingbird,
+                "MeshCore", "MeshStore", "MeshRPC", "MeshServer", "MeshStoreHost", "MeshProto", .grpcCore, .grpcTransport, .hummingbird,
                 .protobuf, .lifecycle, .logging, .postgres, .metrics, .prometheus, .httpTypes, .nio,
             ]
         ),
@@ -176,7 +188,7 @@ let package = Package(
             "CA",
             path: "Services/CA/Sources",
             dependencies: [
-                "MeshCore", "MeshStore", "MeshRPC", "MeshServer", "MeshProto", "MeshTLS", .grpcCore, .grpcTransport,
+                "MeshCore", "MeshStore", "MeshRPC", "MeshServer", "MeshStoreHost", "MeshProto", "MeshTLS", .grpcCore, .grpcTransport,
                 .hummingbird, .protobuf, .lifecycle, .logging, .postgres, .httpTypes, .nio, .crypto, .x509, .metrics,
             ]
         ),
@@ -189,7 +201,7 @@ let package = Package(
             "Authz",
             path: "Services/Authz/Sources",
             dependencies: [
-                "MeshCore", "MeshStore", "MeshRPC", "MeshServer", "MeshProto", .grpcCore, .grpcTransport, .hummingbird,
+                "MeshCore", "MeshStore", "MeshRPC", "MeshServer", "MeshStoreHost", "MeshProto", .grpcCore, .grpcTransport, .hummingbird,
                 .protobuf, .lifecycle, .logging, .postgres, .httpTypes, .nio, .crypto,
             ]
         ),
@@ -202,7 +214,7 @@ let package = Package(
             "IAMAuth",
             path: "Services/IAMAuth/Sources",
             dependencies: [
-                "AWS", "MeshCore", "MeshStore", "MeshRPC", "MeshServer", "MeshProto", "MeshNet", .grpcCore,
+                "AWS", "MeshCore", "MeshStore", "MeshRPC", "MeshServer", "MeshStoreHost", "MeshProto", "MeshNet", .grpcCore,
                 .grpcTransport, .hummingbird, .protobuf, .lifecycle, .logging, .postgres, .httpTypes, .nio, .nioHTTP1,
                 .httpClient,
                 .metrics,

@@ -94,3 +94,12 @@ def test_no_shipped_executable_links_the_test_fixtures(package):
         for target in product["targets"]:
             local, _ = closure(target, targets)
             assert "MeshTesting" not in local, f"{product['name']} links MeshTesting"
+
+
+def test_config_distributor_has_no_database(package):
+    """config-distributor keeps no durable state: it runs on MeshServer, never the store layer."""
+    targets = local_targets(package)
+    for name in ["ConfigDistributor", "ConfigDistributorMain", "MeshServer"]:
+        local, products = closure(name, targets)
+        assert not local & {"MeshStore", "MeshStoreHost"}, f"{name} reaches {sorted(local & {'MeshStore', 'MeshStoreHost'})}"
+        assert "PostgresNIO" not in products, f"{name} links PostgresNIO"

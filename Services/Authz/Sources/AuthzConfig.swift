@@ -2,6 +2,7 @@ public import MeshCore
 public import MeshNet
 public import MeshRPC
 public import MeshServer
+import MeshStoreHost
 public import MeshStore
 
 /// authz-svc's settings, resolved once in `main`.

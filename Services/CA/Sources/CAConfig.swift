@@ -2,6 +2,7 @@ import Foundation
 public import MeshNet
 public import MeshRPC
 public import MeshServer
+import MeshStoreHost
 public import MeshStore
 public import MeshTLS
 

@@ -2,6 +2,7 @@ public import Logging
 public import MeshCore
 public import MeshRPC
 import MeshServer
+import MeshStoreHost
 import MeshStore
 public import ServiceLifecycle
 

@@ -1,5 +1,6 @@
 import Logging
 import MeshServer
+import MeshStoreHost
 import MeshStore
 import PostgresNIO
 

@@ -3,6 +3,7 @@ import MeshCore
 public import MeshNet
 public import MeshRPC
 public import MeshServer
+import MeshStoreHost
 public import MeshStore
 
 /// iam-auth-svc's settings, resolved once in `main`.

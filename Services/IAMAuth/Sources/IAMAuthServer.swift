@@ -8,6 +8,7 @@ import MeshNet
 import MeshProto
 public import MeshRPC
 import MeshServer
+import MeshStoreHost
 import MeshStore
 import PostgresNIO
 public import ServiceLifecycle

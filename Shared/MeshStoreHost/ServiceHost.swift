@@ -1,13 +1,10 @@
 public import GRPCCore
-import GRPCNIOTransportHTTP2Posix
 public import Hummingbird
-import HummingbirdTLS
 public import Logging
 public import MeshCore
-import MeshNet
 public import MeshRPC
+import MeshServer
 public import MeshStore
-import NIOCore
 public import PostgresNIO
 public import ServiceLifecycle
 
@@ -53,8 +50,9 @@ public struct HostContext: Sendable {
     public let logger: Logger
 }
 
-/// The runtime every control-plane service shares: migrations, the change feed, leader
-/// election, the gRPC and REST servers, metrics and readiness, on one PostgreSQL pool.
+/// The store layer every control-plane service with a database shares, on top of the
+/// database-free `ServerHost`: migrations, the change feed and leader election, on one
+/// PostgreSQL pool.
 ///
 /// Run `postgres` and then the host in one `ServiceGroup`, so the pool starts first and stops
 /// last. `run()` migrates the schema (advisory-locked, so replicas may start together), asks
@@ -66,16 +64,10 @@ public final class ServiceHost: Service, Sendable {
     let migrations: [Migration]
     let logger: Logger
     let build: @Sendable (HostContext) async throws -> HostedParts
+    let server: ServerHost
     /// The pool every query of this service goes through.
     public let client: PostgresClient
     let migrated = Rendezvous<Bool>()
-    /// The bound REST address.
-    public let httpAddress = Rendezvous<HostPort>()
-    /// The bound gRPC address.
-    public let grpcAddress = Rendezvous<HostPort>()
-    /// True once the schema is migrated, both servers are bound and the change feed listens
-    /// (what `/ready` reports); false if the host stopped before that.
-    public let ready = Rendezvous<Bool>()
     private let feedHolder = Rendezvous<ChangeFeed>()
     private let electionHolder = Rendezvous<LeaderElection>()
 
@@ -91,11 +83,20 @@ public final class ServiceHost: Service, Sendable {
         self.migrations = migrations
         self.logger = logger
         self.build = build
+        self.server = ServerHost(settings: settings.server, logger: logger)
         self.client = PostgresClient(
             configuration: try settings.database.clientConfiguration(),
             backgroundLogger: logger
         )
     }
+
+    /// The bound REST address.
+    public var httpAddress: Rendezvous<HostPort> { self.server.httpAddress }
+    /// The bound gRPC address.
+    public var grpcAddress: Rendezvous<HostPort> { self.server.grpcAddress }
+    /// True once the schema is migrated, both servers are bound and the change feed listens
+    /// (what `/ready` reports); false if the host stopped before that.
+    public var ready: Rendezvous<Bool> { self.server.ready }
 
     /// The application-name prefix of every replica's listening session.
     public static func peerPrefix(of schema: StoreSchema) -> String { "mesh-\(schema.name) " }
@@ -118,7 +119,7 @@ public final class ServiceHost: Service, Sendable {
 
     public func run() async throws {
         // Whatever ends the host (failure or shutdown) also answers anyone awaiting readiness.
-        defer { self.ready.fulfill(false) }
+        defer { self.server.ready.fulfill(false) }
         do {
             try await self.serve()
         } catch {
@@ -136,7 +137,6 @@ public final class ServiceHost: Service, Sendable {
             .migrate(on: self.client, logger: self.logger)
         self.migrated.fulfill(true)
 
-        let registry = MeshMetrics.registry()
         let feed = ChangeFeed(
             schema: self.schema,
             client: self.client,
@@ -155,31 +155,7 @@ public final class ServiceHost: Service, Sendable {
                 logger: self.logger
             )
         )
-        let connections = ConnectionCounter(limit: self.settings.limits.listener.maxConnections, tracking: true)
-        let grpcServer = GRPCServer(
-            transport: HTTP2ServerTransport.Posix(
-                address: .ipv4(host: self.settings.grpcAddress.host, port: self.settings.grpcAddress.port),
-                transportSecurity: self.settings.tls?.grpcServerSecurity ?? .plaintext,
-                config: .mesh(
-                    self.settings.limits.grpc,
-                    limits: self.settings.limits.listener,
-                    counter: connections,
-                    acceptedPeers: ControlPlaneName.all
-                )
-            ),
-            services: parts.grpcServices,
-            interceptors: parts.interceptors
-        )
-        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
-            .init(service: feed),
-            .init(
-                service: GRPCServerService(
-                    server: grpcServer,
-                    drainTimeout: self.settings.drainTimeout,
-                    closeRemaining: connections.closeAll
-                )
-            ),
-        ]
+        var services: [any Service] = [feed]
         if let term = parts.leaderTerm {
             let election = LeaderElection(
                 schema: self.schema,
@@ -190,67 +166,21 @@ public final class ServiceHost: Service, Sendable {
                 term: { session, _ in try await term(session) }
             )
             self.electionHolder.fulfill(election)
-            services.append(.init(service: election))
+            services.append(election)
         }
-        services += parts.services.map { .init(service: $0) }
-
-        let router = Router()
-        router.add(middleware: MetricsMiddleware())
-        router.add(middleware: NULRefusalMiddleware())
+        services += parts.services
         let migrated = self.migrated
         let isReady = parts.isReady
-        router.addOperationalRoutes(registry: registry) {
-            migrated.current == true && feed.isListening && isReady()
-        }
-        parts.routes(router)
-        let app = try self.application(router: router)
-        services.append(.init(service: app))
-        services.append(
-            .init(service: self.announcer(grpcServer: grpcServer, feed: feed), successTerminationBehavior: .ignore)
+        try await self.server.serve(
+            ServerParts(
+                grpcServices: parts.grpcServices,
+                interceptors: parts.interceptors,
+                routes: parts.routes,
+                services: services,
+                isReady: { migrated.current == true && feed.isListening && isReady() },
+                readyWhen: { await feed.waitUntilListening() }
+            )
         )
-        try await ServiceGroup(configuration: .init(services: services, logger: self.logger)).run()
-    }
-
-    private func application(router: Router<BasicRequestContext>) throws -> some Service {
-        let httpAddress = self.httpAddress
-        let logger = self.logger
-        let name = self.settings.name
-        return Application(
-            router: router,
-            server: try self.settings.tls.restServer(limits: self.settings.limits),
-            configuration: .mesh(
-                host: self.settings.httpAddress.host,
-                port: self.settings.httpAddress.port,
-                serverName: name,
-                limits: self.settings.limits,
-                logger: self.logger
-            ),
-            onServerRunning: { channel in
-                let port = channel.localAddress?.port ?? 0
-                let bound = HostPort(host: channel.localAddress?.ipAddress ?? "127.0.0.1", port: port)
-                logger.info("\(name) http listening", metadata: ["mesh.address": "\(bound)"])
-                httpAddress.fulfill(bound)
-            },
-            logger: self.logger
-        )
-    }
-
-    private func announcer(grpcServer: GRPCServer<HTTP2ServerTransport.Posix>, feed: ChangeFeed) -> some Service {
-        let grpcAddress = self.grpcAddress
-        let httpAddress = self.httpAddress
-        let ready = self.ready
-        let logger = self.logger
-        let name = self.settings.name
-        return OneShotService {
-            if let address = try await grpcServer.listeningAddress?.ipv4 {
-                let bound = HostPort(host: address.host, port: address.port)
-                logger.info("\(name) grpc listening", metadata: ["mesh.address": "\(bound)"])
-                grpcAddress.fulfill(bound)
-            }
-            await feed.waitUntilListening()
-            _ = await httpAddress.value
-            ready.fulfill(true)
-        }
     }
 }
 
@@ -260,18 +190,5 @@ struct PostgresPoolService: Service {
 
     func run() async throws {
         await self.client.run()
-    }
-}
-
-/// Runs a one-shot task (announcing bound addresses) as a lifecycle service.
-public struct OneShotService: Service {
-    let body: @Sendable () async throws -> Void
-
-    public init(_ body: @escaping @Sendable () async throws -> Void) {
-        self.body = body
-    }
-
-    public func run() async throws {
-        try await self.body()
     }
 }

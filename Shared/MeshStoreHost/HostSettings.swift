@@ -1,5 +1,6 @@
 public import MeshNet
 public import MeshRPC
+public import MeshServer
 public import MeshStore
 
 /// What every control-plane service is configured with, whatever it serves.
@@ -47,6 +48,19 @@ public struct HostSettings: Sendable {
         self.leaderRetryInterval = leaderRetryInterval
         self.feedSafetyInterval = feedSafetyInterval
         self.drainTimeout = drainTimeout
+    }
+
+    /// The listeners' part of these settings.
+    public var server: ServerSettings {
+        ServerSettings(
+            name: self.name,
+            grpcAddress: self.grpcAddress,
+            httpAddress: self.httpAddress,
+            drainTimeout: self.drainTimeout,
+            tls: self.tls,
+            limits: self.limits,
+            grpcClients: .controlPlane
+        )
     }
 
     /// The address replicas are known by.
