@@ -175,7 +175,8 @@ let package = Package(
             "Catalog",
             path: "Services/Catalog/Sources",
             dependencies: [
-                "MeshCore", "MeshStore", "MeshRPC", "MeshServer", "MeshStoreHost", "MeshProto", .grpcCore, .grpcTransport, .hummingbird,
+                "MeshCore", "MeshStore", "MeshRPC", "MeshServer", "MeshStoreHost", "MeshProto", .grpcCore,
+                .grpcTransport, .hummingbird,
                 .protobuf, .lifecycle, .logging, .postgres, .metrics, .prometheus, .httpTypes, .nio,
             ]
         ),
@@ -188,7 +189,8 @@ let package = Package(
             "CA",
             path: "Services/CA/Sources",
             dependencies: [
-                "MeshCore", "MeshStore", "MeshRPC", "MeshServer", "MeshStoreHost", "MeshProto", "MeshTLS", .grpcCore, .grpcTransport,
+                "MeshCore", "MeshStore", "MeshRPC", "MeshServer", "MeshStoreHost", "MeshProto", "MeshTLS", .grpcCore,
+                .grpcTransport,
                 .hummingbird, .protobuf, .lifecycle, .logging, .postgres, .httpTypes, .nio, .crypto, .x509, .metrics,
             ]
         ),
@@ -201,7 +203,8 @@ let package = Package(
             "Authz",
             path: "Services/Authz/Sources",
             dependencies: [
-                "MeshCore", "MeshStore", "MeshRPC", "MeshServer", "MeshStoreHost", "MeshProto", .grpcCore, .grpcTransport, .hummingbird,
+                "MeshCore", "MeshStore", "MeshRPC", "MeshServer", "MeshStoreHost", "MeshProto", .grpcCore,
+                .grpcTransport, .hummingbird,
                 .protobuf, .lifecycle, .logging, .postgres, .httpTypes, .nio, .crypto,
             ]
         ),
@@ -214,7 +217,8 @@ let package = Package(
             "IAMAuth",
             path: "Services/IAMAuth/Sources",
             dependencies: [
-                "AWS", "MeshCore", "MeshStore", "MeshRPC", "MeshServer", "MeshStoreHost", "MeshProto", "MeshNet", .grpcCore,
+                "AWS", "MeshCore", "MeshStore", "MeshRPC", "MeshServer", "MeshStoreHost", "MeshProto", "MeshNet",
+                .grpcCore,
                 .grpcTransport, .hummingbird, .protobuf, .lifecycle, .logging, .postgres, .httpTypes, .nio, .nioHTTP1,
                 .httpClient,
                 .metrics,

@@ -44,6 +44,8 @@ public enum FreePort {
                 bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
             }
         }
-        guard bound == 0 else { throw EphemeralPostgresError(step: "bind \(port)", output: String(cString: strerror(errno))) }
+        guard bound == 0 else {
+            throw EphemeralPostgresError(step: "bind \(port)", output: String(cString: strerror(errno)))
+        }
     }
 }

@@ -1,9 +1,10 @@
 import Logging
 import MeshCore
-@testable import MeshStore
 import PostgresNIO
 import Synchronization
 import Testing
+
+@testable import MeshStore
 
 /// The one blocking-read and watch loop, driven by a feed that is never run: changes are
 /// published locally and the reads are scripted, so each case controls exactly what the store
@@ -61,7 +62,10 @@ struct WatchTests {
     func blockingReadWakesOnChange() async throws {
         let feed = try Self.feed()
         let script = Script([Indexed("a", index: 5)])
-        let timedOut = try await feed.blockingRead([Self.topic], BlockingQuery(minIndex: 5, maxWait: .milliseconds(200))) {
+        let timedOut = try await feed.blockingRead(
+            [Self.topic],
+            BlockingQuery(minIndex: 5, maxWait: .milliseconds(200))
+        ) {
             _ in script.next()
         }
         #expect(timedOut.index == 5)
@@ -104,7 +108,9 @@ struct WatchTests {
     func watchFromAnIndexAndByValue() async throws {
         let feed = try Self.feed()
         let script = Script([Indexed("a", index: 5)])
-        async let next = Self.first(feed.watch([Self.topic], from: 5, idleRead: .milliseconds(100)) { _ in script.next() })
+        async let next = Self.first(
+            feed.watch([Self.topic], from: 5, idleRead: .milliseconds(100)) { _ in script.next() }
+        )
         try await Self.eventually { script.reads >= 3 }
         script.append(Indexed("a", index: 6))
         #expect(try await next?.index == 6)

@@ -2,8 +2,8 @@ public import MeshCore
 public import MeshNet
 public import MeshRPC
 public import MeshServer
-import MeshStoreHost
 public import MeshStore
+import MeshStoreHost
 
 /// authz-svc's settings, resolved once in `main`.
 ///

@@ -2,8 +2,8 @@ public import Logging
 public import MeshCore
 public import MeshRPC
 import MeshServer
-import MeshStoreHost
 import MeshStore
+import MeshStoreHost
 public import ServiceLifecycle
 
 /// authz-svc: ACL tokens, policies and roles, token resolution for the other services, and

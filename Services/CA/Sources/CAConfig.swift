@@ -2,8 +2,8 @@ import Foundation
 public import MeshNet
 public import MeshRPC
 public import MeshServer
-import MeshStoreHost
 public import MeshStore
+import MeshStoreHost
 public import MeshTLS
 
 /// ca-svc's settings, resolved once in `main`.

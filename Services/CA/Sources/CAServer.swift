@@ -2,8 +2,8 @@ public import Logging
 public import MeshCore
 public import MeshRPC
 import MeshServer
-import MeshStoreHost
 import MeshStore
+import MeshStoreHost
 public import ServiceLifecycle
 
 /// ca-svc: the cluster's CA (trust domain, roots with sealed keys, rotation with

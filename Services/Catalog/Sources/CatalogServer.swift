@@ -2,8 +2,8 @@ public import Logging
 public import MeshCore
 public import MeshRPC
 import MeshServer
-import MeshStoreHost
 import MeshStore
+import MeshStoreHost
 public import ServiceLifecycle
 
 /// catalog-svc: the gRPC and REST servers, the change feed and the leader's TTL reaper, on

@@ -1,7 +1,7 @@
 import Logging
 import MeshServer
-import MeshStoreHost
 import MeshStore
+import MeshStoreHost
 import PostgresNIO
 
 /// Who the replicas are and which one leads, read live from PostgreSQL (`/v1/status/*`).

@@ -3,8 +3,8 @@ import MeshCore
 public import MeshNet
 public import MeshRPC
 public import MeshServer
-import MeshStoreHost
 public import MeshStore
+import MeshStoreHost
 
 /// iam-auth-svc's settings, resolved once in `main`.
 ///

@@ -8,8 +8,8 @@ import MeshNet
 import MeshProto
 public import MeshRPC
 import MeshServer
-import MeshStoreHost
 import MeshStore
+import MeshStoreHost
 import PostgresNIO
 public import ServiceLifecycle
 
