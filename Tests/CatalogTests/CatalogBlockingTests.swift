@@ -118,6 +118,72 @@ func waitForWaiters(_ replica: Replica, atLeast count: Int) async throws {
 
 @Suite("Catalog gRPC API")
 struct CatalogRPCTests {
+    @Test("a proxy's Proxy block crosses REST and gRPC typed: written over one, read over the other")
+    func proxyBlockAcrossAPIs() async throws {
+        try await withCatalogServer { replica in
+            let api = API(replica.http)
+            try await withCatalogClient(replica.grpc) { catalog in
+                // Registered over gRPC with the typed block; REST shows it in Consul's JSON.
+                _ = try await catalog.register(
+                    .with {
+                        $0.node = .with {
+                            $0.name = "n1"
+                            $0.address = "10.0.0.1"
+                        }
+                        $0.service = .with {
+                            $0.name = "web-sidecar-proxy"
+                            $0.id = "web-1-sidecar-proxy"
+                            $0.kind = "connect-proxy"
+                            $0.port = 21000
+                            $0.proxy = .with {
+                                $0.destinationServiceName = "web"
+                                $0.localServicePort = 8080
+                                $0.upstreams = [
+                                    .with {
+                                        $0.destinationName = "db"
+                                        $0.localBindPort = 5432
+                                    }
+                                ]
+                                $0.config = Google_Protobuf_Struct(fields: ["protocol": .init(stringValue: "http")])
+                            }
+                            $0.connect = .with { $0.native = false }
+                        }
+                    }
+                )
+                let entry = try #require(try await api.get("/v1/catalog/service/web-sidecar-proxy").array.first)
+                let proxy = try #require(entry["ServiceProxy"] as? [String: Any])
+                #expect(proxy["DestinationServiceName"] as? String == "web")
+                #expect(proxy["LocalServicePort"] as? Int == 8080)
+                let upstream = try #require((proxy["Upstreams"] as? [[String: Any]])?.first)
+                #expect(upstream["DestinationName"] as? String == "db")
+                #expect(upstream["LocalBindPort"] as? Int == 5432)
+                #expect(upstream["DestinationType"] as? String == "service")
+                #expect((proxy["Config"] as? [String: Any])?["protocol"] as? String == "http")
+
+                // Registered over REST in Consul's JSON (any key casing); gRPC reads it typed.
+                try await api.register([
+                    "Node": "n2", "Address": "10.0.0.2",
+                    "Service": [
+                        "Service": "api-sidecar-proxy", "ID": "api-1-sidecar-proxy", "Kind": "connect-proxy",
+                        "Port": 21001,
+                        "Proxy": [
+                            "destinationServiceName": "api", "LocalServicePort": 9090,
+                            "Upstreams": [["DestinationName": "web", "LocalBindPort": 8081, "Datacenter": "dc2"]],
+                            "MeshGateway": ["Mode": "local"],
+                        ],
+                    ],
+                ])
+                let read = try await catalog.serviceInstances(.with { $0.service = "api-sidecar-proxy" })
+                let typed = try #require(read.instances.first?.service.proxy)
+                #expect(typed.localServicePort == 9090)
+                #expect(typed.meshGateway.mode == "local")
+                #expect(typed.upstreams.map(\.destinationName) == ["web"])
+                #expect(typed.upstreams.first?.localBindPort == 8081)
+                #expect(typed.upstreams.first?.datacenter == "dc2")
+            }
+        }
+    }
+
     @Test("register, read, and watch over gRPC; a watch resumes from its index")
     func registerReadWatch() async throws {
         try await withCatalogServer { replica in

@@ -95,6 +95,22 @@ struct CatalogHTTPTests {
                 json: ["Node": "bad3", "Address": "1.2.3.4", "Check": ["Name": "c", "Status": "bogus"]]
             )
             #expect(badStatus.status == 400 && badStatus.text.contains("Status"))
+            // A Proxy or Connect block is kept as sent, but only once it reads as Consul's types.
+            for (block, field) in [
+                (["Proxy": "direct"], "Service.Proxy"),
+                (["Proxy": ["Upstreams": [["DestinationName": "db", "LocalBindPort": "5432"]]]], "LocalBindPort"),
+                (["Proxy": ["LocalServicePort": 70000]], "Service.Proxy.LocalServicePort"),
+                (["Proxy": ["Config": ["protocol", "http"]]], "Service.Proxy.Config"),
+                (["Connect": ["Native": "yes"]], "Service.Connect.Native"),
+            ] as [([String: Any], String)] {
+                var service: [String: Any] = ["Service": "proxied", "Kind": "connect-proxy"]
+                service.merge(block) { $1 }
+                let refused = try await api.put(
+                    "/v1/catalog/register",
+                    json: ["Node": "bad6", "Address": "1.2.3.4", "Service": service]
+                )
+                #expect(refused.status == 400 && refused.text.contains(field), "\(block): \(refused.text)")
+            }
             // The check names an instance that does not exist: the whole registration is refused,
             // including the node and the service that came with it.
             let orphan = try await api.put(

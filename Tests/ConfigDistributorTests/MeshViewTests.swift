@@ -13,7 +13,7 @@ struct MeshViewTests {
                 .with {
                     $0.service.id = id
                     $0.service.kind = "connect-proxy"
-                    $0.service.proxyJson = Data(#"{"DestinationServiceName":"api"}"#.utf8)
+                    $0.service.proxy.destinationServiceName = "api"
                 }
             }
         }

@@ -217,18 +217,9 @@ extension CatalogNode {
 }
 
 extension ServiceInstance {
-    /// The instance a gRPC registration carries; its `proxy_json` and `connect_json` must be
-    /// JSON objects when present (nothing malformed is stored as if it were absent).
+    /// The instance a gRPC registration carries; its `proxy` and `connect` blocks are stored as
+    /// Consul renders them, so REST readers see them as if registered over REST.
     init(_ proto: Mesh_V1_Service, node: String) throws(CatalogError) {
-        func object(_ data: Data, field: String) throws(CatalogError) -> JSONValue? {
-            guard !data.isEmpty else { return nil }
-            guard let value = try? JSONDecoder().decode(JSONValue.self, from: data), case .object = value else {
-                throw CatalogError.invalid(ValidationError(field: field, reason: "must be a JSON object"))
-            }
-            return value
-        }
-        let proxy = try object(proto.proxyJson, field: "Service.Proxy")
-        let connect = try object(proto.connectJson, field: "Service.Connect")
         self.init(
             node: node,
             id: proto.id,
@@ -243,8 +234,8 @@ extension ServiceInstance {
                 ? ServiceWeights(passing: Int(proto.weights.passing), warning: Int(proto.weights.warning))
                 : ServiceWeights(),
             enableTagOverride: proto.enableTagOverride,
-            proxy: proxy,
-            connect: connect
+            proxy: proto.hasProxy ? proto.proxy.consulJSON : nil,
+            connect: proto.hasConnect ? proto.connect.consulJSON : nil
         )
     }
 }
@@ -318,8 +309,13 @@ extension Mesh_V1_Service {
                 $0.warning = Int32(clamping: service.weights.warning)
             }
             $0.enableTagOverride = service.enableTagOverride
-            if let proxy = service.proxy { $0.proxyJson = (try? JSONEncoder().encode(proxy)) ?? Data() }
-            if let connect = service.connect { $0.connectJson = (try? JSONEncoder().encode(connect)) ?? Data() }
+            // Blocks are validated when written, so they read back; one that does not is left out.
+            if let proxy = service.proxy, let block = try? LenientObject(proxy, path: "Proxy") {
+                if let parsed = try? Mesh_V1_ConnectProxy(consul: block) { $0.proxy = parsed }
+            }
+            if let connect = service.connect, let block = try? LenientObject(connect, path: "Connect") {
+                if let parsed = try? Mesh_V1_ServiceConnect(consul: block) { $0.connect = parsed }
+            }
             $0.createIndex = service.createIndex
             $0.modifyIndex = service.modifyIndex
         }

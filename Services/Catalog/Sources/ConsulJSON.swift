@@ -1,4 +1,5 @@
 import MeshCore
+import MeshProto
 import MeshRPC
 
 /// The catalog's objects in Consul's JSON shapes (field names and casing as Consul's HTTP API v1).
@@ -169,6 +170,9 @@ enum ConsulRequest {
             tagged = value
         }
         let name = try object.string("Service") ?? ""
+        // Kept as sent, once they read as Consul's types (a wrong type is refused, naming the field).
+        if let proxy = try object.object("Proxy") { _ = try Mesh_V1_ConnectProxy(consul: proxy) }
+        if let connect = try object.object("Connect") { _ = try Mesh_V1_ServiceConnect(consul: connect) }
         return ServiceInstance(
             node: node,
             id: try object.string("ID") ?? "",

@@ -353,15 +353,17 @@ public final class MeshView: Sendable {
     /// A catalog instance as a sidecar: healthy when none of its checks (node checks included) is critical.
     static func sidecar(from entry: Mesh_V1_ServiceHealth) -> Sidecar? {
         guard entry.service.kind == "connect-proxy" else { return nil }
-        let proxy = ProxyBlock(json: entry.service.proxyJson)
+        let proxy = entry.service.proxy
         return Sidecar(
             id: entry.service.id,
             node: entry.node.name,
             address: entry.service.address.isEmpty ? entry.node.address : entry.service.address,
             port: Int(entry.service.port),
             healthy: !entry.checks.contains { $0.status == "critical" },
-            localServicePort: proxy.localServicePort,
-            upstreams: proxy.upstreams
+            localServicePort: Int(proxy.localServicePort),
+            // Service upstreams; prepared queries are not supported and are left out.
+            upstreams: proxy.upstreams.filter { ["", "service"].contains($0.destinationType) }
+                .map { UpstreamRequest(service: $0.destinationName, localPort: Int($0.localBindPort)) }
         )
     }
 }

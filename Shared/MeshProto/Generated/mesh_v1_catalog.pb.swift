@@ -12,11 +12,6 @@
 /// serves the same data; this contract is what our own components (config-distributor,
 /// mesh-agent, meshctl) use.
 
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
 import SwiftProtobuf
 
 // If the compiler emits an error on this type, it is because this file
@@ -73,55 +68,271 @@ public nonisolated struct Mesh_V1_Weights: Sendable {
 }
 
 /// One registered instance of a service on a node.
-public nonisolated struct Mesh_V1_Service: Sendable {
+public nonisolated struct Mesh_V1_Service: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
   /// Unique on its node; defaults to the service name.
-  public var id: String = String()
+  public var id: String {
+    get {_storage._id}
+    set {_uniqueStorage()._id = newValue}
+  }
 
-  public var name: String = String()
+  public var name: String {
+    get {_storage._name}
+    set {_uniqueStorage()._name = newValue}
+  }
 
-  public var tags: [String] = []
+  public var tags: [String] {
+    get {_storage._tags}
+    set {_uniqueStorage()._tags = newValue}
+  }
 
-  public var address: String = String()
+  public var address: String {
+    get {_storage._address}
+    set {_uniqueStorage()._address = newValue}
+  }
 
-  public var port: UInt32 = 0
+  public var port: UInt32 {
+    get {_storage._port}
+    set {_uniqueStorage()._port = newValue}
+  }
 
-  public var meta: Dictionary<String,String> = [:]
+  public var meta: Dictionary<String,String> {
+    get {_storage._meta}
+    set {_uniqueStorage()._meta = newValue}
+  }
 
   /// "" (typical), "connect-proxy", "mesh-gateway", "ingress-gateway", "terminating-gateway", "api-gateway".
-  public var kind: String = String()
+  public var kind: String {
+    get {_storage._kind}
+    set {_uniqueStorage()._kind = newValue}
+  }
 
-  public var taggedAddresses: Dictionary<String,String> = [:]
+  public var taggedAddresses: Dictionary<String,String> {
+    get {_storage._taggedAddresses}
+    set {_uniqueStorage()._taggedAddresses = newValue}
+  }
 
   public var weights: Mesh_V1_Weights {
-    get {_weights ?? Mesh_V1_Weights()}
-    set {_weights = newValue}
+    get {_storage._weights ?? Mesh_V1_Weights()}
+    set {_uniqueStorage()._weights = newValue}
   }
   /// Returns true if `weights` has been explicitly set.
-  public var hasWeights: Bool {self._weights != nil}
+  public var hasWeights: Bool {_storage._weights != nil}
   /// Clears the value of `weights`. Subsequent reads from it will return its default value.
-  public mutating func clearWeights() {self._weights = nil}
+  public mutating func clearWeights() {_uniqueStorage()._weights = nil}
 
-  public var enableTagOverride: Bool = false
+  public var enableTagOverride: Bool {
+    get {_storage._enableTagOverride}
+    set {_uniqueStorage()._enableTagOverride = newValue}
+  }
 
-  /// Consul's `Proxy` object for connect-proxy instances, as JSON (forwarded verbatim to REST clients).
-  public var proxyJson: Data = Data()
+  public var createIndex: UInt64 {
+    get {_storage._createIndex}
+    set {_uniqueStorage()._createIndex = newValue}
+  }
 
-  /// Consul's `Connect` object, as JSON.
-  public var connectJson: Data = Data()
+  public var modifyIndex: UInt64 {
+    get {_storage._modifyIndex}
+    set {_uniqueStorage()._modifyIndex = newValue}
+  }
 
-  public var createIndex: UInt64 = 0
+  /// Consul's `Proxy` block; set for connect-proxy (and gateway) instances.
+  public var proxy: Mesh_V1_ConnectProxy {
+    get {_storage._proxy ?? Mesh_V1_ConnectProxy()}
+    set {_uniqueStorage()._proxy = newValue}
+  }
+  /// Returns true if `proxy` has been explicitly set.
+  public var hasProxy: Bool {_storage._proxy != nil}
+  /// Clears the value of `proxy`. Subsequent reads from it will return its default value.
+  public mutating func clearProxy() {_uniqueStorage()._proxy = nil}
 
-  public var modifyIndex: UInt64 = 0
+  /// Consul's `Connect` block.
+  public var connect: Mesh_V1_ServiceConnect {
+    get {_storage._connect ?? Mesh_V1_ServiceConnect()}
+    set {_uniqueStorage()._connect = newValue}
+  }
+  /// Returns true if `connect` has been explicitly set.
+  public var hasConnect: Bool {_storage._connect != nil}
+  /// Clears the value of `connect`. Subsequent reads from it will return its default value.
+  public mutating func clearConnect() {_uniqueStorage()._connect = nil}
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
-  fileprivate var _weights: Mesh_V1_Weights? = nil
+  fileprivate var _storage = _StorageClass.defaultInstance
+}
+
+/// Consul's `Proxy` block of a connect-proxy instance (api.AgentServiceConnectProxyConfig).
+public nonisolated struct Mesh_V1_ConnectProxy: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var destinationServiceName: String = String()
+
+  public var destinationServiceID: String = String()
+
+  public var localServiceAddress: String = String()
+
+  public var localServicePort: UInt32 = 0
+
+  public var localServiceSocketPath: String = String()
+
+  /// "", "direct" or "transparent".
+  public var mode: String = String()
+
+  public var upstreams: [Mesh_V1_ProxyUpstream] = []
+
+  /// Opaque settings for the proxy (Consul's `Config`, e.g. "protocol").
+  public var config: SwiftProtobuf.Google_Protobuf_Struct {
+    get {_config ?? SwiftProtobuf.Google_Protobuf_Struct()}
+    set {_config = newValue}
+  }
+  /// Returns true if `config` has been explicitly set.
+  public var hasConfig: Bool {self._config != nil}
+  /// Clears the value of `config`. Subsequent reads from it will return its default value.
+  public mutating func clearConfig() {self._config = nil}
+
+  public var meshGateway: Mesh_V1_MeshGatewayConfig {
+    get {_meshGateway ?? Mesh_V1_MeshGatewayConfig()}
+    set {_meshGateway = newValue}
+  }
+  /// Returns true if `meshGateway` has been explicitly set.
+  public var hasMeshGateway: Bool {self._meshGateway != nil}
+  /// Clears the value of `meshGateway`. Subsequent reads from it will return its default value.
+  public mutating func clearMeshGateway() {self._meshGateway = nil}
+
+  public var expose: Mesh_V1_ExposeConfig {
+    get {_expose ?? Mesh_V1_ExposeConfig()}
+    set {_expose = newValue}
+  }
+  /// Returns true if `expose` has been explicitly set.
+  public var hasExpose: Bool {self._expose != nil}
+  /// Clears the value of `expose`. Subsequent reads from it will return its default value.
+  public mutating func clearExpose() {self._expose = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _config: SwiftProtobuf.Google_Protobuf_Struct? = nil
+  fileprivate var _meshGateway: Mesh_V1_MeshGatewayConfig? = nil
+  fileprivate var _expose: Mesh_V1_ExposeConfig? = nil
+}
+
+/// One upstream of a proxy: a local port the app dials to reach a service.
+public nonisolated struct Mesh_V1_ProxyUpstream: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// "service" (the default when empty) or "prepared_query".
+  public var destinationType: String = String()
+
+  public var destinationNamespace: String = String()
+
+  public var destinationPartition: String = String()
+
+  public var destinationPeer: String = String()
+
+  public var destinationName: String = String()
+
+  public var datacenter: String = String()
+
+  public var localBindAddress: String = String()
+
+  public var localBindPort: UInt32 = 0
+
+  public var localBindSocketPath: String = String()
+
+  public var config: SwiftProtobuf.Google_Protobuf_Struct {
+    get {_config ?? SwiftProtobuf.Google_Protobuf_Struct()}
+    set {_config = newValue}
+  }
+  /// Returns true if `config` has been explicitly set.
+  public var hasConfig: Bool {self._config != nil}
+  /// Clears the value of `config`. Subsequent reads from it will return its default value.
+  public mutating func clearConfig() {self._config = nil}
+
+  public var meshGateway: Mesh_V1_MeshGatewayConfig {
+    get {_meshGateway ?? Mesh_V1_MeshGatewayConfig()}
+    set {_meshGateway = newValue}
+  }
+  /// Returns true if `meshGateway` has been explicitly set.
+  public var hasMeshGateway: Bool {self._meshGateway != nil}
+  /// Clears the value of `meshGateway`. Subsequent reads from it will return its default value.
+  public mutating func clearMeshGateway() {self._meshGateway = nil}
+
+  public var centrallyConfigured: Bool = false
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _config: SwiftProtobuf.Google_Protobuf_Struct? = nil
+  fileprivate var _meshGateway: Mesh_V1_MeshGatewayConfig? = nil
+}
+
+public nonisolated struct Mesh_V1_MeshGatewayConfig: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// "", "none", "local" or "remote".
+  public var mode: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Mesh_V1_ExposeConfig: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var checks: Bool = false
+
+  public var paths: [Mesh_V1_ExposePath] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Mesh_V1_ExposePath: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var listenerPort: UInt32 = 0
+
+  public var path: String = String()
+
+  public var localPathPort: UInt32 = 0
+
+  public var `protocol`: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// Consul's `Connect` block of a catalog registration.
+public nonisolated struct Mesh_V1_ServiceConnect: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var native: Bool = false
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
 }
 
 /// How a check is run or kept alive. Durations are in milliseconds; 0 means unset.
@@ -240,39 +451,37 @@ public nonisolated struct Mesh_V1_HealthCheck: @unchecked Sendable {
 }
 
 /// An instance with its node and every check that bears on it (node checks included).
-public nonisolated struct Mesh_V1_ServiceHealth: @unchecked Sendable {
+public nonisolated struct Mesh_V1_ServiceHealth: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
   public var node: Mesh_V1_Node {
-    get {_storage._node ?? Mesh_V1_Node()}
-    set {_uniqueStorage()._node = newValue}
+    get {_node ?? Mesh_V1_Node()}
+    set {_node = newValue}
   }
   /// Returns true if `node` has been explicitly set.
-  public var hasNode: Bool {_storage._node != nil}
+  public var hasNode: Bool {self._node != nil}
   /// Clears the value of `node`. Subsequent reads from it will return its default value.
-  public mutating func clearNode() {_uniqueStorage()._node = nil}
+  public mutating func clearNode() {self._node = nil}
 
   public var service: Mesh_V1_Service {
-    get {_storage._service ?? Mesh_V1_Service()}
-    set {_uniqueStorage()._service = newValue}
+    get {_service ?? Mesh_V1_Service()}
+    set {_service = newValue}
   }
   /// Returns true if `service` has been explicitly set.
-  public var hasService: Bool {_storage._service != nil}
+  public var hasService: Bool {self._service != nil}
   /// Clears the value of `service`. Subsequent reads from it will return its default value.
-  public mutating func clearService() {_uniqueStorage()._service = nil}
+  public mutating func clearService() {self._service = nil}
 
-  public var checks: [Mesh_V1_HealthCheck] {
-    get {_storage._checks}
-    set {_uniqueStorage()._checks = newValue}
-  }
+  public var checks: [Mesh_V1_HealthCheck] = []
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
-  fileprivate var _storage = _StorageClass.defaultInstance
+  fileprivate var _node: Mesh_V1_Node? = nil
+  fileprivate var _service: Mesh_V1_Service? = nil
 }
 
 /// Options of a blocking read: return once the result's index passes `min_index`, or after `wait_ms`.
@@ -291,46 +500,41 @@ public nonisolated struct Mesh_V1_QueryOptions: Sendable {
   public init() {}
 }
 
-public nonisolated struct Mesh_V1_RegisterRequest: @unchecked Sendable {
+public nonisolated struct Mesh_V1_RegisterRequest: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
   public var node: Mesh_V1_Node {
-    get {_storage._node ?? Mesh_V1_Node()}
-    set {_uniqueStorage()._node = newValue}
+    get {_node ?? Mesh_V1_Node()}
+    set {_node = newValue}
   }
   /// Returns true if `node` has been explicitly set.
-  public var hasNode: Bool {_storage._node != nil}
+  public var hasNode: Bool {self._node != nil}
   /// Clears the value of `node`. Subsequent reads from it will return its default value.
-  public mutating func clearNode() {_uniqueStorage()._node = nil}
+  public mutating func clearNode() {self._node = nil}
 
   /// Optional: the instance to register on the node.
   public var service: Mesh_V1_Service {
-    get {_storage._service ?? Mesh_V1_Service()}
-    set {_uniqueStorage()._service = newValue}
+    get {_service ?? Mesh_V1_Service()}
+    set {_service = newValue}
   }
   /// Returns true if `service` has been explicitly set.
-  public var hasService: Bool {_storage._service != nil}
+  public var hasService: Bool {self._service != nil}
   /// Clears the value of `service`. Subsequent reads from it will return its default value.
-  public mutating func clearService() {_uniqueStorage()._service = nil}
+  public mutating func clearService() {self._service = nil}
 
-  public var checks: [Mesh_V1_HealthCheck] {
-    get {_storage._checks}
-    set {_uniqueStorage()._checks = newValue}
-  }
+  public var checks: [Mesh_V1_HealthCheck] = []
 
   /// Leave the node's own fields untouched (the node must exist).
-  public var skipNodeUpdate: Bool {
-    get {_storage._skipNodeUpdate}
-    set {_uniqueStorage()._skipNodeUpdate = newValue}
-  }
+  public var skipNodeUpdate: Bool = false
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
-  fileprivate var _storage = _StorageClass.defaultInstance
+  fileprivate var _node: Mesh_V1_Node? = nil
+  fileprivate var _service: Mesh_V1_Service? = nil
 }
 
 public nonisolated struct Mesh_V1_RegisterResponse: Sendable {
@@ -768,7 +972,168 @@ nonisolated extension Mesh_V1_Weights: SwiftProtobuf.Message, SwiftProtobuf._Mes
 
 nonisolated extension Mesh_V1_Service: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Service"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}name\0\u{1}tags\0\u{1}address\0\u{1}port\0\u{1}meta\0\u{1}kind\0\u{3}tagged_addresses\0\u{1}weights\0\u{3}enable_tag_override\0\u{3}proxy_json\0\u{3}connect_json\0\u{3}create_index\0\u{3}modify_index\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}name\0\u{1}tags\0\u{1}address\0\u{1}port\0\u{1}meta\0\u{1}kind\0\u{3}tagged_addresses\0\u{1}weights\0\u{3}enable_tag_override\0\u{4}\u{3}create_index\0\u{3}modify_index\0\u{1}proxy\0\u{1}connect\0\u{b}proxy_json\0\u{b}connect_json\0\u{c}\u{b}\u{1}\u{c}\u{c}\u{1}")
+
+  fileprivate class _StorageClass {
+    var _id: String = String()
+    var _name: String = String()
+    var _tags: [String] = []
+    var _address: String = String()
+    var _port: UInt32 = 0
+    var _meta: Dictionary<String,String> = [:]
+    var _kind: String = String()
+    var _taggedAddresses: Dictionary<String,String> = [:]
+    var _weights: Mesh_V1_Weights? = nil
+    var _enableTagOverride: Bool = false
+    var _createIndex: UInt64 = 0
+    var _modifyIndex: UInt64 = 0
+    var _proxy: Mesh_V1_ConnectProxy? = nil
+    var _connect: Mesh_V1_ServiceConnect? = nil
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _id = source._id
+      _name = source._name
+      _tags = source._tags
+      _address = source._address
+      _port = source._port
+      _meta = source._meta
+      _kind = source._kind
+      _taggedAddresses = source._taggedAddresses
+      _weights = source._weights
+      _enableTagOverride = source._enableTagOverride
+      _createIndex = source._createIndex
+      _modifyIndex = source._modifyIndex
+      _proxy = source._proxy
+      _connect = source._connect
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularStringField(value: &_storage._id) }()
+        case 2: try { try decoder.decodeSingularStringField(value: &_storage._name) }()
+        case 3: try { try decoder.decodeRepeatedStringField(value: &_storage._tags) }()
+        case 4: try { try decoder.decodeSingularStringField(value: &_storage._address) }()
+        case 5: try { try decoder.decodeSingularUInt32Field(value: &_storage._port) }()
+        case 6: try { try decoder.decodeMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufString>.self, value: &_storage._meta) }()
+        case 7: try { try decoder.decodeSingularStringField(value: &_storage._kind) }()
+        case 8: try { try decoder.decodeMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufString>.self, value: &_storage._taggedAddresses) }()
+        case 9: try { try decoder.decodeSingularMessageField(value: &_storage._weights) }()
+        case 10: try { try decoder.decodeSingularBoolField(value: &_storage._enableTagOverride) }()
+        case 13: try { try decoder.decodeSingularUInt64Field(value: &_storage._createIndex) }()
+        case 14: try { try decoder.decodeSingularUInt64Field(value: &_storage._modifyIndex) }()
+        case 15: try { try decoder.decodeSingularMessageField(value: &_storage._proxy) }()
+        case 16: try { try decoder.decodeSingularMessageField(value: &_storage._connect) }()
+        default: break
+        }
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      if !_storage._id.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._id, fieldNumber: 1)
+      }
+      if !_storage._name.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._name, fieldNumber: 2)
+      }
+      if !_storage._tags.isEmpty {
+        try visitor.visitRepeatedStringField(value: _storage._tags, fieldNumber: 3)
+      }
+      if !_storage._address.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._address, fieldNumber: 4)
+      }
+      if _storage._port != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._port, fieldNumber: 5)
+      }
+      if !_storage._meta.isEmpty {
+        try visitor.visitMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufString>.self, value: _storage._meta, fieldNumber: 6)
+      }
+      if !_storage._kind.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._kind, fieldNumber: 7)
+      }
+      if !_storage._taggedAddresses.isEmpty {
+        try visitor.visitMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufString>.self, value: _storage._taggedAddresses, fieldNumber: 8)
+      }
+      try { if let v = _storage._weights {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 9)
+      } }()
+      if _storage._enableTagOverride != false {
+        try visitor.visitSingularBoolField(value: _storage._enableTagOverride, fieldNumber: 10)
+      }
+      if _storage._createIndex != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._createIndex, fieldNumber: 13)
+      }
+      if _storage._modifyIndex != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._modifyIndex, fieldNumber: 14)
+      }
+      try { if let v = _storage._proxy {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 15)
+      } }()
+      try { if let v = _storage._connect {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 16)
+      } }()
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Mesh_V1_Service, rhs: Mesh_V1_Service) -> Bool {
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._id != rhs_storage._id {return false}
+        if _storage._name != rhs_storage._name {return false}
+        if _storage._tags != rhs_storage._tags {return false}
+        if _storage._address != rhs_storage._address {return false}
+        if _storage._port != rhs_storage._port {return false}
+        if _storage._meta != rhs_storage._meta {return false}
+        if _storage._kind != rhs_storage._kind {return false}
+        if _storage._taggedAddresses != rhs_storage._taggedAddresses {return false}
+        if _storage._weights != rhs_storage._weights {return false}
+        if _storage._enableTagOverride != rhs_storage._enableTagOverride {return false}
+        if _storage._createIndex != rhs_storage._createIndex {return false}
+        if _storage._modifyIndex != rhs_storage._modifyIndex {return false}
+        if _storage._proxy != rhs_storage._proxy {return false}
+        if _storage._connect != rhs_storage._connect {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Mesh_V1_ConnectProxy: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ConnectProxy"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}destination_service_name\0\u{3}destination_service_id\0\u{3}local_service_address\0\u{3}local_service_port\0\u{3}local_service_socket_path\0\u{1}mode\0\u{1}upstreams\0\u{1}config\0\u{3}mesh_gateway\0\u{1}expose\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -776,20 +1141,16 @@ nonisolated extension Mesh_V1_Service: SwiftProtobuf.Message, SwiftProtobuf._Mes
       // allocates stack space for every case branch when no optimizations are
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
-      case 1: try { try decoder.decodeSingularStringField(value: &self.id) }()
-      case 2: try { try decoder.decodeSingularStringField(value: &self.name) }()
-      case 3: try { try decoder.decodeRepeatedStringField(value: &self.tags) }()
-      case 4: try { try decoder.decodeSingularStringField(value: &self.address) }()
-      case 5: try { try decoder.decodeSingularUInt32Field(value: &self.port) }()
-      case 6: try { try decoder.decodeMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufString>.self, value: &self.meta) }()
-      case 7: try { try decoder.decodeSingularStringField(value: &self.kind) }()
-      case 8: try { try decoder.decodeMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufString>.self, value: &self.taggedAddresses) }()
-      case 9: try { try decoder.decodeSingularMessageField(value: &self._weights) }()
-      case 10: try { try decoder.decodeSingularBoolField(value: &self.enableTagOverride) }()
-      case 11: try { try decoder.decodeSingularBytesField(value: &self.proxyJson) }()
-      case 12: try { try decoder.decodeSingularBytesField(value: &self.connectJson) }()
-      case 13: try { try decoder.decodeSingularUInt64Field(value: &self.createIndex) }()
-      case 14: try { try decoder.decodeSingularUInt64Field(value: &self.modifyIndex) }()
+      case 1: try { try decoder.decodeSingularStringField(value: &self.destinationServiceName) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.destinationServiceID) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.localServiceAddress) }()
+      case 4: try { try decoder.decodeSingularUInt32Field(value: &self.localServicePort) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.localServiceSocketPath) }()
+      case 6: try { try decoder.decodeSingularStringField(value: &self.mode) }()
+      case 7: try { try decoder.decodeRepeatedMessageField(value: &self.upstreams) }()
+      case 8: try { try decoder.decodeSingularMessageField(value: &self._config) }()
+      case 9: try { try decoder.decodeSingularMessageField(value: &self._meshGateway) }()
+      case 10: try { try decoder.decodeSingularMessageField(value: &self._expose) }()
       default: break
       }
     }
@@ -800,66 +1161,279 @@ nonisolated extension Mesh_V1_Service: SwiftProtobuf.Message, SwiftProtobuf._Mes
     // allocates stack space for every if/case branch local when no optimizations
     // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
     // https://github.com/apple/swift-protobuf/issues/1182
-    if !self.id.isEmpty {
-      try visitor.visitSingularStringField(value: self.id, fieldNumber: 1)
+    if !self.destinationServiceName.isEmpty {
+      try visitor.visitSingularStringField(value: self.destinationServiceName, fieldNumber: 1)
     }
-    if !self.name.isEmpty {
-      try visitor.visitSingularStringField(value: self.name, fieldNumber: 2)
+    if !self.destinationServiceID.isEmpty {
+      try visitor.visitSingularStringField(value: self.destinationServiceID, fieldNumber: 2)
     }
-    if !self.tags.isEmpty {
-      try visitor.visitRepeatedStringField(value: self.tags, fieldNumber: 3)
+    if !self.localServiceAddress.isEmpty {
+      try visitor.visitSingularStringField(value: self.localServiceAddress, fieldNumber: 3)
     }
-    if !self.address.isEmpty {
-      try visitor.visitSingularStringField(value: self.address, fieldNumber: 4)
+    if self.localServicePort != 0 {
+      try visitor.visitSingularUInt32Field(value: self.localServicePort, fieldNumber: 4)
     }
-    if self.port != 0 {
-      try visitor.visitSingularUInt32Field(value: self.port, fieldNumber: 5)
+    if !self.localServiceSocketPath.isEmpty {
+      try visitor.visitSingularStringField(value: self.localServiceSocketPath, fieldNumber: 5)
     }
-    if !self.meta.isEmpty {
-      try visitor.visitMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufString>.self, value: self.meta, fieldNumber: 6)
+    if !self.mode.isEmpty {
+      try visitor.visitSingularStringField(value: self.mode, fieldNumber: 6)
     }
-    if !self.kind.isEmpty {
-      try visitor.visitSingularStringField(value: self.kind, fieldNumber: 7)
+    if !self.upstreams.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.upstreams, fieldNumber: 7)
     }
-    if !self.taggedAddresses.isEmpty {
-      try visitor.visitMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufString>.self, value: self.taggedAddresses, fieldNumber: 8)
-    }
-    try { if let v = self._weights {
+    try { if let v = self._config {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 8)
+    } }()
+    try { if let v = self._meshGateway {
       try visitor.visitSingularMessageField(value: v, fieldNumber: 9)
     } }()
-    if self.enableTagOverride != false {
-      try visitor.visitSingularBoolField(value: self.enableTagOverride, fieldNumber: 10)
+    try { if let v = self._expose {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 10)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Mesh_V1_ConnectProxy, rhs: Mesh_V1_ConnectProxy) -> Bool {
+    if lhs.destinationServiceName != rhs.destinationServiceName {return false}
+    if lhs.destinationServiceID != rhs.destinationServiceID {return false}
+    if lhs.localServiceAddress != rhs.localServiceAddress {return false}
+    if lhs.localServicePort != rhs.localServicePort {return false}
+    if lhs.localServiceSocketPath != rhs.localServiceSocketPath {return false}
+    if lhs.mode != rhs.mode {return false}
+    if lhs.upstreams != rhs.upstreams {return false}
+    if lhs._config != rhs._config {return false}
+    if lhs._meshGateway != rhs._meshGateway {return false}
+    if lhs._expose != rhs._expose {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Mesh_V1_ProxyUpstream: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ProxyUpstream"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}destination_type\0\u{3}destination_namespace\0\u{3}destination_partition\0\u{3}destination_peer\0\u{3}destination_name\0\u{1}datacenter\0\u{3}local_bind_address\0\u{3}local_bind_port\0\u{3}local_bind_socket_path\0\u{1}config\0\u{3}mesh_gateway\0\u{3}centrally_configured\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.destinationType) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.destinationNamespace) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.destinationPartition) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.destinationPeer) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.destinationName) }()
+      case 6: try { try decoder.decodeSingularStringField(value: &self.datacenter) }()
+      case 7: try { try decoder.decodeSingularStringField(value: &self.localBindAddress) }()
+      case 8: try { try decoder.decodeSingularUInt32Field(value: &self.localBindPort) }()
+      case 9: try { try decoder.decodeSingularStringField(value: &self.localBindSocketPath) }()
+      case 10: try { try decoder.decodeSingularMessageField(value: &self._config) }()
+      case 11: try { try decoder.decodeSingularMessageField(value: &self._meshGateway) }()
+      case 12: try { try decoder.decodeSingularBoolField(value: &self.centrallyConfigured) }()
+      default: break
+      }
     }
-    if !self.proxyJson.isEmpty {
-      try visitor.visitSingularBytesField(value: self.proxyJson, fieldNumber: 11)
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.destinationType.isEmpty {
+      try visitor.visitSingularStringField(value: self.destinationType, fieldNumber: 1)
     }
-    if !self.connectJson.isEmpty {
-      try visitor.visitSingularBytesField(value: self.connectJson, fieldNumber: 12)
+    if !self.destinationNamespace.isEmpty {
+      try visitor.visitSingularStringField(value: self.destinationNamespace, fieldNumber: 2)
     }
-    if self.createIndex != 0 {
-      try visitor.visitSingularUInt64Field(value: self.createIndex, fieldNumber: 13)
+    if !self.destinationPartition.isEmpty {
+      try visitor.visitSingularStringField(value: self.destinationPartition, fieldNumber: 3)
     }
-    if self.modifyIndex != 0 {
-      try visitor.visitSingularUInt64Field(value: self.modifyIndex, fieldNumber: 14)
+    if !self.destinationPeer.isEmpty {
+      try visitor.visitSingularStringField(value: self.destinationPeer, fieldNumber: 4)
+    }
+    if !self.destinationName.isEmpty {
+      try visitor.visitSingularStringField(value: self.destinationName, fieldNumber: 5)
+    }
+    if !self.datacenter.isEmpty {
+      try visitor.visitSingularStringField(value: self.datacenter, fieldNumber: 6)
+    }
+    if !self.localBindAddress.isEmpty {
+      try visitor.visitSingularStringField(value: self.localBindAddress, fieldNumber: 7)
+    }
+    if self.localBindPort != 0 {
+      try visitor.visitSingularUInt32Field(value: self.localBindPort, fieldNumber: 8)
+    }
+    if !self.localBindSocketPath.isEmpty {
+      try visitor.visitSingularStringField(value: self.localBindSocketPath, fieldNumber: 9)
+    }
+    try { if let v = self._config {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 10)
+    } }()
+    try { if let v = self._meshGateway {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 11)
+    } }()
+    if self.centrallyConfigured != false {
+      try visitor.visitSingularBoolField(value: self.centrallyConfigured, fieldNumber: 12)
     }
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Mesh_V1_Service, rhs: Mesh_V1_Service) -> Bool {
-    if lhs.id != rhs.id {return false}
-    if lhs.name != rhs.name {return false}
-    if lhs.tags != rhs.tags {return false}
-    if lhs.address != rhs.address {return false}
-    if lhs.port != rhs.port {return false}
-    if lhs.meta != rhs.meta {return false}
-    if lhs.kind != rhs.kind {return false}
-    if lhs.taggedAddresses != rhs.taggedAddresses {return false}
-    if lhs._weights != rhs._weights {return false}
-    if lhs.enableTagOverride != rhs.enableTagOverride {return false}
-    if lhs.proxyJson != rhs.proxyJson {return false}
-    if lhs.connectJson != rhs.connectJson {return false}
-    if lhs.createIndex != rhs.createIndex {return false}
-    if lhs.modifyIndex != rhs.modifyIndex {return false}
+  public static func ==(lhs: Mesh_V1_ProxyUpstream, rhs: Mesh_V1_ProxyUpstream) -> Bool {
+    if lhs.destinationType != rhs.destinationType {return false}
+    if lhs.destinationNamespace != rhs.destinationNamespace {return false}
+    if lhs.destinationPartition != rhs.destinationPartition {return false}
+    if lhs.destinationPeer != rhs.destinationPeer {return false}
+    if lhs.destinationName != rhs.destinationName {return false}
+    if lhs.datacenter != rhs.datacenter {return false}
+    if lhs.localBindAddress != rhs.localBindAddress {return false}
+    if lhs.localBindPort != rhs.localBindPort {return false}
+    if lhs.localBindSocketPath != rhs.localBindSocketPath {return false}
+    if lhs._config != rhs._config {return false}
+    if lhs._meshGateway != rhs._meshGateway {return false}
+    if lhs.centrallyConfigured != rhs.centrallyConfigured {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Mesh_V1_MeshGatewayConfig: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".MeshGatewayConfig"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}mode\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.mode) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.mode.isEmpty {
+      try visitor.visitSingularStringField(value: self.mode, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Mesh_V1_MeshGatewayConfig, rhs: Mesh_V1_MeshGatewayConfig) -> Bool {
+    if lhs.mode != rhs.mode {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Mesh_V1_ExposeConfig: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ExposeConfig"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}checks\0\u{1}paths\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularBoolField(value: &self.checks) }()
+      case 2: try { try decoder.decodeRepeatedMessageField(value: &self.paths) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.checks != false {
+      try visitor.visitSingularBoolField(value: self.checks, fieldNumber: 1)
+    }
+    if !self.paths.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.paths, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Mesh_V1_ExposeConfig, rhs: Mesh_V1_ExposeConfig) -> Bool {
+    if lhs.checks != rhs.checks {return false}
+    if lhs.paths != rhs.paths {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Mesh_V1_ExposePath: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ExposePath"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}listener_port\0\u{1}path\0\u{3}local_path_port\0\u{1}protocol\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt32Field(value: &self.listenerPort) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.path) }()
+      case 3: try { try decoder.decodeSingularUInt32Field(value: &self.localPathPort) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.`protocol`) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.listenerPort != 0 {
+      try visitor.visitSingularUInt32Field(value: self.listenerPort, fieldNumber: 1)
+    }
+    if !self.path.isEmpty {
+      try visitor.visitSingularStringField(value: self.path, fieldNumber: 2)
+    }
+    if self.localPathPort != 0 {
+      try visitor.visitSingularUInt32Field(value: self.localPathPort, fieldNumber: 3)
+    }
+    if !self.`protocol`.isEmpty {
+      try visitor.visitSingularStringField(value: self.`protocol`, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Mesh_V1_ExposePath, rhs: Mesh_V1_ExposePath) -> Bool {
+    if lhs.listenerPort != rhs.listenerPort {return false}
+    if lhs.path != rhs.path {return false}
+    if lhs.localPathPort != rhs.localPathPort {return false}
+    if lhs.`protocol` != rhs.`protocol` {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Mesh_V1_ServiceConnect: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ServiceConnect"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}native\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularBoolField(value: &self.native) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.native != false {
+      try visitor.visitSingularBoolField(value: self.native, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Mesh_V1_ServiceConnect, rhs: Mesh_V1_ServiceConnect) -> Bool {
+    if lhs.native != rhs.native {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1098,81 +1672,41 @@ nonisolated extension Mesh_V1_ServiceHealth: SwiftProtobuf.Message, SwiftProtobu
   public static let protoMessageName: String = _protobuf_package + ".ServiceHealth"
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}node\0\u{1}service\0\u{1}checks\0")
 
-  fileprivate class _StorageClass {
-    var _node: Mesh_V1_Node? = nil
-    var _service: Mesh_V1_Service? = nil
-    var _checks: [Mesh_V1_HealthCheck] = []
-
-      // This property is used as the initial default value for new instances of the type.
-      // The type itself is protecting the reference to its storage via CoW semantics.
-      // This will force a copy to be made of this reference when the first mutation occurs;
-      // hence, it is safe to mark this as `nonisolated(unsafe)`.
-      static nonisolated(unsafe) let defaultInstance = _StorageClass()
-
-    private init() {}
-
-    init(copying source: _StorageClass) {
-      _node = source._node
-      _service = source._service
-      _checks = source._checks
-    }
-  }
-
-  fileprivate mutating func _uniqueStorage() -> _StorageClass {
-    if !isKnownUniquelyReferenced(&_storage) {
-      _storage = _StorageClass(copying: _storage)
-    }
-    return _storage
-  }
-
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    _ = _uniqueStorage()
-    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
-      while let fieldNumber = try decoder.nextFieldNumber() {
-        // The use of inline closures is to circumvent an issue where the compiler
-        // allocates stack space for every case branch when no optimizations are
-        // enabled. https://github.com/apple/swift-protobuf/issues/1034
-        switch fieldNumber {
-        case 1: try { try decoder.decodeSingularMessageField(value: &_storage._node) }()
-        case 2: try { try decoder.decodeSingularMessageField(value: &_storage._service) }()
-        case 3: try { try decoder.decodeRepeatedMessageField(value: &_storage._checks) }()
-        default: break
-        }
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._node) }()
+      case 2: try { try decoder.decodeSingularMessageField(value: &self._service) }()
+      case 3: try { try decoder.decodeRepeatedMessageField(value: &self.checks) }()
+      default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every if/case branch local when no optimizations
-      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-      // https://github.com/apple/swift-protobuf/issues/1182
-      try { if let v = _storage._node {
-        try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
-      } }()
-      try { if let v = _storage._service {
-        try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
-      } }()
-      if !_storage._checks.isEmpty {
-        try visitor.visitRepeatedMessageField(value: _storage._checks, fieldNumber: 3)
-      }
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._node {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    try { if let v = self._service {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    } }()
+    if !self.checks.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.checks, fieldNumber: 3)
     }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Mesh_V1_ServiceHealth, rhs: Mesh_V1_ServiceHealth) -> Bool {
-    if lhs._storage !== rhs._storage {
-      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
-        let _storage = _args.0
-        let rhs_storage = _args.1
-        if _storage._node != rhs_storage._node {return false}
-        if _storage._service != rhs_storage._service {return false}
-        if _storage._checks != rhs_storage._checks {return false}
-        return true
-      }
-      if !storagesAreEqual {return false}
-    }
+    if lhs._node != rhs._node {return false}
+    if lhs._service != rhs._service {return false}
+    if lhs.checks != rhs.checks {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1217,88 +1751,46 @@ nonisolated extension Mesh_V1_RegisterRequest: SwiftProtobuf.Message, SwiftProto
   public static let protoMessageName: String = _protobuf_package + ".RegisterRequest"
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}node\0\u{1}service\0\u{1}checks\0\u{3}skip_node_update\0")
 
-  fileprivate class _StorageClass {
-    var _node: Mesh_V1_Node? = nil
-    var _service: Mesh_V1_Service? = nil
-    var _checks: [Mesh_V1_HealthCheck] = []
-    var _skipNodeUpdate: Bool = false
-
-      // This property is used as the initial default value for new instances of the type.
-      // The type itself is protecting the reference to its storage via CoW semantics.
-      // This will force a copy to be made of this reference when the first mutation occurs;
-      // hence, it is safe to mark this as `nonisolated(unsafe)`.
-      static nonisolated(unsafe) let defaultInstance = _StorageClass()
-
-    private init() {}
-
-    init(copying source: _StorageClass) {
-      _node = source._node
-      _service = source._service
-      _checks = source._checks
-      _skipNodeUpdate = source._skipNodeUpdate
-    }
-  }
-
-  fileprivate mutating func _uniqueStorage() -> _StorageClass {
-    if !isKnownUniquelyReferenced(&_storage) {
-      _storage = _StorageClass(copying: _storage)
-    }
-    return _storage
-  }
-
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    _ = _uniqueStorage()
-    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
-      while let fieldNumber = try decoder.nextFieldNumber() {
-        // The use of inline closures is to circumvent an issue where the compiler
-        // allocates stack space for every case branch when no optimizations are
-        // enabled. https://github.com/apple/swift-protobuf/issues/1034
-        switch fieldNumber {
-        case 1: try { try decoder.decodeSingularMessageField(value: &_storage._node) }()
-        case 2: try { try decoder.decodeSingularMessageField(value: &_storage._service) }()
-        case 3: try { try decoder.decodeRepeatedMessageField(value: &_storage._checks) }()
-        case 4: try { try decoder.decodeSingularBoolField(value: &_storage._skipNodeUpdate) }()
-        default: break
-        }
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._node) }()
+      case 2: try { try decoder.decodeSingularMessageField(value: &self._service) }()
+      case 3: try { try decoder.decodeRepeatedMessageField(value: &self.checks) }()
+      case 4: try { try decoder.decodeSingularBoolField(value: &self.skipNodeUpdate) }()
+      default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every if/case branch local when no optimizations
-      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-      // https://github.com/apple/swift-protobuf/issues/1182
-      try { if let v = _storage._node {
-        try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
-      } }()
-      try { if let v = _storage._service {
-        try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
-      } }()
-      if !_storage._checks.isEmpty {
-        try visitor.visitRepeatedMessageField(value: _storage._checks, fieldNumber: 3)
-      }
-      if _storage._skipNodeUpdate != false {
-        try visitor.visitSingularBoolField(value: _storage._skipNodeUpdate, fieldNumber: 4)
-      }
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._node {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    try { if let v = self._service {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    } }()
+    if !self.checks.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.checks, fieldNumber: 3)
+    }
+    if self.skipNodeUpdate != false {
+      try visitor.visitSingularBoolField(value: self.skipNodeUpdate, fieldNumber: 4)
     }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Mesh_V1_RegisterRequest, rhs: Mesh_V1_RegisterRequest) -> Bool {
-    if lhs._storage !== rhs._storage {
-      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
-        let _storage = _args.0
-        let rhs_storage = _args.1
-        if _storage._node != rhs_storage._node {return false}
-        if _storage._service != rhs_storage._service {return false}
-        if _storage._checks != rhs_storage._checks {return false}
-        if _storage._skipNodeUpdate != rhs_storage._skipNodeUpdate {return false}
-        return true
-      }
-      if !storagesAreEqual {return false}
-    }
+    if lhs._node != rhs._node {return false}
+    if lhs._service != rhs._service {return false}
+    if lhs.checks != rhs.checks {return false}
+    if lhs.skipNodeUpdate != rhs.skipNodeUpdate {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
