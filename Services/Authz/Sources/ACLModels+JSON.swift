@@ -1,74 +1,39 @@
 import Crypto
 import Foundation
 import MeshCore
+import MeshProto
+import MeshServer
+import SwiftProtobuf
 
 /// Consul's JSON for ACL objects (agent/structs/acl.go field names; omitempty fields left out
 /// when empty).
 enum ACLJSON {
-    static func date(_ date: Date) -> JSONValue {
-        .string(Date.ISO8601FormatStyle(includingFractionalSeconds: true).format(date))
-    }
+    static func date(_ date: Date) -> JSONValue { .consulTime(date) }
 
-    static func links(_ links: [ACLLink]) -> JSONValue {
-        .array(links.map { .object(["ID": .string($0.id), "Name": .string($0.name)]) })
-    }
+    static func links(_ links: [ACLLink]) -> JSONValue { .array(links.map { Mesh_V1_ACLLink($0).consulJSON }) }
 
     static func serviceIdentities(_ identities: [ACLServiceIdentity]) -> JSONValue {
-        .array(
-            identities.map { identity in
-                var object: [String: JSONValue] = ["ServiceName": .string(identity.serviceName)]
-                if !identity.datacenters.isEmpty {
-                    object["Datacenters"] = .array(identity.datacenters.map(JSONValue.string))
-                }
-                return .object(object)
-            }
-        )
+        .array(identities.map { Mesh_V1_LoginServiceIdentity($0).consulJSON })
     }
 
     static func nodeIdentities(_ identities: [ACLNodeIdentity]) -> JSONValue {
-        .array(
-            identities.map {
-                .object(["NodeName": .string($0.nodeName), "Datacenter": .string($0.datacenter)])
-            }
-        )
+        .array(identities.map { Mesh_V1_LoginNodeIdentity($0).consulJSON })
     }
 
     /// A stable digest of the fields Consul hashes, base64 (clients treat it as opaque).
-    static func hash(_ parts: [String]) -> JSONValue {
+    static func hash(_ parts: [String]) -> JSONValue { .string(Self.digest(parts)) }
+
+    static func digest(_ parts: [String]) -> String {
         var hasher = SHA256()
         for part in parts {
             hasher.update(data: Array(part.utf8))
             hasher.update(data: [0])
         }
-        return .string(Data(hasher.finalize()).base64EncodedString())
+        return Data(hasher.finalize()).base64EncodedString()
     }
 
-    /// A token. The secret is shown only when known: right after creation, or to its own holder
-    /// (`/v1/acl/token/self`); elsewhere it reads `<hidden>`, since only its hash is stored.
-    static func token(_ token: ACLToken) -> JSONValue {
-        var object: [String: JSONValue] = [
-            "AccessorID": .string(token.accessorID),
-            "SecretID": .string(token.secretID ?? "<hidden>"),
-            "Description": .string(token.description),
-            "Local": .bool(token.local),
-            "CreateTime": Self.date(token.createTime),
-            "CreateIndex": .number(Double(token.createIndex)),
-            "ModifyIndex": .number(Double(token.modifyIndex)),
-        ]
-        if !token.policies.isEmpty { object["Policies"] = Self.links(token.policies) }
-        if !token.roles.isEmpty { object["Roles"] = Self.links(token.roles) }
-        if !token.serviceIdentities.isEmpty {
-            object["ServiceIdentities"] = Self.serviceIdentities(token.serviceIdentities)
-        }
-        if !token.nodeIdentities.isEmpty { object["NodeIdentities"] = Self.nodeIdentities(token.nodeIdentities) }
-        if !token.authMethod.isEmpty { object["AuthMethod"] = .string(token.authMethod) }
-        if let expiry = token.expirationTime { object["ExpirationTime"] = Self.date(expiry) }
-        object["Hash"] = Self.hash(
-            [token.description, token.local ? "local" : "global"] + token.policies.map(\.id) + token.roles.map(\.id)
-                + token.serviceIdentities.map(\.serviceName) + token.nodeIdentities.map(\.nodeName)
-        )
-        return .object(object)
-    }
+    /// A token, as every API shows it (see `Mesh_V1_ACLToken.consulJSON`).
+    static func token(_ token: ACLToken) -> JSONValue { Mesh_V1_ACLToken(token).consulJSON }
 
     /// A policy; the list form leaves out `Rules` and always carries `Datacenters`.
     static func policy(_ policy: ACLPolicy, stub: Bool = false) -> JSONValue {
@@ -107,5 +72,58 @@ enum ACLJSON {
         }
         if !role.nodeIdentities.isEmpty { object["NodeIdentities"] = Self.nodeIdentities(role.nodeIdentities) }
         return .object(object)
+    }
+}
+
+extension Mesh_V1_ACLToken {
+    /// The token as the contract carries it, with Consul's hash of its fields.
+    init(_ token: ACLToken) {
+        self = .with {
+            $0.accessorID = token.accessorID
+            $0.secretID = token.secretID ?? ""
+            $0.description_p = token.description
+            $0.policies = token.policies.map(Mesh_V1_ACLLink.init)
+            $0.roles = token.roles.map(Mesh_V1_ACLLink.init)
+            $0.serviceIdentities = token.serviceIdentities.map(Mesh_V1_LoginServiceIdentity.init)
+            $0.nodeIdentities = token.nodeIdentities.map(Mesh_V1_LoginNodeIdentity.init)
+            $0.local = token.local
+            $0.authMethod = token.authMethod
+            if let expiry = token.expirationTime { $0.expirationTime = Google_Protobuf_Timestamp(date: expiry) }
+            $0.createTime = Google_Protobuf_Timestamp(date: token.createTime)
+            $0.hash = ACLJSON.digest(
+                [token.description, token.local ? "local" : "global"] + token.policies.map(\.id)
+                    + token.roles.map(\.id) + token.serviceIdentities.map(\.serviceName)
+                    + token.nodeIdentities.map(\.nodeName)
+            )
+            $0.createIndex = token.createIndex
+            $0.modifyIndex = token.modifyIndex
+        }
+    }
+}
+
+extension Mesh_V1_ACLLink {
+    init(_ link: ACLLink) {
+        self = .with {
+            $0.id = link.id
+            $0.name = link.name
+        }
+    }
+}
+
+extension Mesh_V1_LoginServiceIdentity {
+    init(_ identity: ACLServiceIdentity) {
+        self = .with {
+            $0.serviceName = identity.serviceName
+            $0.datacenters = identity.datacenters
+        }
+    }
+}
+
+extension Mesh_V1_LoginNodeIdentity {
+    init(_ identity: ACLNodeIdentity) {
+        self = .with {
+            $0.nodeName = identity.nodeName
+            $0.datacenter = identity.datacenter
+        }
     }
 }

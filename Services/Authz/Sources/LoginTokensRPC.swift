@@ -43,7 +43,7 @@ struct LoginTokensRPC: Mesh_V1_LoginTokens.SimpleServiceProtocol {
             metadata: ["mesh.accessor": "\(token.accessorID)", "mesh.auth_method": "\(token.authMethod)"]
         )
         return .with {
-            $0.tokenJson = (try? JSONEncoder().encode(ACLJSON.token(token))) ?? Data()
+            $0.token = Mesh_V1_ACLToken(token)
             $0.accessorID = token.accessorID
         }
     }

@@ -67,7 +67,7 @@ struct LoginService: Sendable {
             )
             Counter(label: "mesh_iam_logins_total", dimensions: [("result", "ok")]).increment()
             Timer(label: "mesh_iam_login_seconds").recordNanoseconds((ContinuousClock.now - started).totalNanoseconds)
-            return reply.tokenJson
+            return try JSONEncoder().encode(reply.token.consulJSON)
         } catch let refusal as LoginRefusal {
             Counter(label: "mesh_iam_logins_total", dimensions: [("result", "refused")]).increment()
             self.logger.warning(

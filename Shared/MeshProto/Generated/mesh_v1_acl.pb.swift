@@ -12,11 +12,6 @@
 /// and the stream of ACL changes their caches follow. The Consul-compatible REST API
 /// (/v1/acl/...) is what people and tools use to manage tokens, policies and roles.
 
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
 import SwiftProtobuf
 
 // If the compiler emits an error on this type, it is because this file
@@ -157,15 +152,101 @@ public nonisolated struct Mesh_V1_CreateLoginTokenRequest: Sendable {
   public init() {}
 }
 
-/// The created token as Consul's token JSON (SecretID included: shown to the caller once).
-public nonisolated struct Mesh_V1_LoginTokenReply: Sendable {
+/// The created token (its SecretID included: shown to the caller once).
+public nonisolated struct Mesh_V1_LoginTokenReply: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  public var tokenJson: Data = Data()
+  public var accessorID: String {
+    get {_storage._accessorID}
+    set {_uniqueStorage()._accessorID = newValue}
+  }
+
+  public var token: Mesh_V1_ACLToken {
+    get {_storage._token ?? Mesh_V1_ACLToken()}
+    set {_uniqueStorage()._token = newValue}
+  }
+  /// Returns true if `token` has been explicitly set.
+  public var hasToken: Bool {_storage._token != nil}
+  /// Clears the value of `token`. Subsequent reads from it will return its default value.
+  public mutating func clearToken() {_uniqueStorage()._token = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _storage = _StorageClass.defaultInstance
+}
+
+/// A token as Consul's ACL API shows it (agent/structs/acl.go field names).
+public nonisolated struct Mesh_V1_ACLToken: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
 
   public var accessorID: String = String()
+
+  /// Empty unless known: only in the reply to the call that created the token.
+  public var secretID: String = String()
+
+  public var description_p: String = String()
+
+  public var policies: [Mesh_V1_ACLLink] = []
+
+  public var roles: [Mesh_V1_ACLLink] = []
+
+  public var serviceIdentities: [Mesh_V1_LoginServiceIdentity] = []
+
+  public var nodeIdentities: [Mesh_V1_LoginNodeIdentity] = []
+
+  public var local: Bool = false
+
+  public var authMethod: String = String()
+
+  /// Unset when the token never expires.
+  public var expirationTime: SwiftProtobuf.Google_Protobuf_Timestamp {
+    get {_expirationTime ?? SwiftProtobuf.Google_Protobuf_Timestamp()}
+    set {_expirationTime = newValue}
+  }
+  /// Returns true if `expirationTime` has been explicitly set.
+  public var hasExpirationTime: Bool {self._expirationTime != nil}
+  /// Clears the value of `expirationTime`. Subsequent reads from it will return its default value.
+  public mutating func clearExpirationTime() {self._expirationTime = nil}
+
+  public var createTime: SwiftProtobuf.Google_Protobuf_Timestamp {
+    get {_createTime ?? SwiftProtobuf.Google_Protobuf_Timestamp()}
+    set {_createTime = newValue}
+  }
+  /// Returns true if `createTime` has been explicitly set.
+  public var hasCreateTime: Bool {self._createTime != nil}
+  /// Clears the value of `createTime`. Subsequent reads from it will return its default value.
+  public mutating func clearCreateTime() {self._createTime = nil}
+
+  /// Consul's opaque digest of the token's fields (base64).
+  public var hash: String = String()
+
+  public var createIndex: UInt64 = 0
+
+  public var modifyIndex: UInt64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _expirationTime: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
+  fileprivate var _createTime: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
+}
+
+/// A policy or role a token links to.
+public nonisolated struct Mesh_V1_ACLLink: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var id: String = String()
+
+  public var name: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -553,7 +634,84 @@ nonisolated extension Mesh_V1_CreateLoginTokenRequest: SwiftProtobuf.Message, Sw
 
 nonisolated extension Mesh_V1_LoginTokenReply: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".LoginTokenReply"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}token_json\0\u{3}accessor_id\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{4}\u{2}accessor_id\0\u{1}token\0\u{b}token_json\0\u{c}\u{1}\u{1}")
+
+  fileprivate class _StorageClass {
+    var _accessorID: String = String()
+    var _token: Mesh_V1_ACLToken? = nil
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _accessorID = source._accessorID
+      _token = source._token
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 2: try { try decoder.decodeSingularStringField(value: &_storage._accessorID) }()
+        case 3: try { try decoder.decodeSingularMessageField(value: &_storage._token) }()
+        default: break
+        }
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      if !_storage._accessorID.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._accessorID, fieldNumber: 2)
+      }
+      try { if let v = _storage._token {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+      } }()
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Mesh_V1_LoginTokenReply, rhs: Mesh_V1_LoginTokenReply) -> Bool {
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._accessorID != rhs_storage._accessorID {return false}
+        if _storage._token != rhs_storage._token {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Mesh_V1_ACLToken: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ACLToken"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}accessor_id\0\u{3}secret_id\0\u{1}description\0\u{1}policies\0\u{1}roles\0\u{3}service_identities\0\u{3}node_identities\0\u{1}local\0\u{3}auth_method\0\u{3}expiration_time\0\u{3}create_time\0\u{1}hash\0\u{3}create_index\0\u{3}modify_index\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -561,26 +719,125 @@ nonisolated extension Mesh_V1_LoginTokenReply: SwiftProtobuf.Message, SwiftProto
       // allocates stack space for every case branch when no optimizations are
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
-      case 1: try { try decoder.decodeSingularBytesField(value: &self.tokenJson) }()
-      case 2: try { try decoder.decodeSingularStringField(value: &self.accessorID) }()
+      case 1: try { try decoder.decodeSingularStringField(value: &self.accessorID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.secretID) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.description_p) }()
+      case 4: try { try decoder.decodeRepeatedMessageField(value: &self.policies) }()
+      case 5: try { try decoder.decodeRepeatedMessageField(value: &self.roles) }()
+      case 6: try { try decoder.decodeRepeatedMessageField(value: &self.serviceIdentities) }()
+      case 7: try { try decoder.decodeRepeatedMessageField(value: &self.nodeIdentities) }()
+      case 8: try { try decoder.decodeSingularBoolField(value: &self.local) }()
+      case 9: try { try decoder.decodeSingularStringField(value: &self.authMethod) }()
+      case 10: try { try decoder.decodeSingularMessageField(value: &self._expirationTime) }()
+      case 11: try { try decoder.decodeSingularMessageField(value: &self._createTime) }()
+      case 12: try { try decoder.decodeSingularStringField(value: &self.hash) }()
+      case 13: try { try decoder.decodeSingularUInt64Field(value: &self.createIndex) }()
+      case 14: try { try decoder.decodeSingularUInt64Field(value: &self.modifyIndex) }()
       default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    if !self.tokenJson.isEmpty {
-      try visitor.visitSingularBytesField(value: self.tokenJson, fieldNumber: 1)
-    }
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
     if !self.accessorID.isEmpty {
-      try visitor.visitSingularStringField(value: self.accessorID, fieldNumber: 2)
+      try visitor.visitSingularStringField(value: self.accessorID, fieldNumber: 1)
+    }
+    if !self.secretID.isEmpty {
+      try visitor.visitSingularStringField(value: self.secretID, fieldNumber: 2)
+    }
+    if !self.description_p.isEmpty {
+      try visitor.visitSingularStringField(value: self.description_p, fieldNumber: 3)
+    }
+    if !self.policies.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.policies, fieldNumber: 4)
+    }
+    if !self.roles.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.roles, fieldNumber: 5)
+    }
+    if !self.serviceIdentities.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.serviceIdentities, fieldNumber: 6)
+    }
+    if !self.nodeIdentities.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.nodeIdentities, fieldNumber: 7)
+    }
+    if self.local != false {
+      try visitor.visitSingularBoolField(value: self.local, fieldNumber: 8)
+    }
+    if !self.authMethod.isEmpty {
+      try visitor.visitSingularStringField(value: self.authMethod, fieldNumber: 9)
+    }
+    try { if let v = self._expirationTime {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 10)
+    } }()
+    try { if let v = self._createTime {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 11)
+    } }()
+    if !self.hash.isEmpty {
+      try visitor.visitSingularStringField(value: self.hash, fieldNumber: 12)
+    }
+    if self.createIndex != 0 {
+      try visitor.visitSingularUInt64Field(value: self.createIndex, fieldNumber: 13)
+    }
+    if self.modifyIndex != 0 {
+      try visitor.visitSingularUInt64Field(value: self.modifyIndex, fieldNumber: 14)
     }
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Mesh_V1_LoginTokenReply, rhs: Mesh_V1_LoginTokenReply) -> Bool {
-    if lhs.tokenJson != rhs.tokenJson {return false}
+  public static func ==(lhs: Mesh_V1_ACLToken, rhs: Mesh_V1_ACLToken) -> Bool {
     if lhs.accessorID != rhs.accessorID {return false}
+    if lhs.secretID != rhs.secretID {return false}
+    if lhs.description_p != rhs.description_p {return false}
+    if lhs.policies != rhs.policies {return false}
+    if lhs.roles != rhs.roles {return false}
+    if lhs.serviceIdentities != rhs.serviceIdentities {return false}
+    if lhs.nodeIdentities != rhs.nodeIdentities {return false}
+    if lhs.local != rhs.local {return false}
+    if lhs.authMethod != rhs.authMethod {return false}
+    if lhs._expirationTime != rhs._expirationTime {return false}
+    if lhs._createTime != rhs._createTime {return false}
+    if lhs.hash != rhs.hash {return false}
+    if lhs.createIndex != rhs.createIndex {return false}
+    if lhs.modifyIndex != rhs.modifyIndex {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Mesh_V1_ACLLink: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ACLLink"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}name\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.id) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.name) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.id.isEmpty {
+      try visitor.visitSingularStringField(value: self.id, fieldNumber: 1)
+    }
+    if !self.name.isEmpty {
+      try visitor.visitSingularStringField(value: self.name, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Mesh_V1_ACLLink, rhs: Mesh_V1_ACLLink) -> Bool {
+    if lhs.id != rhs.id {return false}
+    if lhs.name != rhs.name {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
