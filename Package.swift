@@ -157,6 +157,13 @@ let package = Package(
             path: "Shared/MeshClient",
             dependencies: ["AWS", .httpClient, .nio, .nioHTTP1, .nioFoundation]
         ),
+        // What the workloads' tools (mesh-proxy, mesh-agent) share to reach the control plane:
+        // the one way to dial config-distributor, and leaves signed through it.
+        library(
+            "MeshWorkload",
+            path: "Shared/MeshWorkload",
+            dependencies: ["MeshCore", "MeshNet", "MeshProto", "MeshTLS", .grpcCore, .grpcTransport, .crypto]
+        ),
         // Keys, CSRs, certificates and the CA's operations (pure apart from crypto).
         library("MeshTLS", path: "Shared/MeshTLS", dependencies: [.x509, .crypto, .cryptoExtras, .asn1]),
         // Local processes for `meshctl dev` and the tests: ephemeral PostgreSQL, children, free ports.
@@ -246,7 +253,8 @@ let package = Package(
             "Proxy",
             path: "Services/Proxy/Sources",
             dependencies: [
-                "MeshCore", "MeshTLS", "MeshProto", "MeshNet", .nio, .nioPosix, .nioSSL, .nioTLS, .nioHTTP1, .nioHTTP2,
+                "MeshCore", "MeshTLS", "MeshProto", "MeshNet", "MeshWorkload", .nio, .nioPosix, .nioSSL, .nioTLS,
+                .nioHTTP1, .nioHTTP2,
                 .nioHPACK, .logging, .prometheus, .lifecycle, .unixSignals, .grpcCore, .grpcTransport, .crypto,
             ]
         ),
@@ -263,7 +271,8 @@ let package = Package(
             "Agent",
             path: "Services/Agent/Sources",
             dependencies: [
-                "MeshClient", "MeshCore", "MeshRPC", "MeshProto", "MeshTLS", "MeshNet", "AWS", .httpClient, .logging,
+                "MeshClient", "MeshCore", "MeshRPC", "MeshProto", "MeshTLS", "MeshNet", "MeshWorkload", "AWS",
+                .httpClient, .logging,
                 .nio,
                 .nioPosix, .nioHTTP1, .nioFoundation, .hummingbird, .httpTypes, .grpcCore, .grpcTransport, .crypto,
             ]

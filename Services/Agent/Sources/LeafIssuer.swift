@@ -1,11 +1,9 @@
-import Crypto
 import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2Posix
-import MeshCore
 import MeshNet
 import MeshProto
-import MeshTLS
+import MeshWorkload
 
 /// Issues leaf certificates for `/v1/agent/connect/ca/leaf/:service`, as Consul's agent does for
 /// connect-native applications: the key is made here, on the application's host, and only the
@@ -45,46 +43,33 @@ public actor LeafIssuer {
         if let cached = self.cache[service], cached.token == token, cached.leaf.renewAt > Date() {
             return cached.leaf
         }
-        let id = SPIFFEID(trustDomain: trustDomain, namespace: "default", datacenter: self.datacenter, service: service)
-        let (key, csr) = try KeyAndCSR.makeCSR(spiffeURI: id.uri)
-        var request = Mesh_V1_SignLeafRequest()
-        request.csrPem = csr
-        var metadata = Metadata()
-        metadata.addToken(token)
-        let signed = try await self.withDistributor { try await $0.signLeaf(request, metadata: metadata) }
-        let validAfter = Date(timeIntervalSince1970: TimeInterval(signed.validAfterUnix))
-        let validBefore = Date(timeIntervalSince1970: TimeInterval(signed.validBeforeUnix))
-        let life = validBefore.timeIntervalSince(validAfter)
+        guard !self.distributors.isEmpty else {
+            throw RPCError(code: .unavailable, message: "no distributor address")
+        }
+        let signed = try await withGRPCClient(
+            transport: try HTTP2ClientTransport.Posix.distributor(at: self.distributors, caPEM: self.distributorCAPEM)
+        ) { client in
+            try await SignedLeaf.sign(
+                service: service,
+                trustDomain: trustDomain,
+                datacenter: self.datacenter,
+                token: token,
+                through: Mesh_V1_ConfigDistributor.Client(wrapping: client)
+            )
+        }
         let issued = Issued(
             serialNumber: signed.serialNumber,
-            certPEM: signed.certificatePem + (signed.chainPem.isEmpty ? "" : "\n" + signed.chainPem),
-            privateKeyPEM: key.pemRepresentation,
+            certPEM: signed.chainPEM,
+            privateKeyPEM: signed.privateKeyPEM,
             service: service,
-            serviceURI: signed.spiffeID.isEmpty ? id.uri : signed.spiffeID,
-            validAfter: validAfter,
-            validBefore: validBefore,
-            renewAt: validAfter.addingTimeInterval(life * Double.random(in: 0.6...0.9)),
+            serviceURI: signed.spiffeURI,
+            validAfter: signed.validAfter,
+            validBefore: signed.validBefore,
+            renewAt: signed.renewAt,
             index: self.nextIndex
         )
         self.nextIndex += 1
         self.cache[service] = (token, issued)
         return issued
-    }
-
-    private func withDistributor<T: Sendable>(
-        _ body: (Mesh_V1_ConfigDistributor.Client<HTTP2ClientTransport.Posix>) async throws -> T
-    ) async throws -> T {
-        guard !self.distributors.isEmpty else {
-            throw RPCError(code: .unavailable, message: "no distributor address")
-        }
-        return try await withGRPCClient(
-            transport: try HTTP2ClientTransport.Posix.dialing(
-                .distributor,
-                at: self.distributors,
-                tls: self.distributorCAPEM.map { .server(caPEM: $0) }
-            )
-        ) { client in
-            try await body(Mesh_V1_ConfigDistributor.Client(wrapping: client))
-        }
     }
 }

@@ -4,6 +4,8 @@ public import Logging
 import MeshCore
 import MeshNet
 import MeshProto
+import MeshWorkload
+import Synchronization
 
 #if canImport(FoundationEssentials)
 import FoundationEssentials
@@ -46,24 +48,30 @@ public struct DistributorClient: Sendable {
                 // state) is noticed and reopened, so new intentions still arrive. Several replicas:
                 // a connection to each, so a stream that loses its replica reopens on another at
                 // once (pick-first would stay with the first address).
-                transport: try HTTP2ClientTransport.Posix.dialing(
-                    .distributor,
+                transport: try HTTP2ClientTransport.Posix.distributor(
                     at: self.settings.replicas,
-                    tls: self.settings.distributorCAPEM.map { .server(caPEM: $0) },
+                    caPEM: self.settings.distributorCAPEM,
                     settings: self.settings.keepalive,
                     backoff: .init(initial: .milliseconds(100), max: .seconds(10), multiplier: 1.6, jitter: 0.2)
                 )
             ) { client in
                 let distributor = Mesh_V1_ConfigDistributor.Client(wrapping: client)
                 let (events, post) = AsyncStream.makeStream(of: Event.self)
+                let renewal = RenewalTimer()
                 await withDiscardingTaskGroup { group in
                     group.addTask {
-                        await self.applyLoop(events: events, post: post, distributor: distributor, runtime: runtime)
+                        await self.applyLoop(
+                            events: events,
+                            renewal: renewal,
+                            distributor: distributor,
+                            runtime: runtime
+                        )
                     }
                     group.addTask {
                         await self.streamLoop(distributor: distributor, runtime: runtime, post: post)
                         post.finish()
                     }
+                    group.addTask { await renewal.run(post: post) }
                 }
             }
         } catch {
@@ -125,14 +133,12 @@ public struct DistributorClient: Sendable {
     /// The one writer of the runtime's config: pushes and leaf renewals, in order.
     private func applyLoop(
         events: AsyncStream<Event>,
-        post: AsyncStream<Event>.Continuation,
+        renewal: RenewalTimer,
         distributor: Mesh_V1_ConfigDistributor.Client<HTTP2ClientTransport.Posix>,
         runtime: ProxyRuntime
     ) async {
-        var leaf: LeafCertificate?
+        var leaf: SignedLeaf?
         var snapshot: ProxySnapshot?
-        var renewal: Task<Void, Never>?
-        defer { renewal?.cancel() }
         let decoder = JSONDecoder()
         for await event in events {
             switch event {
@@ -142,12 +148,15 @@ public struct DistributorClient: Sendable {
                 answer.nonce = push.nonce
                 do {
                     let next = try decoder.decode(ProxySnapshot.self, from: push.snapshotJson)
-                    if leaf == nil || leaf?.trustDomain != next.trustDomain {
-                        leaf = try await self.signLeaf(distributor: distributor, trustDomain: next.trustDomain)
-                        renewal?.cancel()
-                        renewal = self.scheduleRenewal(of: leaf!, post: post)
+                    let current: SignedLeaf
+                    if let leaf, leaf.trustDomain == next.trustDomain {
+                        current = leaf
+                    } else {
+                        current = try await self.signLeaf(distributor: distributor, trustDomain: next.trustDomain)
+                        renewal.schedule(at: current.renewAt)
                     }
-                    try await runtime.apply(next, tls: try Self.tls(leaf: leaf!, roots: next.rootsPEM))
+                    try await runtime.apply(next, tls: try Self.tls(leaf: current, roots: next.rootsPEM))
+                    leaf = current
                     snapshot = next
                 } catch {
                     answer.error = "\(error)"
@@ -163,24 +172,13 @@ public struct DistributorClient: Sendable {
                     let fresh = try await self.signLeaf(distributor: distributor, trustDomain: current.trustDomain)
                     try await runtime.apply(current, tls: try Self.tls(leaf: fresh, roots: current.rootsPEM))
                     leaf = fresh
-                    renewal = self.scheduleRenewal(of: fresh, post: post)
+                    renewal.schedule(at: fresh.renewAt)
                     self.logger.info("leaf renewed", metadata: ["validBefore": "\(fresh.validBefore)"])
                 } catch {
                     self.logger.warning("leaf renewal failed; retrying in 10s", metadata: ["error": "\(error)"])
-                    renewal = Task {
-                        try? await Task.sleep(for: .seconds(10))
-                        if !Task.isCancelled { post.yield(.renew) }
-                    }
+                    renewal.schedule(at: Date().addingTimeInterval(10))
                 }
             }
-        }
-    }
-
-    private func scheduleRenewal(of leaf: LeafCertificate, post: AsyncStream<Event>.Continuation) -> Task<Void, Never> {
-        let delay = max(leaf.renewAt.timeIntervalSinceNow, 1)
-        return Task {
-            try? await Task.sleep(for: .seconds(delay))
-            if !Task.isCancelled { post.yield(.renew) }
         }
     }
 
@@ -188,28 +186,42 @@ public struct DistributorClient: Sendable {
     private func signLeaf(
         distributor: Mesh_V1_ConfigDistributor.Client<HTTP2ClientTransport.Posix>,
         trustDomain: String
-    ) async throws -> LeafCertificate {
-        let (keyPEM, csrPEM) = try LeafCertificate.request(
+    ) async throws -> SignedLeaf {
+        let leaf = try await SignedLeaf.sign(
             service: self.settings.service,
             trustDomain: trustDomain,
-            datacenter: self.settings.datacenter
+            datacenter: self.settings.datacenter,
+            token: self.settings.token,
+            through: distributor
         )
-        var request = Mesh_V1_SignLeafRequest()
-        request.csrPem = csrPEM
-        var metadata = Metadata()
-        metadata.addToken(self.settings.token)
-        let signed = try await distributor.signLeaf(request, metadata: metadata)
-        self.logger.info("leaf issued", metadata: ["spiffe": "\(signed.spiffeID)", "serial": "\(signed.serialNumber)"])
-        return LeafCertificate(
-            privateKeyPEM: keyPEM,
-            chainPEM: signed.certificatePem + (signed.chainPem.isEmpty ? "" : "\n" + signed.chainPem),
-            trustDomain: trustDomain,
-            validAfter: Date(timeIntervalSince1970: TimeInterval(signed.validAfterUnix)),
-            validBefore: Date(timeIntervalSince1970: TimeInterval(signed.validBeforeUnix))
-        )
+        self.logger.info("leaf issued", metadata: ["spiffe": "\(leaf.spiffeURI)", "serial": "\(leaf.serialNumber)"])
+        return leaf
     }
 
-    static func tls(leaf: LeafCertificate, roots: [String]) throws(ProxyError) -> ProxyTLS {
+    static func tls(leaf: SignedLeaf, roots: [String]) throws(ProxyError) -> ProxyTLS {
         try ProxyTLS(certificateChainPEM: leaf.chainPEM, privateKeyPEM: leaf.privateKeyPEM, rootsPEM: roots)
+    }
+}
+
+/// When the leaf is next renewed: set by the apply loop, watched by a child task of the client
+/// that posts `.renew` once the moment has passed (checked every second: renewals are hours
+/// apart, and no task is left behind when the client stops).
+final class RenewalTimer: Sendable {
+    private let due = Mutex<Date?>(nil)
+
+    func schedule(at date: Date) {
+        self.due.withLock { $0 = date }
+    }
+
+    func run(post: AsyncStream<DistributorClient.Event>.Continuation) async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .seconds(1))
+            let fire = self.due.withLock { due -> Bool in
+                guard let date = due, date <= Date() else { return false }
+                due = nil
+                return true
+            }
+            if fire, case .terminated = post.yield(.renew) { return }
+        }
     }
 }
