@@ -50,6 +50,7 @@ import Testing
     private func withMesh(
         greeting: String? = nil,
         spares: Int = 32,
+        apiOptions: ProxyOptions = ProxyOptions(publicBindHost: "127.0.0.1", connectTimeout: .seconds(2)),
         _ body: (_ web: ProxyRuntime, _ api: ProxyRuntime, _ port: Int, _ accepted: @Sendable () -> Int) async throws
             -> Void
     ) async throws {
@@ -69,6 +70,7 @@ import Testing
         try await withProxy(
             sidecar("api", appPort: app.localAddress!.port!, intentions: [ProxyDataPathTests.allowWeb]),
             tls: try self.pki.tls(for: "api"),
+            options: apiOptions,
             group: MultiThreadedEventLoopGroup.singleton
         ) { api in
             let apiPort = try #require(await api.boundPublicPort())
@@ -124,6 +126,24 @@ import Testing
                 "the greeting comes first, the activation byte is not forwarded"
             )
             #expect(self.metric(web, "mesh_proxy_upstream_spares_used_total 1"))
+        }
+    }
+
+    /// A peer (any holder of a mesh certificate) that opens spares and never uses them cannot
+    /// hold them open past the activation deadline; a spare the peer does use later is redialled.
+    @Test func aSpareNeverActivatedIsClosedAtItsDeadline() async throws {
+        var apiOptions = ProxyOptions(publicBindHost: "127.0.0.1", connectTimeout: .seconds(2))
+        apiOptions.spareActivationTimeout = .milliseconds(300)
+        try await self.withMesh(apiOptions: apiOptions) { web, api, port, accepted in
+            #expect(try await call(port: port, group: MultiThreadedEventLoopGroup.singleton) == "app:ping\n")
+            try await eventually("the spare closed by api at its deadline") {
+                self.metric(api, "mesh_proxy_spares_expired_total 1")
+            }
+            // web drops the closed spare (once it has read the close) and dials afresh.
+            try await eventually("a later connection served") {
+                (try? await call(port: port, "again\n", group: MultiThreadedEventLoopGroup.singleton)) == "app:again\n"
+            }
+            #expect(accepted() >= 2)
         }
     }
 

@@ -16,8 +16,13 @@ import Prometheus
 ///   (a denial is answered 403, or for gRPC PERMISSION_DENIED); an allowed one goes to the app over
 ///   one clear-text HTTP/2 connection per peer connection, with the caller's identity in
 ///   `x-forwarded-client-cert`.
-final class H2RequestHandler: ChannelInboundHandler, RemovableChannelHandler {
+///
+/// While the continuation stream is being opened (up to the connect timeout when the far side is
+/// slow to accept), the request stream is not read: HTTP/2 flow control holds the caller at its
+/// stream window instead of the proxy holding whatever it sends.
+final class H2RequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTP2Frame.FramePayload
+    typealias OutboundIn = HTTP2Frame.FramePayload
     typealias OutboundOut = HTTP2Frame.FramePayload
 
     enum Side {
@@ -34,6 +39,7 @@ final class H2RequestHandler: ChannelInboundHandler, RemovableChannelHandler {
     private let runtime: ProxyRuntime
     private let side: Side
     private var state = State.awaitingHeaders
+    private var readGate = ReadGate()
 
     init(runtime: ProxyRuntime, side: Side) {
         self.runtime = runtime
@@ -103,6 +109,18 @@ final class H2RequestHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         context.close(promise: nil)
+    }
+
+    func read(context: ChannelHandlerContext) {
+        let opening = if case .opening = self.state { true } else { false }
+        if self.readGate.admit(blocked: opening) { context.read() }
+    }
+
+    /// Leaves the opening state; returns whether a read was held meanwhile (the caller issues it
+    /// once the frames it delivers have somewhere to go).
+    private func finishOpening() -> Bool {
+        self.state = .done
+        return self.readGate.release()
     }
 
     /// The runtime's admission of a peer's request (untrusted trust domains are denied).
@@ -254,10 +272,13 @@ final class H2RequestHandler: ChannelInboundHandler, RemovableChannelHandler {
                     stream.close(promise: nil)
                     return
                 }
-                self.state = .done
                 local.alreadyRead(held)
                 remote.forward(held)
+                let readHeld = self.finishOpening()
+                let channel = context.channel
                 context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+                // Through the glue now, which reads on while the other side can take more.
+                if readHeld { channel.read() }
             case .failure:
                 finished()
                 self.fail(context: context, service: service, message: "upstream stream refused", grpc: grpc)
@@ -274,7 +295,7 @@ final class H2RequestHandler: ChannelInboundHandler, RemovableChannelHandler {
         } else {
             isGRPC = false
         }
-        self.state = .done
+        if self.finishOpening() { context.read() }
         let direction = if case .outbound = self.side { "outbound" } else { "inbound" }
         self.runtime.metrics.request(
             direction: direction,

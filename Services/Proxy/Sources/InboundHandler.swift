@@ -28,6 +28,8 @@ final class InboundHandler: ChannelInboundHandler, RemovableChannelHandler {
     private let runtime: ProxyRuntime
     private var state = State.handshaking
     private var held: [ByteBuffer] = []
+    /// Closes a spare that was never put to use (see ``ProxyOptions/spareActivationTimeout``).
+    private var activationDeadline: Scheduled<Void>?
 
     init(runtime: ProxyRuntime) {
         self.runtime = runtime
@@ -46,6 +48,7 @@ final class InboundHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
         if buffer.readableBytes > 0 { self.held.append(buffer) }
         self.state = .handshaking
+        self.activationDeadline?.cancel()
         self.runtime.spareDone(context.channel)
         self.admit(context: context, negotiated: nil)
     }
@@ -71,6 +74,7 @@ final class InboundHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         if case .awaitingActivation = self.state { self.runtime.spareDone(context.channel) }
+        self.activationDeadline?.cancel()
         self.state = .closed
         context.fireChannelInactive()
     }
@@ -81,6 +85,14 @@ final class InboundHandler: ChannelInboundHandler, RemovableChannelHandler {
             // Made ahead of need by the peer: nothing happens until it is put to use.
             self.state = .awaitingActivation
             self.runtime.spareWaiting(context.channel)
+            let channel = context.channel
+            let runtime = self.runtime
+            self.activationDeadline = context.eventLoop.scheduleTask(
+                in: TimeAmount(runtime.options.spareActivationTimeout)
+            ) {
+                runtime.metrics.sparesExpired.increment()
+                channel.close(promise: nil)
+            }
             return
         }
         self.admit(context: context, negotiated: negotiated)

@@ -28,6 +28,7 @@ public final class ProxyMetrics: Sendable {
     let noHealthyEndpoint: Counter
     /// App connections to `tcp` upstreams served by a connection made ahead of need.
     let sparesUsed: Counter
+    let sparesExpired: Counter
     let appConnectFailures: Counter
     let configUpdates: Counter
     let httpRequests: Counter
@@ -114,6 +115,12 @@ public final class ProxyMetrics: Sendable {
             descriptor: Self.descriptor(
                 "mesh_proxy_upstream_spares_used_total",
                 "Upstream connections served by a ready connection made ahead of need (no handshake waited for)"
+            )
+        )
+        self.sparesExpired = registry.makeCounter(
+            descriptor: Self.descriptor(
+                "mesh_proxy_spares_expired_total",
+                "Peers' ready connections closed here because no activation byte came in time"
             )
         )
         self.appConnectFailures = registry.makeCounter(

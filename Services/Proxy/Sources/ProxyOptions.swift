@@ -22,6 +22,11 @@ public struct ProxyOptions: Sendable {
     public var spareConnections: Int
     /// How long an unused ready connection is kept.
     public var spareIdleTimeout: Duration
+    /// How long a peer's ready connection may wait here for its activation byte before it is
+    /// closed (the peer drops its own unused spares after its `spareIdleTimeout`, 60 s by
+    /// default; this leaves a margin, so proxies with the default settings never close a spare
+    /// the peer is about to use).
+    public var spareActivationTimeout: Duration = .seconds(90)
     /// The public listener's connection cap, handshake deadline and idle timeout (a waiting
     /// spare counts as idle: the far proxy drops its own after `spareIdleTimeout`).
     public var publicLimits: ListenerLimits = .proxyPublic
