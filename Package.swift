@@ -77,6 +77,7 @@ let package = Package(
         .executable(name: "identity-bench", targets: ["IdentityBench"]),
         .executable(name: "login-bench", targets: ["LoginBench"]),
         .executable(name: "distributor-bench", targets: ["DistributorBench"]),
+        .executable(name: "registration-reference", targets: ["RegistrationReference"]),
     ],
     dependencies: [
         .package(url: "https://github.com/grpc/grpc-swift-2.git", from: "2.4.3"),
@@ -135,7 +136,7 @@ let package = Package(
             path: "Shared/MeshServer",
             dependencies: [
                 "MeshCore", "MeshRPC", "MeshProto", "MeshNet", .grpcCore, .grpcTransport, .hummingbird,
-                .lifecycle,
+                .lifecycle, .unixSignals, .argumentParser,
                 .protobuf, .logging, .nio, .nioSSL, .hummingbirdTLS,
             ]
         ),
@@ -146,7 +147,7 @@ let package = Package(
             path: "Shared/MeshStoreHost",
             dependencies: [
                 "MeshCore", "MeshStore", "MeshServer", "MeshNet", "MeshRPC", .grpcCore, .hummingbird, .lifecycle,
-                .logging, .postgres,
+                .logging, .postgres, .argumentParser,
             ]
         ),
         // AWS Signature Version 4 (and, with issue 6, the few AWS calls the mesh makes).
@@ -190,7 +191,7 @@ let package = Package(
         executable(
             "CatalogMain",
             path: "Services/Catalog/Main",
-            dependencies: ["Catalog", "MeshRPC", "MeshStore", .argumentParser, .lifecycle, .unixSignals, .logging]
+            dependencies: ["Catalog", "MeshServer", "MeshStoreHost", .argumentParser, .lifecycle, .logging]
         ),
         library(
             "CA",
@@ -204,7 +205,7 @@ let package = Package(
         executable(
             "CAMain",
             path: "Services/CA/Main",
-            dependencies: ["CA", "MeshRPC", .argumentParser, .lifecycle, .unixSignals, .logging]
+            dependencies: ["CA", "MeshServer", "MeshStoreHost", .argumentParser, .lifecycle, .logging]
         ),
         library(
             "Authz",
@@ -218,7 +219,7 @@ let package = Package(
         executable(
             "AuthzMain",
             path: "Services/Authz/Main",
-            dependencies: ["Authz", "MeshRPC", "MeshStore", .argumentParser, .lifecycle, .unixSignals, .logging]
+            dependencies: ["Authz", "MeshServer", "MeshStoreHost", .argumentParser, .lifecycle, .logging]
         ),
         library(
             "IAMAuth",
@@ -234,7 +235,7 @@ let package = Package(
         executable(
             "IAMAuthMain",
             path: "Services/IAMAuth/Main",
-            dependencies: ["IAMAuth", "MeshRPC", .argumentParser, .lifecycle, .unixSignals, .logging]
+            dependencies: ["IAMAuth", "MeshServer", "MeshStoreHost", .argumentParser, .lifecycle, .logging]
         ),
         library(
             "ConfigDistributor",
@@ -247,7 +248,7 @@ let package = Package(
         executable(
             "ConfigDistributorMain",
             path: "Services/ConfigDistributor/Main",
-            dependencies: ["ConfigDistributor", "MeshRPC", .argumentParser, .lifecycle, .unixSignals, .logging]
+            dependencies: ["ConfigDistributor", "MeshServer", "MeshRPC", .argumentParser, .lifecycle, .logging]
         ),
         library(
             "Proxy",
@@ -296,6 +297,15 @@ let package = Package(
         executable("MeshCTL", path: "Services/CLI/Main", dependencies: ["CLI", .argumentParser]),
         // What every benchmark shares: output, statistics, the closed-loop rate measurement.
         library("BenchSupport", path: "Benchmarks/BenchSupport", dependencies: []),
+        // The registration benchmark's reference server: catalog.register(...) behind the same stack.
+        executable(
+            "RegistrationReference",
+            path: "Benchmarks/RegistrationReference",
+            dependencies: [
+                "MeshCore", "MeshProto", .grpcCore, .grpcTransport, .grpcProtobuf, .hummingbird, .postgres, .logging,
+                .protobuf,
+            ]
+        ),
         executable(
             "MeshBench",
             path: "Benchmarks/MeshBench",
@@ -322,7 +332,7 @@ let package = Package(
             path: "Tests/ControlPlaneHarness",
             dependencies: [
                 "Authz", "Catalog", "IAMAuth", "CA", "ConfigDistributor", "MeshTLS", "MeshTesting", "MeshRPC",
-                "MeshStore", "MeshCore", "MeshServer", .logging, .lifecycle,
+                "MeshStore", "MeshStoreHost", "MeshCore", "MeshServer", .logging, .lifecycle,
             ]
         ),
         executable(
@@ -349,7 +359,8 @@ let package = Package(
         tests(
             "CatalogTests",
             dependencies: [
-                "Catalog", "MeshProto", "MeshStore", "MeshTesting", "MeshRPC", "MeshCore", "MeshNet", .grpcCore,
+                "Catalog", "MeshProto", "MeshStore", "MeshStoreHost", "MeshTesting", "MeshRPC", "MeshCore", "MeshNet",
+                .grpcCore,
                 .grpcTransport, .httpClient, .postgres, .logging, .lifecycle, .nio, .nioPosix, .nioHTTP1,
                 .nioFoundation,
                 .protobuf,
@@ -359,7 +370,7 @@ let package = Package(
             "AuthzTests",
             dependencies: [
                 "ControlPlaneHarness", "Authz", "Catalog", "MeshServer", "MeshTesting", "MeshRPC", "MeshCore",
-                "MeshStore", "MeshTLS", "MeshNet",
+                "MeshStore", "MeshStoreHost", "MeshTLS", "MeshNet",
                 "MeshProto", .postgres, .logging, .lifecycle, .nioHTTP1, .httpClient, .grpcCore, .grpcTransport,
                 .nioSSL, .nio, .protobuf,
             ]
@@ -374,7 +385,8 @@ let package = Package(
         tests(
             "CATests",
             dependencies: [
-                "CA", "Authz", "MeshTLS", "MeshProto", "MeshTesting", "MeshRPC", "MeshCore", "MeshStore", .grpcCore,
+                "CA", "Authz", "MeshTLS", "MeshProto", "MeshTesting", "MeshRPC", "MeshCore", "MeshStore",
+                "MeshStoreHost", .grpcCore,
                 .grpcTransport, .logging, .lifecycle, .nioHTTP1, .protobuf, .postgres, .crypto, .x509, .asn1,
             ]
         ),

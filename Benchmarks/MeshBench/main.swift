@@ -147,6 +147,28 @@ while true {
 }
 say("catalog-svc: pid \(catalog.pid), rss at start \(rssKiB(of: catalog.pid) / 1024) MiB")
 
+// The registration reference: catalog.register(...) behind the same stack, nothing else
+// (started once catalog-svc has migrated the schema it writes to).
+let referenceHTTPPort = try FreePort.pick()
+let referenceGRPCPort = try FreePort.pick()
+let reference = try Spawned.launch(
+    findExecutable("registration-reference"),
+    ["--http-addr", "127.0.0.1:\(referenceHTTPPort)", "--grpc-addr", "127.0.0.1:\(referenceGRPCPort)"],
+    environment: environment,
+    outputPath: NSTemporaryDirectory() + "mesh-bench-reference-\(getpid()).log"
+)
+let referenceBase = "http://127.0.0.1:\(referenceHTTPPort)"
+while true {
+    if let response = try? await http.execute(HTTPClientRequest(url: referenceBase + "/ready"), timeout: .seconds(2)),
+        response.status == .ok
+    {
+        break
+    }
+    guard ContinuousClock.now < readyDeadline + .seconds(30) else { fatalError("the reference did not start") }
+    try await Task.sleep(for: .milliseconds(100))
+}
+say("registration-reference: pid \(reference.pid)")
+
 // The baseline table lives in its own schema of the same database.
 var pgConfig = try database.clientConfiguration()
 pgConfig.options.maximumConnections = options.clients + 2
@@ -161,6 +183,15 @@ try await withThrowingDiscardingTaskGroup { background in
     )
     try await pg.query("CREATE SEQUENCE IF NOT EXISTS public.baseline_index", logger: logger)
 
+    let referenceGRPC = GRPCClient(
+        transport: try HTTP2ClientTransport.Posix(
+            target: .ipv4(address: "127.0.0.1", port: referenceGRPCPort),
+            transportSecurity: .plaintext
+        )
+    )
+    background.addTask { try await referenceGRPC.runConnections() }
+    defer { referenceGRPC.beginGracefulShutdown() }
+    let referenceClient = Mesh_V1_Catalog.Client(wrapping: referenceGRPC)
     try await withGRPCClient(
         transport: try HTTP2ClientTransport.Posix(
             target: .ipv4(address: "127.0.0.1", port: grpcPort),
@@ -208,16 +239,44 @@ try await withThrowingDiscardingTaskGroup { background in
         )
         say("catalog-svc rss after reads: \(rssKiB(of: catalog.pid) / 1024) MiB")
 
-        // 1. Registration throughput vs the baseline upsert, interleaved.
+        // 1. Registration throughput vs the reference server and the baseline upsert, interleaved.
         say("\n## 1. registrations/s at \(options.clients) clients (\(options.seconds)s x \(options.rounds) rounds)")
         var baseline: [Double] = []
         var viaGRPC: [Double] = []
         var viaREST: [Double] = []
+        var referenceGRPCRates: [Double] = []
+        var referenceRESTRates: [Double] = []
         let meter = CPUMeter(groups: [
             .init("bench", pids: [getpid()]), .init("catalog-svc", pids: [catalog.pid]),
+            .init("reference", pids: [reference.pid]),
             .init("postgres", pids: [postgres.pid], withChildren: true),
         ])
+        /// Registers over REST at `base` (catalog-svc or the reference).
+        @Sendable func restRegister(_ base: String, node: String, id: String, n: Int) async throws {
+            var request = HTTPClientRequest(url: base + "/v1/catalog/register")
+            request.method = .PUT
+            request.body = .bytes(restBody(node: node, service: "svc-\(n % 100)", id: id, port: n))
+            let response = try await http.execute(request, timeout: .seconds(30))
+            _ = try await response.body.collect(upTo: 1 << 16)
+            guard response.status == .ok else { fatalError("register failed: \(response.status)") }
+        }
         for round in 1...options.rounds {
+            let (rg, rgCPU) = try await rate(clients: options.clients, seconds: options.seconds, cpu: meter) {
+                _,
+                _ in
+                let n = counter.add(1, ordering: .relaxed).newValue
+                _ = try await referenceClient.register(
+                    registration(node: "ref-grpc-node-\(n % 500)", service: "svc-\(n % 100)", id: "rg-\(n)", port: n)
+                )
+            }
+            let (rr, rrCPU) = try await rate(clients: options.clients, seconds: options.seconds, cpu: meter) {
+                _,
+                _ in
+                let n = counter.add(1, ordering: .relaxed).newValue
+                try await restRegister(referenceBase, node: "ref-rest-node-\(n % 500)", id: "rr-\(n)", n: n)
+            }
+            referenceGRPCRates.append(rg)
+            referenceRESTRates.append(rr)
             let (b, bCPU) = try await rate(clients: options.clients, seconds: options.seconds, cpu: meter) {
                 client,
                 n in
@@ -240,30 +299,25 @@ try await withThrowingDiscardingTaskGroup { background in
                 )
             }
             let (r, rCPU) = try await rate(clients: options.clients, seconds: options.seconds, cpu: meter) {
-                client,
+                _,
                 _ in
                 let n = counter.add(1, ordering: .relaxed).newValue
-                var request = HTTPClientRequest(url: base + "/v1/catalog/register")
-                request.method = .PUT
-                request.body = .bytes(
-                    restBody(node: "rest-node-\(n % 500)", service: "svc-\(n % 100)", id: "r-\(n)", port: n)
-                )
-                let response = try await http.execute(request, timeout: .seconds(30))
-                _ = try await response.body.collect(upTo: 1 << 16)
-                guard response.status == .ok else { fatalError("register failed: \(response.status)") }
+                try await restRegister(base, node: "rest-node-\(n % 500)", id: "r-\(n)", n: n)
             }
             baseline.append(b)
             viaGRPC.append(g)
             viaREST.append(r)
             say(
-                "round \(round): baseline upsert \(fmt(b)) /s, gRPC register \(fmt(g)) /s (\(fmt(g / b, 2))x), REST register \(fmt(r)) /s (\(fmt(r / b, 2))x)"
+                "round \(round): gRPC register \(fmt(g)) /s vs reference \(fmt(rg)) /s (\(fmt(g / rg, 2))x); REST register \(fmt(r)) /s vs reference \(fmt(rr)) /s (\(fmt(r / rr, 2))x); baseline upsert \(fmt(b)) /s"
             )
-            say("  cpu: baseline: \(bCPU)\n       gRPC: \(gCPU)\n       REST: \(rCPU)")
+            say(
+                "  cpu: reference gRPC: \(rgCPU)\n       reference REST: \(rrCPU)\n       baseline: \(bCPU)\n       gRPC: \(gCPU)\n       REST: \(rCPU)"
+            )
         }
-        let ratiosG = zip(viaGRPC, baseline).map { $0 / $1 }
-        let ratiosR = zip(viaREST, baseline).map { $0 / $1 }
+        let ratiosG = zip(viaGRPC, referenceGRPCRates).map { $0 / $1 }
+        let ratiosR = zip(viaREST, referenceRESTRates).map { $0 / $1 }
         say(
-            "median: baseline \(fmt(median(baseline))) /s; gRPC \(fmt(median(viaGRPC))) /s = \(fmt(median(ratiosG), 2))x; REST \(fmt(median(viaREST))) /s = \(fmt(median(ratiosR), 2))x (target >= 0.80x)"
+            "median: gRPC \(fmt(median(viaGRPC))) /s = \(fmt(median(ratiosG), 2))x of the reference's \(fmt(median(referenceGRPCRates))) /s; REST \(fmt(median(viaREST))) /s = \(fmt(median(ratiosR), 2))x of the reference's \(fmt(median(referenceRESTRates))) /s (target >= 0.80x each, gRPC >= REST); baseline upsert \(fmt(median(baseline))) /s"
         )
 
         // 2. Fan-out of one registration to many blocking queries.
@@ -313,6 +367,7 @@ try await withThrowingDiscardingTaskGroup { background in
 }
 
 try await http.shutdown().get()
+reference.stop()
 catalog.stop()
 postgres.stop()
 

@@ -133,6 +133,7 @@ public final class ServiceHost: Service, Sendable {
     }
 
     private func serve() async throws {
+        self.logger.info("migrating the store", metadata: ["mesh.database": "\(self.settings.database)"])
         try await SchemaMigrator(schema: self.schema, migrations: self.migrations)
             .migrate(on: self.client, logger: self.logger)
         self.migrated.fulfill(true)

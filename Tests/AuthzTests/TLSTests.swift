@@ -11,6 +11,7 @@ import MeshProto
 import MeshRPC
 import MeshServer
 import MeshStore
+import MeshStoreHost
 import MeshTLS
 import MeshTesting
 import NIOCore
@@ -205,40 +206,15 @@ struct TLSTests {
 
     @Test("plaintext HTTP or gRPC on a non-loopback address is refused at start; half the TLS files is an error")
     func plaintextRefused() throws {
-        #expect(throws: (any Error).self) {
-            _ = try AuthzConfig.resolve(
-                databaseURL: "postgres://u@127.0.0.1:5432/x",
-                grpcAddr: nil,
-                httpAddr: "0.0.0.0:8500",
-                advertiseAddr: nil,
-                defaultPolicy: nil,
-                initialManagementToken: nil,
-                environment: [:]
-            )
+        func resolve(_ change: (inout HostFlags) -> Void) throws {
+            var flags = HostFlags()
+            flags.databaseURL = "postgres://u@127.0.0.1:5432/x"
+            change(&flags)
+            _ = try AuthzConfig.resolve(flags, defaultPolicy: nil, initialManagementToken: nil, environment: [:])
         }
-        #expect(throws: (any Error).self) {
-            _ = try AuthzConfig.resolve(
-                databaseURL: "postgres://u@127.0.0.1:5432/x",
-                grpcAddr: "0.0.0.0:8502",
-                httpAddr: nil,
-                advertiseAddr: nil,
-                defaultPolicy: nil,
-                initialManagementToken: nil,
-                environment: [:]
-            )
-        }
-        let options = TLSPaths(certificate: "/nonexistent.pem")
-        #expect(throws: (any Error).self) {
-            _ = try AuthzConfig.resolve(
-                databaseURL: "postgres://u@127.0.0.1:5432/x",
-                grpcAddr: nil,
-                httpAddr: nil,
-                advertiseAddr: nil,
-                defaultPolicy: nil,
-                initialManagementToken: nil,
-                tls: options,
-                environment: [:]
-            )
-        }
+        try resolve { _ in }
+        #expect(throws: (any Error).self) { try resolve { $0.httpAddr = "0.0.0.0:8500" } }
+        #expect(throws: (any Error).self) { try resolve { $0.grpcAddr = "0.0.0.0:8502" } }
+        #expect(throws: (any Error).self) { try resolve { $0.tls = TLSPaths(certificate: "/nonexistent.pem") } }
     }
 }

@@ -8,6 +8,7 @@ import MeshCore
 import MeshProto
 import MeshRPC
 import MeshStore
+import MeshStoreHost
 import MeshTLS
 import MeshTesting
 import ServiceLifecycle
@@ -39,23 +40,14 @@ func withCluster<T: Sendable>(
     var fresh = try await TestDatabase.fresh()
     fresh.maximumConnections = 4
     let database = fresh
-    var authzConfig = AuthzConfig(
-        database: database,
-        grpcAddress: HostPort(host: "127.0.0.1", port: 0),
-        httpAddress: HostPort(host: "127.0.0.1", port: 0),
-        initialManagementToken: managementSecret
-    )
-    authzConfig.drainTimeout = .seconds(1)
+    var authzHost = HostSettings.loopback(name: "authz-svc", database: database)
+    authzHost.drainTimeout = .seconds(1)
+    let authzConfig = AuthzConfig(host: authzHost, initialManagementToken: managementSecret)
     let authz = try AuthzServer(config: authzConfig, logger: testLogger)
     return try await withRunning([authz.postgres, authz], logger: testLogger, ready: { await authz.ready.value }) {
-        var config = CAConfig(
-            database: database,
-            kek: kek,
-            grpcAddress: HostPort(host: "127.0.0.1", port: 0),
-            httpAddress: HostPort(host: "127.0.0.1", port: 0),
-            authzAddress: await authz.grpcAddress.value
-        )
-        config.drainTimeout = .seconds(1)
+        var host = HostSettings.loopback(name: "ca-svc", database: database)
+        host.drainTimeout = .seconds(1)
+        let config = CAConfig(host: host, kek: kek, authzAddress: await authz.grpcAddress.value)
         let ca = try CAServer(config: config, logger: testLogger)
         return try await withRunning([ca.postgres, ca], logger: testLogger, ready: { await ca.ready.value }) {
             let caAPI = TestAPI(await ca.httpAddress.value)

@@ -6,6 +6,7 @@ import MeshCore
 import MeshProto
 import MeshRPC
 import MeshStore
+import MeshStoreHost
 import MeshTLS
 import MeshTesting
 import Testing
@@ -126,15 +127,18 @@ struct CATests {
         }
     }
 
+    static var hostFlags: HostFlags {
+        var flags = HostFlags()
+        flags.databaseURL = "postgres://u@127.0.0.1:5432/x"
+        return flags
+    }
+
     @Test("without a key-encryption key, or with a malformed one, ca-svc refuses to start with a clear message")
     func keyEncryptionKey() throws {
         #expect(throws: (any Error).self) {
             _ = try CAConfig.resolve(
-                databaseURL: "postgres://u@127.0.0.1:5432/x",
+                Self.hostFlags,
                 kekFile: nil,
-                grpcAddr: nil,
-                httpAddr: nil,
-                advertiseAddr: nil,
                 authzAddr: nil,
                 datacenter: nil,
                 maxLeafTTL: nil,
@@ -144,11 +148,8 @@ struct CATests {
         }
         do {
             _ = try CAConfig.resolve(
-                databaseURL: "postgres://u@127.0.0.1:5432/x",
+                Self.hostFlags,
                 kekFile: nil,
-                grpcAddr: nil,
-                httpAddr: nil,
-                advertiseAddr: nil,
                 authzAddr: nil,
                 datacenter: nil,
                 maxLeafTTL: nil,
@@ -164,13 +165,9 @@ struct CATests {
     @Test("a replica given another key-encryption key cannot open the root key and does not start")
     func wrongKey() async throws {
         try await withCluster { cluster in
-            var config = CAConfig(
-                database: cluster.database,
-                kek: .generate(),
-                grpcAddress: HostPort(host: "127.0.0.1", port: 0),
-                httpAddress: HostPort(host: "127.0.0.1", port: 0)
-            )
-            config.drainTimeout = .seconds(1)
+            var host = HostSettings.loopback(name: "ca-svc", database: cluster.database)
+            host.drainTimeout = .seconds(1)
+            let config = CAConfig(host: host, kek: .generate())
             let other = try CAServer(config: config, logger: testLogger)
             do {
                 try await withRunning([other.postgres, other], logger: testLogger, ready: { await other.ready.value }) {

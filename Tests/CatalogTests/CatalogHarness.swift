@@ -9,6 +9,7 @@ import MeshNet
 import MeshProto
 import MeshRPC
 import MeshStore
+import MeshStoreHost
 import MeshTesting
 import NIOCore
 import NIOFoundationCompat
@@ -35,13 +36,9 @@ let testLogger: Logger = {
 func testConfig(_ database: DatabaseSettings) -> CatalogConfig {
     var database = database
     database.maximumConnections = 4  // many replicas run at once in one test cluster
-    return CatalogConfig(
-        database: database,
-        grpcAddress: HostPort(host: "127.0.0.1", port: 0),
-        httpAddress: HostPort(host: "127.0.0.1", port: 0),
-        leaderRetryInterval: .milliseconds(100),
-        reapInterval: .milliseconds(100)
-    )
+    var host = HostSettings.loopback(name: "catalog-svc", database: database)
+    host.leaderRetryInterval = .milliseconds(100)
+    return CatalogConfig(host: host, reapInterval: .milliseconds(100))
 }
 
 /// Runs one replica on `database` for the duration of `body`, then stops it (cancellation).
@@ -51,9 +48,9 @@ func withReplica<T: Sendable>(
     _ body: @Sendable (Replica) async throws -> T
 ) async throws -> T {
     var config = testConfig(database)
-    config.limits = limits
-    config.drainTimeout = .seconds(1)
-    config.advertiseAddress = "replica-\(UInt32.random(in: 0...UInt32.max))"
+    config.host.limits = limits
+    config.host.drainTimeout = .seconds(1)
+    config.host.advertiseAddress = "replica-\(UInt32.random(in: 0...UInt32.max))"
     let server = try CatalogServer(config: config, logger: testLogger)
     let lifecycle = ServiceGroup(configuration: .init(services: [server.postgres, server], logger: testLogger))
     return try await withThrowingTaskGroup(of: Void.self) { group in
@@ -84,8 +81,8 @@ func withReplica<T: Sendable>(
 /// A replica's server and lifecycle, for tests that stop replicas in any order.
 func makeReplica(database: DatabaseSettings) throws -> (CatalogServer, ServiceGroup) {
     var config = testConfig(database)
-    config.drainTimeout = .seconds(1)
-    config.advertiseAddress = "replica-\(UInt32.random(in: 0...UInt32.max))"
+    config.host.drainTimeout = .seconds(1)
+    config.host.advertiseAddress = "replica-\(UInt32.random(in: 0...UInt32.max))"
     let server = try CatalogServer(config: config, logger: testLogger)
     return (server, ServiceGroup(configuration: .init(services: [server.postgres, server], logger: testLogger)))
 }

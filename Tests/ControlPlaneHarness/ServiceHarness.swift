@@ -9,6 +9,7 @@ public import MeshCore
 public import MeshRPC
 public import MeshServer
 public import MeshStore
+import MeshStoreHost
 import MeshTLS
 public import MeshTesting
 import ServiceLifecycle
@@ -43,16 +44,11 @@ public func withAuthz<T: Sendable>(
     var fresh = try await TestDatabase.fresh()
     fresh.maximumConnections = 4
     let database = fresh
-    var config = AuthzConfig(
-        database: database,
-        grpcAddress: HostPort(host: "127.0.0.1", port: 0),
-        httpAddress: HostPort(host: "127.0.0.1", port: 0),
-        defaultPolicy: defaultPolicy,
-        initialManagementToken: managementSecret
-    )
-    config.drainTimeout = .seconds(1)
-    config.leaderRetryInterval = .milliseconds(100)
-    config.tls = tls
+    var host = HostSettings.loopback(name: "authz-svc", database: database)
+    host.drainTimeout = .seconds(1)
+    host.leaderRetryInterval = .milliseconds(100)
+    host.tls = tls
+    let config = AuthzConfig(host: host, defaultPolicy: defaultPolicy, initialManagementToken: managementSecret)
     let server = try AuthzServer(config: config, logger: testLogger)
     return try await withRunning([server.postgres, server], logger: testLogger, ready: { await server.ready.value }) {
         try await body(
@@ -82,13 +78,9 @@ public func withCatalogAndGRPC<T: Sendable>(
 ) async throws -> T {
     var database = try await TestDatabase.fresh()
     database.maximumConnections = 4
-    var config = CatalogConfig(
-        database: database,
-        grpcAddress: HostPort(host: "127.0.0.1", port: 0),
-        httpAddress: HostPort(host: "127.0.0.1", port: 0)
-    )
-    config.authzAddress = authz.grpc
-    config.drainTimeout = .seconds(1)
+    var host = HostSettings.loopback(name: "catalog-svc", database: database)
+    host.drainTimeout = .seconds(1)
+    let config = CatalogConfig(host: host, authzAddress: authz.grpc)
     let server = try CatalogServer(config: config, logger: testLogger)
     return try await withRunning([server.postgres, server], logger: testLogger, ready: { await server.ready.value }) {
         let api = TestAPI(await server.httpAddress.value)
@@ -110,20 +102,15 @@ public func withIAMAuth<T: Sendable>(
 ) async throws -> T {
     var database = try await TestDatabase.fresh()
     database.maximumConnections = 4
-    var config = IAMAuthConfig(
-        database: database,
-        authzAddress: authz.grpc,
-        serviceToken: managementSecret,
-        grpcAddress: HostPort(host: "127.0.0.1", port: 0),
-        httpAddress: HostPort(host: "127.0.0.1", port: 0)
-    )
+    var host = HostSettings.loopback(name: "iam-auth-svc", database: database)
+    host.drainTimeout = .seconds(1)
+    host.leaderRetryInterval = .milliseconds(100)
+    var config = IAMAuthConfig(host: host, authzAddress: authz.grpc, serviceToken: managementSecret)
     config.controller = controller
     config.ecsEndpoint = ecsEndpoint
     config.catalogAddress = catalogAddress
     config.awsEnvironment = awsEnvironment
     config.loginRate = loginRate
-    config.drainTimeout = .seconds(1)
-    config.leaderRetryInterval = .milliseconds(100)
     config.resolveTimeout = .seconds(30)
     let server = try IAMAuthServer(config: config, logger: testLogger)
     return try await withRunning([server.postgres, server], logger: testLogger, ready: { await server.ready.value }) {
@@ -140,14 +127,9 @@ public func withCA<T: Sendable>(
 ) async throws -> T {
     var database = try await TestDatabase.fresh()
     database.maximumConnections = 4
-    var config = CAConfig(
-        database: database,
-        kek: .generate(),
-        grpcAddress: HostPort(host: "127.0.0.1", port: 0),
-        httpAddress: HostPort(host: "127.0.0.1", port: 0),
-        authzAddress: authz.grpc
-    )
-    config.drainTimeout = .seconds(1)
+    var host = HostSettings.loopback(name: "ca-svc", database: database)
+    host.drainTimeout = .seconds(1)
+    let config = CAConfig(host: host, kek: .generate(), authzAddress: authz.grpc)
     let server = try CAServer(config: config, logger: testLogger)
     return try await withRunning([server.postgres, server], logger: testLogger, ready: { await server.ready.value }) {
         let api = TestAPI(await server.httpAddress.value)
@@ -169,9 +151,9 @@ public func withDistributor<T: Sendable>(
         caAddress: ca,
         serviceToken: managementSecret
     )
-    config.grpcAddress = HostPort(host: "127.0.0.1", port: 0)
-    config.httpAddress = HostPort(host: "127.0.0.1", port: 0)
-    config.drainTimeout = .seconds(1)
+    config.server.grpcAddress = HostPort(host: "127.0.0.1", port: 0)
+    config.server.httpAddress = HostPort(host: "127.0.0.1", port: 0)
+    config.server.drainTimeout = .seconds(1)
     config.resolveTimeout = .seconds(30)
     let server = DistributorServer(config: config, logger: testLogger)
     return try await withRunning([server], logger: testLogger, ready: { await server.ready.value }) {

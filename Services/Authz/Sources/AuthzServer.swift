@@ -15,7 +15,7 @@ public final class AuthzServer: Service, Sendable {
 
     public init(config: AuthzConfig, logger: Logger) throws {
         self.host = try ServiceHost(
-            settings: config.hostSettings,
+            settings: config.host,
             schema: AuthzMigrations.schema,
             migrations: AuthzMigrations.all,
             logger: logger

@@ -1,9 +1,9 @@
 import Foundation
-public import MeshNet
+import MeshNet
 public import MeshRPC
-public import MeshServer
-public import MeshStore
-import MeshStoreHost
+import MeshServer
+import MeshStore
+public import MeshStoreHost
 public import MeshTLS
 
 /// ca-svc's settings, resolved once in `main`.
@@ -20,42 +20,27 @@ public import MeshTLS
 /// - `--csr-rate-per-token` / `MESH_CA_CSR_RATE_PER_TOKEN` (default 0.5): leaves signed per second
 ///   per replica for one token at most, after a burst of 10 (or the rate, when larger)
 public struct CAConfig: Sendable {
-    public var database: DatabaseSettings
+    public var host: HostSettings
     public var kek: KeyEncryptionKey
-    public var grpcAddress: HostPort
-    public var httpAddress: HostPort
-    public var advertiseAddress: String?
     public var authzAddress: HostPort?
     public var datacenter: String
     public var maximumLeafTTL: Duration
     public var csrRate: Int
     public var csrRatePerToken: Double = 0.5
-    /// TLS for the listeners and for calls to authz-svc (`--tls-*-file`); nil: plaintext on loopback.
-    public var tls: TLSFiles?
-    /// Connection caps, handshake and idle deadlines, gRPC keepalive (`ServerLimits.default`).
-    public var limits: ServerLimits = .default
     /// How long the cross-signed certificate of a rotated-in root lasts (at least a leaf's life).
     public var crossSignValidity: Duration = CARoot.defaultCrossSignValidity
-    public var leaderRetryInterval: Duration = .seconds(1)
-    public var feedSafetyInterval: Duration = .seconds(10)
-    public var drainTimeout: Duration = .seconds(10)
 
     public init(
-        database: DatabaseSettings,
+        host: HostSettings,
         kek: KeyEncryptionKey,
-        grpcAddress: HostPort = HostPort(host: "127.0.0.1", port: 8506),
-        httpAddress: HostPort = HostPort(host: "127.0.0.1", port: 8507),
-        advertiseAddress: String? = nil,
         authzAddress: HostPort? = nil,
         datacenter: String = "dc1",
         maximumLeafTTL: Duration = .seconds(168 * 3600),
         csrRate: Int = 10_000
     ) {
-        self.database = database
+        self.host = host
+        self.host.name = "ca-svc"
         self.kek = kek
-        self.grpcAddress = grpcAddress
-        self.httpAddress = httpAddress
-        self.advertiseAddress = advertiseAddress
         self.authzAddress = authzAddress
         self.datacenter = datacenter
         self.maximumLeafTTL = maximumLeafTTL
@@ -64,40 +49,26 @@ public struct CAConfig: Sendable {
 
     /// Builds the config from flags (nil when not given) and the environment.
     public static func resolve(
-        databaseURL: String?,
+        _ host: HostFlags,
         kekFile: String?,
-        grpcAddr: String?,
-        httpAddr: String?,
-        advertiseAddr: String?,
         authzAddr: String?,
         datacenter: String?,
         maxLeafTTL: String?,
         csrRate: String?,
         csrRatePerToken: String? = nil,
-        tls: TLSPaths = TLSPaths(),
         environment: [String: String]
     ) throws -> CAConfig {
         let settings = SettingResolver(environment: environment)
-        let http = try settings.address(
-            flag: httpAddr,
-            flagName: "--http-addr",
-            variable: "MESH_HTTP_ADDR",
-            default: "127.0.0.1:8507"
-        )
         var config = CAConfig(
-            database: try DatabaseSettings.resolve(
-                url: settings.string(flag: databaseURL, variable: "MESH_DATABASE_URL"),
+            host: try HostSettings.resolve(
+                host,
+                name: "ca-svc",
+                grpcDefault: "127.0.0.1:8506",
+                httpDefault: "127.0.0.1:8507",
                 environment: environment
             ),
             kek: try Self.kek(file: kekFile, environment: environment),
-            grpcAddress: try settings.address(
-                flag: grpcAddr,
-                flagName: "--grpc-addr",
-                variable: "MESH_GRPC_ADDR",
-                default: "127.0.0.1:8506"
-            ),
-            httpAddress: http,
-            advertiseAddress: settings.string(flag: advertiseAddr, variable: "MESH_ADVERTISE_ADDR"),
+            authzAddress: try HostSettings.authzAddress(flag: authzAddr, environment: environment),
             datacenter: settings.string(flag: datacenter, variable: "MESH_DATACENTER") ?? "dc1",
             maximumLeafTTL: try settings.duration(
                 flag: maxLeafTTL,
@@ -106,15 +77,6 @@ public struct CAConfig: Sendable {
                 default: .seconds(168 * 3600)
             )
         )
-        if let authz = settings.string(flag: authzAddr, variable: "MESH_AUTHZ_ADDR"), !authz.isEmpty {
-            config.authzAddress = try settings.address(
-                flag: authz,
-                flagName: "--authz-addr",
-                variable: "MESH_AUTHZ_ADDR",
-                default: authz
-            )
-        }
-        config.tls = try settings.transportSecurity(tls, http: config.httpAddress, grpc: config.grpcAddress)
         if let rate = settings.string(flag: csrRate, variable: "MESH_CA_CSR_RATE") {
             guard let value = Int(rate), value > 0 else {
                 throw SettingError(setting: "--csr-rate / MESH_CA_CSR_RATE", reason: "expected a positive integer")
@@ -156,20 +118,5 @@ public struct CAConfig: Sendable {
         } catch {
             throw SettingError(setting: "MESH_CA_KEK", reason: "\(error)")
         }
-    }
-
-    var hostSettings: HostSettings {
-        HostSettings(
-            name: "ca-svc",
-            database: self.database,
-            grpcAddress: self.grpcAddress,
-            httpAddress: self.httpAddress,
-            advertiseAddress: self.advertiseAddress,
-            leaderRetryInterval: self.leaderRetryInterval,
-            feedSafetyInterval: self.feedSafetyInterval,
-            drainTimeout: self.drainTimeout,
-            tls: self.tls,
-            limits: self.limits
-        )
     }
 }

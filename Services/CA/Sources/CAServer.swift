@@ -16,7 +16,7 @@ public final class CAServer: Service, Sendable {
 
     public init(config: CAConfig, logger: Logger) throws {
         self.host = try ServiceHost(
-            settings: config.hostSettings,
+            settings: config.host,
             schema: CAMigrations.schema,
             migrations: CAMigrations.all,
             logger: logger
@@ -30,7 +30,7 @@ public final class CAServer: Service, Sendable {
         _ = try await store.initialize(config: CAProviderConfig())
         // A wrong key-encryption key must stop the service now, not fail every signing later.
         _ = try await store.activeSigningMaterial()
-        let acl = try ACLEnforcement(authzAddress: config.authzAddress, tls: config.tls, logger: context.logger)
+        let acl = try ACLEnforcement(authzAddress: config.authzAddress, tls: config.host.tls, logger: context.logger)
         let leaves = LeafService(
             store: store,
             limiter: RateLimiter(perSecond: config.csrRate),

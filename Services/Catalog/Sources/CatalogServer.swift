@@ -16,20 +16,8 @@ public final class CatalogServer: Service, Sendable {
     let host: ServiceHost
 
     public init(config: CatalogConfig, logger: Logger) throws {
-        let settings = HostSettings(
-            name: "catalog-svc",
-            database: config.database,
-            grpcAddress: config.grpcAddress,
-            httpAddress: config.httpAddress,
-            advertiseAddress: config.advertiseAddress,
-            leaderRetryInterval: config.leaderRetryInterval,
-            feedSafetyInterval: config.feedSafetyInterval,
-            drainTimeout: config.drainTimeout,
-            tls: config.tls,
-            limits: config.limits
-        )
         self.host = try ServiceHost(
-            settings: settings,
+            settings: config.host,
             schema: CatalogMigrations.schema,
             migrations: CatalogMigrations.all,
             logger: logger
@@ -39,7 +27,7 @@ public final class CatalogServer: Service, Sendable {
     }
 
     private static func parts(config: CatalogConfig, context: HostContext) throws -> HostedParts {
-        let acl = try ACLEnforcement(authzAddress: config.authzAddress, tls: config.tls, logger: context.logger)
+        let acl = try ACLEnforcement(authzAddress: config.authzAddress, tls: config.host.tls, logger: context.logger)
         let store = CatalogStore(
             client: context.client,
             feed: context.feed,

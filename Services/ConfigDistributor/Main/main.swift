@@ -1,10 +1,7 @@
 import ArgumentParser
 import ConfigDistributor
-import Foundation
-import Logging
 import MeshRPC
-import ServiceLifecycle
-import UnixSignals
+import MeshServer
 
 /// config-distributor: one config stream per proxy, computed from the catalog, intentions and roots.
 struct DistributorCommand: AsyncParsableCommand {
@@ -49,35 +46,21 @@ struct DistributorCommand: AsyncParsableCommand {
     @OptionGroup var tls: TLSOptions
 
     func run() async throws {
-        let environment = ProcessInfo.processInfo.environment
-        MeshLogging.bootstrap(environment: environment)
-        let logger = Logger(label: "config-distributor")
-        var flags = DistributorConfig.Flags()
-        flags.catalogAddr = self.catalogAddr
-        flags.authzAddr = self.authzAddr
-        flags.caAddr = self.caAddr
-        flags.aclToken = self.aclToken
-        flags.grpcAddr = self.grpcAddr
-        flags.httpAddr = self.httpAddr
-        flags.datacenter = self.datacenter
-        flags.tls = self.tls.paths
-        let config: DistributorConfig
-        do {
-            config = try DistributorConfig.resolve(flags, environment: environment)
-        } catch {
-            throw ValidationError("\(error)")
+        try await ServiceMain.run("config-distributor") { environment in
+            var flags = DistributorConfig.Flags()
+            flags.catalogAddr = self.catalogAddr
+            flags.authzAddr = self.authzAddr
+            flags.caAddr = self.caAddr
+            flags.aclToken = self.aclToken
+            flags.grpcAddr = self.grpcAddr
+            flags.httpAddr = self.httpAddr
+            flags.datacenter = self.datacenter
+            flags.tls = self.tls.paths
+            return try DistributorConfig.resolve(flags, environment: environment)
+        } services: { config, logger in
+            [DistributorServer(config: config, logger: logger)]
         }
-        let server = DistributorServer(config: config, logger: logger)
-        let group = ServiceGroup(
-            configuration: .init(services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
-        )
-        try await group.run()
     }
 }
 
-do {
-    let command = try DistributorCommand.parse()
-    try await command.run()
-} catch {
-    DistributorCommand.exit(withError: error)
-}
+await DistributorCommand.runAsMain()

@@ -1,5 +1,5 @@
 import MeshCore
-public import MeshNet
+import MeshNet
 public import MeshRPC
 public import MeshServer
 
@@ -17,17 +17,18 @@ public struct DistributorConfig: Sendable {
     public var authzAddress: HostPort
     public var caAddress: HostPort
     public var serviceToken: String
-    public var grpcAddress: HostPort = HostPort(host: "127.0.0.1", port: 8503)
-    public var httpAddress: HostPort = HostPort(host: "127.0.0.1", port: 8504)
+    /// Its listeners (gRPC for proxies, REST for `/metrics` and `/ready`), TLS, limits, drain.
+    public var server = ServerSettings(
+        name: "config-distributor",
+        grpcAddress: HostPort(host: "127.0.0.1", port: 8503),
+        httpAddress: HostPort(host: "127.0.0.1", port: 8504),
+        grpcClients: .workloads
+    )
     public var datacenter: String = "dc1"
-    public var tls: TLSFiles?
-    /// Connection caps, handshake and idle deadlines, gRPC keepalive (`ServerLimits.default`).
-    public var limits: ServerLimits = .default
     /// Whether proxies' tokens are checked (service:write on the proxy's service).
     public var enforceACLs: Bool = true
     /// The deadline of a token resolution at authz-svc (tests on a loaded machine give more).
     public var resolveTimeout: Duration = .seconds(5)
-    public var drainTimeout: Duration = .seconds(10)
 
     public init(catalogAddress: HostPort, authzAddress: HostPort, caAddress: HostPort, serviceToken: String) {
         self.catalogAddress = catalogAddress
@@ -70,20 +71,24 @@ public struct DistributorConfig: Sendable {
             caAddress: try required(flags.caAddr, "--ca-addr", "MESH_CA_ADDR", "ca-svc's gRPC"),
             serviceToken: settings.string(flag: flags.aclToken, variable: "MESH_ACL_TOKEN") ?? ""
         )
-        config.grpcAddress = try settings.address(
+        config.server.grpcAddress = try settings.address(
             flag: flags.grpcAddr,
             flagName: "--grpc-addr",
             variable: "MESH_GRPC_ADDR",
             default: "127.0.0.1:8503"
         )
-        config.httpAddress = try settings.address(
+        config.server.httpAddress = try settings.address(
             flag: flags.httpAddr,
             flagName: "--http-addr",
             variable: "MESH_HTTP_ADDR",
             default: "127.0.0.1:8504"
         )
         config.datacenter = settings.string(flag: flags.datacenter, variable: "MESH_DATACENTER") ?? "dc1"
-        config.tls = try settings.transportSecurity(flags.tls, http: config.httpAddress, grpc: config.grpcAddress)
+        config.server.tls = try settings.transportSecurity(
+            flags.tls,
+            http: config.server.httpAddress,
+            grpc: config.server.grpcAddress
+        )
         return config
     }
 }

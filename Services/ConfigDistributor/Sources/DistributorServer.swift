@@ -22,18 +22,7 @@ public final class DistributorServer: Service, Sendable {
         self.config = config
         self.logger = logger
         self.view = MeshView(datacenter: config.datacenter)
-        self.server = ServerHost(
-            settings: ServerSettings(
-                name: "config-distributor",
-                grpcAddress: config.grpcAddress,
-                httpAddress: config.httpAddress,
-                drainTimeout: config.drainTimeout,
-                tls: config.tls,
-                limits: config.limits,
-                grpcClients: .workloads
-            ),
-            logger: logger
-        )
+        self.server = ServerHost(settings: config.server, logger: logger)
     }
 
     /// The bound gRPC address (proxies connect here).
@@ -44,7 +33,7 @@ public final class DistributorServer: Service, Sendable {
     public var ready: Rendezvous<Bool> { self.server.ready }
 
     public func run() async throws {
-        let tls = self.config.tls
+        let tls = self.config.server.tls
         let catalog = GRPCClient(
             transport: try HTTP2ClientTransport.Posix.to(self.config.catalogAddress, service: .catalog, tls: tls)
         )

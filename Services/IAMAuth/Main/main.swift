@@ -1,30 +1,18 @@
 import ArgumentParser
-import Foundation
 import IAMAuth
-import Logging
-import MeshRPC
-import ServiceLifecycle
-import UnixSignals
+import MeshServer
+import MeshStoreHost
 
 /// iam-auth-svc: Consul's `aws-iam` auth method, binding rules, login and logout, and the ACL
 /// controller that deletes the tokens of stopped ECS tasks.
 struct IAMAuthCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "iam-auth-svc",
-        abstract: "AWS IAM login for workloads (Consul's aws-iam auth method) and the ECS ACL controller."
+        abstract: "AWS IAM login for workloads (Consul's aws-iam auth method) and the ECS ACL controller.",
+        discussion: "Listens on 127.0.0.1:8508 (gRPC) and 127.0.0.1:8509 (REST) unless told otherwise."
     )
 
-    @Option(name: .customLong("database-url"), help: "PostgreSQL URL (env MESH_DATABASE_URL, or PGHOST/PGPORT/...).")
-    var databaseURL: String?
-
-    @Option(name: .customLong("grpc-addr"), help: "gRPC listen address (env MESH_GRPC_ADDR, default 127.0.0.1:8508).")
-    var grpcAddr: String?
-
-    @Option(name: .customLong("http-addr"), help: "REST listen address (env MESH_HTTP_ADDR, default 127.0.0.1:8509).")
-    var httpAddr: String?
-
-    @Option(name: .customLong("advertise-addr"), help: "Address shown to peers (env MESH_ADVERTISE_ADDR).")
-    var advertiseAddr: String?
+    @OptionGroup var host: HostOptions
 
     @Option(name: .customLong("authz-addr"), help: "authz-svc gRPC address; required (env MESH_AUTHZ_ADDR).")
     var authzAddr: String?
@@ -83,36 +71,18 @@ struct IAMAuthCommand: AsyncParsableCommand {
     )
     var loginRate: String?
 
-    @OptionGroup var tls: TLSOptions
-
     func run() async throws {
-        let environment = ProcessInfo.processInfo.environment
-        MeshLogging.bootstrap(environment: environment)
-        let logger = Logger(label: "iam-auth-svc")
-        let config: IAMAuthConfig
-        do {
-            config = try IAMAuthConfig.resolve(self.flags, environment: environment)
-        } catch {
-            throw ValidationError("\(error)")
+        try await ServiceMain.run("iam-auth-svc") { environment in
+            try IAMAuthConfig.resolve(self.flags, environment: environment)
+        } services: { config, logger in
+            let server = try IAMAuthServer(config: config, logger: logger)
+            return [server.postgres, server]
         }
-        logger.info("iam-auth-svc starting", metadata: ["mesh.database": "\(config.database)"])
-        let server = try IAMAuthServer(config: config, logger: logger)
-        let group = ServiceGroup(
-            configuration: .init(
-                services: [server.postgres, server],
-                gracefulShutdownSignals: [.sigterm, .sigint],
-                logger: logger
-            )
-        )
-        try await group.run()
     }
 
     var flags: IAMAuthConfig.Flags {
         var flags = IAMAuthConfig.Flags()
-        flags.databaseURL = self.databaseURL
-        flags.grpcAddr = self.grpcAddr
-        flags.httpAddr = self.httpAddr
-        flags.advertiseAddr = self.advertiseAddr
+        flags.host = self.host.flags
         flags.authzAddr = self.authzAddr
         flags.aclToken = self.aclToken
         flags.datacenter = self.datacenter
@@ -128,14 +98,8 @@ struct IAMAuthCommand: AsyncParsableCommand {
         flags.maxTokenTTL = self.maxTokenTTL
         flags.catalogAddr = self.catalogAddr
         flags.loginRate = self.loginRate
-        flags.tls = self.tls.paths
         return flags
     }
 }
 
-do {
-    let command = try IAMAuthCommand.parse()
-    try await command.run()
-} catch {
-    IAMAuthCommand.exit(withError: error)
-}
+await IAMAuthCommand.runAsMain()

@@ -1,10 +1,10 @@
 public import Foundation
 import MeshCore
-public import MeshNet
+import MeshNet
 public import MeshRPC
-public import MeshServer
-public import MeshStore
-import MeshStoreHost
+import MeshServer
+import MeshStore
+public import MeshStoreHost
 
 /// iam-auth-svc's settings, resolved once in `main`.
 ///
@@ -28,16 +28,10 @@ import MeshStoreHost
 ///   replica at most, after a burst of twice as many; past it a login is answered 429 before any
 ///   AWS call (each login makes one or two)
 public struct IAMAuthConfig: Sendable {
-    public var database: DatabaseSettings
-    public var grpcAddress: HostPort
-    public var httpAddress: HostPort
-    public var advertiseAddress: String?
+    public var host: HostSettings
     public var authzAddress: HostPort
     public var serviceToken: String
     public var datacenter: String = "dc1"
-    public var tls: TLSFiles?
-    /// Connection caps, handshake and idle deadlines, gRPC keepalive (`ServerLimits.default`).
-    public var limits: ServerLimits = .default
     public var controller: ACLControllerSettings?
     public var awsRegion: String = "us-east-1"
     public var ecsEndpoint: URL?
@@ -46,32 +40,19 @@ public struct IAMAuthConfig: Sendable {
     public var loginRate: Double = 50
     /// The environment AWS credentials are read from (passed in, so tests give their own).
     public var awsEnvironment: [String: String] = [:]
-    public var leaderRetryInterval: Duration = .seconds(1)
-    public var feedSafetyInterval: Duration = .seconds(10)
-    public var drainTimeout: Duration = .seconds(10)
     /// The deadline of a token resolution at authz-svc (tests on a loaded machine give more).
     public var resolveTimeout: Duration = .seconds(5)
 
-    public init(
-        database: DatabaseSettings,
-        authzAddress: HostPort,
-        serviceToken: String,
-        grpcAddress: HostPort = HostPort(host: "127.0.0.1", port: 8508),
-        httpAddress: HostPort = HostPort(host: "127.0.0.1", port: 8509)
-    ) {
-        self.database = database
+    public init(host: HostSettings, authzAddress: HostPort, serviceToken: String) {
+        self.host = host
+        self.host.name = "iam-auth-svc"
         self.authzAddress = authzAddress
         self.serviceToken = serviceToken
-        self.grpcAddress = grpcAddress
-        self.httpAddress = httpAddress
     }
 
     /// Flags as given on the command line (nil when absent).
     public struct Flags: Sendable {
-        public var databaseURL: String?
-        public var grpcAddr: String?
-        public var httpAddr: String?
-        public var advertiseAddr: String?
+        public var host = HostFlags()
         public var authzAddr: String?
         public var aclToken: String?
         public var datacenter: String?
@@ -87,7 +68,6 @@ public struct IAMAuthConfig: Sendable {
         public var maxTokenTTL: String?
         public var catalogAddr: String?
         public var loginRate: String?
-        public var tls: TLSPaths = TLSPaths()
 
         public init() {}
     }
@@ -108,8 +88,11 @@ public struct IAMAuthConfig: Sendable {
             )
         }
         var config = IAMAuthConfig(
-            database: try DatabaseSettings.resolve(
-                url: settings.string(flag: flags.databaseURL, variable: "MESH_DATABASE_URL"),
+            host: try HostSettings.resolve(
+                flags.host,
+                name: "iam-auth-svc",
+                grpcDefault: "127.0.0.1:8508",
+                httpDefault: "127.0.0.1:8509",
                 environment: environment
             ),
             authzAddress: try settings.address(
@@ -118,23 +101,9 @@ public struct IAMAuthConfig: Sendable {
                 variable: "MESH_AUTHZ_ADDR",
                 default: authz
             ),
-            serviceToken: token,
-            grpcAddress: try settings.address(
-                flag: flags.grpcAddr,
-                flagName: "--grpc-addr",
-                variable: "MESH_GRPC_ADDR",
-                default: "127.0.0.1:8508"
-            ),
-            httpAddress: try settings.address(
-                flag: flags.httpAddr,
-                flagName: "--http-addr",
-                variable: "MESH_HTTP_ADDR",
-                default: "127.0.0.1:8509"
-            )
+            serviceToken: token
         )
-        config.advertiseAddress = settings.string(flag: flags.advertiseAddr, variable: "MESH_ADVERTISE_ADDR")
         config.datacenter = settings.string(flag: flags.datacenter, variable: "MESH_DATACENTER") ?? "dc1"
-        config.tls = try settings.transportSecurity(flags.tls, http: config.httpAddress, grpc: config.grpcAddress)
         config.awsEnvironment = environment
         config.awsRegion =
             settings.string(flag: flags.awsRegion, variable: "AWS_REGION") ?? environment["AWS_DEFAULT_REGION"]
@@ -194,20 +163,5 @@ public struct IAMAuthConfig: Sendable {
             config.controller = controller
         }
         return config
-    }
-
-    var hostSettings: HostSettings {
-        HostSettings(
-            name: "iam-auth-svc",
-            database: self.database,
-            grpcAddress: self.grpcAddress,
-            httpAddress: self.httpAddress,
-            advertiseAddress: self.advertiseAddress,
-            leaderRetryInterval: self.leaderRetryInterval,
-            feedSafetyInterval: self.feedSafetyInterval,
-            drainTimeout: self.drainTimeout,
-            tls: self.tls,
-            limits: self.limits
-        )
     }
 }

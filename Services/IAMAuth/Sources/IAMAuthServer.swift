@@ -20,7 +20,7 @@ public final class IAMAuthServer: Service, Sendable {
 
     public init(config: IAMAuthConfig, logger: Logger) throws {
         self.host = try ServiceHost(
-            settings: config.hostSettings,
+            settings: config.host,
             schema: IAMAuthMigrations.schema,
             migrations: IAMAuthMigrations.all,
             logger: logger
@@ -33,7 +33,7 @@ public final class IAMAuthServer: Service, Sendable {
         let store = IAMAuthStore(client: context.client, feed: context.feed, logger: context.logger)
         let acl = try ACLEnforcement(
             authzAddress: config.authzAddress,
-            tls: config.tls,
+            tls: config.host.tls,
             resolveTimeout: config.resolveTimeout,
             logger: context.logger
         )
@@ -65,7 +65,11 @@ public final class IAMAuthServer: Service, Sendable {
             var clusterNode: ClusterNodeRegistrar?
             if let catalogAddress = config.catalogAddress {
                 let catalog = GRPCClient(
-                    transport: try HTTP2ClientTransport.Posix.to(catalogAddress, service: .catalog, tls: config.tls)
+                    transport: try HTTP2ClientTransport.Posix.to(
+                        catalogAddress,
+                        service: .catalog,
+                        tls: config.host.tls
+                    )
                 )
                 extraServices.append(GRPCClientService(catalog))
                 clusterNode = ClusterNodeRegistrar(
