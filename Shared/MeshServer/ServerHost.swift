@@ -93,6 +93,9 @@ public struct ServerParts: Sendable {
 public final class ServerHost: Sendable {
     public let settings: ServerSettings
     let logger: Logger
+    /// Bootstrapped when the host is made, before the service makes its parts: a metric made
+    /// before swift-metrics is bootstrapped goes nowhere, and would never reach `/metrics`.
+    let registry = MeshMetrics.registry()
     /// The bound REST address.
     public let httpAddress = Rendezvous<HostPort>()
     /// The bound gRPC address.
@@ -108,7 +111,6 @@ public final class ServerHost: Sendable {
     /// Serves `parts` until graceful shutdown.
     public func serve(_ parts: ServerParts) async throws {
         defer { self.ready.fulfill(false) }
-        let registry = MeshMetrics.registry()
         let connections = ConnectionCounter(limit: self.settings.limits.listener.maxConnections, tracking: true)
         let grpcServer = GRPCServer(
             transport: HTTP2ServerTransport.Posix(
@@ -127,7 +129,7 @@ public final class ServerHost: Sendable {
         let router = Router()
         router.add(middleware: MetricsMiddleware())
         router.add(middleware: NULRefusalMiddleware())
-        router.addOperationalRoutes(registry: registry, isReady: parts.isReady)
+        router.addOperationalRoutes(registry: self.registry, isReady: parts.isReady)
         parts.routes(router)
 
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = parts.services.map { .init(service: $0) }
