@@ -403,7 +403,7 @@ let package = Package(
             "ProxyTests",
             dependencies: [
                 "Proxy", "MeshCore", "MeshNet", "MeshTLS", "MeshTesting", "MeshProto", .nio, .nioPosix, .nioHTTP1,
-                .logging,
+                .nioHTTP2, .nioHPACK, .logging,
                 .grpcCore, .grpcTransport, .protobuf,
             ]
         ),
