@@ -26,7 +26,7 @@ public final class ChangeFeed: Sendable {
     let safetyInterval: Duration
     let coalesceWindow: Duration
     let applicationName: String
-    private let state = Mutex(State())
+    private let state: Mutex<State>
     private let firstListen = Rendezvous<Bool>()
     private let waitersGauge: Gauge
 
@@ -35,6 +35,8 @@ public final class ChangeFeed: Sendable {
     ///   - coalesceWindow: how long the sender lets changes gather before one `NOTIFY`.
     ///   - applicationName: shown in `pg_stat_activity` for the listening connection, which is
     ///     how replicas find each other (`/v1/status/peers`).
+    ///   - topicLimit: how many topics' versions are kept (one per node and service name ever
+    ///     written); past it, the versions of topics nobody waits on are forgotten.
     public init(
         schema: StoreSchema,
         client: PostgresClient,
@@ -42,8 +44,10 @@ public final class ChangeFeed: Sendable {
         applicationName: String,
         safetyInterval: Duration = .seconds(10),
         coalesceWindow: Duration = .milliseconds(2),
+        topicLimit: Int = 10_000,
         logger: Logger
     ) {
+        self.state = Mutex(State(topicLimit: topicLimit))
         self.coalesceWindow = coalesceWindow
         self.schema = schema
         self.client = client
@@ -59,11 +63,17 @@ public final class ChangeFeed: Sendable {
         self.state.withLock { $0.mark(topics) }
     }
 
-    /// A counter of `topic`'s changes seen here, which only grows. A cache remembers the value it
-    /// read at and is stale once it moves: on the replica that wrote, that is at once (its own
-    /// writes are published before they return), so its reads follow its writes.
+    /// A value that moves with every change of `topic` seen here (and with every wake-all or
+    /// forgetting of versions). A cache remembers the value it read at and is stale once it
+    /// moves: on the replica that wrote, that is at once (its own writes are published before
+    /// they return), so its reads follow its writes.
     public func version(of topic: ChangeTopic) -> UInt64 {
-        self.state.withLock { $0.versions[topic] ?? 0 }
+        self.state.withLock { ($0.global << 32) ^ ($0.versions[topic] ?? 0) }
+    }
+
+    /// How many topics' versions are kept now (for tests).
+    var topicCount: Int {
+        self.state.withLock { $0.versions.count }
     }
 
     /// Waits until one of the marked topics changes past `mark`, or until `deadline`.
@@ -295,6 +305,7 @@ extension ChangeFeed {
     }
 
     struct State {
+        let topicLimit: Int
         var global: UInt64 = 0
         var versions: [ChangeTopic: UInt64] = [:]
         var waiters: [UInt64: Waiter] = [:]
@@ -377,7 +388,18 @@ extension ChangeFeed {
                     if let waiting = self.waitersByTopic[topic] { ids.formUnion(waiting) }
                 }
             }
-            return ids.compactMap { self.removeWaiter($0) }
+            let woken = ids.compactMap { self.removeWaiter($0) }
+            if self.versions.count > self.topicLimit { self.forgetIdleTopics() }
+            return woken
+        }
+
+        /// Drops the versions of topics nobody waits on, and moves `global` on: a mark taken
+        /// before (whose version of a dropped topic may now read as unchanged) sees a change
+        /// instead, and at worst its reader reads once more. Writes to ever new names (nodes,
+        /// services) grow the versions no further than the limit.
+        mutating func forgetIdleTopics() {
+            self.versions = self.versions.filter { self.waitersByTopic[$0.key] != nil }
+            self.global &+= 1
         }
 
         mutating func enqueue(_ topics: Set<ChangeTopic>, index: UInt64) -> CheckedContinuation<Void, Never>? {

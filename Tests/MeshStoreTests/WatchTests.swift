@@ -170,6 +170,40 @@ struct WatchTests {
         #expect(later.value == count.value)
     }
 
+    @Test("topic versions stay bounded, and a change to a forgotten topic is still seen")
+    func topicVersionsAreBounded() async throws {
+        let settings = DatabaseSettings(port: 1)
+        let client = PostgresClient(configuration: try settings.clientConfiguration(), backgroundLogger: logger)
+        let feed = ChangeFeed(
+            schema: testSchema,
+            client: client,
+            settings: settings,
+            applicationName: "t",
+            topicLimit: 100,
+            logger: logger
+        )
+        let node = ChangeTopic("node:n-1")
+        // A mark taken before the topic was ever written, then a write, then enough writes to
+        // other names to forget its version.
+        let mark = feed.mark([node])
+        let versionBefore = feed.version(of: node)
+        feed.publish([node], index: 1)
+        for n in 0..<1_000 { feed.publish([ChangeTopic("node:other-\(n)")], index: UInt64(n + 2)) }
+        #expect(feed.topicCount <= 101)
+        #expect(await feed.wait(beyond: mark, until: .now + .seconds(5)), "the change before forgetting is seen")
+        #expect(feed.version(of: node) != versionBefore, "a cache that read before sees itself stale")
+        // A topic someone waits on keeps its version.
+        let watched = ChangeTopic("svc:watched")
+        feed.publish([watched], index: 2_000)
+        let watchedMark = feed.mark([watched])
+        async let woken = feed.wait(beyond: watchedMark, until: .now + .seconds(20))
+        try await Self.eventually { feed.waiterCount == 1 }
+        for n in 0..<1_000 { feed.publish([ChangeTopic("node:more-\(n)")], index: UInt64(n + 3_000)) }
+        #expect(feed.waiterCount == 1, "not woken by forgetting other topics")
+        feed.publish([watched], index: 5_000)
+        #expect(await woken)
+    }
+
     final class Counter: Sendable {
         private let atomic = Atomic<Int>(0)
         var value: Int { self.atomic.load(ordering: .relaxed) }
