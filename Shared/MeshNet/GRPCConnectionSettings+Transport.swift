@@ -35,11 +35,12 @@ extension HTTP2ServerTransport.Posix.Config {
 }
 
 extension HTTP2ClientTransport.Posix.Config {
-    /// A client's transport settings: keepalive pings while calls are open (a watch is one), so
-    /// that a connection that silently died is closed within `keepaliveInterval +
-    /// keepaliveTimeout`. Pings without calls are off for now: with them on, DynamicProxyTests
-    /// crashed at shutdown, but in a session whose incremental builds also produced crashes that
-    /// a clean build did not (see docs/SECURITY.md); to be re-tested from a clean build.
+    /// A client's transport settings: keepalive pings, with or without calls open, so that a
+    /// connection that silently died (a NAT or balancer dropped its state) is closed within
+    /// `keepaliveInterval + keepaliveTimeout` and the next call opens a new one instead of
+    /// waiting on the dead one until its deadline. (Pings without calls were off while a
+    /// shutdown crash seen with them was suspected; it came from a stale incremental build and
+    /// did not recur from a clean one.)
     public static func mesh(
         _ settings: GRPCConnectionSettings = .default,
         backoff: HTTP2ClientTransport.Config.Backoff? = nil
@@ -48,7 +49,7 @@ extension HTTP2ClientTransport.Posix.Config {
             config.connection.keepalive = .init(
                 time: settings.keepaliveInterval,
                 timeout: settings.keepaliveTimeout,
-                allowWithoutCalls: false
+                allowWithoutCalls: true
             )
             if let backoff { config.backoff = backoff }
         }
