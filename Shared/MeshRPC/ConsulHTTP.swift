@@ -32,17 +32,6 @@ public struct ConsulHTTPError: HTTPResponseError, CustomStringConvertible {
     }
 }
 
-/// A validation failure that escapes a handler is the caller's mistake: 400 with the field named,
-/// in one place for every REST handler (it was a 500 with an empty body where a handler forgot
-/// to map it).
-extension ValidationError: HTTPResponseError {
-    public var status: HTTPResponse.Status { .badRequest }
-
-    public func response(from request: Request, context: some RequestContext) throws -> Response {
-        try ConsulHTTPError.invalid(self).response(from: request, context: context)
-    }
-}
-
 /// Consul's response conventions: JSON bodies and the `X-Consul-*` metadata headers.
 public enum ConsulHTTP {
     /// The largest request body accepted (Consul's own limit for KV values is 512 KiB; catalog

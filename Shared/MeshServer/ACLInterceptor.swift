@@ -12,15 +12,6 @@ extension ACLCaller {
         }
         return caller
     }
-
-    /// Throws gRPC `permissionDenied` with Consul's message unless `allowed`.
-    public func check(_ allowed: Bool, _ permission: String, on resource: String? = nil) throws {
-        do {
-            try self.require(allowed, permission, on: resource)
-        } catch {
-            throw RPCError(code: .permissionDenied, message: error.description)
-        }
-    }
 }
 
 /// Resolves the `x-consul-token` metadata of every call and serves the call as that caller
@@ -41,15 +32,8 @@ public struct ACLInterceptor: ServerInterceptor {
         next: @Sendable (StreamingServerRequest<Input>, ServerContext) async throws -> StreamingServerResponse<Output>
     ) async throws -> StreamingServerResponse<Output> {
         let secret = request.metadata[stringValues: Self.tokenKey].first { _ in true }
-        let caller: ACLCaller
-        do {
-            caller = try await self.gate.caller(secret: secret)
-        } catch {
-            switch error {
-            case .unavailable: throw RPCError(code: .unavailable, message: error.description)
-            default: throw RPCError(code: .permissionDenied, message: error.description)
-            }
-        }
+        // A refusal is `permissionDenied`, an unreachable authz-svc `unavailable` (ACLDenial: ServiceError).
+        let caller = try await self.gate.caller(secret: secret)
         var response = try await ACLCaller.$current.withValue(caller) { try await next(request, context) }
         // Streaming bodies run after this returns: carry the caller into them too.
         if case .success(var contents) = response.accepted {

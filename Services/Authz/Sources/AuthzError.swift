@@ -1,3 +1,4 @@
+import GRPCCore
 import HTTPTypes
 import MeshCore
 import MeshRPC
@@ -24,9 +25,9 @@ enum AuthzError: Error, Sendable, Equatable {
     }
 }
 
-extension AuthzError {
+extension AuthzError: ServiceError {
     /// The response Consul gives for this refusal.
-    var httpError: ConsulHTTPError {
+    var consulHTTPError: ConsulHTTPError {
         switch self {
         case .invalid(let error): ConsulHTTPError.invalid(error)
         case .tokenNotFound: ConsulHTTPError(.forbidden, "ACL not found")
@@ -36,6 +37,14 @@ extension AuthzError {
         case .builtin(let message): ConsulHTTPError(.badRequest, message)
         case .conflict(let message): ConsulHTTPError(.badRequest, message)
         case .notLoginToken: ConsulHTTPError(.forbidden, "Permission denied: token wasn't created via login")
+        }
+    }
+
+    var rpcErrorCode: RPCError.Code {
+        switch self {
+        case .invalid, .builtin, .conflict: .invalidArgument
+        case .tokenNotFound, .notFound: .notFound
+        case .bootstrapUsed, .notLoginToken: .permissionDenied
         }
     }
 }

@@ -8,53 +8,49 @@ import MeshServer
 extension AuthzHTTP {
     func addACLRoutes(to v1: RouterGroup<BasicRequestContext>) {
         v1.put("acl/bootstrap") { _, _ in
-            try await self.handle { try ConsulHTTP.json(try await self.bootstrap()) }
+            try ConsulHTTP.json(try await self.bootstrap())
         }
         v1.get("acl/token/self") { request, _ in
-            try await self.handle { try await self.tokenSelf(request) }
+            try await self.tokenSelf(request)
         }
         v1.put("acl/token") { request, _ in
-            try await self.handle { try await self.createToken(request) }
+            try await self.createToken(request)
         }
         v1.get("acl/token/:id") { request, context in
-            try await self.handle {
-                let id = try ConsulHTTP.pathParameter("id", context, missing: "Missing token AccessorID")
-                let caller = try await self.caller(request)
-                try caller.demand(caller.authorizer.aclRead, "acl:read")
-                guard let token = try await self.store.token(accessorID: id.lowercased()) else {
-                    throw ConsulHTTPError(.forbidden, "token does not exist: ACL not found")
-                }
-                return try await self.indexed(ACLJSON.token(token))
+            let id = try ConsulHTTP.pathParameter("id", context, missing: "Missing token AccessorID")
+            let caller = try await self.caller(request)
+            try caller.require(caller.authorizer.aclRead, "acl:read")
+            guard let token = try await self.store.token(accessorID: id.lowercased()) else {
+                throw ConsulHTTPError(.forbidden, "token does not exist: ACL not found")
             }
+            return try await self.indexed(ACLJSON.token(token))
         }
         v1.put("acl/token/:id") { request, context in
-            try await self.handle { try await self.updateToken(request, context) }
+            try await self.updateToken(request, context)
         }
         v1.delete("acl/token/:id") { request, context in
-            try await self.handle {
-                let id = try ConsulHTTP.pathParameter("id", context, missing: "Missing token AccessorID").lowercased()
-                let caller = try await self.caller(request)
-                try caller.demand(caller.authorizer.aclWrite, "acl:write")
-                guard caller.accessorID != id else {
-                    throw AuthzError.builtin("Deletion of the request's authorization token is not permitted")
-                }
-                do {
-                    try await self.store.deleteToken(accessorID: id)
-                } catch AuthzError.tokenNotFound {
-                    throw ConsulHTTPError(.notFound, "Cannot find token to delete")
-                }
-                self.logger.info(
-                    "token deleted",
-                    metadata: ["mesh.accessor": "\(id)", "mesh.by": "\(caller.accessorID)"]
-                )
-                return try ConsulHTTP.json(true)
+            let id = try ConsulHTTP.pathParameter("id", context, missing: "Missing token AccessorID").lowercased()
+            let caller = try await self.caller(request)
+            try caller.require(caller.authorizer.aclWrite, "acl:write")
+            guard caller.accessorID != id else {
+                throw AuthzError.builtin("Deletion of the request's authorization token is not permitted")
             }
+            do {
+                try await self.store.deleteToken(accessorID: id)
+            } catch AuthzError.tokenNotFound {
+                throw ConsulHTTPError(.notFound, "Cannot find token to delete")
+            }
+            self.logger.info(
+                "token deleted",
+                metadata: ["mesh.accessor": "\(id)", "mesh.by": "\(caller.accessorID)"]
+            )
+            return try ConsulHTTP.json(true)
         }
         v1.put("acl/token/:id/clone") { request, context in
-            try await self.handle { try await self.cloneToken(request, context) }
+            try await self.cloneToken(request, context)
         }
         v1.get("acl/tokens") { request, _ in
-            try await self.handle { try await self.listTokens(request) }
+            try await self.listTokens(request)
         }
         self.addPolicyRoutes(to: v1)
         self.addRoleRoutes(to: v1)
@@ -84,7 +80,7 @@ extension AuthzHTTP {
 
     func createToken(_ request: Request) async throws -> Response {
         let caller = try await self.caller(request)
-        try caller.demand(caller.authorizer.aclWrite, "acl:write")
+        try caller.require(caller.authorizer.aclWrite, "acl:write")
         let input = try ACLInput.token(try await ConsulHTTP.lenientBody(of: request, prefix: "Token"), creating: true)
         let token = try await self.store.createToken(input)
         self.logger.info(
@@ -97,7 +93,7 @@ extension AuthzHTTP {
     func updateToken(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
         let id = try ConsulHTTP.pathParameter("id", context, missing: "Missing token AccessorID").lowercased()
         let caller = try await self.caller(request)
-        try caller.demand(caller.authorizer.aclWrite, "acl:write")
+        try caller.require(caller.authorizer.aclWrite, "acl:write")
         let body = try await ConsulHTTP.lenientBody(of: request, prefix: "Token")
         let input = try ACLInput.token(body, creating: false)
         if let given = input.accessorID, given != id {
@@ -113,7 +109,7 @@ extension AuthzHTTP {
     func cloneToken(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
         let id = try ConsulHTTP.pathParameter("id", context, missing: "Missing token AccessorID").lowercased()
         let caller = try await self.caller(request)
-        try caller.demand(caller.authorizer.aclWrite, "acl:write")
+        try caller.require(caller.authorizer.aclWrite, "acl:write")
         guard let original = try await self.store.token(accessorID: id) else {
             throw ConsulHTTPError(.forbidden, "token does not exist: ACL not found")
         }
@@ -144,7 +140,7 @@ extension AuthzHTTP {
 
     func listTokens(_ request: Request) async throws -> Response {
         let caller = try await self.caller(request)
-        try caller.demand(caller.authorizer.aclRead, "acl:read")
+        try caller.require(caller.authorizer.aclRead, "acl:read")
         let parameters = request.uri.queryParameters
         let filter = TokenFilter(
             policyID: parameters.get("policy"),
@@ -168,142 +164,118 @@ extension AuthzHTTP {
 
     func addPolicyRoutes(to v1: RouterGroup<BasicRequestContext>) {
         v1.put("acl/policy") { request, _ in
-            try await self.handle {
-                let caller = try await self.caller(request)
-                try caller.demand(caller.authorizer.aclWrite, "acl:write")
-                let body = try await ConsulHTTP.lenientBody(of: request, prefix: "Policy")
-                if let id = try body.string("ID"), !id.isEmpty {
-                    throw ConsulHTTPError(.badRequest, "Cannot specify the ID when creating a new policy")
-                }
-                let policy = try await self.store.createPolicy(try ACLInput.policy(body))
-                return try ConsulHTTP.json(ACLJSON.policy(policy))
+            let caller = try await self.caller(request)
+            try caller.require(caller.authorizer.aclWrite, "acl:write")
+            let body = try await ConsulHTTP.lenientBody(of: request, prefix: "Policy")
+            if let id = try body.string("ID"), !id.isEmpty {
+                throw ConsulHTTPError(.badRequest, "Cannot specify the ID when creating a new policy")
             }
+            let policy = try await self.store.createPolicy(try ACLInput.policy(body))
+            return try ConsulHTTP.json(ACLJSON.policy(policy))
         }
         v1.get("acl/policy/name/:name") { request, context in
-            try await self.handle {
-                let name = try ConsulHTTP.pathParameter("name", context, missing: "Missing policy Name")
-                let caller = try await self.caller(request)
-                try caller.demand(caller.authorizer.aclRead, "acl:read")
-                guard let policy = try await self.store.policy(name: name) else {
-                    throw ConsulHTTPError(.notFound, "Requested policy does not exist: ACL not found")
-                }
-                return try await self.indexed(ACLJSON.policy(policy))
+            let name = try ConsulHTTP.pathParameter("name", context, missing: "Missing policy Name")
+            let caller = try await self.caller(request)
+            try caller.require(caller.authorizer.aclRead, "acl:read")
+            guard let policy = try await self.store.policy(name: name) else {
+                throw ConsulHTTPError(.notFound, "Requested policy does not exist: ACL not found")
             }
+            return try await self.indexed(ACLJSON.policy(policy))
         }
         v1.get("acl/policy/:id") { request, context in
-            try await self.handle {
-                let id = try ConsulHTTP.pathParameter("id", context, missing: "Missing policy ID")
-                let caller = try await self.caller(request)
-                try caller.demand(caller.authorizer.aclRead, "acl:read")
-                guard let policy = try await self.store.policy(id: id.lowercased()) else {
-                    throw ConsulHTTPError(.notFound, "Requested policy does not exist: ACL not found")
-                }
-                return try await self.indexed(ACLJSON.policy(policy))
+            let id = try ConsulHTTP.pathParameter("id", context, missing: "Missing policy ID")
+            let caller = try await self.caller(request)
+            try caller.require(caller.authorizer.aclRead, "acl:read")
+            guard let policy = try await self.store.policy(id: id.lowercased()) else {
+                throw ConsulHTTPError(.notFound, "Requested policy does not exist: ACL not found")
             }
+            return try await self.indexed(ACLJSON.policy(policy))
         }
         v1.put("acl/policy/:id") { request, context in
-            try await self.handle {
-                let id = try ConsulHTTP.pathParameter("id", context, missing: "Missing policy ID").lowercased()
-                let caller = try await self.caller(request)
-                try caller.demand(caller.authorizer.aclWrite, "acl:write")
-                let body = try await ConsulHTTP.lenientBody(of: request, prefix: "Policy")
-                if let given = try body.string("ID"), !given.isEmpty, given.lowercased() != id {
-                    throw ConsulHTTPError(.badRequest, "Policy ID in URL and payload do not match")
-                }
-                let policy = try await self.store.updatePolicy(id: id, try ACLInput.policy(body))
-                return try ConsulHTTP.json(ACLJSON.policy(policy))
+            let id = try ConsulHTTP.pathParameter("id", context, missing: "Missing policy ID").lowercased()
+            let caller = try await self.caller(request)
+            try caller.require(caller.authorizer.aclWrite, "acl:write")
+            let body = try await ConsulHTTP.lenientBody(of: request, prefix: "Policy")
+            if let given = try body.string("ID"), !given.isEmpty, given.lowercased() != id {
+                throw ConsulHTTPError(.badRequest, "Policy ID in URL and payload do not match")
             }
+            let policy = try await self.store.updatePolicy(id: id, try ACLInput.policy(body))
+            return try ConsulHTTP.json(ACLJSON.policy(policy))
         }
         v1.delete("acl/policy/:id") { request, context in
-            try await self.handle {
-                let id = try ConsulHTTP.pathParameter("id", context, missing: "Missing policy ID").lowercased()
-                let caller = try await self.caller(request)
-                try caller.demand(caller.authorizer.aclWrite, "acl:write")
-                guard try await self.store.policy(id: id) != nil else {
-                    throw ConsulHTTPError(.notFound, "Cannot find policy to delete")
-                }
-                try await self.store.deletePolicy(id: id)
-                return try ConsulHTTP.json(true)
+            let id = try ConsulHTTP.pathParameter("id", context, missing: "Missing policy ID").lowercased()
+            let caller = try await self.caller(request)
+            try caller.require(caller.authorizer.aclWrite, "acl:write")
+            guard try await self.store.policy(id: id) != nil else {
+                throw ConsulHTTPError(.notFound, "Cannot find policy to delete")
             }
+            try await self.store.deletePolicy(id: id)
+            return try ConsulHTTP.json(true)
         }
         v1.get("acl/policies") { request, _ in
-            try await self.handle {
-                let caller = try await self.caller(request)
-                try caller.demand(caller.authorizer.aclRead, "acl:read")
-                let policies = try await self.store.policies()
-                return try await self.indexed(.array(policies.map { ACLJSON.policy($0, stub: true) }))
-            }
+            let caller = try await self.caller(request)
+            try caller.require(caller.authorizer.aclRead, "acl:read")
+            let policies = try await self.store.policies()
+            return try await self.indexed(.array(policies.map { ACLJSON.policy($0, stub: true) }))
         }
     }
 
     func addRoleRoutes(to v1: RouterGroup<BasicRequestContext>) {
         v1.put("acl/role") { request, _ in
-            try await self.handle {
-                let caller = try await self.caller(request)
-                try caller.demand(caller.authorizer.aclWrite, "acl:write")
-                let role = try await self.store.createRole(
-                    try ACLInput.role(try await ConsulHTTP.lenientBody(of: request, prefix: "Role"))
-                )
-                return try ConsulHTTP.json(ACLJSON.role(role))
-            }
+            let caller = try await self.caller(request)
+            try caller.require(caller.authorizer.aclWrite, "acl:write")
+            let role = try await self.store.createRole(
+                try ACLInput.role(try await ConsulHTTP.lenientBody(of: request, prefix: "Role"))
+            )
+            return try ConsulHTTP.json(ACLJSON.role(role))
         }
         v1.get("acl/role/name/:name") { request, context in
-            try await self.handle {
-                let name = try ConsulHTTP.pathParameter("name", context, missing: "Missing role Name")
-                let caller = try await self.caller(request)
-                try caller.demand(caller.authorizer.aclRead, "acl:read")
-                guard let role = try await self.store.role(name: name) else {
-                    throw ConsulHTTPError(.notFound, "Requested role does not exist: ACL not found")
-                }
-                return try await self.indexed(ACLJSON.role(role))
+            let name = try ConsulHTTP.pathParameter("name", context, missing: "Missing role Name")
+            let caller = try await self.caller(request)
+            try caller.require(caller.authorizer.aclRead, "acl:read")
+            guard let role = try await self.store.role(name: name) else {
+                throw ConsulHTTPError(.notFound, "Requested role does not exist: ACL not found")
             }
+            return try await self.indexed(ACLJSON.role(role))
         }
         v1.get("acl/role/:id") { request, context in
-            try await self.handle {
-                let id = try ConsulHTTP.pathParameter("id", context, missing: "Missing role ID").lowercased()
-                let caller = try await self.caller(request)
-                try caller.demand(caller.authorizer.aclRead, "acl:read")
-                guard let role = try await self.store.role(id: id) else {
-                    throw ConsulHTTPError(.notFound, "Requested role does not exist: ACL not found")
-                }
-                return try await self.indexed(ACLJSON.role(role))
+            let id = try ConsulHTTP.pathParameter("id", context, missing: "Missing role ID").lowercased()
+            let caller = try await self.caller(request)
+            try caller.require(caller.authorizer.aclRead, "acl:read")
+            guard let role = try await self.store.role(id: id) else {
+                throw ConsulHTTPError(.notFound, "Requested role does not exist: ACL not found")
             }
+            return try await self.indexed(ACLJSON.role(role))
         }
         v1.put("acl/role/:id") { request, context in
-            try await self.handle {
-                let id = try ConsulHTTP.pathParameter("id", context, missing: "Missing role ID").lowercased()
-                let caller = try await self.caller(request)
-                try caller.demand(caller.authorizer.aclWrite, "acl:write")
-                let body = try await ConsulHTTP.lenientBody(of: request, prefix: "Role")
-                if let given = try body.string("ID"), !given.isEmpty, given.lowercased() != id {
-                    throw ConsulHTTPError(.badRequest, "Role ID in URL and payload do not match")
-                }
-                let role = try await self.store.updateRole(id: id, try ACLInput.role(body))
-                return try ConsulHTTP.json(ACLJSON.role(role))
+            let id = try ConsulHTTP.pathParameter("id", context, missing: "Missing role ID").lowercased()
+            let caller = try await self.caller(request)
+            try caller.require(caller.authorizer.aclWrite, "acl:write")
+            let body = try await ConsulHTTP.lenientBody(of: request, prefix: "Role")
+            if let given = try body.string("ID"), !given.isEmpty, given.lowercased() != id {
+                throw ConsulHTTPError(.badRequest, "Role ID in URL and payload do not match")
             }
+            let role = try await self.store.updateRole(id: id, try ACLInput.role(body))
+            return try ConsulHTTP.json(ACLJSON.role(role))
         }
         v1.delete("acl/role/:id") { request, context in
-            try await self.handle {
-                let id = try ConsulHTTP.pathParameter("id", context, missing: "Missing role ID").lowercased()
-                let caller = try await self.caller(request)
-                try caller.demand(caller.authorizer.aclWrite, "acl:write")
-                guard try await self.store.role(id: id) != nil else {
-                    throw ConsulHTTPError(.notFound, "Cannot find role to delete")
-                }
-                try await self.store.deleteRole(id: id)
-                return try ConsulHTTP.json(true)
+            let id = try ConsulHTTP.pathParameter("id", context, missing: "Missing role ID").lowercased()
+            let caller = try await self.caller(request)
+            try caller.require(caller.authorizer.aclWrite, "acl:write")
+            guard try await self.store.role(id: id) != nil else {
+                throw ConsulHTTPError(.notFound, "Cannot find role to delete")
             }
+            try await self.store.deleteRole(id: id)
+            return try ConsulHTTP.json(true)
         }
         v1.get("acl/roles") { request, _ in
-            try await self.handle {
-                let caller = try await self.caller(request)
-                try caller.demand(caller.authorizer.aclRead, "acl:read")
-                var roles = try await self.store.roles()
-                if let policy = request.uri.queryParameters.get("policy") {
-                    roles = roles.filter { $0.policies.contains { $0.id == policy } }
-                }
-                return try await self.indexed(.array(roles.map(ACLJSON.role)))
+            let caller = try await self.caller(request)
+            try caller.require(caller.authorizer.aclRead, "acl:read")
+            var roles = try await self.store.roles()
+            if let policy = request.uri.queryParameters.get("policy") {
+                roles = roles.filter { $0.policies.contains { $0.id == policy } }
             }
+            return try await self.indexed(.array(roles.map(ACLJSON.role)))
         }
     }
 }

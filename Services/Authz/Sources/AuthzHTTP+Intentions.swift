@@ -13,91 +13,83 @@ extension AuthzHTTP {
 
     func addIntentionRoutes(to v1: RouterGroup<BasicRequestContext>) {
         v1.get("connect/intentions") { request, _ in
-            try await self.handle { try await self.listIntentions(request) }
+            try await self.listIntentions(request)
         }
         v1.post("connect/intentions") { request, _ in
-            try await self.handle { try await self.createIntention(request) }
+            try await self.createIntention(request)
         }
         v1.get("connect/intentions/exact") { request, _ in
-            try await self.handle {
-                let (source, destination) = try Self.pair(request)
-                let caller = try await self.caller(request)
-                try caller.demand(
-                    caller.authorizer.intentionRead(destination.name),
-                    "intentions:read",
-                    on: destination.name
-                )
-                let set = try await self.intentions.current()
-                guard let found = set.intentions.first(where: { Self.same($0, source, destination) }) else {
-                    throw ConsulHTTPError(.notFound, "Intention not found")
-                }
-                return try ConsulHTTP.indexed(found, index: try await self.store.stableIndex())
+            let (source, destination) = try Self.pair(request)
+            let caller = try await self.caller(request)
+            try caller.require(
+                caller.authorizer.intentionRead(destination.name),
+                "intentions:read",
+                on: destination.name
+            )
+            let set = try await self.intentions.current()
+            guard let found = set.intentions.first(where: { Self.same($0, source, destination) }) else {
+                throw ConsulHTTPError(.notFound, "Intention not found")
             }
+            return try ConsulHTTP.indexed(found, index: try await self.store.stableIndex())
         }
         v1.put("connect/intentions/exact") { request, _ in
-            try await self.handle { try await self.upsertExact(request) }
+            try await self.upsertExact(request)
         }
         v1.delete("connect/intentions/exact") { request, _ in
-            try await self.handle {
-                let (source, destination) = try Self.pair(request)
-                let caller = try await self.caller(request)
-                try caller.demand(
-                    caller.authorizer.intentionWrite(destination.name),
-                    "intentions:write",
-                    on: destination.name
-                )
-                try await self.store.deleteIntention(
-                    sourceNamespace: source.namespace,
-                    source: source.name,
-                    destinationNamespace: destination.namespace,
-                    destination: destination.name
-                )
-                self.logger.info(
-                    "intention deleted",
-                    metadata: ["mesh.intention": "\(source) => \(destination)", "mesh.by": "\(caller.accessorID)"]
-                )
-                return try ConsulHTTP.json(true)
-            }
+            let (source, destination) = try Self.pair(request)
+            let caller = try await self.caller(request)
+            try caller.require(
+                caller.authorizer.intentionWrite(destination.name),
+                "intentions:write",
+                on: destination.name
+            )
+            try await self.store.deleteIntention(
+                sourceNamespace: source.namespace,
+                source: source.name,
+                destinationNamespace: destination.namespace,
+                destination: destination.name
+            )
+            self.logger.info(
+                "intention deleted",
+                metadata: ["mesh.intention": "\(source) => \(destination)", "mesh.by": "\(caller.accessorID)"]
+            )
+            return try ConsulHTTP.json(true)
         }
         v1.get("connect/intentions/check") { request, _ in
-            try await self.handle { try await self.check(request) }
+            try await self.check(request)
         }
         v1.get("connect/intentions/match") { request, _ in
-            try await self.handle { try await self.match(request) }
+            try await self.match(request)
         }
         v1.get("connect/intentions/:id") { request, context in
-            try await self.handle {
-                let id = try ConsulHTTP.pathParameter("id", context, missing: "Missing intention ID")
-                // The token first: a bogus one is refused before anything is looked up.
-                let caller = try await self.caller(request)
-                let set = try await self.intentions.current()
-                guard let found = set.intentions.first(where: { $0.id == id }) else {
-                    throw ConsulHTTPError(.notFound, "Intention not found")
-                }
-                try caller.demand(
-                    caller.authorizer.intentionRead(found.destinationName),
-                    "intentions:read",
-                    on: found.destinationName
-                )
-                return try ConsulHTTP.indexed(found, index: try await self.store.stableIndex())
+            let id = try ConsulHTTP.pathParameter("id", context, missing: "Missing intention ID")
+            // The token first: a bogus one is refused before anything is looked up.
+            let caller = try await self.caller(request)
+            let set = try await self.intentions.current()
+            guard let found = set.intentions.first(where: { $0.id == id }) else {
+                throw ConsulHTTPError(.notFound, "Intention not found")
             }
+            try caller.require(
+                caller.authorizer.intentionRead(found.destinationName),
+                "intentions:read",
+                on: found.destinationName
+            )
+            return try ConsulHTTP.indexed(found, index: try await self.store.stableIndex())
         }
         v1.delete("connect/intentions/:id") { request, context in
-            try await self.handle {
-                let id = try ConsulHTTP.pathParameter("id", context, missing: "Missing intention ID")
-                let caller = try await self.caller(request)
-                let set = try await self.intentions.current()
-                guard let found = set.intentions.first(where: { $0.id == id }) else {
-                    throw ConsulHTTPError(.notFound, "Cannot delete non-existent intention: '\(id)'")
-                }
-                try caller.demand(
-                    caller.authorizer.intentionWrite(found.destinationName),
-                    "intentions:write",
-                    on: found.destinationName
-                )
-                _ = try await self.store.deleteIntention(id: id)
-                return try ConsulHTTP.json(true)
+            let id = try ConsulHTTP.pathParameter("id", context, missing: "Missing intention ID")
+            let caller = try await self.caller(request)
+            let set = try await self.intentions.current()
+            guard let found = set.intentions.first(where: { $0.id == id }) else {
+                throw ConsulHTTPError(.notFound, "Cannot delete non-existent intention: '\(id)'")
             }
+            try caller.require(
+                caller.authorizer.intentionWrite(found.destinationName),
+                "intentions:write",
+                on: found.destinationName
+            )
+            _ = try await self.store.deleteIntention(id: id)
+            return try ConsulHTTP.json(true)
         }
     }
 
@@ -158,7 +150,7 @@ extension AuthzHTTP {
         var intention = try await Self.intention(of: request)
         intention.id = ""
         intention = try IntentionValidator.validate(intention)
-        try caller.demand(
+        try caller.require(
             caller.authorizer.intentionWrite(intention.destinationName),
             "intentions:write",
             on: intention.destinationName
@@ -177,7 +169,7 @@ extension AuthzHTTP {
     func upsertExact(_ request: Request) async throws -> Response {
         let (source, destination) = try Self.pair(request)
         let caller = try await self.caller(request)
-        try caller.demand(caller.authorizer.intentionWrite(destination.name), "intentions:write", on: destination.name)
+        try caller.require(caller.authorizer.intentionWrite(destination.name), "intentions:write", on: destination.name)
         var intention = try await Self.intention(of: request)
         intention.id = ""
         intention.sourceName = source.name
@@ -202,7 +194,7 @@ extension AuthzHTTP {
             throw ConsulHTTPError(.badRequest, "unsupported SourceType: \"\(type)\"")
         }
         let caller = try await self.caller(request)
-        try caller.demand(caller.authorizer.serviceRead(destination.name), "service:read", on: destination.name)
+        try caller.require(caller.authorizer.serviceRead(destination.name), "service:read", on: destination.name)
         let decision = try await self.intentions.current().decide(
             source: source,
             destination: destination,
@@ -223,7 +215,7 @@ extension AuthzHTTP {
         guard !names.isEmpty else { throw ConsulHTTPError(.badRequest, "required query parameter 'name' not set") }
         let caller = try await self.caller(request)
         for name in names {
-            try caller.demand(caller.authorizer.intentionRead(name), "intentions:read", on: name)
+            try caller.require(caller.authorizer.intentionRead(name), "intentions:read", on: name)
         }
         let set = try await self.intentions.current()
         var result: [String: [Intention]] = [:]

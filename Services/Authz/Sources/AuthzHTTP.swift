@@ -18,19 +18,6 @@ struct AuthzHTTP: Sendable {
         self.addIntentionRoutes(to: v1)
     }
 
-    /// Runs a handler, turning domain errors into Consul's responses.
-    func handle(_ body: () async throws -> Response) async throws -> Response {
-        do {
-            return try await body()
-        } catch let error as AuthzError {
-            throw error.httpError
-        } catch let error as ValidationError {
-            throw ConsulHTTPError.invalid(error)
-        } catch let error as ACLDenial {
-            throw error.httpError
-        }
-    }
-
     /// A JSON answer with the ACL schema's index in Consul's headers.
     func indexed(_ value: JSONValue) async throws -> Response {
         try ConsulHTTP.indexed(value, index: try await self.store.stableIndex())

@@ -24,7 +24,7 @@ struct IntentionsRPC: Mesh_V1_Intentions.SimpleServiceProtocol {
         if let caller = ACLCaller.current {
             // All intentions need read on every destination (the wildcard); one service's, on it.
             let name = request.destination.isEmpty ? "*" : request.destination
-            try caller.check(caller.authorizer.intentionRead(name), "intentions:read", on: name)
+            try caller.require(caller.authorizer.intentionRead(name), "intentions:read", on: name)
         }
         let snapshots = self.store.feed.watch([AuthzStore.intentionsTopic], from: 0) { _ in
             let index = try await self.store.stableIndex()

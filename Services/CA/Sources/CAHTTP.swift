@@ -23,7 +23,7 @@ struct CAHTTP: Sendable {
         v1.get("connect/ca/roots") { request, _ in try await self.roots(request) }
         v1.get("connect/ca/configuration") { request, _ in
             let caller = try await self.gate.caller(of: request)
-            try caller.demand(caller.authorizer.operatorWrite, "operator:write")
+            try caller.require(caller.authorizer.operatorWrite, "operator:write")
             guard let cluster = try await self.store.cluster() else {
                 throw ConsulHTTPError(.internalServerError, "CA not initialized")
             }
@@ -61,7 +61,7 @@ struct CAHTTP: Sendable {
     /// makes a new root cross-signed by the current one.
     func updateConfiguration(_ request: Request) async throws -> Response {
         let caller = try await self.gate.caller(of: request)
-        try caller.demand(caller.authorizer.operatorWrite, "operator:write")
+        try caller.require(caller.authorizer.operatorWrite, "operator:write")
         let body = try LenientObject(try await ConsulHTTP.jsonBody(of: request))
         if let provider = try body.string("Provider"), !provider.isEmpty, provider != "consul" {
             throw ConsulHTTPError(

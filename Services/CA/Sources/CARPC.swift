@@ -17,22 +17,14 @@ struct CARPC: Mesh_V1_CA.SimpleServiceProtocol {
     let logger: Logger
 
     func sign(request: Mesh_V1_SignRequest, context: ServerContext) async throws -> Mesh_V1_SignResponse {
-        do {
-            let leaf = try await self.leaves.sign(csrPEM: request.csrPem, caller: ACLCaller.current)
-            return .with {
-                $0.certificatePem = leaf.certificatePEM
-                $0.chainPem = leaf.chainPEM
-                $0.spiffeID = leaf.spiffeID
-                $0.serialNumber = leaf.serialNumberHex
-                $0.validAfterUnix = Int64(leaf.validAfter.timeIntervalSince1970)
-                $0.validBeforeUnix = Int64(leaf.validBefore.timeIntervalSince1970)
-            }
-        } catch let refusal as SignRefusal {
-            switch refusal {
-            case .invalidCSR(let reason): throw RPCError(code: .invalidArgument, message: "invalid CSR: \(reason)")
-            case .permissionDenied(let denial): throw RPCError(code: .permissionDenied, message: denial.description)
-            case .rateLimited: throw RPCError(code: .resourceExhausted, message: "rate limited, retry")
-            }
+        let leaf = try await self.leaves.sign(csrPEM: request.csrPem, caller: ACLCaller.current)
+        return .with {
+            $0.certificatePem = leaf.certificatePEM
+            $0.chainPem = leaf.chainPEM
+            $0.spiffeID = leaf.spiffeID
+            $0.serialNumber = leaf.serialNumberHex
+            $0.validAfterUnix = Int64(leaf.validAfter.timeIntervalSince1970)
+            $0.validBeforeUnix = Int64(leaf.validBefore.timeIntervalSince1970)
         }
     }
 

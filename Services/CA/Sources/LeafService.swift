@@ -1,7 +1,10 @@
 import Crypto
 import Foundation
+import GRPCCore
+import HTTPTypes
 import Logging
 import MeshCore
+import MeshRPC
 import MeshServer
 import MeshTLS
 import Metrics
@@ -13,6 +16,24 @@ enum SignRefusal: Error, Sendable, Equatable {
     case invalidCSR(String)
     case permissionDenied(ACLDenial)
     case rateLimited
+}
+
+extension SignRefusal: ServiceError {
+    var consulHTTPError: ConsulHTTPError {
+        switch self {
+        case .invalidCSR(let reason): ConsulHTTPError(.badRequest, "invalid CSR: \(reason)")
+        case .permissionDenied(let denial): denial.consulHTTPError
+        case .rateLimited: ConsulHTTPError(.tooManyRequests, "rate limited, retry")
+        }
+    }
+
+    var rpcErrorCode: RPCError.Code {
+        switch self {
+        case .invalidCSR: .invalidArgument
+        case .permissionDenied(let denial): denial.rpcErrorCode
+        case .rateLimited: .resourceExhausted
+        }
+    }
 }
 
 /// Signs leaves from CSRs with the active root, keeping the unsealed signing key in memory

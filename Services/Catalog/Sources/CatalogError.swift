@@ -1,4 +1,7 @@
+import GRPCCore
+import HTTPTypes
 import MeshCore
+import MeshRPC
 
 /// Why a catalog operation was refused. Messages are safe to show to the caller.
 enum CatalogError: Error, Sendable, CustomStringConvertible {
@@ -18,6 +21,23 @@ enum CatalogError: Error, Sendable, CustomStringConvertible {
             "Unknown check ID \"\(id)\". Ensure that the check ID is passed, not the check name."
         case .notTTLCheck(let id): "CheckID \"\(id)\" does not have associated TTL"
         case .ambiguousCheck(let id): "check ID \"\(id)\" exists on several nodes; pass ?node= to choose one"
+        }
+    }
+}
+
+extension CatalogError: ServiceError {
+    var consulHTTPError: ConsulHTTPError {
+        switch self {
+        case .invalid(let error): ConsulHTTPError.invalid(error)
+        case .unknownCheck: ConsulHTTPError(.notFound, self.description)
+        case .notTTLCheck, .ambiguousCheck: ConsulHTTPError(.badRequest, self.description)
+        }
+    }
+
+    var rpcErrorCode: RPCError.Code {
+        switch self {
+        case .invalid, .notTTLCheck, .ambiguousCheck: .invalidArgument
+        case .unknownCheck: .notFound
         }
     }
 }

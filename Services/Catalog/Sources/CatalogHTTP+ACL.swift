@@ -70,12 +70,7 @@ extension CatalogHTTP {
     /// Runs an access check for a REST request when ACLs are on; a refusal is Consul's 403.
     func authorize(_ request: Request, _ check: (CatalogAccess, ACLCaller) async throws -> Void) async throws {
         guard self.gate.isEnabled else { return }
-        let caller = try await self.gate.caller(of: request)
-        do {
-            try await check(CatalogAccess(store: self.store), caller)
-        } catch let denial as ACLDenial {
-            throw denial.httpError
-        }
+        try await check(CatalogAccess(store: self.store), try await self.gate.caller(of: request))
     }
 }
 
@@ -83,11 +78,7 @@ extension CatalogRPC {
     /// Runs an access check for the current gRPC call when ACLs are on (an interceptor set the caller).
     func authorize(_ check: (CatalogAccess, ACLCaller) async throws -> Void) async throws {
         guard let caller = ACLCaller.current else { return }
-        do {
-            try await check(CatalogAccess(store: self.store), caller)
-        } catch let denial as ACLDenial {
-            throw RPCError(code: .permissionDenied, message: denial.description)
-        }
+        try await check(CatalogAccess(store: self.store), caller)
     }
 
     /// What the current caller may read of `result` (everything when ACLs are off).

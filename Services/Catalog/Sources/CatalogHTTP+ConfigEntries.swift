@@ -55,7 +55,7 @@ extension CatalogHTTP {
                 let name = try ConsulHTTP.pathParameter("name", context, missing: "Missing config entry name")
                 let caller = try await self.gate.caller(of: request)
                 if kind == .serviceDefaults {
-                    try caller.demand(caller.authorizer.serviceRead(name), "service:read", on: name)
+                    try caller.require(caller.authorizer.serviceRead(name), "service:read", on: name)
                 }
                 return try await self.blockingConfigRead(request) {
                     guard let entry = try await self.store.configEntries(kind: kind, name: name).first else {
@@ -101,8 +101,8 @@ extension CatalogHTTP {
 
     private static func demandWrite(_ kind: ConfigEntryKind, _ name: String, _ caller: ACLCaller) throws {
         switch kind {
-        case .serviceDefaults: try caller.demand(caller.authorizer.serviceWrite(name), "service:write", on: name)
-        case .proxyDefaults, .mesh: try caller.demand(caller.authorizer.meshWrite, "mesh:write")
+        case .serviceDefaults: try caller.require(caller.authorizer.serviceWrite(name), "service:write", on: name)
+        case .proxyDefaults, .mesh: try caller.require(caller.authorizer.meshWrite, "mesh:write")
         }
     }
 
@@ -122,13 +122,9 @@ extension CatalogHTTP {
     private func configHandle(_ body: () async throws -> Response) async throws -> Response {
         do {
             return try await body()
-        } catch let error as ValidationError {
-            throw ConsulHTTPError(
-                .badRequest,
-                error.field == "Kind" ? error.reason : "Invalid request: \(error.field): \(error.reason)"
-            )
-        } catch let error as ACLDenial {
-            throw error.httpError
+        } catch let error as ValidationError where error.field == "Kind" {
+            // Consul's message for an unknown kind is the reason alone.
+            throw ConsulHTTPError(.badRequest, error.reason)
         }
     }
 }

@@ -134,50 +134,24 @@ struct CatalogHTTP: Sendable {
 
     func register(_ request: Request) async throws -> Response {
         let body = try await ConsulHTTP.jsonBody(of: request)
-        do {
-            let registration = try ConsulRequest.registration(body)
-            try await self.authorize(request) { try await $0.authorize(registration, caller: $1) }
-            _ = try await self.store.register(registration)
-        } catch let error as ValidationError {
-            throw ConsulHTTPError.invalid(error)
-        } catch let error as CatalogError {
-            throw error.httpError
-        }
+        let registration = try ConsulRequest.registration(body)
+        try await self.authorize(request) { try await $0.authorize(registration, caller: $1) }
+        _ = try await self.store.register(registration)
         return try ConsulHTTP.json(true)
     }
 
     func deregister(_ request: Request) async throws -> Response {
         let body = try await ConsulHTTP.jsonBody(of: request)
-        do {
-            let target = try ConsulRequest.deregistration(body)
-            try await self.authorize(request) { try await $0.authorize(target, caller: $1) }
-            _ = try await self.store.deregister(target)
-        } catch let error as ValidationError {
-            throw ConsulHTTPError.invalid(error)
-        } catch let error as CatalogError {
-            throw error.httpError
-        }
+        let target = try ConsulRequest.deregistration(body)
+        try await self.authorize(request) { try await $0.authorize(target, caller: $1) }
+        _ = try await self.store.deregister(target)
         return try ConsulHTTP.json(true)
     }
 
     func updateTTL(_ request: Request, check: String, status: CheckStatus, output: String) async throws -> Response {
         let node = request.uri.queryParameters.get("node") ?? ""
         try await self.authorize(request) { try await $0.authorizeTTL(node: node, checkID: check, caller: $1) }
-        do {
-            _ = try await self.store.updateTTL(node: node, checkID: check, status: status, output: output)
-        } catch let error as CatalogError {
-            throw error.httpError
-        }
+        _ = try await self.store.updateTTL(node: node, checkID: check, status: status, output: output)
         return ConsulHTTP.empty()
-    }
-}
-
-extension CatalogError {
-    var httpError: ConsulHTTPError {
-        switch self {
-        case .invalid(let error): ConsulHTTPError.invalid(error)
-        case .unknownCheck: ConsulHTTPError(.notFound, self.description)
-        case .notTTLCheck, .ambiguousCheck: ConsulHTTPError(.badRequest, self.description)
-        }
     }
 }

@@ -17,16 +17,14 @@ struct CatalogRPC: Sendable {
 
 extension CatalogRPC: Mesh_V1_Catalog.SimpleServiceProtocol {
     func register(request: Mesh_V1_RegisterRequest, context: ServerContext) async throws -> Mesh_V1_RegisterResponse {
-        let registration = try await self.mapped {
-            Registration(
-                node: CatalogNode(request.node),
-                service: request.hasService ? try ServiceInstance(request.service, node: request.node.name) : nil,
-                checks: try request.checks.map { try HealthCheck($0, node: request.node.name) },
-                skipNodeUpdate: request.skipNodeUpdate
-            )
-        }
+        let registration = Registration(
+            node: CatalogNode(request.node),
+            service: request.hasService ? try ServiceInstance(request.service, node: request.node.name) : nil,
+            checks: try request.checks.map { try HealthCheck($0, node: request.node.name) },
+            skipNodeUpdate: request.skipNodeUpdate
+        )
         try await self.authorize { try await $0.authorize(registration, caller: $1) }
-        let index = try await self.mapped { try await self.store.register(registration) }
+        let index = try await self.store.register(registration)
         return .with { $0.index = index }
     }
 
@@ -45,7 +43,7 @@ extension CatalogRPC: Mesh_V1_Catalog.SimpleServiceProtocol {
                 .node(request.node)
             }
         try await self.authorize { try await $0.authorize(target, caller: $1) }
-        let index = try await self.mapped { try await self.store.deregister(target) }
+        let index = try await self.store.deregister(target)
         return .with { $0.index = index }
     }
 
@@ -114,14 +112,12 @@ extension CatalogRPC: Mesh_V1_Catalog.SimpleServiceProtocol {
             throw RPCError(code: .invalidArgument, message: "status: use passing, warning or critical")
         }
         try await self.authorize { try await $0.authorizeTTL(node: request.node, checkID: request.checkID, caller: $1) }
-        let index = try await self.mapped {
-            try await self.store.updateTTL(
-                node: request.node,
-                checkID: request.checkID,
-                status: status,
-                output: request.output
-            )
-        }
+        let index = try await self.store.updateTTL(
+            node: request.node,
+            checkID: request.checkID,
+            status: status,
+            output: request.output
+        )
         return .with { $0.index = index }
     }
 
@@ -178,19 +174,6 @@ extension CatalogRPC: Mesh_V1_Catalog.SimpleServiceProtocol {
         guard case .serviceHealth(let entries) = result else { return [] }
         return entries.filter { $0.service.hasTags(tags) && (!passingOnly || $0.aggregateStatus == .passing) }
             .map(Mesh_V1_ServiceHealth.init)
-    }
-
-    private func mapped<T: Sendable>(_ body: () async throws -> T) async throws -> T {
-        do {
-            return try await body()
-        } catch let error as CatalogError {
-            let code: RPCError.Code =
-                switch error {
-                case .invalid, .notTTLCheck, .ambiguousCheck: .invalidArgument
-                case .unknownCheck: .notFound
-                }
-            throw RPCError(code: code, message: error.description)
-        }
     }
 }
 

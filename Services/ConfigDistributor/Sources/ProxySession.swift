@@ -113,7 +113,7 @@ struct ProxySession {
         guard let caller else {
             throw RPCError(code: .permissionDenied, message: "Permission denied: no ACL caller for this call")
         }
-        try caller.check(caller.authorizer.serviceWrite(hello.service), "service:write", on: hello.service)
+        try caller.require(caller.authorizer.serviceWrite(hello.service), "service:write", on: hello.service)
     }
 
     private func push(

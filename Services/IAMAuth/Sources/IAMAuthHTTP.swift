@@ -23,86 +23,72 @@ struct IAMAuthHTTP: Sendable {
     func addRoutes(to router: Router<BasicRequestContext>) {
         let v1 = router.group("v1")
         v1.get("acl/auth-methods") { request, _ in
-            try await self.handle {
-                try await self.demand(request, write: false)
-                return try await self.indexed(.array(try await self.store.methods().map { $0.json(stub: true) }))
-            }
+            try await self.demand(request, write: false)
+            return try await self.indexed(.array(try await self.store.methods().map { $0.json(stub: true) }))
         }
         v1.put("acl/auth-method") { request, _ in
-            try await self.handle { try await self.putMethod(request, pathName: nil) }
+            try await self.putMethod(request, pathName: nil)
         }
         v1.get("acl/auth-method/:name") { request, context in
-            try await self.handle {
-                let name = try ConsulHTTP.pathParameter("name", context, missing: "Missing auth method name")
-                try await self.demand(request, write: false)
-                guard let method = try await self.store.method(named: name) else {
-                    throw ConsulHTTPError(.notFound, "Requested auth method does not exist: ACL not found")
-                }
-                return try await self.indexed(method.json())
+            let name = try ConsulHTTP.pathParameter("name", context, missing: "Missing auth method name")
+            try await self.demand(request, write: false)
+            guard let method = try await self.store.method(named: name) else {
+                throw ConsulHTTPError(.notFound, "Requested auth method does not exist: ACL not found")
             }
+            return try await self.indexed(method.json())
         }
         v1.put("acl/auth-method/:name") { request, context in
-            try await self.handle {
-                try await self.putMethod(
-                    request,
-                    pathName: try ConsulHTTP.pathParameter("name", context, missing: "Missing auth method name")
-                )
-            }
+            try await self.putMethod(
+                request,
+                pathName: try ConsulHTTP.pathParameter("name", context, missing: "Missing auth method name")
+            )
         }
         v1.delete("acl/auth-method/:name") { request, context in
-            try await self.handle { try await self.deleteMethod(request, context) }
+            try await self.deleteMethod(request, context)
         }
         self.addRuleRoutes(to: v1)
         v1.post("acl/login") { request, _ in
-            try await self.handle { try await self.performLogin(request) }
+            try await self.performLogin(request)
         }
         v1.post("acl/logout") { request, _ in
-            try await self.handle { try await self.performLogout(request) }
+            try await self.performLogout(request)
         }
     }
 
     private func addRuleRoutes(to v1: RouterGroup<BasicRequestContext>) {
         v1.get("acl/binding-rules") { request, _ in
-            try await self.handle {
-                try await self.demand(request, write: false)
-                let method = request.uri.queryParameters.get("authmethod")
-                let rules = try await self.store.rules(
-                    where: method.map { "lower(auth_method) = lower(\($0))" }
-                )
-                return try await self.indexed(.array(rules.map(\.json)))
-            }
+            try await self.demand(request, write: false)
+            let method = request.uri.queryParameters.get("authmethod")
+            let rules = try await self.store.rules(
+                where: method.map { "lower(auth_method) = lower(\($0))" }
+            )
+            return try await self.indexed(.array(rules.map(\.json)))
         }
         v1.put("acl/binding-rule") { request, _ in
-            try await self.handle { try await self.putRule(request, pathID: nil) }
+            try await self.putRule(request, pathID: nil)
         }
         v1.get("acl/binding-rule/:id") { request, context in
-            try await self.handle {
-                let id = try ConsulHTTP.pathParameter("id", context, missing: "Missing binding rule ID")
-                try await self.demand(request, write: false)
-                guard IAMAuthInput.isUUID(id), let rule = try await self.store.rule(id: id.lowercased()) else {
-                    throw ConsulHTTPError(.notFound, "Requested binding rule does not exist: ACL not found")
-                }
-                return try await self.indexed(rule.json)
+            let id = try ConsulHTTP.pathParameter("id", context, missing: "Missing binding rule ID")
+            try await self.demand(request, write: false)
+            guard IAMAuthInput.isUUID(id), let rule = try await self.store.rule(id: id.lowercased()) else {
+                throw ConsulHTTPError(.notFound, "Requested binding rule does not exist: ACL not found")
             }
+            return try await self.indexed(rule.json)
         }
         v1.put("acl/binding-rule/:id") { request, context in
-            try await self.handle {
-                try await self.putRule(
-                    request,
-                    pathID: try ConsulHTTP.pathParameter("id", context, missing: "Missing binding rule ID")
-                )
-            }
+            try await self.putRule(
+                request,
+                pathID: try ConsulHTTP.pathParameter("id", context, missing: "Missing binding rule ID")
+            )
         }
         v1.delete("acl/binding-rule/:id") { request, context in
-            try await self.handle {
-                let id = try ConsulHTTP.pathParameter("id", context, missing: "Missing binding rule ID")
-                let caller = try await self.demand(request, write: true)
-                guard IAMAuthInput.isUUID(id), try await self.store.deleteRule(id: id.lowercased()) else {
-                    throw ConsulHTTPError(.notFound, "Cannot find binding rule to delete")
-                }
-                self.logger.info("binding rule deleted", metadata: ["mesh.id": "\(id)", "mesh.by": "\(caller)"])
-                return try ConsulHTTP.json(true)
+            let id = try ConsulHTTP.pathParameter("id", context, missing: "Missing binding rule ID")
+            let caller = try await self.demand(request, write: true)
+            guard IAMAuthInput.isUUID(id), try await self.store.deleteRule(id: id.lowercased()) else {
+                throw ConsulHTTPError(.notFound, "Cannot find binding rule to delete")
             }
+            self.logger.info("binding rule deleted", metadata: ["mesh.id": "\(id)", "mesh.by": "\(caller)"])
+            return try ConsulHTTP.json(true)
         }
     }
 
@@ -219,22 +205,11 @@ struct IAMAuthHTTP: Sendable {
     private func demand(_ request: Request, write: Bool) async throws -> String {
         let caller = try await self.gate.caller(of: request)
         if write {
-            try caller.demand(caller.authorizer.aclWrite, "acl:write")
+            try caller.require(caller.authorizer.aclWrite, "acl:write")
         } else {
-            try caller.demand(caller.authorizer.aclRead, "acl:read")
+            try caller.require(caller.authorizer.aclRead, "acl:read")
         }
         return caller.accessorID
-    }
-
-    /// Runs a handler, turning domain errors into Consul's responses.
-    private func handle(_ body: () async throws -> Response) async throws -> Response {
-        do {
-            return try await body()
-        } catch let error as ACLDenial {
-            throw error.httpError
-        } catch let error as ValidationError {
-            throw ConsulHTTPError.invalid(error)
-        }
     }
 
     private func indexed(_ value: JSONValue) async throws -> Response {
