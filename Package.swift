@@ -273,7 +273,7 @@ let package = Package(
             path: "Services/Agent/Sources",
             dependencies: [
                 "MeshClient", "MeshCore", "MeshRPC", "MeshProto", "MeshTLS", "MeshNet", "MeshWorkload", "AWS",
-                .httpClient, .logging,
+                .httpClient, .logging, .lifecycle,
                 .nio,
                 .nioPosix, .nioHTTP1, .nioFoundation, .hummingbird, .httpTypes, .grpcCore, .grpcTransport, .crypto,
             ]
@@ -282,7 +282,8 @@ let package = Package(
             "AgentMain",
             path: "Services/Agent/Main",
             dependencies: [
-                "Agent", "MeshClient", "MeshCore", "MeshRPC", .argumentParser, .httpClient, .logging, .unixSignals,
+                "Agent", "MeshClient", "MeshCore", "MeshRPC", .argumentParser, .httpClient, .logging, .lifecycle,
+                .unixSignals,
             ]
         ),
         library(

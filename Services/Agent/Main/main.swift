@@ -6,6 +6,7 @@ import Logging
 import MeshClient
 import MeshCore
 import MeshRPC
+import ServiceLifecycle
 import UnixSignals
 
 /// mesh-agent: beside each application (an ECS sidecar container), logs in with the task's IAM
@@ -296,19 +297,6 @@ extension AgentCommand {
         )
         var apiAddr: String = "127.0.0.1:8500"
 
-        /// Serves the local agent API until cancelled; a failure to serve is logged, not fatal
-        /// (the instance's registration and health do not depend on it).
-        func serveAPI(_ api: LocalAgentAPI?, logger: Logger) async {
-            guard let api, let address = HostPort(parsing: self.apiAddr) else { return }
-            do {
-                try await api.serve(host: address.host, port: address.port) { port in
-                    logger.info("local agent API listening", metadata: ["mesh.address": "\(address.host):\(port)"])
-                }
-            } catch {
-                logger.error("local agent API not served", metadata: ["mesh.error": "\(error)"])
-            }
-        }
-
         func localAPI(instance: AppInstance, token: String, logger: Logger) throws -> LocalAgentAPI? {
             guard self.apiAddr != "off" else { return nil }
             guard HostPort(parsing: self.apiAddr) != nil else {
@@ -368,60 +356,55 @@ extension AgentCommand {
             }
             let token = text.trimmingCharacters(in: .whitespacesAndNewlines)
             let agent = Agent(api: self.instance.api, logger: logger)
-            let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint)
-            guard let task = try await self.instance.task() else {
-                // Off ECS: the local check (if any) keeps the instance's status; at SIGTERM the
-                // same order as on ECS, with "the app has exited" read as "its port refuses".
-                var instance = try self.instance.instance(task: nil)
-                let check = try self.localCheck()
-                instance.checkName = check.map { "\($0)" } ?? "mesh-agent"
-                let appPort = instance.port
-                let sync = HealthSync(
+            let instance: AppInstance
+            let sync: HealthSync
+            if let task = try await self.instance.task() {
+                instance = try self.instance.instance(task: task)
+                sync = HealthSync(
                     agent: agent,
                     instance: instance,
+                    token: token,
+                    containers: self.healthSyncContainers.split(separator: ",").map(String.init),
+                    ownContainers: [self.agentContainer],
+                    interval: interval,
+                    shutdownTimeout: timeout
+                ) {
+                    guard let task = try await ECSTaskMetadata.fetch(environment: environment, httpClient: .shared)
+                    else {
+                        throw AgentError("ECS_CONTAINER_METADATA_URI_V4 is not set")
+                    }
+                    return task
+                }
+                logger.info("running: syncing ECS health; on SIGTERM marks critical, deregisters and logs out")
+            } else {
+                // Off ECS: the local check (if any) keeps the instance's status; at SIGTERM the
+                // same order as on ECS, with "the app has exited" read as "its port refuses".
+                var local = try self.instance.instance(task: nil)
+                let check = try self.localCheck()
+                local.checkName = check.map { "\($0)" } ?? "mesh-agent"
+                instance = local
+                let appPort = local.port
+                sync = HealthSync(
+                    agent: agent,
+                    instance: local,
                     token: token,
                     interval: interval,
                     shutdownTimeout: timeout,
                     probe: { await check?.run() ?? (.passing, "mesh-agent is running") },
                     othersStopped: { await !LocalCheck.accepts(host: "127.0.0.1", port: appPort) }
                 )
-                let localAPI = try self.localAPI(instance: instance, token: token, logger: logger)
                 logger.info("running; on SIGTERM marks the instance critical, waits for the app, deregisters")
-                await withTaskGroup(of: Void.self) { group in
-                    group.addTask { await sync.run() }
-                    group.addTask { await self.serveAPI(localAPI, logger: logger) }
-                    for await _ in signals { break }
-                    group.cancelAll()
-                }
-                await localAPI?.deregisterAll()
-                try await sync.shutdown(logout: !self.noLogout)
-                return
             }
-            let instance = try self.instance.instance(task: task)
-            let localAPI = try self.localAPI(instance: instance, token: token, logger: logger)
-            let sync = HealthSync(
-                agent: agent,
-                instance: instance,
-                token: token,
-                containers: self.healthSyncContainers.split(separator: ",").map(String.init),
-                ownContainers: [self.agentContainer],
-                interval: interval,
-                shutdownTimeout: timeout
-            ) {
-                guard let task = try await ECSTaskMetadata.fetch(environment: environment, httpClient: .shared) else {
-                    throw AgentError("ECS_CONTAINER_METADATA_URI_V4 is not set")
-                }
-                return task
-            }
-            logger.info("running: syncing ECS health; on SIGTERM marks critical, deregisters and logs out")
-            await withTaskGroup(of: Void.self) { group in
-                group.addTask { await sync.run() }
-                group.addTask { await self.serveAPI(localAPI, logger: logger) }
-                for await _ in signals { break }
-                group.cancelAll()
-            }
-            await localAPI?.deregisterAll()
-            try await sync.shutdown(logout: !self.noLogout)
+            let run = AgentRun(
+                sync: sync,
+                localAPI: try self.localAPI(instance: instance, token: token, logger: logger),
+                apiAddress: HostPort(parsing: self.apiAddr),
+                logout: !self.noLogout,
+                logger: logger
+            )
+            try await ServiceGroup(
+                configuration: .init(services: [run], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+            ).run()
         }
     }
 }

@@ -1,0 +1,50 @@
+public import Logging
+public import MeshRPC
+public import ServiceLifecycle
+
+/// `mesh-agent run` as a lifecycle service: keeps the instance's health in sync (ECS container
+/// health, or a local check off ECS) and serves the local agent API until graceful shutdown
+/// (SIGTERM or SIGINT through its `ServiceGroup`); then consul-ecs's order: the local API's
+/// registrations removed, the instance marked critical, the other containers or the app waited
+/// for, the instance deregistered, and the token logged out, last.
+public struct AgentRun: Service {
+    let sync: HealthSync
+    let localAPI: LocalAgentAPI?
+    let apiAddress: HostPort?
+    let logout: Bool
+    let logger: Logger
+
+    public init(sync: HealthSync, localAPI: LocalAgentAPI?, apiAddress: HostPort?, logout: Bool, logger: Logger) {
+        self.sync = sync
+        self.localAPI = localAPI
+        self.apiAddress = apiAddress
+        self.logout = logout
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        await withDiscardingTaskGroup { group in
+            group.addTask { await self.sync.run() }
+            if let api = self.localAPI, let address = self.apiAddress {
+                group.addTask { await self.serve(api, at: address) }
+            }
+            try? await gracefulShutdown()
+            group.cancelAll()
+        }
+        await self.localAPI?.deregisterAll()
+        try await self.sync.shutdown(logout: self.logout)
+    }
+
+    /// Serves the local agent API until cancelled; a failure to serve is logged, not fatal (the
+    /// instance's registration and health do not depend on it).
+    private func serve(_ api: LocalAgentAPI, at address: HostPort) async {
+        let logger = self.logger
+        do {
+            try await api.serve(host: address.host, port: address.port) { port in
+                logger.info("local agent API listening", metadata: ["mesh.address": "\(address.host):\(port)"])
+            }
+        } catch {
+            logger.error("local agent API not served", metadata: ["mesh.error": "\(error)"])
+        }
+    }
+}
