@@ -1,4 +1,5 @@
 public import MeshCore
+public import PostgresNIO
 
 /// The one way to read at an index and follow changes: blocking reads (Consul's `?index=&wait=`)
 /// and watch streams are both this loop.
@@ -81,6 +82,26 @@ extension ChangeFeed {
     /// rows change.
     public func changes(of topics: [ChangeTopic]) -> Changes {
         Changes(feed: self, topics: topics, mark: self.mark(topics))
+    }
+}
+
+extension ChangeFeed {
+    /// The one way to write at an index: `body` runs in one transaction with the schema's next
+    /// modify index (taken under the in-flight lock that keeps readers' stable index below it
+    /// until commit), and once it has committed `topics` are published at that index, so this
+    /// replica's watchers wake at once and the others on the coalesced notification.
+    @discardableResult
+    public func write<Result: Sendable>(
+        _ topics: Set<ChangeTopic>,
+        _ body: @escaping @Sendable (PostgresConnection, ModifyIndex) async throws -> Result
+    ) async throws -> Result {
+        let (schema, logger) = (self.schema, self.logger)
+        let (result, index): (Result, ModifyIndex) = try await self.client.transaction(logger: logger) { connection in
+            let index = try await connection.nextIndex(of: schema, logger: logger)
+            return (try await body(connection, index), index)
+        }
+        self.publish(topics, index: index)
+        return result
     }
 }
 

@@ -40,13 +40,7 @@ struct AuthzStore: Sendable {
         _ topic: ChangeTopic,
         _ body: @escaping @Sendable (PostgresConnection, ModifyIndex) async throws -> Result
     ) async throws -> Result {
-        let logger = self.logger
-        let (result, index): (Result, ModifyIndex) = try await self.client.transaction(logger: logger) { connection in
-            let index = try await connection.nextIndex(of: Self.schema, logger: logger)
-            return (try await body(connection, index), index)
-        }
-        self.feed.publish([topic], index: index)
-        return result
+        try await self.feed.write([topic], body)
     }
 
     /// The current stable index (what reads report as `X-Consul-Index`).

@@ -164,15 +164,13 @@ struct CAStore: Sendable {
     /// Stores new provider settings.
     func update(config: CAProviderConfig) async throws {
         let json = try Self.json(config)
-        let index = try await self.client.transaction(logger: self.logger) { connection in
-            let index = try await connection.nextIndex(of: Self.schema, logger: self.logger)
+        let logger = self.logger
+        try await self.feed.write([Self.rootsTopic]) { connection, index in
             try await connection.query(
                 "UPDATE ca.cluster SET config = \(json)::jsonb, modify_index = \(Int64(index))",
-                logger: self.logger
+                logger: logger
             )
-            return index
         }
-        self.feed.publish([Self.rootsTopic], index: index)
     }
 
     /// Removes rotated-out roots whose last leaf has expired (`olderThan` after rotation). Leader only.

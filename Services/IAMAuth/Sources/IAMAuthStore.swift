@@ -190,12 +190,6 @@ struct IAMAuthStore: Sendable {
     private func write<Result: Sendable>(
         _ body: @escaping @Sendable (PostgresConnection, ModifyIndex) async throws -> Result
     ) async throws -> Result {
-        let logger = self.logger
-        let (result, index): (Result, ModifyIndex) = try await self.client.transaction(logger: logger) { connection in
-            let index = try await connection.nextIndex(of: Self.schema, logger: logger)
-            return (try await body(connection, index), index)
-        }
-        self.feed.publish([Self.topic], index: index)
-        return result
+        try await self.feed.write([Self.topic], body)
     }
 }
