@@ -37,23 +37,15 @@ public struct ProxyProcess: Sendable {
             runtime: runtime,
             group: group
         )
-        // Start-up code is done with: let it leave the resident set (again once a dynamic-mode
-        // proxy has its first config and leaf); then, every 10 s, hand back heap a burst of
-        // connections left free.
+        // Start-up code is done with: let it leave the resident set.
         ResidentFootprint.trimExecutableMappings()
-        let trim = Task {
-            try? await Task.sleep(for: .seconds(10))
-            ResidentFootprint.trimExecutableMappings()
-            while !Task.isCancelled {
-                ResidentFootprint.returnFreeHeap()
-                try? await Task.sleep(for: .seconds(10))
-            }
-        }
-        defer { trim.cancel() }
         let service = ProxyService(runtime: runtime, afterStart: afterStart)
         let serviceGroup = ServiceGroup(
             configuration: .init(
-                services: [.init(service: service)],
+                services: [
+                    .init(service: service),
+                    .init(service: FootprintTrimmer(), successTerminationBehavior: .ignore),
+                ],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger
             )
@@ -77,6 +69,23 @@ struct ProxyService: Service {
             group.addTask {
                 try? await gracefulShutdown()
                 await self.runtime.drain()
+            }
+        }
+    }
+}
+
+/// Trims the proxy's resident set while it runs: start-up code leaves it again after 10 s (once
+/// a dynamic-mode proxy has its first config and leaf), then every 10 s the heap a burst of
+/// connections left free goes back to the system.
+struct FootprintTrimmer: Service {
+    func run() async {
+        await cancelWhenGracefulShutdown {
+            try? await Task.sleep(for: .seconds(10))
+            guard !Task.isCancelled else { return }
+            ResidentFootprint.trimExecutableMappings()
+            while !Task.isCancelled {
+                ResidentFootprint.returnFreeHeap()
+                try? await Task.sleep(for: .seconds(10))
             }
         }
     }
