@@ -99,7 +99,7 @@ import Glibc
     @Test("hello world from every server in turn; deny, restore, a failed check and a killed server")
     func walkthrough() async throws {
         let token = UUID().uuidString.lowercased()
-        try await RunningDev.with(token: token, arguments: ["--demo"]) { dev in
+        let demoDirectory = try await RunningDev.with(token: token, arguments: ["--demo"]) { dev in
             let (upstream, instances) = try Self.parse(dev.output)
             let servers: Set = ["http-server-1", "http-server-2", "http-server-3"]
 
@@ -159,6 +159,10 @@ import Glibc
                 let ids = passing.compactMap { ($0["Service"] as? [String: Any])?["ID"] as? String }
                 return Set(ids) == ["http-server-1", "http-server-3"]
             }
+            let line = try #require(dev.output.split(separator: "\n").first { $0.contains("demo: logs in ") })
+            return try #require(line.split(separator: "demo: logs in ").last.map(String.init))
         }
+        // Stopped: the demo's logs and its agents' token files went with it.
+        #expect(!FileManager.default.fileExists(atPath: demoDirectory), "\(demoDirectory) is left behind")
     }
 }

@@ -87,6 +87,8 @@ public struct DevCommand: AsyncParsableCommand {
             keepCAKey: false
         )
         defer { try? FileManager.default.removeItem(atPath: postgres.directory.path + "-tls") }
+        // The demo's logs and its agents' token files: private to this run, gone with it.
+        defer { try? FileManager.default.removeItem(atPath: postgres.directory.path + "-demo") }
         var childEnvironment = environment
         childEnvironment["MESH_DATABASE_URL"] = database.url
         let client = HTTPClient(
