@@ -358,6 +358,7 @@ extension AgentCommand {
             let agent = Agent(api: self.instance.api, logger: logger)
             let instance: AppInstance
             let sync: HealthSync
+            let ready: String
             if let task = try await self.instance.task() {
                 instance = try self.instance.instance(task: task)
                 sync = HealthSync(
@@ -375,7 +376,7 @@ extension AgentCommand {
                     }
                     return task
                 }
-                logger.info("running: syncing ECS health; on SIGTERM marks critical, deregisters and logs out")
+                ready = "running: syncing ECS health; on SIGTERM marks critical, deregisters and logs out"
             } else {
                 // Off ECS: the local check (if any) keeps the instance's status; at SIGTERM the
                 // same order as on ECS, with "the app has exited" read as "its port refuses".
@@ -393,13 +394,14 @@ extension AgentCommand {
                     probe: { await check?.run() ?? (.passing, "mesh-agent is running") },
                     othersStopped: { await !LocalCheck.accepts(host: "127.0.0.1", port: appPort) }
                 )
-                logger.info("running; on SIGTERM marks the instance critical, waits for the app, deregisters")
+                ready = "running; on SIGTERM marks the instance critical, waits for the app, deregisters"
             }
             let run = AgentRun(
                 sync: sync,
                 localAPI: try self.localAPI(instance: instance, token: token, logger: logger),
                 apiAddress: HostPort(parsing: self.apiAddr),
                 logout: !self.noLogout,
+                ready: ready,
                 logger: logger
             )
             try await ServiceGroup(

@@ -12,17 +12,31 @@ public struct AgentRun: Service {
     let localAPI: LocalAgentAPI?
     let apiAddress: HostPort?
     let logout: Bool
+    /// Logged once running, with SIGTERM already trapped: whoever waits for this line may stop
+    /// the agent at once and still get the orderly shutdown.
+    let ready: String
     let logger: Logger
 
-    public init(sync: HealthSync, localAPI: LocalAgentAPI?, apiAddress: HostPort?, logout: Bool, logger: Logger) {
+    public init(
+        sync: HealthSync,
+        localAPI: LocalAgentAPI?,
+        apiAddress: HostPort?,
+        logout: Bool,
+        ready: String,
+        logger: Logger
+    ) {
         self.sync = sync
         self.localAPI = localAPI
         self.apiAddress = apiAddress
         self.logout = logout
+        self.ready = ready
         self.logger = logger
     }
 
     public func run() async throws {
+        // The ServiceGroup traps its signals before it starts its services, so only from here
+        // on does SIGTERM mean "shut down in order" rather than "die".
+        self.logger.info("\(self.ready)")
         await withDiscardingTaskGroup { group in
             group.addTask { await self.sync.run() }
             if let api = self.localAPI, let address = self.apiAddress {

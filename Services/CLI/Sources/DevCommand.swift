@@ -66,6 +66,10 @@ public struct DevCommand: AsyncParsableCommand {
             throw CLIError("--default-policy: use allow or deny, not \"\(self.defaultPolicy)\"")
         }
         let token = self.initialManagementToken ?? UUID().uuidString.lowercased()
+        // Trapped before anything starts: a SIGTERM or Ctrl-C while PostgreSQL and the services
+        // come up is acted on once they are up, and stops them all, instead of killing this
+        // process and leaving them running.
+        let signals = await UnixSignalsSequence(trapping: .sigint, .sigterm)
         let postgres: EphemeralPostgres
         do {
             postgres = try EphemeralPostgres.start(logger: logger)
@@ -156,7 +160,6 @@ public struct DevCommand: AsyncParsableCommand {
                 client: client,
                 logger: logger
             )
-            let signals = await UnixSignalsSequence(trapping: .sigint, .sigterm)
             let policy = self.defaultPolicy
             let gatewayUp = Rendezvous<Bool>()
             let demo =

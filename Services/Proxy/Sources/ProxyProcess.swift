@@ -30,16 +30,12 @@ public struct ProxyProcess: Sendable {
     ) async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: max(self.threads, 1))
         let runtime = ProxyRuntime(options: self.options, group: group, metrics: ProxyMetrics(), logger: logger)
-        if let (snapshot, tls) = initial { try await runtime.apply(snapshot, tls: tls) }
-        let admin = try await AdminServer.start(
-            host: self.adminHost,
-            port: self.adminPort,
+        let service = ProxyService(
             runtime: runtime,
-            group: group
+            initial: initial,
+            admin: (self.adminHost, self.adminPort),
+            afterStart: afterStart
         )
-        // Start-up code is done with: let it leave the resident set.
-        ResidentFootprint.trimExecutableMappings()
-        let service = ProxyService(runtime: runtime, afterStart: afterStart)
         let serviceGroup = ServiceGroup(
             configuration: .init(
                 services: [
@@ -50,18 +46,35 @@ public struct ProxyProcess: Sendable {
                 logger: logger
             )
         )
-        try await serviceGroup.run()
-        try? await admin.close()
+        do {
+            try await serviceGroup.run()
+        } catch {
+            try? await group.shutdownGracefully()
+            throw error
+        }
         try await group.shutdownGracefully()
     }
 }
 
-/// The proxy as a lifecycle service: runs until graceful shutdown, then drains.
+/// The proxy as a lifecycle service. Its listeners and admin endpoint open inside `run`, after
+/// the `ServiceGroup` has trapped SIGTERM: whoever sees the proxy ready may stop it at once and
+/// still get the drain. It runs until graceful shutdown, then drains.
 struct ProxyService: Service {
     let runtime: ProxyRuntime
+    let initial: (ProxySnapshot, ProxyTLS)?
+    let admin: (host: String, port: Int)
     let afterStart: (@Sendable (ProxyRuntime) async -> Void)?
 
     func run() async throws {
+        if let (snapshot, tls) = self.initial { try await self.runtime.apply(snapshot, tls: tls) }
+        let admin = try await AdminServer.start(
+            host: self.admin.host,
+            port: self.admin.port,
+            runtime: self.runtime,
+            group: self.runtime.group
+        )
+        // Start-up code is done with: let it leave the resident set.
+        ResidentFootprint.trimExecutableMappings()
         await withDiscardingTaskGroup { group in
             if let afterStart = self.afterStart {
                 group.addTask { await cancelWhenGracefulShutdown { await afterStart(self.runtime) } }
@@ -71,6 +84,7 @@ struct ProxyService: Service {
                 await self.runtime.drain()
             }
         }
+        try? await admin.close()
     }
 }
 

@@ -1,0 +1,53 @@
+import Foundation
+import MeshTesting
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension DevTests {
+    @Suite("meshctl dev: stopping")
+    struct Stopping {
+        /// Before the fix, SIGTERM before the services were up killed `meshctl dev` outright
+        /// (its signal handler was installed only once everything had started), leaving its
+        /// services to whatever noticed first.
+        @Test("SIGTERM while the services start: they come up, then all stop in order, exit status 0")
+        func sigtermDuringStart() async throws {
+            let port = try FreePort.pick()
+            let log = NSTemporaryDirectory() + "meshctl-dev-stop-\(port).log"
+            defer { unlink(log) }
+            let dev = try Spawned.launch(
+                builtExecutable("meshctl"),
+                ["dev", "--http-addr", "127.0.0.1:\(port)", "--initial-management-token", UUID().uuidString],
+                outputPath: log
+            )
+            defer { dev.stop() }
+            let output = { @Sendable in (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
+            try await eventually(within: .seconds(60), "meshctl dev has started PostgreSQL") {
+                output().contains("PostgreSQL on")
+            }
+            #expect(!output().contains("ready: Consul-compatible API"))
+            kill(dev.pid, SIGTERM)
+            #expect(try await dev.waitForExit() == 0, "\(output())")
+            #expect(output().contains("meshctl dev: stopping"), "\(output())")
+            let postgres = try #require(Self.postgresPID(in: output()))
+            #expect(!Self.isAlive(postgres), "PostgreSQL (pid \(postgres)) still runs")
+        }
+
+        /// Running and not a zombie (whoever reaps the daemonized postmaster may be slow to).
+        private static func isAlive(_ pid: Int32) -> Bool {
+            guard kill(pid, 0) == 0 else { return false }
+            let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
+            guard let close = stat.lastIndex(of: ")") else { return false }
+            return !stat[close...].dropFirst(2).hasPrefix("Z")
+        }
+
+        private static func postgresPID(in output: String) -> Int32? {
+            guard let line = output.split(separator: "\n").first(where: { $0.contains("PostgreSQL on") }),
+                let range = line.range(of: "(pid ")
+            else { return nil }
+            return Int32(line[range.upperBound...].prefix(while: \.isNumber))
+        }
+    }
+}
