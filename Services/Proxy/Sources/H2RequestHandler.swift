@@ -124,14 +124,13 @@ final class H2RequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     /// The runtime's admission of a peer's request (untrusted trust domains are denied).
-    private func admit(_ headers: HPACKHeaders, source: SPIFFEID) -> ProxyRuntime.RequestAdmission {
-        guard self.runtime.trusts(source) else { return .denied }
-        return self.runtime.admit(
-            source: IntentionServiceName(source),
+    private func admit(_ headers: HPACKHeaders, source: SPIFFEID) -> ProxyConfig.RequestAdmission {
+        self.runtime.config?.admit(
+            source: source,
             method: headers.first(name: ":method") ?? "",
             target: headers.first(name: ":path") ?? "",
             headers: headers.filter { !$0.name.hasPrefix(":") }.map { (name: $0.name, value: $0.value) }
-        )
+        ) ?? .denied
     }
 
     /// Answers the stream here (denied, bad request, redirect) and counts it.
@@ -322,11 +321,11 @@ final class AppH2Connection {
     func client(runtime: ProxyRuntime) -> EventLoopFuture<H2Client> {
         if let open = self.open, open.isActive { return self.eventLoop.makeSucceededFuture(open) }
         if let pending = self.pending { return pending }
-        guard case .allow(let host, let port) = runtime.appAddress() else {
+        guard let port = runtime.config?.appPort else {
             return self.eventLoop.makeFailedFuture(ChannelError.connectPending)
         }
         let future = H2Client.connect(
-            host: host,
+            host: runtime.options.appHost,
             port: port,
             on: self.eventLoop,
             tls: nil,

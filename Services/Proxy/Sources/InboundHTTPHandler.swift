@@ -30,7 +30,7 @@ final class InboundHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     private let runtime: ProxyRuntime
-    private let source: IntentionServiceName
+    private let source: SPIFFEID
     private let sourceURI: String
     private var current = Current.idle
     /// The app connection in use; its relay tells ``appClosed(_:context:)`` when it closes (no
@@ -45,7 +45,7 @@ final class InboundHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     init(runtime: ProxyRuntime, source: SPIFFEID, pool: AppHTTP1Pool? = nil) {
         self.runtime = runtime
-        self.source = IntentionServiceName(source)
+        self.source = source
         self.sourceURI = source.uri
         self.pool = pool
     }
@@ -55,12 +55,13 @@ final class InboundHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case .head(let head):
             self.keepAlive = head.isKeepAlive
             self.runtime.metrics.httpRequests.increment()
-            let admission = self.runtime.admit(
-                source: self.source,
-                method: head.method.rawValue,
-                target: head.uri,
-                headers: head.headers.map { (name: $0.name, value: $0.value) }
-            )
+            let admission =
+                self.runtime.config?.admit(
+                    source: self.source,
+                    method: head.method.rawValue,
+                    target: head.uri,
+                    headers: head.headers.map { (name: $0.name, value: $0.value) }
+                ) ?? .denied
             var forwarded = head
             switch admission {
             case .forward(let target, let dropping):
@@ -147,7 +148,7 @@ final class InboundHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
             self.appWritable(context: context)
             return
         }
-        guard case .allow(let host, let port) = self.runtime.appAddress() else {
+        guard let port = self.runtime.config?.appPort else {
             self.respond(context: context, status: .serviceUnavailable, body: "no upstream app\n")
             return
         }
@@ -160,7 +161,7 @@ final class InboundHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
                     try channel.pipeline.syncOperations.addHTTPClientHandlers()
                 }
             }
-            .connect(host: host, port: port)
+            .connect(host: self.runtime.options.appHost, port: port)
             .assumeIsolated()
             .whenComplete { result in
                 switch result {

@@ -107,41 +107,37 @@ final class InboundHandler: ChannelInboundHandler, RemovableChannelHandler {
             self.close(context: context)
             return
         }
-        if self.runtime.servesHTTP2 {
-            guard self.runtime.trusts(source) else {
+        // One read of the config: every decision about this connection is made on one version.
+        guard let config = self.runtime.config else {
+            self.close(context: context)
+            return
+        }
+        if config.mode != .opaque {
+            // HTTP services: the trust domain here, the intentions per request after.
+            guard config.trusts(source) else {
                 self.runtime.metrics.intentionDenials.increment()
                 self.close(context: context)
                 return
             }
-            self.switchToHTTP2(context: context, source: source)
-            return
-        }
-        if self.runtime.servesHTTP {
-            guard self.runtime.trusts(source) else {
-                self.runtime.metrics.intentionDenials.increment()
-                self.close(context: context)
-                return
-            }
-            if negotiated == "h2" {
-                self.switchToHTTP1OverH2(context: context, source: source)
-            } else {
-                self.switchToHTTP(context: context, source: source)
+            switch (config.mode, negotiated) {
+            case (.http2, _): self.switchToHTTP2(context: context, source: source)
+            case (_, "h2"): self.switchToHTTP1OverH2(context: context, source: source)
+            default: self.switchToHTTP(context: context, source: source)
             }
             return
         }
-        switch self.runtime.authorizeInbound(source: source) {
-        case .deny(let reason):
+        if let reason = config.refusal(ofConnectionFrom: source) {
             self.runtime.metrics.intentionDenials.increment()
             self.runtime.logger.info(
                 "inbound connection denied by intentions",
                 metadata: ["source": "\(source)", "reason": "\(reason)"]
             )
             self.close(context: context)
-        case .allow(let appHost, let appPort):
-            self.state = .connecting
-            try? context.channel.syncOptions?.setOption(.autoRead, value: false)
-            self.connectApp(context: context, host: appHost, port: appPort)
+            return
         }
+        self.state = .connecting
+        try? context.channel.syncOptions?.setOption(.autoRead, value: false)
+        self.connectApp(context: context, host: self.runtime.options.appHost, port: config.appPort)
     }
 
     /// HTTP services: decode requests and let the HTTP handler authorize each one.

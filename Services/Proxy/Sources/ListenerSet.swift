@@ -84,7 +84,7 @@ actor ListenerSet {
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    guard let tls = runtime.serverTLS() else { throw ChannelError.ioOnClosedChannel }
+                    guard let tls = runtime.config?.tls.server else { throw ChannelError.ioOnClosedChannel }
                     runtime.metrics.inboundConnections.increment()
                     runtime.metrics.inboundActive.increment()
                     runtime.inboundOpen.add(1, ordering: .relaxed)

@@ -84,7 +84,7 @@ final class OutboundHandler: ChannelInboundHandler, RemovableChannelHandler {
     private func connected(
         context: ChannelHandlerContext,
         upstream: UpstreamConnection,
-        route: ProxyRuntime.Route,
+        route: ProxyConfig.Route,
         endpoint: ProxyEndpoint,
         key: SparePool.Key
     ) {
@@ -106,7 +106,7 @@ final class OutboundHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// Dials spares for `key` one after another until the pool has what its policy asks for.
     private static func topUp(
         _ key: SparePool.Key,
-        route: ProxyRuntime.Route,
+        route: ProxyConfig.Route,
         endpoint: ProxyEndpoint,
         runtime: ProxyRuntime,
         on eventLoop: any EventLoop

@@ -8,54 +8,16 @@ import Synchronization
 
 /// A running proxy: its listeners, the config in force and the per-upstream rotations.
 ///
-/// The data path reads the config under a short lock at each new connection; ``apply(_:tls:)``
-/// swaps it whole, so a connection sees one consistent version, and established connections keep
-/// the TLS context and endpoint they started with (rotation and endpoint changes drop nothing).
+/// The data path reads the ``ProxyConfig`` in force under a short lock, once per new connection
+/// (and per request on HTTP listeners); ``apply(_:tls:)`` swaps it whole, so each decision sees
+/// one consistent version, and established connections keep the TLS context and endpoint they
+/// started with (rotation and endpoint changes drop nothing).
 public final class ProxyRuntime: Sendable {
-    /// What an inbound connection gets after its identity was read.
-    enum InboundVerdict {
-        case allow(host: String, port: Int)
-        case deny(String)
-    }
-
-    /// How connections to one upstream are made.
-    struct Route: Sendable {
-        let balancer: EndpointBalancer
-        let expectedIdentity: SPIFFEID
-        let tls: ProxyTLS
-        let mode: UpstreamMode
-    }
-
-    /// How an upstream listener carries the app's traffic, by the upstream's protocol.
-    enum UpstreamMode: Sendable {
-        /// `tcp`: one mTLS connection per app connection, bytes spliced.
-        case opaque
-        /// `http`: HTTP/1.1 decoded, each request on a stream of a pooled HTTP/2 connection.
-        case http1
-        /// `http2` and `grpc`: the app's HTTP/2 streams, each on a stream of a pooled connection.
-        case http2
-
-        init(protocolName: String) {
-            switch protocolName {
-            case "http": self = .http1
-            case "http2", "grpc": self = .http2
-            default: self = .opaque
-            }
-        }
-    }
-
-    struct Config: Sendable {
-        var snapshot: ProxySnapshot
-        var tls: ProxyTLS
-        var intentions: IntentionSet
-        var routes: [String: Route]
-    }
-
     public let options: ProxyOptions
     public let metrics: ProxyMetrics
     public let logger: Logger
     let group: any EventLoopGroup
-    private let config = Mutex<Config?>(nil)
+    private let current = Mutex<ProxyConfig?>(nil)
     private let listeners: ListenerSet
     private let draining = Atomic<Bool>(false)
     /// Pooled HTTP/2 connections to the endpoints of `http2` and `grpc` upstreams.
@@ -77,20 +39,23 @@ public final class ProxyRuntime: Sendable {
         self.h2Pool = H2Pool(handshakes: metrics.clientHandshakes)
     }
 
+    /// The config in force, if any: read it once and decide on it.
+    var config: ProxyConfig? { self.current.withLock { $0 } }
+
     /// The snapshot in force, if any.
-    public var snapshot: ProxySnapshot? { self.config.withLock { $0?.snapshot } }
+    public var snapshot: ProxySnapshot? { self.config?.snapshot }
 
     /// Ready: a config is in force, its listeners are bound, and no drain has begun.
     public var isReady: Bool {
-        self.config.withLock { $0 != nil } && !self.draining.load(ordering: .relaxed)
+        self.config != nil && !self.draining.load(ordering: .relaxed)
     }
 
     /// Puts `snapshot` and `tls` in force: validates them, then binds the listeners they add and
     /// closes the ones they remove. Throws (and changes nothing) when the snapshot is unusable, so
     /// the caller can NACK it and keep serving on the previous one.
     public func apply(_ snapshot: ProxySnapshot, tls: ProxyTLS) async throws(ProxyError) {
-        let previous = self.config.withLock { $0 }
-        var routes: [String: Route] = [:]
+        let previous = self.config
+        var routes: [String: ProxyConfig.Route] = [:]
         for upstream in snapshot.upstreams {
             guard let identity = SPIFFEID(uri: upstream.expectedIdentity) else {
                 throw ProxyError(
@@ -112,16 +77,16 @@ public final class ProxyRuntime: Sendable {
                     ejectionTime: self.options.ejectionTime
                 )
             }
-            routes[upstream.service] = Route(
+            routes[upstream.service] = ProxyConfig.Route(
                 balancer: balancer,
                 expectedIdentity: identity,
                 tls: tls,
-                mode: UpstreamMode(protocolName: upstream.protocolName)
+                mode: ProxyConfig.UpstreamMode(protocolName: upstream.protocolName)
             )
         }
-        let next = Config(snapshot: snapshot, tls: tls, intentions: IntentionSet(snapshot.intentions), routes: routes)
+        let next = ProxyConfig(snapshot: snapshot, tls: tls, routes: routes)
         try await self.listeners.reconcile(snapshot: snapshot, runtime: self)
-        self.config.withLock { $0 = next }
+        self.current.withLock { $0 = next }
         self.h2Pool.keep(only: Set(snapshot.upstreams.flatMap(\.endpoints)))
         self.metrics.configApplied(version: snapshot.version)
         self.logger.info(
@@ -141,7 +106,7 @@ public final class ProxyRuntime: Sendable {
 
     /// The endpoints of `service` now out of rotation after failures.
     public func ejectedEndpoints(_ service: String) -> [ProxyEndpoint] {
-        self.config.withLock { $0?.routes[service]?.balancer.ejected() } ?? []
+        self.config?.routes[service]?.balancer.ejected() ?? []
     }
 
     /// An upstream endpoint's connection failed before it carried anything: counted, released,
@@ -149,7 +114,7 @@ public final class ProxyRuntime: Sendable {
     /// caller may try once more elsewhere (`attempt` is below ``OutboundHandler/maxAttempts``).
     func endpointFailed(
         _ endpoint: ProxyEndpoint,
-        of route: Route,
+        of route: ProxyConfig.Route,
         upstream: String,
         attempt: Int,
         error: any Error
@@ -172,89 +137,7 @@ public final class ProxyRuntime: Sendable {
         return attempt < OutboundHandler.maxAttempts
     }
 
-    func serverTLS() -> NIOSSLContext? { self.config.withLock { $0?.tls.server } }
-
-    func route(for service: String) -> Route? { self.config.withLock { $0?.routes[service] } }
-
-    /// Whether the public listener decodes HTTP/1.1 (the service's protocol is `http`).
-    var servesHTTP: Bool { self.config.withLock { $0?.snapshot.protocolName == "http" } }
-
-    /// Whether the public listener speaks HTTP/2 (the service's protocol is `http2` or `grpc`).
-    var servesHTTP2: Bool {
-        self.config.withLock { UpstreamMode(protocolName: $0?.snapshot.protocolName ?? "") == .http2 }
-    }
-
-    /// A peer of this trust domain? (HTTP services check intentions per request, after this.)
-    func trusts(_ source: SPIFFEID) -> Bool {
-        self.config.withLock { $0.map { source.trustDomain == $0.snapshot.trustDomain.lowercased() } ?? false }
-    }
-
-    /// What the public listener does with one request.
-    enum RequestAdmission: Equatable {
-        /// Send it to the app with this target (normalized) and without the headers named.
-        case forward(target: String, dropping: [String])
-        /// Answer 307 with this target as `Location`.
-        case redirect(String)
-        /// Answer 400; the reason is for the log.
-        case badRequest(String)
-        /// The L7 intentions deny it: 403.
-        case denied
-    }
-
-    /// Envoy's HTTP connection manager then its RBAC filter: the request is normalized as the
-    /// mesh's `RequestNormalization` says, and the L7 intentions decide on the normalized
-    /// request, which is what the app receives. One read of the config serves both.
-    func admit(
-        source: IntentionServiceName,
-        method: String,
-        target: String,
-        headers: [(name: String, value: String)]
-    ) -> RequestAdmission {
-        guard let config = self.config.withLock({ $0 }) else { return .denied }
-        let normalization = config.snapshot.requestNormalization ?? .default
-        var kept: [(name: String, value: String)] = []
-        var dropping: [String] = []
-        for header in headers {
-            switch normalization.admits(headerNamed: header.name) {
-            case .allow: kept.append(header)
-            case .rejectRequest: return .badRequest("header name with an underscore")
-            case .dropHeader: dropping.append(header.name)
-            }
-        }
-        let normalized: String
-        switch normalization.normalize(target: target) {
-        case .forward(let path): normalized = path
-        case .redirect(let path): return .redirect(path)
-        case .reject(let reason): return .badRequest(reason)
-        }
-        let allowed = config.intentions.authorize(
-            source: source,
-            destination: IntentionServiceName(config.snapshot.service),
-            request: IntentionHTTPRequest(method: method, path: normalized, headers: kept),
-            defaultAllow: config.snapshot.defaultAllow
-        ).allowed
-        return allowed ? .forward(target: normalized, dropping: dropping) : .denied
-    }
-
-    /// Where the local app listens.
-    func appAddress() -> InboundVerdict {
-        guard let port = self.config.withLock({ $0?.snapshot.localAppPort }) else { return .deny("no config") }
-        return .allow(host: self.options.appHost, port: port)
-    }
-
-    func authorizeInbound(source: SPIFFEID) -> InboundVerdict {
-        guard let config = self.config.withLock({ $0 }) else { return .deny("no config") }
-        guard source.trustDomain == config.snapshot.trustDomain.lowercased() else {
-            return .deny("trust domain \(source.trustDomain) is not \(config.snapshot.trustDomain)")
-        }
-        let decision = config.intentions.authorizeConnection(
-            source: IntentionServiceName(source),
-            destination: IntentionServiceName(config.snapshot.service),
-            defaultAllow: config.snapshot.defaultAllow
-        )
-        guard decision.allowed else { return .deny(decision.reason) }
-        return .allow(host: self.options.appHost, port: config.snapshot.localAppPort)
-    }
+    func route(for service: String) -> ProxyConfig.Route? { self.config?.routes[service] }
 
     /// SIGTERM: stop accepting inbound connections at once, let open ones finish, keep the
     /// upstream listeners serving the app until it has exited (its port refuses connections) and
