@@ -112,7 +112,7 @@ let package = Package(
             dependencies: ["MeshCore", .postgres, .lifecycle, .logging, .nio, .nioSSL, .metrics]
         ),
         // Flags-and-environment settings, addresses and logging setup for every executable.
-        library("MeshProcess", path: "Shared/MeshProcess", dependencies: ["MeshCore", .logging]),
+        library("MeshProcess", path: "Shared/MeshProcess", dependencies: ["MeshCore", .logging, .argumentParser]),
         library(
             "MeshRPC",
             path: "Shared/MeshRPC",
@@ -191,7 +191,9 @@ let package = Package(
         executable(
             "CatalogMain",
             path: "Services/Catalog/Main",
-            dependencies: ["Catalog", "MeshServer", "MeshStoreHost", .argumentParser, .lifecycle, .logging]
+            dependencies: [
+                "MeshProcess", "Catalog", "MeshServer", "MeshStoreHost", .argumentParser, .lifecycle, .logging,
+            ]
         ),
         library(
             "CA",
@@ -205,7 +207,7 @@ let package = Package(
         executable(
             "CAMain",
             path: "Services/CA/Main",
-            dependencies: ["CA", "MeshServer", "MeshStoreHost", .argumentParser, .lifecycle, .logging]
+            dependencies: ["MeshProcess", "CA", "MeshServer", "MeshStoreHost", .argumentParser, .lifecycle, .logging]
         ),
         library(
             "Authz",
@@ -219,7 +221,9 @@ let package = Package(
         executable(
             "AuthzMain",
             path: "Services/Authz/Main",
-            dependencies: ["Authz", "MeshServer", "MeshStoreHost", .argumentParser, .lifecycle, .logging]
+            dependencies: [
+                "MeshProcess", "Authz", "MeshServer", "MeshStoreHost", .argumentParser, .lifecycle, .logging,
+            ]
         ),
         library(
             "IAMAuth",
@@ -235,7 +239,9 @@ let package = Package(
         executable(
             "IAMAuthMain",
             path: "Services/IAMAuth/Main",
-            dependencies: ["IAMAuth", "MeshServer", "MeshStoreHost", .argumentParser, .lifecycle, .logging]
+            dependencies: [
+                "MeshProcess", "IAMAuth", "MeshServer", "MeshStoreHost", .argumentParser, .lifecycle, .logging,
+            ]
         ),
         library(
             "ConfigDistributor",
@@ -248,13 +254,16 @@ let package = Package(
         executable(
             "ConfigDistributorMain",
             path: "Services/ConfigDistributor/Main",
-            dependencies: ["ConfigDistributor", "MeshServer", "MeshRPC", .argumentParser, .lifecycle, .logging]
+            dependencies: [
+                "MeshProcess", "ConfigDistributor", "MeshServer", "MeshRPC", .argumentParser, .lifecycle, .logging,
+            ]
         ),
         library(
             "Proxy",
             path: "Services/Proxy/Sources",
             dependencies: [
-                "MeshCore", "MeshTLS", "MeshProto", "MeshNet", "MeshWorkload", .nio, .nioPosix, .nioSSL, .nioTLS,
+                "MeshCore", "MeshTLS", "MeshProto", "MeshNet", "MeshWorkload", "MeshProcess", .argumentParser, .nio,
+                .nioPosix, .nioSSL, .nioTLS,
                 .nioHTTP1, .nioHTTP2,
                 .nioHPACK, .logging, .prometheus, .lifecycle, .unixSignals, .grpcCore, .grpcTransport, .crypto,
             ]
@@ -263,7 +272,7 @@ let package = Package(
         // to FoundationEssentials, and not mapping Foundation and ICU saves ~9 MiB of RSS.
         .executableTarget(
             name: "ProxyMain",
-            dependencies: ["Proxy", "MeshCore", "MeshProcess", .argumentParser, .logging],
+            dependencies: ["Proxy", "MeshProcess"],
             path: "Services/Proxy/Main",
             swiftSettings: upcomingFeatures,
             linkerSettings: [.unsafeFlags(["-Xlinker", "--as-needed"])]
@@ -272,8 +281,8 @@ let package = Package(
             "Agent",
             path: "Services/Agent/Sources",
             dependencies: [
-                "MeshClient", "MeshCore", "MeshRPC", "MeshProto", "MeshTLS", "MeshNet", "MeshWorkload", "AWS",
-                .httpClient, .logging, .lifecycle,
+                "MeshClient", "MeshCore", "MeshRPC", "MeshProto", "MeshTLS", "MeshNet", "MeshWorkload", "MeshProcess",
+                "AWS", .argumentParser, .httpClient, .logging, .lifecycle,
                 .nio,
                 .nioPosix, .nioHTTP1, .nioFoundation, .hummingbird, .httpTypes, .grpcCore, .grpcTransport, .crypto,
             ]
@@ -281,10 +290,7 @@ let package = Package(
         executable(
             "AgentMain",
             path: "Services/Agent/Main",
-            dependencies: [
-                "Agent", "MeshClient", "MeshCore", "MeshRPC", .argumentParser, .httpClient, .logging, .lifecycle,
-                .unixSignals,
-            ]
+            dependencies: ["Agent", "MeshProcess"]
         ),
         library(
             "CLI",
@@ -295,7 +301,7 @@ let package = Package(
                 .lifecycle, .unixSignals, .logging, .nio, .nioFoundation, .nioHTTP1, .hummingbird, .httpTypes,
             ]
         ),
-        executable("MeshCTL", path: "Services/CLI/Main", dependencies: ["CLI", .argumentParser]),
+        executable("MeshCTL", path: "Services/CLI/Main", dependencies: ["MeshProcess", "CLI"]),
         // What every benchmark shares: output, statistics, the closed-loop rate measurement.
         library("BenchSupport", path: "Benchmarks/BenchSupport", dependencies: []),
         // The registration benchmark's reference server: catalog.register(...) behind the same stack.

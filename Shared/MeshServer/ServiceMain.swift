@@ -1,4 +1,4 @@
-public import ArgumentParser
+import ArgumentParser
 import Foundation
 public import Logging
 import MeshRPC
@@ -33,22 +33,5 @@ public enum ServiceMain {
             )
         )
         try await group.run()
-    }
-}
-
-extension AsyncParsableCommand {
-    /// A `main.swift`'s one line: parses the command line and runs the command; a parse or
-    /// usage error is printed with the help and ends the process as ArgumentParser does.
-    public static func runAsMain() async {
-        do {
-            var command = try Self.parseAsRoot()
-            if var command = command as? any AsyncParsableCommand {
-                try await command.run()
-            } else {
-                try command.run()
-            }
-        } catch {
-            Self.exit(withError: error)
-        }
     }
 }

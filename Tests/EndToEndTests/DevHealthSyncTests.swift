@@ -150,9 +150,13 @@ extension DevTests {
                     metadata.change { $0.app.health = "UNHEALTHY" }
                     try await eventually("the check turns critical") { try await check()?.status == "critical" }
                     // Peers see the sidecar go too: its check follows the application's.
+                    // (By its ID: the sidecar also has the agent's liveness check, which stays passing.)
                     try await eventually("the sidecar's check turns critical") {
                         let checks = try await admin.get("/v1/health/checks/web-sidecar-proxy").array
-                        return checks.first?["Status"] as? String == "critical"
+                        let synced = checks.first {
+                            ($0["CheckID"] as? String)?.hasSuffix("-sidecar-proxy:ecs-health") == true
+                        }
+                        return synced?["Status"] as? String == "critical"
                     }
                     #expect(try await check()?.output.contains("app is UNHEALTHY") == true)
                     metadata.change { $0.app.health = "HEALTHY" }

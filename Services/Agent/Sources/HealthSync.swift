@@ -8,63 +8,26 @@ public struct HealthSync: Sendable {
     public var agent: Agent
     public var instance: AppInstance
     public var token: String
-    /// The containers whose health decides the instance's (essential ones with health checks).
-    public var containers: [String]
-    /// This agent's own container(s), not waited for at shutdown.
-    public var ownContainers: Set<String>
     public var interval: Duration
     /// How long shutdown waits for the other containers before deregistering anyway.
     public var shutdownTimeout: Duration
-    /// The instance's current status (ECS: from the task metadata; elsewhere: a local check).
-    public var probe: @Sendable () async throws -> (ECSHealth.Status, String)
-    /// Whether the other containers or processes of the instance have exited (the shutdown waits for it).
-    public var othersStopped: @Sendable () async -> Bool
+    /// What decides the instance's status, and tells when its other parts have exited.
+    public var health: HealthSource
 
-    public init(
-        agent: Agent,
-        instance: AppInstance,
-        token: String,
-        containers: [String],
-        ownContainers: Set<String>,
-        interval: Duration = .seconds(1),
-        shutdownTimeout: Duration = .seconds(30),
-        fetch: @escaping @Sendable () async throws -> ECSTaskMetadata
-    ) {
-        self.init(
-            agent: agent,
-            instance: instance,
-            token: token,
-            interval: interval,
-            shutdownTimeout: shutdownTimeout,
-            probe: { ECSHealth.evaluate(try await fetch(), containers: containers) },
-            othersStopped: {
-                guard let task = try? await fetch() else { return false }
-                return ECSHealth.othersStopped(task, excluding: ownContainers)
-            }
-        )
-        self.containers = containers
-        self.ownContainers = ownContainers
-    }
-
-    /// Health sync from any probe (a local HTTP or TCP check off ECS).
     public init(
         agent: Agent,
         instance: AppInstance,
         token: String,
         interval: Duration = .seconds(1),
         shutdownTimeout: Duration = .seconds(30),
-        probe: @escaping @Sendable () async throws -> (ECSHealth.Status, String),
-        othersStopped: @escaping @Sendable () async -> Bool
+        health: HealthSource
     ) {
         self.agent = agent
         self.instance = instance
         self.token = token
-        self.containers = []
-        self.ownContainers = []
         self.interval = interval
         self.shutdownTimeout = shutdownTimeout
-        self.probe = probe
-        self.othersStopped = othersStopped
+        self.health = health
     }
 
     private var logger: Logger { self.agent.logger }
@@ -85,7 +48,7 @@ public struct HealthSync: Sendable {
                 }
             }
             do {
-                let health = try await self.probe()
+                let health = try await self.health.probe()
                 if last.map({ $0 != health }) ?? true || sinceWrite >= 30 {
                     try await self.agent.register(self.instance, token: self.token, health: health)
                     if last?.0 != health.0 {
@@ -119,7 +82,7 @@ public struct HealthSync: Sendable {
         }
         let deadline = ContinuousClock.now + self.shutdownTimeout
         while ContinuousClock.now < deadline {
-            if await self.othersStopped() { break }
+            if await self.health.othersStopped() { break }
             try? await Task.sleep(for: self.interval)
         }
         try await self.agent.shutdown(self.instance, token: self.token, logout: logout)

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Authz
 import Logging
+import MeshProcess
 import MeshServer
 import MeshStoreHost
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import CA
+import MeshProcess
 import MeshServer
 import MeshStoreHost
 

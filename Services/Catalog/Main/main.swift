@@ -1,5 +1,6 @@
 import ArgumentParser
 import Catalog
+import MeshProcess
 import MeshServer
 import MeshStoreHost
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import ConfigDistributor
+import MeshProcess
 import MeshRPC
 import MeshServer
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import IAMAuth
+import MeshProcess
 import MeshServer
 import MeshStoreHost
 
