@@ -61,10 +61,15 @@ public struct LocalAgentAPI: Sendable {
         )
     }
 
-    /// Serves until the task is cancelled (the agent's own signal handling decides when; the
-    /// application installs none).
+    /// Serves, and runs the probes of the checks registered through it, until the task is
+    /// cancelled (the agent's own signal handling decides when; the application installs none).
     public func serve(host: String, port: Int, onBound: @escaping @Sendable (Int) async -> Void) async throws {
-        try await self.application(host: host, port: port, onBound: onBound).runService(gracefulShutdownSignals: [])
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask { await self.registry.probes.run() }
+            try await self.application(host: host, port: port, onBound: onBound)
+                .runService(gracefulShutdownSignals: [])
+            group.cancelAll()
+        }
     }
 
     /// Deregisters what was registered through the API (at shutdown, before the instance itself).

@@ -8,7 +8,8 @@ import MeshCore
 /// agent owns, so that it can list, deregister and keep probing them.
 actor LocalRegistry {
     private var services: [String: ServiceDefinition] = [:]
-    private var probes: [String: Task<Void, Never>] = [:]
+    /// Run by the local agent API's `serve`.
+    nonisolated let probes = ProbeSet()
 
     func service(_ id: String) -> ServiceDefinition? { self.services[id] }
 
@@ -27,7 +28,7 @@ actor LocalRegistry {
             switch check.probe {
             case .ttl: continue
             case .http, .tcp:
-                self.probes[check.id] = Task { await run(check) }
+                self.probes.start(check.id) { await run(check) }
             }
         }
     }
@@ -36,18 +37,18 @@ actor LocalRegistry {
     func add(_ check: AgentCheckDefinition, probe run: @escaping @Sendable (AgentCheckDefinition) async -> Void) -> Bool
     {
         guard var definition = self.services[check.serviceID] else { return false }
-        self.probes.removeValue(forKey: check.id)?.cancel()
+        self.probes.stop(check.id)
         definition.checks.removeAll { $0.id == check.id }
         definition.checks.append(check)
         self.services[check.serviceID] = definition
-        if case .ttl = check.probe {} else { self.probes[check.id] = Task { await run(check) } }
+        if case .ttl = check.probe {} else { self.probes.start(check.id) { await run(check) } }
         return true
     }
 
     /// Removes check `id` from its service; nil when no local service has it.
     func removeCheck(_ id: String) -> AgentCheckDefinition? {
         guard let check = self.check(id), var definition = self.services[check.serviceID] else { return nil }
-        self.probes.removeValue(forKey: id)?.cancel()
+        self.probes.stop(id)
         definition.checks.removeAll { $0.id == id }
         self.services[check.serviceID] = definition
         return check
@@ -66,7 +67,7 @@ actor LocalRegistry {
 
     private func stopProbes(of serviceID: String) {
         for check in self.services[serviceID]?.checks ?? [] {
-            self.probes.removeValue(forKey: check.id)?.cancel()
+            self.probes.stop(check.id)
         }
     }
 }
