@@ -1,5 +1,6 @@
 public import Foundation
 public import Logging
+import MeshCore
 public import MeshStore
 import PostgresNIO
 import Synchronization
@@ -113,7 +114,7 @@ public final class EphemeralPostgres: Sendable {
                 )
                 logger.debug(
                     "ephemeral postgres started",
-                    metadata: ["mesh.pid": "\(pid)", "mesh.address": "127.0.0.1:\(port)"]
+                    metadata: [LogKey.pid: "\(pid)", LogKey.address: "127.0.0.1:\(port)"]
                 )
                 return EphemeralPostgres(
                     settings: DatabaseSettings(host: "127.0.0.1", port: port, database: "postgres"),

@@ -92,7 +92,7 @@ public final class RemoteACL: Service, Sendable {
                 try await acl.watchChanges(.init()) { response in
                     self.logger.debug("ACL watch open")
                     for try await change in response.messages {
-                        self.logger.debug("ACL change", metadata: ["mesh.index": "\(change.index)"])
+                        self.logger.debug("ACL change", metadata: [LogKey.index: "\(change.index)"])
                         self.gate.invalidate(defaultPolicy: ACLDefault(rawValue: change.defaultPolicy))
                         self.synced.fulfill(true)
                         delivered.store(true, ordering: .relaxed)
@@ -102,7 +102,7 @@ public final class RemoteACL: Service, Sendable {
                 if Task.isCancelled { return }
                 self.logger.warning(
                     "ACL watch lost; retrying",
-                    metadata: ["mesh.error": "\(error)", "mesh.backoff": "\(backoff)"]
+                    metadata: [LogKey.error: "\(error)", LogKey.backoff: "\(backoff)"]
                 )
             }
             self.logger.debug("ACL watch ended")

@@ -174,7 +174,7 @@ public final class ServerHost: Sendable {
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? 0
                 let bound = HostPort(host: channel.localAddress?.ipAddress ?? "127.0.0.1", port: port)
-                logger.info("\(name) http listening", metadata: ["mesh.address": "\(bound)"])
+                logger.info("\(name) http listening", metadata: [LogKey.address: "\(bound)"])
                 httpAddress.fulfill(bound)
             },
             logger: self.logger
@@ -190,7 +190,7 @@ public final class ServerHost: Sendable {
         return OneShotService {
             if let address = try await grpcServer.listeningAddress?.ipv4 {
                 let bound = HostPort(host: address.host, port: address.port)
-                logger.info("\(name) grpc listening", metadata: ["mesh.address": "\(bound)"])
+                logger.info("\(name) grpc listening", metadata: [LogKey.address: "\(bound)"])
                 grpcAddress.fulfill(bound)
             }
             _ = await httpAddress.value

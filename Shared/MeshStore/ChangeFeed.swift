@@ -139,7 +139,7 @@ public final class ChangeFeed: Sendable {
 
     /// Wakes every watcher (used when notifications may have been missed).
     public func wakeAll(reason: String) {
-        self.logger.debug("waking all watchers", metadata: ["mesh.reason": "\(reason)"])
+        self.logger.debug("waking all watchers", metadata: [LogKey.reason: "\(reason)"])
         let waiters = self.state.withLock { $0.bump([Self.everything], index: 0) }
         for waiter in waiters { waiter.resume(returning: true) }
     }
@@ -231,7 +231,7 @@ extension ChangeFeed: Service {
                 if Task.isCancelled { return }
                 self.logger.warning(
                     "change feed listen connection failed",
-                    metadata: ["mesh.error": "\(String(reflecting: error))"]
+                    metadata: [LogKey.error: "\(String(reflecting: error))"]
                 )
             }
             try? await Task.sleep(for: backoff)
@@ -261,7 +261,7 @@ extension ChangeFeed: Service {
                 // The other replicas fall back on their periodic check.
                 self.logger.warning(
                     "change notification failed",
-                    metadata: ["mesh.error": "\(String(reflecting: error))"]
+                    metadata: [LogKey.error: "\(String(reflecting: error))"]
                 )
             }
         }
@@ -283,7 +283,7 @@ extension ChangeFeed: Service {
                 lastSeen = stable
                 self.state.withLock { $0.highestAnnounced = max($0.highestAnnounced, stable) }
             } catch {
-                self.logger.debug("periodic index check failed", metadata: ["mesh.error": "\(error)"])
+                self.logger.debug("periodic index check failed", metadata: [LogKey.error: "\(error)"])
             }
         }
     }

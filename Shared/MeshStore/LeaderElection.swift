@@ -57,7 +57,7 @@ extension LeaderElection: Service {
                     if Task.isCancelled { break }
                     self.logger.warning(
                         "leader election session failed",
-                        metadata: ["mesh.error": "\(String(reflecting: error))"]
+                        metadata: [LogKey.error: "\(String(reflecting: error))"]
                     )
                 }
                 try? await Task.sleep(for: self.retryInterval)

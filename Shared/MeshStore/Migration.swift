@@ -1,4 +1,5 @@
 public import Logging
+import MeshCore
 public import PostgresNIO
 
 /// One step of a schema's history. Append only: never edit a migration that has shipped.
@@ -45,7 +46,7 @@ public struct SchemaMigrator: Sendable {
     @discardableResult
     public func migrate(on client: PostgresClient, logger: Logger) async throws -> [Int] {
         var logger = logger
-        logger[metadataKey: "mesh.schema"] = "\(self.schema.name)"
+        logger[metadataKey: LogKey.schema] = "\(self.schema.name)"
         let schemaName = self.schema.name
         let lockKey = self.schema.migrationLockKey
         let migrations = self.migrations
@@ -87,7 +88,7 @@ public struct SchemaMigrator: Sendable {
             return appliedNow
         }
         if !applied.isEmpty {
-            logger.info("schema migrated", metadata: ["mesh.migrations": "\(applied)"])
+            logger.info("schema migrated", metadata: [LogKey.migrations: "\(applied)"])
         } else {
             logger.debug("schema up to date")
         }

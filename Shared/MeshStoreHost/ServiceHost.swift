@@ -126,14 +126,14 @@ public final class ServiceHost: Service, Sendable {
             // PostgresNIO redacts its errors' descriptions; the reflection carries the server's message.
             self.logger.error(
                 "\(self.settings.name) stopped",
-                metadata: ["mesh.error": "\(String(reflecting: error))"]
+                metadata: [LogKey.error: "\(String(reflecting: error))"]
             )
             throw error
         }
     }
 
     private func serve() async throws {
-        self.logger.info("migrating the store", metadata: ["mesh.database": "\(self.settings.database)"])
+        self.logger.info("migrating the store", metadata: [LogKey.database: "\(self.settings.database)"])
         try await SchemaMigrator(schema: self.schema, migrations: self.migrations)
             .migrate(on: self.client, logger: self.logger)
         self.migrated.fulfill(true)

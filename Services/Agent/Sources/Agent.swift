@@ -2,6 +2,7 @@ public import AsyncHTTPClient
 import Foundation
 public import Logging
 public import MeshClient
+import MeshCore
 import NIOHTTP1
 
 /// mesh-agent's work beside an application: log in (AWS IAM), register the application's
@@ -28,8 +29,8 @@ public struct Agent: Sendable {
         self.logger.info(
             "logged in",
             metadata: [
-                "mesh.accessor": "\(token.AccessorID)", "mesh.auth_method": "\(method)",
-                "mesh.services": "\((token.ServiceIdentities ?? []).map(\.ServiceName).joined(separator: ","))",
+                LogKey.accessor: "\(token.AccessorID)", LogKey.authMethod: "\(method)",
+                LogKey.services: "\((token.ServiceIdentities ?? []).map(\.ServiceName).joined(separator: ","))",
             ]
         )
         return token.SecretID
@@ -47,7 +48,7 @@ public struct Agent: Sendable {
         }
         self.logger.info(
             "registered",
-            metadata: ["mesh.service": "\(instance.service)", "mesh.service_id": "\(instance.serviceID)"]
+            metadata: [LogKey.service: "\(instance.service)", LogKey.serviceID: "\(instance.serviceID)"]
         )
     }
 
@@ -72,9 +73,9 @@ public struct Agent: Sendable {
             for body in instance.deregistrations {
                 _ = try await self.api.with(token: token).call(.PUT, "/v1/catalog/deregister", json: body)
             }
-            self.logger.info("deregistered", metadata: ["mesh.service_id": "\(instance.serviceID)"])
+            self.logger.info("deregistered", metadata: [LogKey.serviceID: "\(instance.serviceID)"])
         } catch {
-            self.logger.error("deregistration failed", metadata: ["mesh.error": "\(error)"])
+            self.logger.error("deregistration failed", metadata: [LogKey.error: "\(error)"])
             failure = error
         }
         if logout {
@@ -82,7 +83,7 @@ public struct Agent: Sendable {
                 try await self.api.with(token: token).logout()
                 self.logger.info("logged out")
             } catch {
-                self.logger.error("logout failed", metadata: ["mesh.error": "\(error)"])
+                self.logger.error("logout failed", metadata: [LogKey.error: "\(error)"])
                 failure = failure ?? error
             }
         }

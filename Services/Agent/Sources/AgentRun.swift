@@ -1,4 +1,5 @@
 public import Logging
+import MeshCore
 public import MeshRPC
 public import ServiceLifecycle
 
@@ -55,10 +56,10 @@ public struct AgentRun: Service {
         let logger = self.logger
         do {
             try await api.serve(host: address.host, port: address.port) { port in
-                logger.info("local agent API listening", metadata: ["mesh.address": "\(address.host):\(port)"])
+                logger.info("local agent API listening", metadata: [LogKey.address: "\(address.host):\(port)"])
             }
         } catch {
-            logger.error("local agent API not served", metadata: ["mesh.error": "\(error)"])
+            logger.error("local agent API not served", metadata: [LogKey.error: "\(error)"])
         }
     }
 }

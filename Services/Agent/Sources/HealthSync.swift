@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import MeshCore
 
 /// consul-ecs's health sync and graceful shutdown for one task: keeps the instance's check in
 /// step with its containers' Docker health; at SIGTERM marks it critical at once, waits until
@@ -44,7 +45,7 @@ public struct HealthSync: Sendable {
                     try await self.agent.heartbeat(self.instance, token: self.token)
                     lastBeat = .now
                 } catch {
-                    self.logger.warning("liveness heartbeat failed", metadata: ["mesh.error": "\(error)"])
+                    self.logger.warning("liveness heartbeat failed", metadata: [LogKey.error: "\(error)"])
                 }
             }
             do {
@@ -54,7 +55,7 @@ public struct HealthSync: Sendable {
                     if last?.0 != health.0 {
                         self.logger.info(
                             "health synced",
-                            metadata: ["mesh.status": "\(health.0.rawValue)", "mesh.output": "\(health.1)"]
+                            metadata: [LogKey.status: "\(health.0.rawValue)", LogKey.output: "\(health.1)"]
                         )
                     }
                     last = health
@@ -64,7 +65,7 @@ public struct HealthSync: Sendable {
                 sinceWrite += 1
             } catch {
                 if Task.isCancelled { return }
-                self.logger.warning("health sync failed; retrying", metadata: ["mesh.error": "\(error)"])
+                self.logger.warning("health sync failed; retrying", metadata: [LogKey.error: "\(error)"])
                 last = nil
             }
             try? await Task.sleep(for: self.interval)
@@ -78,7 +79,7 @@ public struct HealthSync: Sendable {
             try await self.agent.register(self.instance, token: self.token, health: (.critical, "the task is stopping"))
             self.logger.info("marked critical: the task is stopping")
         } catch {
-            self.logger.error("could not mark the instance critical", metadata: ["mesh.error": "\(error)"])
+            self.logger.error("could not mark the instance critical", metadata: [LogKey.error: "\(error)"])
         }
         let deadline = ContinuousClock.now + self.shutdownTimeout
         while ContinuousClock.now < deadline {

@@ -92,8 +92,8 @@ extension LocalAgentAPI {
         self.logger.info(
             "service registered through the local API",
             metadata: [
-                "mesh.service": "\(definition.name)", "mesh.service_id": "\(definition.id)",
-                "mesh.checks": "\(definition.checks.map(\.id).joined(separator: ","))",
+                LogKey.service: "\(definition.name)", LogKey.serviceID: "\(definition.id)",
+                LogKey.checks: "\(definition.checks.map(\.id).joined(separator: ","))",
             ]
         )
         return ConsulHTTP.empty()
@@ -193,7 +193,7 @@ extension LocalAgentAPI {
                 } catch {
                     self.logger.warning(
                         "check status not written",
-                        metadata: ["mesh.check": "\(check.id)", "mesh.error": "\(error)"]
+                        metadata: [LogKey.check: "\(check.id)", LogKey.error: "\(error)"]
                     )
                 }
             }

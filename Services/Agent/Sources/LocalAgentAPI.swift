@@ -117,7 +117,7 @@ public struct LocalAgentAPI: Sendable {
                 }
                 _ = try await self.catalog(request).call(.PUT, "/v1/catalog/deregister", json: self.deregistration(id))
                 _ = await self.registry.remove(id)
-                self.logger.info("service deregistered through the local API", metadata: ["mesh.service_id": "\(id)"])
+                self.logger.info("service deregistered through the local API", metadata: [LogKey.serviceID: "\(id)"])
                 return ConsulHTTP.empty()
             }
         }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Authz
 import Logging
+import MeshCore
 import MeshProcess
 import MeshServer
 import MeshStoreHost
@@ -36,7 +37,7 @@ struct AuthzCommand: AsyncParsableCommand {
                 environment: environment
             )
         } services: { config, logger in
-            logger.info("ACL default policy", metadata: ["mesh.default_policy": "\(config.defaultPolicy)"])
+            logger.info("ACL default policy", metadata: [LogKey.defaultPolicy: "\(config.defaultPolicy)"])
             let server = try AuthzServer(config: config, logger: logger)
             return [server.postgres, server]
         }

@@ -42,7 +42,7 @@ extension AuthzHTTP {
             }
             self.logger.info(
                 "token deleted",
-                metadata: ["mesh.accessor": "\(id)", "mesh.by": "\(caller.accessorID)"]
+                metadata: [LogKey.accessor: "\(id)", LogKey.by: "\(caller.accessorID)"]
             )
             return try ConsulHTTP.json(true)
         }
@@ -63,7 +63,7 @@ extension AuthzHTTP {
 
     func bootstrap() async throws -> JSONValue {
         let token = try await self.store.bootstrap()
-        self.logger.notice("ACL system bootstrapped", metadata: ["mesh.accessor": "\(token.accessorID)"])
+        self.logger.notice("ACL system bootstrapped", metadata: [LogKey.accessor: "\(token.accessorID)"])
         guard case .object(var object) = ACLJSON.token(token) else { return .null }
         object["ID"] = .string(token.secretID ?? "")
         return .object(object)
@@ -85,7 +85,7 @@ extension AuthzHTTP {
         let token = try await self.store.createToken(input)
         self.logger.info(
             "token created",
-            metadata: ["mesh.accessor": "\(token.accessorID)", "mesh.by": "\(caller.accessorID)"]
+            metadata: [LogKey.accessor: "\(token.accessorID)", LogKey.by: "\(caller.accessorID)"]
         )
         return try ConsulHTTP.json(ACLJSON.token(token))
     }

@@ -51,7 +51,7 @@ extension AuthzHTTP {
             )
             self.logger.info(
                 "intention deleted",
-                metadata: ["mesh.intention": "\(source) => \(destination)", "mesh.by": "\(caller.accessorID)"]
+                metadata: [LogKey.intention: "\(source) => \(destination)", LogKey.by: "\(caller.accessorID)"]
             )
             return try ConsulHTTP.json(true)
         }
@@ -159,8 +159,8 @@ extension AuthzHTTP {
         self.logger.info(
             "intention created",
             metadata: [
-                "mesh.intention": "\(intention.sourceName) => \(intention.destinationName)",
-                "mesh.by": "\(caller.accessorID)",
+                LogKey.intention: "\(intention.sourceName) => \(intention.destinationName)",
+                LogKey.by: "\(caller.accessorID)",
             ]
         )
         return try ConsulHTTP.json(["ID": id])
@@ -181,8 +181,8 @@ extension AuthzHTTP {
         self.logger.info(
             "intention written",
             metadata: [
-                "mesh.intention": "\(source) => \(destination)", "mesh.action": "\(intention.action)",
-                "mesh.by": "\(caller.accessorID)",
+                LogKey.intention: "\(source) => \(destination)", LogKey.action: "\(intention.action)",
+                LogKey.by: "\(caller.accessorID)",
             ]
         )
         return try ConsulHTTP.json(true)

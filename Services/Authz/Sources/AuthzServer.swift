@@ -53,7 +53,7 @@ public final class AuthzServer: Service, Sendable {
                 while !Task.isCancelled {
                     let reaped = try await store.reapExpiredTokens(on: session)
                     if reaped > 0 {
-                        context.logger.info("expired tokens deleted", metadata: ["mesh.count": "\(reaped)"])
+                        context.logger.info("expired tokens deleted", metadata: [LogKey.count: "\(reaped)"])
                     }
                     try await Task.sleep(for: interval)
                 }

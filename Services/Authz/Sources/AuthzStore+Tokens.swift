@@ -133,7 +133,7 @@ extension AuthzStore {
         do {
             var token = try await self.bootstrap(secret: secret)
             token.secretID = nil
-            self.logger.info("created the initial management token", metadata: ["mesh.accessor": "\(token.accessorID)"])
+            self.logger.info("created the initial management token", metadata: [LogKey.accessor: "\(token.accessorID)"])
         } catch AuthzError.bootstrapUsed {
             _ = try await self.createToken(
                 TokenInput(

@@ -40,7 +40,7 @@ struct LoginTokensRPC: Mesh_V1_LoginTokens.SimpleServiceProtocol {
         }
         self.logger.info(
             "login token created",
-            metadata: ["mesh.accessor": "\(token.accessorID)", "mesh.auth_method": "\(token.authMethod)"]
+            metadata: [LogKey.accessor: "\(token.accessorID)", LogKey.authMethod: "\(token.authMethod)"]
         )
         return .with {
             $0.token = Mesh_V1_ACLToken(token)
@@ -51,7 +51,7 @@ struct LoginTokensRPC: Mesh_V1_LoginTokens.SimpleServiceProtocol {
     func logout(request: Mesh_V1_LogoutRequest, context: ServerContext) async throws -> Mesh_V1_LogoutReply {
         // An unknown secret is notFound, one no auth method made permissionDenied (AuthzError: ServiceError).
         let accessor = try await self.store.logout(secret: request.secretID)
-        self.logger.info("logged out", metadata: ["mesh.accessor": "\(accessor)"])
+        self.logger.info("logged out", metadata: [LogKey.accessor: "\(accessor)"])
         return .with { $0.accessorID = accessor }
     }
 
@@ -92,7 +92,7 @@ struct LoginTokensRPC: Mesh_V1_LoginTokens.SimpleServiceProtocol {
         if deleted > 0 {
             self.logger.info(
                 "login tokens deleted",
-                metadata: ["mesh.count": "\(deleted)", "mesh.auth_method": "\(request.authMethod)"]
+                metadata: [LogKey.count: "\(deleted)", LogKey.authMethod: "\(request.authMethod)"]
             )
         }
         return .with { $0.deleted = UInt32(deleted) }

@@ -125,7 +125,7 @@ struct CAHTTP: Sendable {
             let root = try await self.store.rotate(key: newKey, crossSignValidity: validity)
             self.logger.notice(
                 "CA root rotated by request",
-                metadata: ["mesh.root": "\(root.id)", "mesh.by": "\(caller.accessorID)"]
+                metadata: [LogKey.root: "\(root.id)", LogKey.by: "\(caller.accessorID)"]
             )
         }
         self.leaves.invalidate()

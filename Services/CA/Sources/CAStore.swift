@@ -157,7 +157,7 @@ struct CAStore: Sendable {
         }
         self.feed.publish([Self.rootsTopic], index: index)
         guard let stored = try await self.roots().first(where: \.active) else { throw CAStoreError.noActiveRoot }
-        self.logger.notice("CA root rotated", metadata: ["mesh.root": "\(stored.id)"])
+        self.logger.notice("CA root rotated", metadata: [LogKey.root: "\(stored.id)"])
         return stored
     }
 
@@ -191,7 +191,7 @@ struct CAStore: Sendable {
         )
         for try await (count, index, _) in rows.decode((Int64, Int64, Int64).self) where count > 0 {
             self.feed.publish([Self.rootsTopic], index: UInt64(index))
-            self.logger.info("expired CA roots removed", metadata: ["mesh.count": "\(count)"])
+            self.logger.info("expired CA roots removed", metadata: [LogKey.count: "\(count)"])
         }
     }
 

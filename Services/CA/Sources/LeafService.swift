@@ -135,7 +135,7 @@ final class LeafService: Sendable {
         self.signed.increment()
         self.logger.debug(
             "leaf signed",
-            metadata: ["mesh.spiffe": "\(leaf.spiffeID)", "mesh.serial": "\(leaf.serialNumberHex)"]
+            metadata: [LogKey.spiffe: "\(leaf.spiffeID)", LogKey.serial: "\(leaf.serialNumberHex)"]
         )
         return leaf
     }

@@ -27,7 +27,7 @@ extension CatalogHTTP {
                     self.logger.info(
                         "config entry written",
                         metadata: [
-                            "mesh.kind": "\(kind.rawValue)", "mesh.name": "\(name)", "mesh.by": "\(caller.accessorID)",
+                            LogKey.kind: "\(kind.rawValue)", LogKey.name: "\(name)", LogKey.by: "\(caller.accessorID)",
                         ]
                     )
                 }

@@ -49,7 +49,7 @@ struct DistributorRPC<CATransport: ClientTransport>: Mesh_V1_ConfigDistributor.S
                 throw error
             } catch {
                 // Not a status of ours: say what it was rather than an empty `unknown`.
-                logger.warning("proxy stream failed", metadata: ["mesh.error": "\(error)"])
+                logger.warning("proxy stream failed", metadata: [LogKey.error: "\(error)"])
                 throw RPCError(code: .internalError, message: "config stream failed: \(error)")
             }
             return [:]

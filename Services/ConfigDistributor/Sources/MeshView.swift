@@ -281,12 +281,12 @@ public final class MeshView: Sendable {
             do {
                 try await body()
                 if Task.isCancelled { return }
-                logger.info("watch ended; reopening", metadata: ["mesh.watch": "\(what)"])
+                logger.info("watch ended; reopening", metadata: [LogKey.watch: "\(what)"])
             } catch {
                 if Task.isCancelled { return }
                 logger.warning(
                     "watch lost; retrying",
-                    metadata: ["mesh.watch": "\(what)", "mesh.error": "\(error)", "mesh.backoff": "\(backoff)"]
+                    metadata: [LogKey.watch: "\(what)", LogKey.error: "\(error)", LogKey.backoff: "\(backoff)"]
                 )
             }
             try? await Task.sleep(for: backoff)

@@ -69,7 +69,7 @@ struct ProxySession {
                     nacked.set(ack.version)
                     self.logger.warning(
                         "proxy refused a config version",
-                        metadata: ["mesh.version": "\(ack.version)", "mesh.error": "\(ack.error)"]
+                        metadata: [LogKey.version: "\(ack.version)", LogKey.error: "\(ack.error)"]
                     )
                 }
             case nil:
@@ -156,7 +156,7 @@ struct ProxySession {
             try await writer.write(push)
             self.metrics.pushes.increment()
             lastSent = version
-            logger.debug("config pushed", metadata: ["mesh.version": "\(version)"])
+            logger.debug("config pushed", metadata: [LogKey.version: "\(version)"])
         }
     }
 }

@@ -107,7 +107,7 @@ struct ClusterNodeRegistrar: Sendable {
             },
             metadata: metadata
         )
-        self.logger.info("cluster node registered", metadata: ["mesh.node": "\(arn)"])
+        self.logger.info("cluster node registered", metadata: [LogKey.node: "\(arn)"])
     }
 }
 
@@ -131,11 +131,11 @@ struct ACLController: Sendable {
         }
         if try await self.store.method(named: self.settings.authMethod) == nil {
             _ = try await self.store.upsert(self.settings.method)
-            self.logger.notice("auth method created", metadata: ["mesh.auth_method": "\(self.settings.authMethod)"])
+            self.logger.notice("auth method created", metadata: [LogKey.authMethod: "\(self.settings.authMethod)"])
         }
         if try await self.store.rules(where: "lower(auth_method) = lower(\(self.settings.authMethod))").isEmpty {
             _ = try await self.store.put(self.settings.rule, replace: false)
-            self.logger.notice("binding rule created", metadata: ["mesh.auth_method": "\(self.settings.authMethod)"])
+            self.logger.notice("binding rule created", metadata: [LogKey.authMethod: "\(self.settings.authMethod)"])
         }
     }
 
@@ -169,7 +169,7 @@ struct ACLController: Sendable {
         let deleted = try await self.tokens.delete(authMethod: self.settings.authMethod, accessors: accessors)
         self.logger.info(
             "tokens of stopped tasks deleted",
-            metadata: ["mesh.count": "\(deleted)", "mesh.tasks": "\(stopped.sorted().joined(separator: ","))"]
+            metadata: [LogKey.count: "\(deleted)", LogKey.tasks: "\(stopped.sorted().joined(separator: ","))"]
         )
         return deleted
     }
@@ -188,7 +188,7 @@ struct ACLController: Sendable {
             } catch is CancellationError {
                 return
             } catch {
-                self.logger.warning("ACL controller pass failed; will retry", metadata: ["mesh.error": "\(error)"])
+                self.logger.warning("ACL controller pass failed; will retry", metadata: [LogKey.error: "\(error)"])
             }
             try await Task.sleep(for: self.settings.interval)
         }

@@ -87,7 +87,7 @@ struct IAMAuthHTTP: Sendable {
             guard IAMAuthInput.isUUID(id), try await self.store.deleteRule(id: id.lowercased()) else {
                 throw ConsulHTTPError(.notFound, "Cannot find binding rule to delete")
             }
-            self.logger.info("binding rule deleted", metadata: ["mesh.id": "\(id)", "mesh.by": "\(caller)"])
+            self.logger.info("binding rule deleted", metadata: [LogKey.id: "\(id)", LogKey.by: "\(caller)"])
             return try ConsulHTTP.json(true)
         }
     }
@@ -101,7 +101,7 @@ struct IAMAuthHTTP: Sendable {
         let stored = try await self.store.upsert(method)
         self.logger.info(
             existing == nil ? "auth method created" : "auth method updated",
-            metadata: ["mesh.auth_method": "\(stored.name)", "mesh.by": "\(caller)"]
+            metadata: [LogKey.authMethod: "\(stored.name)", LogKey.by: "\(caller)"]
         )
         return try ConsulHTTP.json(stored.json())
     }
@@ -118,7 +118,7 @@ struct IAMAuthHTTP: Sendable {
         let deleted = try await self.tokens.delete(authMethod: method.name, accessors: nil)
         self.logger.info(
             "auth method deleted",
-            metadata: ["mesh.auth_method": "\(method.name)", "mesh.tokens": "\(deleted)", "mesh.by": "\(caller)"]
+            metadata: [LogKey.authMethod: "\(method.name)", LogKey.tokens: "\(deleted)", LogKey.by: "\(caller)"]
         )
         return try ConsulHTTP.json(true)
     }
@@ -147,7 +147,7 @@ struct IAMAuthHTTP: Sendable {
         }
         self.logger.info(
             existing == nil ? "binding rule created" : "binding rule updated",
-            metadata: ["mesh.id": "\(stored.id)", "mesh.auth_method": "\(stored.authMethod)", "mesh.by": "\(caller)"]
+            metadata: [LogKey.id: "\(stored.id)", LogKey.authMethod: "\(stored.authMethod)", LogKey.by: "\(caller)"]
         )
         return try ConsulHTTP.json(stored.json)
     }
@@ -191,7 +191,7 @@ struct IAMAuthHTTP: Sendable {
         }
         do {
             let reply = try await self.tokens.logout(secret: secret)
-            self.logger.info("logout", metadata: ["mesh.accessor": "\(reply.accessorID)"])
+            self.logger.info("logout", metadata: [LogKey.accessor: "\(reply.accessorID)"])
             return try ConsulHTTP.json(true)
         } catch let error as RPCError where error.code == .notFound {
             throw ConsulHTTPError(.forbidden, "ACL not found")

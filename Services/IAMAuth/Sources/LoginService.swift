@@ -60,9 +60,9 @@ struct LoginService: Sendable {
             self.logger.info(
                 "login",
                 metadata: [
-                    "mesh.auth_method": "\(method.name)", "mesh.arn": "\(identity.arn)",
-                    "mesh.accessor": "\(reply.accessorID)",
-                    "mesh.services": "\(grant.serviceIdentities.joined(separator: ","))",
+                    LogKey.authMethod: "\(method.name)", LogKey.arn: "\(identity.arn)",
+                    LogKey.accessor: "\(reply.accessorID)",
+                    LogKey.services: "\(grant.serviceIdentities.joined(separator: ","))",
                 ]
             )
             Counter(label: "mesh_iam_logins_total", dimensions: [("result", "ok")]).increment()
@@ -72,7 +72,7 @@ struct LoginService: Sendable {
             Counter(label: "mesh_iam_logins_total", dimensions: [("result", "refused")]).increment()
             self.logger.warning(
                 "login refused",
-                metadata: ["mesh.auth_method": "\(method.name)", "mesh.reason": "\(refusal.reason)"]
+                metadata: [LogKey.authMethod: "\(method.name)", LogKey.reason: "\(refusal.reason)"]
             )
             throw .refused(refusal.reason)
         } catch let error as RPCError where error.code == .permissionDenied {
@@ -80,7 +80,7 @@ struct LoginService: Sendable {
             Counter(label: "mesh_iam_logins_total", dimensions: [("result", "refused")]).increment()
             self.logger.warning(
                 "login refused",
-                metadata: ["mesh.auth_method": "\(method.name)", "mesh.reason": "\(error.message)"]
+                metadata: [LogKey.authMethod: "\(method.name)", LogKey.reason: "\(error.message)"]
             )
             throw .refused(error.message)
         } catch Failure.rateLimited {
@@ -90,7 +90,7 @@ struct LoginService: Sendable {
             Counter(label: "mesh_iam_logins_total", dimensions: [("result", "error")]).increment()
             self.logger.error(
                 "login failed",
-                metadata: ["mesh.auth_method": "\(method.name)", "mesh.error": "\(error)"]
+                metadata: [LogKey.authMethod: "\(method.name)", LogKey.error: "\(error)"]
             )
             throw .unavailable("\(error)")
         }

@@ -92,8 +92,8 @@ public final class ProxyRuntime: Sendable {
         self.logger.info(
             "config applied",
             metadata: [
-                "version": "\(snapshot.version)", "upstreams": "\(snapshot.upstreams.count)",
-                "intentions": "\(snapshot.intentions.count)",
+                LogKey.version: "\(snapshot.version)", LogKey.upstreams: "\(snapshot.upstreams.count)",
+                LogKey.intentions: "\(snapshot.intentions.count)",
             ]
         )
     }
@@ -130,8 +130,8 @@ public final class ProxyRuntime: Sendable {
         self.logger.warning(
             "upstream endpoint failed; ejected from rotation",
             metadata: [
-                "upstream": "\(upstream)", "endpoint": "\(endpoint.address):\(endpoint.port)",
-                "attempt": "\(attempt)", "error": "\(error)",
+                LogKey.upstream: "\(upstream)", LogKey.endpoint: "\(endpoint.address):\(endpoint.port)",
+                LogKey.attempt: "\(attempt)", LogKey.error: "\(error)",
             ]
         )
         return attempt < OutboundHandler.maxAttempts

@@ -33,7 +33,7 @@ public enum AdminServer {
             .bind(host: host, port: port).get()
         runtime.logger.info(
             "admin listening",
-            metadata: ["address": "\(host):\(channel.localAddress?.port ?? port)"]
+            metadata: [LogKey.address: "\(host):\(channel.localAddress?.port ?? port)"]
         )
         return channel
     }

@@ -75,7 +75,7 @@ public struct DistributorClient: Sendable {
                 }
             }
         } catch {
-            self.logger.error("config-distributor client stopped", metadata: ["error": "\(error)"])
+            self.logger.error("config-distributor client stopped", metadata: [LogKey.error: "\(error)"])
         }
     }
 
@@ -122,7 +122,7 @@ public struct DistributorClient: Sendable {
                 if Task.isCancelled { return }
                 self.logger.warning(
                     "config stream lost; serving the last config and reconnecting",
-                    metadata: ["error": "\(error)", "backoff": "\(backoff)"]
+                    metadata: [LogKey.error: "\(error)", LogKey.backoff: "\(backoff)"]
                 )
             }
             try? await Task.sleep(for: backoff * Double.random(in: 0.8...1.2))
@@ -162,7 +162,7 @@ public struct DistributorClient: Sendable {
                     answer.error = "\(error)"
                     self.logger.warning(
                         "config version refused",
-                        metadata: ["version": "\(push.version)", "error": "\(error)"]
+                        metadata: [LogKey.version: "\(push.version)", LogKey.error: "\(error)"]
                     )
                 }
                 reply(answer)
@@ -173,9 +173,9 @@ public struct DistributorClient: Sendable {
                     try await runtime.apply(current, tls: try Self.tls(leaf: fresh, roots: current.rootsPEM))
                     leaf = fresh
                     renewal.schedule(at: fresh.renewAt)
-                    self.logger.info("leaf renewed", metadata: ["validBefore": "\(fresh.validBefore)"])
+                    self.logger.info("leaf renewed", metadata: [LogKey.validBefore: "\(fresh.validBefore)"])
                 } catch {
-                    self.logger.warning("leaf renewal failed; retrying in 10s", metadata: ["error": "\(error)"])
+                    self.logger.warning("leaf renewal failed; retrying in 10s", metadata: [LogKey.error: "\(error)"])
                     renewal.schedule(at: Date().addingTimeInterval(10))
                 }
             }
@@ -194,7 +194,10 @@ public struct DistributorClient: Sendable {
             token: self.settings.token,
             through: distributor
         )
-        self.logger.info("leaf issued", metadata: ["spiffe": "\(leaf.spiffeURI)", "serial": "\(leaf.serialNumber)"])
+        self.logger.info(
+            "leaf issued",
+            metadata: [LogKey.spiffe: "\(leaf.spiffeURI)", LogKey.serial: "\(leaf.serialNumber)"]
+        )
         return leaf
     }
 

@@ -210,7 +210,10 @@ final class H2RequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 self.splice(context: context, over: client, direction: "inbound", service: "") {}
             case .failure(let error):
                 self.runtime.metrics.appConnectFailures.increment()
-                self.runtime.logger.warning("local app refused an HTTP/2 connection", metadata: ["error": "\(error)"])
+                self.runtime.logger.warning(
+                    "local app refused an HTTP/2 connection",
+                    metadata: [LogKey.error: "\(error)"]
+                )
                 self.fail(context: context, service: "", message: "upstream connect error")
             }
         }

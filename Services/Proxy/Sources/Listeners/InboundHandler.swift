@@ -65,7 +65,7 @@ final class InboundHandler: ChannelInboundHandler, RemovableChannelHandler {
             self.runtime.metrics.serverHandshakeFailures.increment()
             self.runtime.logger.debug(
                 "inbound TLS handshake failed",
-                metadata: ["peer": "\(context.remoteAddress.map { "\($0)" } ?? "?")", "error": "\(error)"]
+                metadata: [LogKey.peer: "\(context.remoteAddress.map { "\($0)" } ?? "?")", LogKey.error: "\(error)"]
             )
         }
         self.state = .closed
@@ -130,7 +130,7 @@ final class InboundHandler: ChannelInboundHandler, RemovableChannelHandler {
             self.runtime.metrics.intentionDenials.increment()
             self.runtime.logger.info(
                 "inbound connection denied by intentions",
-                metadata: ["source": "\(source)", "reason": "\(reason)"]
+                metadata: [LogKey.source: "\(source)", LogKey.reason: "\(reason)"]
             )
             self.close(context: context)
             return
@@ -248,7 +248,7 @@ final class InboundHandler: ChannelInboundHandler, RemovableChannelHandler {
                     metrics.appConnectFailures.increment()
                     self.runtime.logger.warning(
                         "local app refused an inbound connection",
-                        metadata: ["app": "\(host):\(port)", "error": "\(error)"]
+                        metadata: [LogKey.app: "\(host):\(port)", LogKey.error: "\(error)"]
                     )
                     self.close(context: context)
                 }

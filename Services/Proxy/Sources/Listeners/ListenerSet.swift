@@ -170,7 +170,7 @@ actor ListenerSet {
         do {
             let channel = try await bootstrap.bind(host: host, port: port).get()
             let bound = channel.localAddress?.port ?? port
-            runtime.logger.info("\(what) listening", metadata: ["address": "\(host):\(bound)"])
+            runtime.logger.info("\(what) listening", metadata: [LogKey.address: "\(host):\(bound)"])
             return Bound(channel: channel, requestedPort: port, boundPort: bound)
         } catch {
             throw ProxyError(.bindFailed, "\(what) on \(host):\(port): \(error)")

@@ -40,7 +40,7 @@ final class OutboundHandler: ChannelInboundHandler, RemovableChannelHandler {
             let endpoint = route.balancer.pick(excluding: excluding)
         else {
             metrics.noHealthyEndpoint.increment()
-            self.runtime.logger.warning("no endpoint for upstream", metadata: ["upstream": "\(self.service)"])
+            self.runtime.logger.warning("no endpoint for upstream", metadata: [LogKey.upstream: "\(self.service)"])
             context.close(promise: nil)
             return
         }
