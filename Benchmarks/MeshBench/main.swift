@@ -260,21 +260,36 @@ try await withThrowingDiscardingTaskGroup { background in
             _ = try await response.body.collect(upTo: 1 << 16)
             guard response.status == .ok else { fatalError("register failed: \(response.status)") }
         }
-        for round in 1...options.rounds {
-            let (rg, rgCPU) = try await rate(clients: options.clients, seconds: options.seconds, cpu: meter) {
-                _,
-                _ in
+        /// One measured round of registrations over gRPC through `client`; node and instance
+        /// names start with `prefix` (distinct per server and protocol).
+        func grpcRound(
+            _ client: Mesh_V1_Catalog.Client<HTTP2ClientTransport.Posix>,
+            _ prefix: String
+        )
+            async throws -> (rate: Double, cpu: String)
+        {
+            try await rate(clients: options.clients, seconds: options.seconds, cpu: meter) { _, _ in
                 let n = counter.add(1, ordering: .relaxed).newValue
-                _ = try await referenceClient.register(
-                    registration(node: "ref-grpc-node-\(n % 500)", service: "svc-\(n % 100)", id: "rg-\(n)", port: n)
+                _ = try await client.register(
+                    registration(
+                        node: "\(prefix)-node-\(n % 500)",
+                        service: "svc-\(n % 100)",
+                        id: "\(prefix)-\(n)",
+                        port: n
+                    )
                 )
             }
-            let (rr, rrCPU) = try await rate(clients: options.clients, seconds: options.seconds, cpu: meter) {
-                _,
-                _ in
+        }
+        /// The same over REST at `base`.
+        func restRound(_ base: String, _ prefix: String) async throws -> (rate: Double, cpu: String) {
+            try await rate(clients: options.clients, seconds: options.seconds, cpu: meter) { _, _ in
                 let n = counter.add(1, ordering: .relaxed).newValue
-                try await restRegister(referenceBase, node: "ref-rest-node-\(n % 500)", id: "rr-\(n)", n: n)
+                try await restRegister(base, node: "\(prefix)-node-\(n % 500)", id: "\(prefix)-\(n)", n: n)
             }
+        }
+        for round in 1...options.rounds {
+            let (rg, rgCPU) = try await grpcRound(referenceClient, "rg")
+            let (rr, rrCPU) = try await restRound(referenceBase, "rr")
             referenceGRPCRates.append(rg)
             referenceRESTRates.append(rr)
             let (b, bCPU) = try await rate(clients: options.clients, seconds: options.seconds, cpu: meter) {
@@ -290,20 +305,8 @@ try await withThrowingDiscardingTaskGroup { background in
                     logger: logger
                 )
             }
-            let (g, gCPU) = try await rate(clients: options.clients, seconds: options.seconds, cpu: meter) {
-                client,
-                _ in
-                let n = counter.add(1, ordering: .relaxed).newValue
-                _ = try await catalogClient.register(
-                    registration(node: "grpc-node-\(n % 500)", service: "svc-\(n % 100)", id: "g-\(n)", port: n)
-                )
-            }
-            let (r, rCPU) = try await rate(clients: options.clients, seconds: options.seconds, cpu: meter) {
-                _,
-                _ in
-                let n = counter.add(1, ordering: .relaxed).newValue
-                try await restRegister(base, node: "rest-node-\(n % 500)", id: "r-\(n)", n: n)
-            }
+            let (g, gCPU) = try await grpcRound(catalogClient, "g")
+            let (r, rCPU) = try await restRound(base, "r")
             baseline.append(b)
             viaGRPC.append(g)
             viaREST.append(r)
