@@ -122,54 +122,24 @@ final class SlowReader: ChannelInboundHandler, Sendable {
             group.addTask { try await server.serve() }
             defer { server.beginGracefulShutdown() }
             let appPort = try #require(try await server.listeningAddress?.ipv4?.port)
-            var snapshot = sidecar("api", appPort: appPort, defaultAllow: true)
-            snapshot.protocolName = "grpc"
-            try await withProxy(snapshot, tls: try self.pki.tls(for: "api"), group: self.group) { api in
-                let apiPort = try #require(await api.boundPublicPort())
-                var web = sidecar("web", appPort: 1, upstreams: [upstream("api", ports: [apiPort])])
-                web.upstreams[0].protocolName = "grpc"
-                try await withProxy(web, tls: try self.pki.tls(for: "web"), group: self.group) { web in
-                    let port = try #require(await web.boundUpstreamPort("api"))
-                    let before = residentBytes()
-                    let sent = Counter()
-                    let message = Mesh_V1_ProxyStreamRequest.with {
-                        $0.hello.proxyID = String(repeating: "a", count: 256 * 1024)
-                    }
-                    let deadline = ContinuousClock.now + .seconds(6)
-                    try await withGRPCClient(
-                        transport: try HTTP2ClientTransport.Posix(
-                            target: .ipv4(address: "127.0.0.1", port: port),
-                            transportSecurity: .plaintext
-                        )
-                    ) { client in
-                        let app = Mesh_V1_ConfigDistributor.Client(wrapping: client)
-                        // Each write waits while the stream takes no more; 1 GiB is offered.
-                        do {
-                            try await app.stream(
-                                requestProducer: { writer in
-                                    while ContinuousClock.now < deadline, sent.value < 1 << 30 {
-                                        try await writer.write(message)
-                                        sent.add(256 * 1024)
-                                    }
-                                    throw CancellationError()
-                                },
-                                onResponse: { response in for try await _ in response.messages {} }
-                            )
-                        } catch {
-                            // The producer ends the call by throwing once the time is up.
-                        }
-                    }
-                    let growth = residentBytes() - before
-                    print(
-                        "HTTP/2 backpressure: sent \(sent.value), app received \(received.value), RSS +\(growth >> 10) KiB"
-                    )
-                    #expect(received.value > 1 << 20, "the app got data")
-                    #expect(
-                        sent.value - received.value < 48 << 20,
-                        "sent \(sent.value), app received \(received.value)"
-                    )
-                    #expect(growth < 96 << 20, "resident memory grew by \(growth) bytes")
+            try await self.withGRPCProxies(appPort: appPort) { port in
+                let before = residentBytes()
+                let sent = Counter()
+                let deadline = ContinuousClock.now + .seconds(6)
+                // Each write waits while the stream takes no more; 1 GiB is offered.
+                _ = try await Self.flood(port: port, chunk: 256 * 1024, sent: sent) {
+                    ContinuousClock.now < deadline
                 }
+                let growth = residentBytes() - before
+                print(
+                    "HTTP/2 backpressure: sent \(sent.value), app received \(received.value), RSS +\(growth >> 10) KiB"
+                )
+                #expect(received.value > 1 << 20, "the app got data")
+                #expect(
+                    sent.value - received.value < 48 << 20,
+                    "sent \(sent.value), app received \(received.value)"
+                )
+                #expect(growth < 96 << 20, "resident memory grew by \(growth) bytes")
             }
         }
     }
@@ -191,58 +161,83 @@ final class SlowReader: ChannelInboundHandler, Sendable {
         for _ in 0..<2 {
             fillers.append(try await ClientBootstrap(group: self.group).connect(host: "127.0.0.1", port: appPort).get())
         }
-        var snapshot = sidecar("api", appPort: appPort, defaultAllow: true)
-        snapshot.protocolName = "grpc"
         let options = ProxyOptions(publicBindHost: "127.0.0.1", connectTimeout: .seconds(3))
-        try await withProxy(snapshot, tls: try self.pki.tls(for: "api"), options: options, group: self.group) { api in
+        try await self.withGRPCProxies(appPort: appPort, options: options) { port in
+            let sent = Counter()
+            let started = ContinuousClock.now
+            // What the proxy took while connecting, read before it gives up at 3 s (after,
+            // the stream is answered and whatever still comes is read and dropped).
+            async let whileConnecting: Int = {
+                try await Task.sleep(until: started + .milliseconds(2500))
+                return sent.value
+            }()
+            // UNAVAILABLE once the proxy gives up on the app.
+            let succeeded = try await Self.flood(port: port, chunk: 64 * 1024, sent: sent) { true }
+            #expect(!succeeded, "the call succeeded with no app")
+            let taken = try await whileConnecting
+            print("HTTP/2 while connecting: \(taken) bytes sent in 2.5 s")
+            // Before: everything the sender could push meanwhile (74 MB in a debug build).
+            #expect(taken < 8 << 20, "sent \(taken) while the app connection was opening")
+        }
+    }
+
+    /// api's sidecar in front of a gRPC app on `appPort`, and web's with a grpc upstream to it;
+    /// `body` gets web's upstream port.
+    private func withGRPCProxies(
+        appPort: Int,
+        options: ProxyOptions? = nil,
+        _ body: (Int) async throws -> Void
+    ) async throws {
+        var api = sidecar("api", appPort: appPort, defaultAllow: true)
+        api.protocolName = "grpc"
+        let apiOptions = options ?? ProxyOptions(publicBindHost: "127.0.0.1", connectTimeout: .seconds(2))
+        try await withProxy(api, tls: try self.pki.tls(for: "api"), options: apiOptions, group: self.group) { api in
             let apiPort = try #require(await api.boundPublicPort())
             var web = sidecar("web", appPort: 1, upstreams: [upstream("api", ports: [apiPort])])
             web.upstreams[0].protocolName = "grpc"
             try await withProxy(web, tls: try self.pki.tls(for: "web"), group: self.group) { web in
-                let port = try #require(await web.boundUpstreamPort("api"))
-                let sent = Counter()
-                let message = Mesh_V1_ProxyStreamRequest.with {
-                    $0.hello.proxyID = String(repeating: "a", count: 64 * 1024)
-                }
-                let started = ContinuousClock.now
-                // What the proxy took while connecting, read before it gives up at 3 s (after,
-                // the stream is answered and whatever still comes is read and dropped).
-                async let whileConnecting: Int = {
-                    try await Task.sleep(until: started + .milliseconds(2500))
-                    return sent.value
-                }()
-                try await withGRPCClient(
-                    transport: try HTTP2ClientTransport.Posix(
-                        target: .ipv4(address: "127.0.0.1", port: port),
-                        transportSecurity: .plaintext
-                    )
-                ) { client in
-                    let app = Mesh_V1_ConfigDistributor.Client(wrapping: client)
-                    do {
-                        try await app.stream(
-                            requestProducer: { writer in
-                                while sent.value < 1 << 30 {
-                                    try await writer.write(message)
-                                    sent.add(64 * 1024)
-                                }
-                            },
-                            onResponse: { response in for try await _ in response.messages {} }
-                        )
-                        Issue.record("the call succeeded with no app")
-                    } catch {
-                        // UNAVAILABLE once the proxy gives up on the app.
-                    }
-                }
-                let taken = try await whileConnecting
-                print("HTTP/2 while connecting: \(taken) bytes sent in 2.5 s")
-                // Before: everything the sender could push meanwhile (74 MB in a debug build).
-                #expect(taken < 8 << 20, "sent \(taken) while the app connection was opening")
+                try await body(try #require(await web.boundUpstreamPort("api")))
+            }
+        }
+    }
+
+    /// One client-streaming gRPC call to `port` writing `chunk`-byte messages while `going` (and
+    /// up to 1 GiB), counted in `sent` (each write waits while the stream takes no more). True
+    /// when the call succeeded; the producer ends it by throwing once `going` turns false.
+    private static func flood(
+        port: Int,
+        chunk: Int,
+        sent: Counter,
+        while going: @escaping @Sendable () -> Bool
+    ) async throws -> Bool {
+        let message = Mesh_V1_ProxyStreamRequest.with { $0.hello.proxyID = String(repeating: "a", count: chunk) }
+        return try await withGRPCClient(
+            transport: try HTTP2ClientTransport.Posix(
+                target: .ipv4(address: "127.0.0.1", port: port),
+                transportSecurity: .plaintext
+            )
+        ) { client in
+            do {
+                try await Mesh_V1_ConfigDistributor.Client(wrapping: client).stream(
+                    requestProducer: { writer in
+                        while going(), sent.value < 1 << 30 {
+                            try await writer.write(message)
+                            sent.add(chunk)
+                        }
+                        throw CancellationError()
+                    },
+                    onResponse: { response in for try await _ in response.messages {} }
+                )
+                return true
+            } catch {
+                return false
             }
         }
     }
 
     /// Writes an HTTP/1.1 upload of `size` bytes to `port` as fast as the connection takes it,
-    /// for `duration`; the bytes written.
+    /// for `duration`; the bytes written. A write still waiting at the end is abandoned and the
+    /// connection closed (a slow app would otherwise hold the test until it had read it all).
     static func upload(port: Int, size: Int, for duration: Duration, group: any EventLoopGroup) async throws -> Int {
         let channel = try await ClientBootstrap(group: group).connect(host: "127.0.0.1", port: port) { channel in
             channel.eventLoop.makeCompletedFuture {
@@ -250,18 +245,25 @@ final class SlowReader: ChannelInboundHandler, Sendable {
             }
         }
         let deadline = ContinuousClock.now + duration
-        return try await channel.executeThenClose { _, outbound in
+        let sent = Counter()
+        try await channel.executeThenClose { _, outbound in
             try await outbound.write(
                 ByteBuffer(string: "POST /upload HTTP/1.1\r\nHost: api\r\nContent-Length: \(size)\r\n\r\n")
             )
             let chunk = ByteBuffer(repeating: 0x61, count: 64 * 1024)
-            var sent = 0
-            // Each write waits while the connection takes no more; the app drains 64 KiB every 50 ms.
-            while ContinuousClock.now < deadline, sent < size {
-                try await outbound.write(chunk)
-                sent += chunk.readableBytes
+            await withTaskGroup(of: Void.self) { race in
+                race.addTask {
+                    // Each write waits while the connection takes no more; the app drains 64 KiB every 50 ms.
+                    while sent.value < size, (try? await outbound.write(chunk)) != nil {
+                        sent.add(chunk.readableBytes)
+                    }
+                }
+                race.addTask { try? await Task.sleep(until: deadline) }
+                await race.next()
+                race.cancelAll()
+                channel.channel.close(promise: nil)
             }
-            return sent
         }
+        return sent.value
     }
 }
