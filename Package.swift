@@ -277,10 +277,20 @@ let package = Package(
             swiftSettings: upcomingFeatures,
             linkerSettings: [.unsafeFlags(["-Xlinker", "--as-needed"])]
         ),
+        // The Consul agent API on a local address (mesh-agent beside each app; meshctl dev).
+        library(
+            "MeshAgentAPI",
+            path: "Shared/MeshAgentAPI",
+            dependencies: [
+                "MeshClient", "MeshCore", "MeshRPC", "MeshProto", "MeshNet", "MeshWorkload", .httpClient, .logging,
+                .nio, .nioPosix, .nioHTTP1, .hummingbird, .httpTypes, .grpcCore, .grpcTransport,
+            ]
+        ),
         library(
             "Agent",
             path: "Services/Agent/Sources",
             dependencies: [
+                "MeshAgentAPI",
                 "MeshClient", "MeshCore", "MeshRPC", "MeshProto", "MeshTLS", "MeshNet", "MeshWorkload", "MeshProcess",
                 "AWS", .argumentParser, .httpClient, .logging, .lifecycle,
                 .nio,
@@ -296,7 +306,8 @@ let package = Package(
             "CLI",
             path: "Services/CLI/Sources",
             dependencies: [
-                "MeshCore", "MeshRPC", "MeshStore", "MeshServer", "MeshNet", "MeshTLS", "MeshLocal", "MeshClient",
+                "MeshAgentAPI", "MeshCore", "MeshRPC", "MeshStore", "MeshServer", "MeshNet", "MeshTLS", "MeshLocal",
+                "MeshClient",
                 .argumentParser, .httpClient,
                 .lifecycle, .unixSignals, .logging, .nio, .nioFoundation, .nioHTTP1, .hummingbird, .httpTypes,
             ]
@@ -397,7 +408,7 @@ let package = Package(
                 .grpcTransport, .logging, .lifecycle, .nioHTTP1, .protobuf, .postgres, .crypto, .x509, .asn1,
             ]
         ),
-        tests("AgentTests", dependencies: ["Agent"]),
+        tests("AgentTests", dependencies: ["Agent", "MeshAgentAPI", "MeshCore"]),
         tests(
             "ConfigDistributorTests",
             dependencies: [

@@ -7,6 +7,13 @@ public import NIOHTTP1
 /// A small client of the mesh's Consul-compatible REST API, for the data-plane tools
 /// (mesh-agent, `meshctl login`): one base URL, one token, Consul's status codes as errors.
 public struct ConsulAPI: Sendable {
+    /// `text` percent-encoded for a path segment or a query value (RFC 3986's unreserved
+    /// characters kept).
+    public static func escape(_ text: String) -> String {
+        text.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-._~")))
+            ?? text
+    }
+
     /// e.g. `http://127.0.0.1:8500`.
     public var baseURL: String
     /// Sent as `X-Consul-Token` when set.

@@ -1,5 +1,6 @@
 import Agent
 import Foundation
+import MeshCore
 import Testing
 
 @Suite("ECS health sync rules")

@@ -1,7 +1,7 @@
 import Synchronization
 import Testing
 
-@testable import Agent
+@testable import MeshAgentAPI
 
 /// The local checks' probes are child tasks of the local API's lifetime, stopped one by one.
 @Suite(.timeLimit(.minutes(1))) struct ProbeSetTests {

@@ -36,7 +36,7 @@ ROUTE_FILES = {
     "Services/CA/Sources/CAHTTP.swift": "ca-svc",
     "Shared/MeshRPC/Observability.swift": "every",
     "Shared/MeshRPC/ConsulHTTP.swift": "every",
-    "Services/Agent/Sources/LocalAgentAPI.swift": "mesh-agent",
+    "Shared/MeshAgentAPI/LocalAgentAPI.swift": "mesh-agent",
 }
 # Files that register routes which are not part of the API described (the demo
 # applications `meshctl dev --demo` starts: plain HTTP apps behind the mesh's proxies).

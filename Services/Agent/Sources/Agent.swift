@@ -2,7 +2,7 @@ public import AsyncHTTPClient
 import Foundation
 public import Logging
 public import MeshClient
-import MeshCore
+public import MeshCore
 import NIOHTTP1
 
 /// mesh-agent's work beside an application: log in (AWS IAM), register the application's
@@ -41,7 +41,7 @@ public struct Agent: Sendable {
     public func register(
         _ instance: AppInstance,
         token: String,
-        health: (ECSHealth.Status, String)? = nil
+        health: (CheckStatus, String)? = nil
     ) async throws {
         for body in instance.registrations(health: health) {
             _ = try await self.api.with(token: token).call(.PUT, "/v1/catalog/register", json: body)
@@ -55,14 +55,9 @@ public struct Agent: Sendable {
     /// Passes the agent-liveness checks (`PUT /v1/agent/check/pass/:id?node=`).
     public func heartbeat(_ instance: AppInstance, token: String) async throws {
         for id in instance.livenessCheckIDs {
-            let path = "/v1/agent/check/pass/\(Self.escape(id))?node=\(Self.escape(instance.node))"
+            let path = "/v1/agent/check/pass/\(ConsulAPI.escape(id))?node=\(ConsulAPI.escape(instance.node))"
             _ = try await self.api.with(token: token).call(.PUT, path)
         }
-    }
-
-    static func escape(_ text: String) -> String {
-        text.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-._~")))
-            ?? text
     }
 
     /// Deregisters the instance and its sidecar and, when the token came from a login, logs out; both are tried

@@ -1,4 +1,5 @@
 public import Logging
+public import MeshAgentAPI
 import MeshCore
 public import MeshRPC
 public import ServiceLifecycle

@@ -1,4 +1,5 @@
 import Foundation
+import MeshCore
 
 /// The instance the agent registers for its application: Consul's catalog registration body.
 public struct AppInstance: Sendable, Equatable {
@@ -74,7 +75,7 @@ public struct AppInstance: Sendable, Equatable {
     /// `PUT /v1/catalog/register` bodies: the application's instance and its sidecar proxy's
     /// (kind `connect-proxy`, at the public listener's port), each with the health-sync check
     /// when given, so that peers drop both together. The node is left as it is when `skipNodeUpdate`.
-    func registrations(health: (ECSHealth.Status, String)? = nil) -> [Data] {
+    func registrations(health: (CheckStatus, String)? = nil) -> [Data] {
         let sidecar: [String: Any] = [
             "ID": self.sidecarID, "Service": self.sidecarService, "Kind": "connect-proxy", "Port": self.proxyPort,
             "Address": self.address, "Tags": self.tags,

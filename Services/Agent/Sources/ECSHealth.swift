@@ -1,13 +1,11 @@
+public import MeshCore
+
 /// consul-ecs's health sync rule: the instance is passing only while every synced container (the
 /// essential containers that have Docker health checks) is running and `HEALTHY`, and the task
 /// is not stopping.
 public enum ECSHealth {
-    public enum Status: String, Sendable, Equatable {
-        case passing, critical
-    }
-
     /// The check's status and a human-readable output naming what is wrong.
-    public static func evaluate(_ task: ECSTaskMetadata, containers names: [String]) -> (Status, String) {
+    public static func evaluate(_ task: ECSTaskMetadata, containers names: [String]) -> (CheckStatus, String) {
         if task.DesiredStatus == "STOPPED" { return (.critical, "the task is stopping") }
         let containers = task.Containers ?? []
         var problems: [String] = []

@@ -1,13 +1,16 @@
+public import MeshAgentAPI
+public import MeshCore
+
 /// What decides an instance's health while the agent runs, and tells the shutdown when the
 /// instance's other parts (the app, the proxy) have exited.
 public struct HealthSource: Sendable {
     /// The instance's current status and why.
-    public var probe: @Sendable () async throws -> (ECSHealth.Status, String)
+    public var probe: @Sendable () async throws -> (CheckStatus, String)
     /// Whether the other containers or processes of the instance have exited.
     public var othersStopped: @Sendable () async -> Bool
 
     public init(
-        probe: @escaping @Sendable () async throws -> (ECSHealth.Status, String),
+        probe: @escaping @Sendable () async throws -> (CheckStatus, String),
         othersStopped: @escaping @Sendable () async -> Bool
     ) {
         self.probe = probe

@@ -36,7 +36,7 @@ public struct HealthSync: Sendable {
     /// Syncs until the task is cancelled: a status change is written at once; the same status is
     /// written again every 30 intervals, so a lost write heals.
     public func run() async {
-        var last: (ECSHealth.Status, String)?
+        var last: (CheckStatus, String)?
         var sinceWrite = 0
         var lastBeat = ContinuousClock.now
         while !Task.isCancelled {

@@ -3,6 +3,8 @@ import AsyncHTTPClient
 import Foundation
 import Hummingbird
 import Logging
+import MeshAgentAPI
+import MeshClient
 import MeshCore
 import MeshLocal
 import MeshNet
@@ -151,15 +153,32 @@ public struct DevCommand: AsyncParsableCommand {
                 environment: distributorEnvironment
             )
 
+            // The Consul agent API of the dev node, as a Consul dev agent serves it beside the
+            // catalog: /v1/agent/... on the same REST address (on its own loopback port behind it).
+            let localAgent = HostPort(host: "127.0.0.1", port: try FreePort.pick())
+            let agentAPI = LocalAgentAPI(
+                api: ConsulAPI(address: http.description),
+                token: token,
+                node: LocalAgentNode(name: ProcessInfo.processInfo.hostName, address: "127.0.0.1"),
+                datacenter: "dc1",
+                leafIssuer: try LeafIssuer(
+                    distributors: [(distributor.grpc.host, distributor.grpc.port)],
+                    distributorCAPEM: try String(contentsOfFile: tls.caPath, encoding: .utf8),
+                    datacenter: "dc1"
+                ),
+                logger: logger
+            )
             let gateway = DevGateway(
                 address: http,
                 catalog: catalog.http,
                 authz: authz.http,
                 ca: ca.http,
                 iamAuth: iamAuth.http,
+                localAgent: localAgent,
                 client: client,
                 logger: logger
             )
+            let agentUp = Rendezvous<Bool>()
             let policy = self.defaultPolicy
             let gatewayUp = Rendezvous<Bool>()
             let demo =
@@ -174,6 +193,20 @@ public struct DevCommand: AsyncParsableCommand {
                 ) : nil
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {
+                    do {
+                        try await agentAPI.serve(host: localAgent.host, port: localAgent.port) { _ in
+                            agentUp.fulfill(true)
+                        }
+                    } catch {
+                        agentUp.fulfill(false)
+                        throw CLIError("the local agent API on \(localAgent) did not serve: \(error)")
+                    }
+                    agentUp.fulfill(false)
+                    if Task.isCancelled { return }
+                    throw CLIError("the local agent API on \(localAgent) stopped serving")
+                }
+                group.addTask {
+                    guard await agentUp.value else { return }
                     try await gateway.application {
                         Console.line("meshctl dev: ACLs enabled, default policy \(policy)")
                         Console.line("meshctl dev: initial management token: \(token)")

@@ -12,7 +12,8 @@ import NIOHTTP1
 ///
 /// `/v1/acl/auth-method...`, `/v1/acl/binding-rule...`, `/v1/acl/login` and `/v1/acl/logout` go
 /// to iam-auth-svc, the rest of `/v1/acl/...` and `/v1/connect/intentions...` to authz-svc,
-/// `/v1/connect/ca/...` to ca-svc, everything else to catalog-svc.
+/// `/v1/connect/ca/...` to ca-svc, `/v1/agent/...` to the dev node's local agent API (but the
+/// TTL updates, which catalog-svc serves), everything else to catalog-svc.
 /// Bodies and answers pass through unchanged (blocking queries included).
 struct DevGateway: Sendable {
     let address: HostPort
@@ -20,6 +21,8 @@ struct DevGateway: Sendable {
     let authz: HostPort
     let ca: HostPort
     let iamAuth: HostPort
+    /// The dev node's local agent API (plain HTTP on loopback).
+    let localAgent: HostPort
     /// The client for the services' HTTPS listeners (it trusts the dev CA).
     let client: HTTPClient
     let logger: Logger
@@ -31,6 +34,16 @@ struct DevGateway: Sendable {
         if path.hasPrefix("/v1/connect/ca/") { return self.ca }
         return self.catalog
     }
+
+    /// Whether the dev node's local agent API serves `path`: `/v1/agent/...`, but for the TTL
+    /// updates catalog-svc serves for every node (`/v1/agent/check/{pass,warn,fail,update}/`).
+    func servedByLocalAgent(_ path: String) -> Bool {
+        path.hasPrefix("/v1/agent/") && !Self.catalogAgentPrefixes.contains(where: path.hasPrefix)
+    }
+
+    static let catalogAgentPrefixes = [
+        "/v1/agent/check/pass/", "/v1/agent/check/warn/", "/v1/agent/check/fail/", "/v1/agent/check/update/",
+    ]
 
     /// The paths iam-auth-svc owns (the same path rules the ECS load balancer has).
     static let iamAuthPrefixes = [
@@ -66,8 +79,9 @@ struct DevGateway: Sendable {
             throw ConsulHTTPError(.methodNotAllowed, "method \(request.method.rawValue) not allowed")
         }
         var request = request
-        let target = self.upstream(for: request.uri.path)
-        var outbound = HTTPClientRequest(url: "https://\(target)\(request.uri.description)")
+        let local = self.servedByLocalAgent(request.uri.path)
+        let target = local ? self.localAgent : self.upstream(for: request.uri.path)
+        var outbound = HTTPClientRequest(url: "\(local ? "http" : "https")://\(target)\(request.uri.description)")
         outbound.method = HTTPMethod(rawValue: request.method.rawValue)
         for field in request.headers where field.name != .connection {
             outbound.headers.add(name: field.name.rawName, value: field.value)

@@ -2,6 +2,7 @@ public import ArgumentParser
 import AsyncHTTPClient
 import Foundation
 import Logging
+import MeshAgentAPI
 import MeshClient
 import MeshCore
 import MeshProcess
@@ -91,7 +92,7 @@ extension AgentCommand {
             return LocalAgentAPI(
                 api: self.instance.api(environment),
                 token: token,
-                instance: instance,
+                node: instance.localAgentNode,
                 datacenter: self.instance.datacenter,
                 leafIssuer: try self.instance.leafIssuer(),
                 logger: logger

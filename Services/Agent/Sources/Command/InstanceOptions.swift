@@ -2,6 +2,7 @@ import ArgumentParser
 import AsyncHTTPClient
 import Foundation
 import Logging
+import MeshAgentAPI
 import MeshClient
 import MeshCore
 import MeshProcess

@@ -230,6 +230,9 @@ final class InboundHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
         body: String,
         location: String? = nil
     ) {
+        // Not once the connection is closing (a request the parser refused was answered 400
+        // by NIO's error handler: a second response would corrupt the stream).
+        guard context.channel.isActive else { return }
         var headers = HTTPHeaders()
         headers.add(name: "Content-Type", value: "text/plain")
         if let location { headers.add(name: "Location", value: location) }

@@ -90,6 +90,9 @@ final class OutboundHTTP1Handler: ChannelDuplexHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // The request is over either way (an opening one must not be answered any more).
+        if case .forwarding(let stream, _) = self.state { stream.close(promise: nil) }
+        self.state = .idle
         context.close(promise: nil)
     }
 
@@ -131,6 +134,7 @@ final class OutboundHTTP1Handler: ChannelDuplexHandler {
                     attempt: attempt,
                     error: error
                 )
+                guard case .opening = self.state else { return }
                 if retry, context.channel.isActive {
                     self.open(context: context, attempt: attempt + 1, excluding: endpoint)
                 } else {
@@ -167,6 +171,7 @@ final class OutboundHTTP1Handler: ChannelDuplexHandler {
                 self.streamWritable(context: context)
             case .failure:
                 finished()
+                guard case .opening = self.state else { return }
                 self.answer(context: context, status: .serviceUnavailable, body: "upstream stream refused\n")
             }
         }
@@ -188,7 +193,14 @@ final class OutboundHTTP1Handler: ChannelDuplexHandler {
         context.close(promise: nil)
     }
 
+    /// Answers the request here. Not once the connection is closing: a request the HTTP parser
+    /// refused was already answered 400 by NIO's error handler, and a second response written
+    /// before the close completes would corrupt the stream (NIO asserts on it in debug builds).
     private func answer(context: ChannelHandlerContext, status: HTTPResponseStatus, body: String) {
+        guard context.channel.isActive else {
+            self.state = .idle
+            return
+        }
         self.state = .answered
         self.streamWritable(context: context)
         self.runtime.metrics.request(

@@ -7,7 +7,7 @@ import MeshRPC
 import NIOCore
 import NIOHTTP1
 
-/// The Consul agent API on 127.0.0.1 beside the application (`mesh-agent run --api-addr`), so
+/// The Consul agent API on 127.0.0.1 beside the application (`mesh-agent run --api-addr`, and `meshctl dev` on its REST address), so
 /// that apps and tools written for a local Consul agent work unchanged: `/v1/agent/self`,
 /// `/v1/agent/services`, `/v1/agent/service/:id`, `/v1/agent/service/register`,
 /// `/v1/agent/service/deregister/:id`, `/v1/agent/checks`, `/v1/agent/check/{pass,warn,fail,update}/:id`,
@@ -17,12 +17,12 @@ import NIOHTTP1
 /// token (Consul's agent uses its default token, anonymous in a secured cluster): the agent's
 /// own token never serves a caller, or every process that reaches this port would act with
 /// the task's identity. The control plane's ACLs decide. The listing is the agent's own: its
-/// instance and sidecar, and what was registered here.
+/// node's services (mesh-agent's instance and sidecar), and what was registered here.
 public struct LocalAgentAPI: Sendable {
     public var api: ConsulAPI
     /// The agent's token, for the agent's own calls (deregistering at shutdown), never a caller's.
     public var token: String
-    public var instance: AppInstance
+    public var node: LocalAgentNode
     public var datacenter: String
     /// nil: no config-distributor known, so no leaf certificates (Consul's "Connect must be enabled").
     public var leafIssuer: LeafIssuer?
@@ -32,14 +32,14 @@ public struct LocalAgentAPI: Sendable {
     public init(
         api: ConsulAPI,
         token: String,
-        instance: AppInstance,
+        node: LocalAgentNode,
         datacenter: String,
         leafIssuer: LeafIssuer?,
         logger: Logger
     ) {
         self.api = api
         self.token = token
-        self.instance = instance
+        self.node = node
         self.datacenter = datacenter
         self.leafIssuer = leafIssuer
         self.logger = logger

@@ -1,5 +1,6 @@
 public import AsyncHTTPClient
 import Foundation
+public import MeshCore
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -14,7 +15,7 @@ public enum LocalCheck: Sendable, Equatable {
     public func run(
         timeout: Duration = .seconds(2),
         httpClient: HTTPClient = .shared
-    ) async -> (ECSHealth.Status, String) {
+    ) async -> (CheckStatus, String) {
         switch self {
         case .http(let url):
             do {

@@ -16,11 +16,11 @@ extension LocalAgentAPI {
         .object([
             "Config": .object([
                 "Datacenter": .string(self.datacenter), "PrimaryDatacenter": .string(self.datacenter),
-                "NodeName": .string(self.instance.node), "NodeID": .string(""), "Revision": .string("mesh"),
+                "NodeName": .string(self.node.name), "NodeID": .string(""), "Revision": .string("mesh"),
                 "Server": .bool(false), "Version": .string(Self.consulVersion), "BuildDate": .string(""),
             ]),
             "Member": .object([
-                "Name": .string(self.instance.node), "Addr": .string(self.instance.address), "Port": .number(0),
+                "Name": .string(self.node.name), "Addr": .string(self.node.address), "Port": .number(0),
                 "Tags": .object(["role": .string("node"), "dc": .string(self.datacenter)]), "Status": .number(1),
             ]),
             "DebugConfig": .object([
@@ -34,41 +34,17 @@ extension LocalAgentAPI {
     /// The Consul version the API follows (for tools that check it).
     static let consulVersion = "1.20.0"
 
-    /// The agent's services as Consul's `AgentService`, by ID: its instance, its sidecar, and
-    /// what was registered here.
+    /// The agent's services as Consul's `AgentService`, by ID: its node's own, and what was
+    /// registered here.
     func visibleServices(_ request: Request) async throws -> [String: JSONValue] {
         var services: [String: JSONValue] = [:]
-        let instance = self.instance
-        services[instance.serviceID] = self.agentService(
-            ServiceDefinition(id: instance.serviceID, name: instance.service, tags: instance.tags, port: instance.port)
-        )
-        let upstreams: [JSONValue] = instance.upstreams.map {
-            .object([
-                "DestinationType": .string("service"), "DestinationName": .string($0.service),
-                "LocalBindPort": .number(Double($0.port)),
-            ])
-        }
-        services[instance.sidecarID] = self.agentService(
-            ServiceDefinition(
-                kind: "connect-proxy",
-                id: instance.sidecarID,
-                name: instance.sidecarService,
-                tags: instance.tags,
-                port: instance.proxyPort,
-                proxy: .object([
-                    "DestinationServiceName": .string(instance.service),
-                    "DestinationServiceID": .string(instance.serviceID),
-                    "LocalServiceAddress": .string("127.0.0.1"), "LocalServicePort": .number(Double(instance.port)),
-                    "Upstreams": .array(upstreams),
-                ])
-            )
-        )
+        for service in self.node.services { services[service.id] = self.agentService(service) }
         for service in await self.registry.all { services[service.id] = self.agentService(service) }
         return services
     }
 
     func agentService(_ service: ServiceDefinition) -> JSONValue {
-        let address = service.address.isEmpty ? self.instance.address : service.address
+        let address = service.address.isEmpty ? self.node.address : service.address
         var object: [String: JSONValue] = [
             "ID": .string(service.id), "Service": .string(service.name),
             "Tags": .array(service.tags.map { .string($0) }),
@@ -107,7 +83,7 @@ extension LocalAgentAPI {
             "Tags": .array(definition.tags.map { .string($0) }),
             "Meta": .object(definition.meta.mapValues { .string($0) }),
             "Port": .number(Double(definition.port)),
-            "Address": .string(definition.address.isEmpty ? self.instance.address : definition.address),
+            "Address": .string(definition.address.isEmpty ? self.node.address : definition.address),
         ]
         if !definition.kind.isEmpty { service["Kind"] = .string(definition.kind) }
         if let proxy = definition.proxy { service["Proxy"] = proxy }
@@ -126,10 +102,10 @@ extension LocalAgentAPI {
     /// `PUT /v1/catalog/register`'s body on the agent's node.
     private func catalogRegistration(service: JSONValue?, checks: [JSONValue]) throws -> Data {
         var body: [String: JSONValue] = [
-            "Node": .string(self.instance.node), "Address": .string(self.instance.address),
+            "Node": .string(self.node.name), "Address": .string(self.node.address),
         ]
         if let service { body["Service"] = service }
-        if self.instance.skipNodeUpdate { body["SkipNodeUpdate"] = .bool(true) }
+        if self.node.skipNodeUpdate { body["SkipNodeUpdate"] = .bool(true) }
         if !checks.isEmpty { body["Checks"] = .array(checks) }
         return try JSONEncoder().encode(JSONValue.object(body))
     }
@@ -163,7 +139,7 @@ extension LocalAgentAPI {
 
     func deregistration(_ serviceID: String) -> Data {
         (try? JSONEncoder().encode(
-            JSONValue.object(["Node": .string(self.instance.node), "ServiceID": .string(serviceID)])
+            JSONValue.object(["Node": .string(self.node.name), "ServiceID": .string(serviceID)])
         )) ?? Data()
     }
 
@@ -240,7 +216,7 @@ extension LocalAgentAPI {
             )
         }
         let body = try JSONEncoder().encode(
-            JSONValue.object(["Node": .string(self.instance.node), "CheckID": .string(id)])
+            JSONValue.object(["Node": .string(self.node.name), "CheckID": .string(id)])
         )
         _ = try await self.catalog(request).call(.PUT, "/v1/catalog/deregister", json: body)
         _ = await self.registry.removeCheck(id)
@@ -249,10 +225,10 @@ extension LocalAgentAPI {
 
     /// `GET /v1/agent/checks`: the catalog's checks of the agent's services, by check ID.
     func localChecks(_ request: Request) async throws -> [String: JSONValue] {
-        let node = Agent.escape(self.instance.node)
+        let node = ConsulAPI.escape(self.node.name)
         let data = try await self.catalog(request).call(.GET, "/v1/health/node/\(node)")
         guard case .array(let checks) = try JSONDecoder().decode(JSONValue.self, from: data) else { return [:] }
-        var ours: Set<String> = [self.instance.serviceID, self.instance.sidecarID]
+        var ours = Set(self.node.services.map(\.id))
         for service in await self.registry.all { ours.insert(service.id) }
         var byID: [String: JSONValue] = [:]
         for check in checks {
@@ -268,7 +244,7 @@ extension LocalAgentAPI {
     /// check (Consul's texts), else the catalog's TTL update on the agent's node.
     func updateTTL(_ request: Request, id: String, status: String, output: String) async throws -> Response {
         let known = await self.registry.check(id)
-        let own = self.instance.livenessCheckIDs.contains(id)
+        let own = self.node.ownTTLChecks.contains(id)
         guard known != nil || own else {
             throw ConsulHTTPError(
                 .notFound,
@@ -280,7 +256,7 @@ extension LocalAgentAPI {
             throw ConsulHTTPError(.internalServerError, "CheckID \"\(id)\" does not have associated TTL")
         }
         let body = try JSONEncoder().encode(JSONValue.object(["Status": .string(status), "Output": .string(output)]))
-        let path = "/v1/agent/check/update/\(Agent.escape(id))?node=\(Agent.escape(self.instance.node))"
+        let path = "/v1/agent/check/update/\(ConsulAPI.escape(id))?node=\(ConsulAPI.escape(self.node.name))"
         _ = try await self.catalog(request).call(.PUT, path, json: body)
         return ConsulHTTP.empty()
     }
@@ -293,7 +269,7 @@ extension LocalAgentAPI {
         var path = "/v1/connect/ca/roots"
         var query: [String] = []
         for name in ["index", "wait", "stale", "consistent"] {
-            if let value = request.uri.queryParameters.get(name) { query.append("\(name)=\(Agent.escape(value))") }
+            if let value = request.uri.queryParameters.get(name) { query.append("\(name)=\(ConsulAPI.escape(value))") }
         }
         if !query.isEmpty { path += "?" + query.joined(separator: "&") }
         let (body, headers) = try await self.catalog(request).exchange(.GET, path)

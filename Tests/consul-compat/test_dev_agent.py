@@ -1,0 +1,69 @@
+"""`meshctl dev` serves the Consul agent API of its dev node on its one REST address, as a Consul
+dev agent does: py-consul's `agent.service.register` / `agent.services()` / `agent.self()`
+against CONSUL_HTTP_ADDR work unchanged, through the same ACLs as the catalog.
+
+Needs CONSUL_HTTP_ADDR and MESH_TOKEN (the dev server's management token).
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import consul
+import pytest
+import requests
+
+from test_py_consul import BASE_URL, HOST, PORT, TOKEN
+
+pytestmark = pytest.mark.skipif(not TOKEN, reason="needs MESH_TOKEN")
+
+
+def _client(token: str | None = TOKEN) -> consul.Consul:
+    return consul.Consul(host=HOST, port=PORT, token=token)
+
+
+def test_self_names_the_dev_node():
+    me = _client().agent.self()
+    assert me["Config"]["Datacenter"] == "dc1"
+    assert me["Config"]["NodeName"]
+    assert me["Member"]["Name"] == me["Config"]["NodeName"]
+
+
+def test_register_list_pass_and_deregister_a_service():
+    c = _client()
+    node = c.agent.self()["Config"]["NodeName"]
+    name = f"dev-svc-{uuid.uuid4().hex[:8]}"
+    sid = f"{name}-1"
+    assert c.agent.service.register(name, service_id=sid, port=9090, tags=["v1"], check=consul.Check.ttl("30s"))
+    listed = c.agent.services()
+    assert listed[sid]["Service"] == name and listed[sid]["Port"] == 9090 and listed[sid]["Tags"] == ["v1"]
+    # In the catalog on the dev node, its TTL check registered critical (Consul's start for TTL checks).
+    _, instances = c.catalog.service(name)
+    assert [(i["ServiceID"], i["Node"]) for i in instances] == [(sid, node)]
+    check_id = f"service:{sid}"
+    assert c.agent.checks()[check_id]["Status"] == "critical"
+    assert c.agent.check.ttl_pass(check_id, "fine") is True
+    assert c.agent.checks()[check_id]["Status"] == "passing"
+    _, healthy = c.health.service(name, passing=True)
+    assert [entry["Service"]["ID"] for entry in healthy] == [sid]
+    assert c.agent.service.deregister(sid) is True
+    assert sid not in c.agent.services()
+    assert c.catalog.service(name)[1] == []
+
+
+def test_an_anonymous_caller_registers_nothing():
+    name = f"dev-anon-{uuid.uuid4().hex[:8]}"
+    answer = requests.put(f"{BASE_URL}/v1/agent/service/register", json={"Name": name, "Port": 1})
+    assert answer.status_code == 403, answer.text
+    assert name not in {s["Service"] for s in _client().agent.services().values()}
+    assert _client().catalog.service(name)[1] == []
+
+
+def test_unknown_service_deregistration_is_404_and_changes_nothing():
+    before = _client().agent.services()
+    answer = requests.put(
+        f"{BASE_URL}/v1/agent/service/deregister/no-such-{uuid.uuid4().hex[:8]}",
+        headers={"X-Consul-Token": TOKEN},
+    )
+    assert answer.status_code == 404, answer.text
+    assert _client().agent.services() == before
