@@ -161,7 +161,9 @@ extension LocalAgentAPI {
         while !Task.isCancelled {
             let (status, output) = await local.run(timeout: min(interval, .seconds(10)))
             // Only this check is written: the service's other checks (a TTL the app passes) keep theirs.
-            if last?.0 != status.rawValue || last?.1 != output, await self.registry.check(check.id) != nil {
+            // Only while it is still this definition: a replaced or removed check's probe writes nothing.
+            guard !Task.isCancelled, await self.registry.check(check.id) == check else { return }
+            if last?.0 != status.rawValue || last?.1 != output {
                 do {
                     let body = try self.checkRegistration(check, status: (status.rawValue, output))
                     _ = try await catalog.call(.PUT, "/v1/catalog/register", json: body)
@@ -209,7 +211,9 @@ extension LocalAgentAPI {
 
     /// `PUT /v1/agent/check/deregister/:id`.
     func deregisterCheck(_ request: Request, id: String) async throws -> Response {
-        guard await self.registry.check(id) != nil else {
+        // Out of the registry first (its probe stops and writes no more), then out of the
+        // catalog; put back if the catalog refuses.
+        guard let removed = await self.registry.removeCheck(id) else {
             throw ConsulHTTPError(
                 .notFound,
                 "Unknown check ID \"\(id)\". Ensure that the check ID is passed, not the check name."
@@ -218,8 +222,13 @@ extension LocalAgentAPI {
         let body = try JSONEncoder().encode(
             JSONValue.object(["Node": .string(self.node.name), "CheckID": .string(id)])
         )
-        _ = try await self.catalog(request).call(.PUT, "/v1/catalog/deregister", json: body)
-        _ = await self.registry.removeCheck(id)
+        let catalog = self.catalog(request)
+        do {
+            _ = try await catalog.call(.PUT, "/v1/catalog/deregister", json: body)
+        } catch {
+            _ = await self.registry.add(removed) { check in await self.probe(check, catalog: catalog) }
+            throw error
+        }
         return ConsulHTTP.empty()
     }
 

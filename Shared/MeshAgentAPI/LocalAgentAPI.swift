@@ -109,14 +109,21 @@ public struct LocalAgentAPI: Sendable {
         agent.put("service/deregister/:id") { request, context in
             try await self.relaying {
                 let id = try ConsulHTTP.pathParameter("id", context, missing: "Missing service ID")
-                guard await self.registry.service(id) != nil else {
+                // Out of the registry first (its probes stop and write no more), then out of
+                // the catalog; put back if the catalog refuses.
+                guard let removed = await self.registry.remove(id) else {
                     throw ConsulHTTPError(
                         .notFound,
                         "Unknown service ID \"\(id)\". Ensure that the service ID is passed, not the service name."
                     )
                 }
-                _ = try await self.catalog(request).call(.PUT, "/v1/catalog/deregister", json: self.deregistration(id))
-                _ = await self.registry.remove(id)
+                let catalog = self.catalog(request)
+                do {
+                    _ = try await catalog.call(.PUT, "/v1/catalog/deregister", json: self.deregistration(id))
+                } catch {
+                    await self.registry.put(removed) { check in await self.probe(check, catalog: catalog) }
+                    throw error
+                }
                 self.logger.info("service deregistered through the local API", metadata: [LogKey.serviceID: "\(id)"])
                 return ConsulHTTP.empty()
             }

@@ -12,14 +12,19 @@ extension DevTests {
         /// Before the fix, SIGTERM before the services were up killed `meshctl dev` outright
         /// (its signal handler was installed only once everything had started), leaving its
         /// services to whatever noticed first.
-        @Test("SIGTERM while the services start: they come up, then all stop in order, exit status 0")
-        func sigtermDuringStart() async throws {
+        /// With `--demo` as well: before its fix, a stop that came before the REST address was
+        /// up left the demo waiting for it forever, and `meshctl dev` never exited.
+        @Test(
+            "SIGTERM while the services start: they come up, then all stop in order, exit status 0",
+            arguments: [[], ["--demo"]]
+        )
+        func sigtermDuringStart(extra: [String]) async throws {
             let port = try FreePort.pick()
             let log = NSTemporaryDirectory() + "meshctl-dev-stop-\(port).log"
             defer { unlink(log) }
             let dev = try Spawned.launch(
                 builtExecutable("meshctl"),
-                ["dev", "--http-addr", "127.0.0.1:\(port)", "--initial-management-token", UUID().uuidString],
+                ["dev", "--http-addr", "127.0.0.1:\(port)", "--initial-management-token", UUID().uuidString] + extra,
                 outputPath: log
             )
             defer { dev.stop() }
@@ -29,6 +34,7 @@ extension DevTests {
             }
             #expect(!output().contains("ready: Consul-compatible API"))
             kill(dev.pid, SIGTERM)
+            try await eventually(within: .seconds(120), "meshctl dev has exited") { !dev.isRunning }
             #expect(try await dev.waitForExit() == 0, "\(output())")
             #expect(output().contains("meshctl dev: stopping"), "\(output())")
             let postgres = try #require(Self.postgresPID(in: output()))

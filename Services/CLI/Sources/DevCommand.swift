@@ -206,7 +206,12 @@ public struct DevCommand: AsyncParsableCommand {
                     throw CLIError("the local agent API on \(localAgent) stopped serving")
                 }
                 group.addTask {
-                    guard await agentUp.value else { return }
+                    // The demo waits for this: it must hear "not up" too, or it waits forever.
+                    defer { gatewayUp.fulfill(false) }
+                    guard await agentUp.value else {
+                        if Task.isCancelled { return }
+                        throw CLIError("the local agent API did not start")
+                    }
                     try await gateway.application {
                         Console.line("meshctl dev: ACLs enabled, default policy \(policy)")
                         Console.line("meshctl dev: initial management token: \(token)")
@@ -235,7 +240,7 @@ public struct DevCommand: AsyncParsableCommand {
                 }
                 if let demo {
                     group.addTask {
-                        _ = await gatewayUp.value
+                        guard await gatewayUp.value else { return }
                         try await demo.start()
                         Console.line("meshctl dev: ready: Consul-compatible API on http://\(http)")
                         // The demo's processes run until meshctl dev stops them.

@@ -202,8 +202,7 @@ public final class ProxyRuntime: Sendable {
             let port = self.snapshot?.localAppPort, port > 0
         else { return false }
         do {
-            let channel = try await ClientBootstrap(group: self.group)
-                .connectTimeout(.seconds(1))
+            let channel = try await Pipelines.dialler(on: self.group.next(), timeout: .seconds(1))
                 .connect(host: self.options.appHost, port: port).get()
             try? await channel.close()
             return true

@@ -153,9 +153,7 @@ final class InboundHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
             return
         }
         let responses = AppResponseRelay(downstream: context, owner: self)
-        ClientBootstrap(group: context.eventLoop)
-            .connectTimeout(TimeAmount(self.runtime.options.connectTimeout))
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+        Pipelines.dialler(on: context.eventLoop, timeout: TimeAmount(self.runtime.options.connectTimeout))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHTTPClientHandlers()

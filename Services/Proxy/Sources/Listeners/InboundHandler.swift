@@ -144,13 +144,7 @@ final class InboundHandler: ChannelInboundHandler, RemovableChannelHandler {
     private func switchToHTTP(context: ChannelHandlerContext, source: SPIFFEID) {
         do {
             let sync = context.pipeline.syncOperations
-            let http = InboundHTTPHandler(runtime: self.runtime, source: source)
-            try sync.addHandler(http, position: .after(self))
-            try sync.configureHTTPServerPipeline(
-                position: .after(self),
-                withPipeliningAssistance: true,
-                withErrorHandling: true
-            )
+            try Pipelines.addHTTP1Server(InboundHTTPHandler(runtime: self.runtime, source: source), after: self, to: sync)
             let held = self.held
             self.held = []
             for buffer in held { context.fireChannelRead(NIOAny(buffer)) }
@@ -193,14 +187,7 @@ final class InboundHandler: ChannelInboundHandler, RemovableChannelHandler {
         configure: @escaping @Sendable (any Channel) throws -> Void
     ) {
         do {
-            _ = try context.pipeline.syncOperations.configureHTTP2Pipeline(
-                mode: .server,
-                connectionConfiguration: .init(),
-                streamConfiguration: .init()
-            ) { stream in
-                stream.eventLoop.makeCompletedFuture { try configure(stream) }
-            }
-            try context.pipeline.syncOperations.addHandler(H2ConnectionErrorCloser())
+            try Pipelines.addHTTP2Server(to: context.pipeline.syncOperations, streams: configure)
             let held = self.held
             self.held = []
             for buffer in held { context.fireChannelRead(NIOAny(buffer)) }
@@ -213,9 +200,7 @@ final class InboundHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     private func connectApp(context: ChannelHandlerContext, host: String, port: Int) {
         let metrics = self.runtime.metrics
-        ClientBootstrap(group: context.eventLoop)
-            .connectTimeout(TimeAmount(self.runtime.options.connectTimeout))
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+        Pipelines.dialler(on: context.eventLoop, timeout: TimeAmount(self.runtime.options.connectTimeout))
             .connect(host: host, port: port)
             .assumeIsolated()
             .whenComplete { result in

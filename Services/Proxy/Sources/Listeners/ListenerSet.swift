@@ -78,10 +78,7 @@ actor ListenerSet {
     private static func bindPublic(host: String, port: Int, runtime: ProxyRuntime) async throws(ProxyError) -> Bound {
         let limits = runtime.options.publicLimits
         let counter = ConnectionCounter(limit: limits.maxConnections)
-        let bootstrap = ServerBootstrap(group: runtime.group)
-            .serverChannelOption(.backlog, value: 1024)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+        let bootstrap = Pipelines.listener(on: runtime.group)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     guard let tls = runtime.config?.tls.server else { throw ChannelError.ioOnClosedChannel }
@@ -109,10 +106,7 @@ actor ListenerSet {
     ) async throws(ProxyError) -> Bound {
         let limits = runtime.options.upstreamLimits
         let counter = ConnectionCounter(limit: limits.maxConnections)
-        let bootstrap = ServerBootstrap(group: runtime.group)
-            .serverChannelOption(.backlog, value: 1024)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+        let bootstrap = Pipelines.listener(on: runtime.group)
             // Nothing is read from the app until its upstream connection is up (so a retry is invisible).
             .childChannelOption(.autoRead, value: false)
             .childChannelInitializer { channel in
@@ -132,22 +126,14 @@ actor ListenerSet {
                     case .http1:
                         // Requests are read at once and routed one by one.
                         try channel.syncOptions?.setOption(.autoRead, value: true)
-                        try sync.configureHTTPServerPipeline(withPipeliningAssistance: true, withErrorHandling: true)
-                        try sync.addHandler(OutboundHTTP1Handler(runtime: runtime, service: service))
+                        try Pipelines.addHTTP1Server(OutboundHTTP1Handler(runtime: runtime, service: service), to: sync)
                     case .http2:
                         try channel.syncOptions?.setOption(.autoRead, value: true)
-                        _ = try sync.configureHTTP2Pipeline(
-                            mode: .server,
-                            connectionConfiguration: .init(),
-                            streamConfiguration: .init()
-                        ) { stream in
-                            stream.eventLoop.makeCompletedFuture {
-                                try stream.pipeline.syncOperations.addHandler(
-                                    H2RequestHandler(runtime: runtime, side: .outbound(service: service))
-                                )
-                            }
+                        try Pipelines.addHTTP2Server(to: sync) { stream in
+                            try stream.pipeline.syncOperations.addHandler(
+                                H2RequestHandler(runtime: runtime, side: .outbound(service: service))
+                            )
                         }
-                        try sync.addHandler(H2ConnectionErrorCloser())
                     }
                 }
             }

@@ -25,9 +25,7 @@ enum UpstreamDialer {
         timeout: TimeAmount
     ) -> EventLoopFuture<UpstreamConnection> {
         let handshake = eventLoop.makePromise(of: String?.self)
-        let connected = ClientBootstrap(group: eventLoop)
-            .connectTimeout(timeout)
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+        let connected = Pipelines.dialler(on: eventLoop, timeout: timeout)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations
