@@ -144,7 +144,11 @@ final class InboundHandler: ChannelInboundHandler, RemovableChannelHandler {
     private func switchToHTTP(context: ChannelHandlerContext, source: SPIFFEID) {
         do {
             let sync = context.pipeline.syncOperations
-            try Pipelines.addHTTP1Server(InboundHTTPHandler(runtime: self.runtime, source: source), after: self, to: sync)
+            try Pipelines.addHTTP1Server(
+                InboundHTTPHandler(runtime: self.runtime, source: source),
+                after: self,
+                to: sync
+            )
             let held = self.held
             self.held = []
             for buffer in held { context.fireChannelRead(NIOAny(buffer)) }
