@@ -66,7 +66,7 @@ def test_shared_never_depends_on_services_and_services_not_on_each_other(package
 
 def test_the_data_plane_never_reaches_the_store(package):
     targets = local_targets(package)
-    for name in ["Proxy", "ProxyMain", "Agent", "AgentMain"]:
+    for name in ["Proxy", "ProxyMain", "Agent", "AgentMain", "MeshAgentAPI"]:
         local, products = closure(name, targets)
         assert not local & {"MeshStore", "MeshServer"}, f"{name} reaches {sorted(local & {'MeshStore', 'MeshServer'})}"
         assert "PostgresNIO" not in products, f"{name} links PostgresNIO"
