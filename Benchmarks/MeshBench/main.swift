@@ -39,6 +39,9 @@ struct Options {
     var clients = 8
     var watchers = 1000
     var instances = 10_000
+    /// HTTP/2 connections per server for the registration rounds (REST's 8 callers have 8
+    /// connections; a fleet's proxies and agents each have their own).
+    var grpcConnections = ProcessInfo.processInfo.activeProcessorCount
 
     init(arguments: [String]) {
         var iterator = arguments.dropFirst().makeIterator()
@@ -50,6 +53,7 @@ struct Options {
             case "--clients": self.clients = Int(value) ?? self.clients
             case "--watchers": self.watchers = Int(value) ?? self.watchers
             case "--instances": self.instances = Int(value) ?? self.instances
+            case "--grpc-connections": self.grpcConnections = max(1, Int(value) ?? self.grpcConnections)
             default: break
             }
         }
@@ -183,15 +187,21 @@ try await withThrowingDiscardingTaskGroup { background in
     )
     try await pg.query("CREATE SEQUENCE IF NOT EXISTS public.baseline_index", logger: logger)
 
-    let referenceGRPC = GRPCClient(
-        transport: try HTTP2ClientTransport.Posix(
-            target: .ipv4(address: "127.0.0.1", port: referenceGRPCPort),
-            transportSecurity: .plaintext
-        )
-    )
-    background.addTask { try await referenceGRPC.runConnections() }
-    defer { referenceGRPC.beginGracefulShutdown() }
-    let referenceClient = Mesh_V1_Catalog.Client(wrapping: referenceGRPC)
+    /// `options.grpcConnections` clients of the catalog API at `port`, each on its own HTTP/2 connection.
+    func grpcClients(port: Int) throws -> [Mesh_V1_Catalog.Client<HTTP2ClientTransport.Posix>] {
+        try (0..<options.grpcConnections).map { _ in
+            let client = GRPCClient(
+                transport: try HTTP2ClientTransport.Posix(
+                    target: .ipv4(address: "127.0.0.1", port: port),
+                    transportSecurity: .plaintext
+                )
+            )
+            background.addTask { try await client.runConnections() }
+            return Mesh_V1_Catalog.Client(wrapping: client)
+        }
+    }
+    let referenceClients = try grpcClients(port: referenceGRPCPort)
+    let catalogClients = try grpcClients(port: grpcPort)
     try await withGRPCClient(
         transport: try HTTP2ClientTransport.Posix(
             target: .ipv4(address: "127.0.0.1", port: grpcPort),
@@ -240,7 +250,9 @@ try await withThrowingDiscardingTaskGroup { background in
         say("catalog-svc rss after reads: \(rssKiB(of: catalog.pid) / 1024) MiB")
 
         // 1. Registration throughput vs the reference server and the baseline upsert, interleaved.
-        say("\n## 1. registrations/s at \(options.clients) clients (\(options.seconds)s x \(options.rounds) rounds)")
+        say(
+            "\n## 1. registrations/s at \(options.clients) clients (\(options.seconds)s x \(options.rounds) rounds; gRPC over \(options.grpcConnections) connections per server, REST one per client)"
+        )
         var baseline: [Double] = []
         var viaGRPC: [Double] = []
         var viaREST: [Double] = []
@@ -260,17 +272,17 @@ try await withThrowingDiscardingTaskGroup { background in
             _ = try await response.body.collect(upTo: 1 << 16)
             guard response.status == .ok else { fatalError("register failed: \(response.status)") }
         }
-        /// One measured round of registrations over gRPC through `client`; node and instance
-        /// names start with `prefix` (distinct per server and protocol).
+        /// One measured round of registrations over gRPC, the callers spread over `clients`
+        /// (one HTTP/2 connection each); node and instance names start with `prefix`.
         func grpcRound(
-            _ client: Mesh_V1_Catalog.Client<HTTP2ClientTransport.Posix>,
+            _ clients: [Mesh_V1_Catalog.Client<HTTP2ClientTransport.Posix>],
             _ prefix: String
         )
             async throws -> (rate: Double, cpu: String)
         {
-            try await rate(clients: options.clients, seconds: options.seconds, cpu: meter) { _, _ in
+            try await rate(clients: options.clients, seconds: options.seconds, cpu: meter) { caller, _ in
                 let n = counter.add(1, ordering: .relaxed).newValue
-                _ = try await client.register(
+                _ = try await clients[caller % clients.count].register(
                     registration(
                         node: "\(prefix)-node-\(n % 500)",
                         service: "svc-\(n % 100)",
@@ -288,7 +300,7 @@ try await withThrowingDiscardingTaskGroup { background in
             }
         }
         for round in 1...options.rounds {
-            let (rg, rgCPU) = try await grpcRound(referenceClient, "rg")
+            let (rg, rgCPU) = try await grpcRound(referenceClients, "rg")
             let (rr, rrCPU) = try await restRound(referenceBase, "rr")
             referenceGRPCRates.append(rg)
             referenceRESTRates.append(rr)
@@ -305,7 +317,7 @@ try await withThrowingDiscardingTaskGroup { background in
                     logger: logger
                 )
             }
-            let (g, gCPU) = try await grpcRound(catalogClient, "g")
+            let (g, gCPU) = try await grpcRound(catalogClients, "g")
             let (r, rCPU) = try await restRound(base, "r")
             baseline.append(b)
             viaGRPC.append(g)
