@@ -77,6 +77,16 @@ extension AuthzStore {
         ids.compactMap { id in names[id].map { ACLLink(id: id, name: $0) } }
     }
 
+    /// The IDs of the policies `links` name (by ID or name), inside a write.
+    func resolvePolicies(_ links: [LinkInput], on connection: PostgresConnection) async throws -> [String] {
+        try await Self.resolve(links, kind: "policy", table: "authz.policies", on: connection, logger: self.logger)
+    }
+
+    /// The IDs of the roles `links` name (by ID or name), inside a write.
+    func resolveRoles(_ links: [LinkInput], on connection: PostgresConnection) async throws -> [String] {
+        try await Self.resolve(links, kind: "role", table: "authz.roles", on: connection, logger: self.logger)
+    }
+
     /// Resolves links given by ID or name to IDs inside a write; an unknown one is refused.
     static func resolve(
         _ links: [LinkInput],
@@ -125,13 +135,7 @@ extension AuthzStore {
         let nodes = try Self.json(input.nodeIdentities)
         _ = try await self.write(Self.aclTopic) { connection, index in
             try await Self.requireFreeRoleName(input.name, except: nil, on: connection, logger: self.logger)
-            let policyIDs = try await Self.resolve(
-                input.policies,
-                kind: "policy",
-                table: "authz.policies",
-                on: connection,
-                logger: self.logger
-            )
+            let policyIDs = try await self.resolvePolicies(input.policies, on: connection)
             try await connection.query(
                 """
                 INSERT INTO authz.roles VALUES (\(id), \(input.name), \(input.description), \(policyIDs), \
@@ -150,13 +154,7 @@ extension AuthzStore {
         let nodes = try Self.json(input.nodeIdentities)
         _ = try await self.write(Self.aclTopic) { connection, index in
             try await Self.requireFreeRoleName(input.name, except: id, on: connection, logger: self.logger)
-            let policyIDs = try await Self.resolve(
-                input.policies,
-                kind: "policy",
-                table: "authz.policies",
-                on: connection,
-                logger: self.logger
-            )
+            let policyIDs = try await self.resolvePolicies(input.policies, on: connection)
             let rows = try await connection.query(
                 """
                 UPDATE authz.roles SET name = \(input.name), description = \(input.description), \

@@ -176,7 +176,8 @@ extension AuthzStore {
                     throw AuthzError.bootstrapUsed(resetIndex: UInt64(used))
                 }
             }
-            let (policyIDs, roleIDs) = try await self.resolveLinks(of: input, on: connection)
+            let policyIDs = try await self.resolvePolicies(input.policies, on: connection)
+            let roleIDs = try await self.resolveRoles(input.roles, on: connection)
             let rows = try await connection.query(
                 """
                 INSERT INTO authz.tokens VALUES (\(accessor), \(hash), \(input.description), \(policyIDs), \
@@ -190,29 +191,6 @@ extension AuthzStore {
             for try await _ in rows.decode(String.self) { inserted = true }
             guard inserted else { throw AuthzError.conflict("Invalid Token: AccessorID or SecretID already in use") }
         }
-    }
-
-    /// The IDs of the policies and roles `input` links (named by ID or name); an unknown one is
-    /// a field error naming it.
-    private func resolveLinks(
-        of input: TokenInput,
-        on connection: PostgresConnection
-    ) async throws -> (policies: [String], roles: [String]) {
-        let policies = try await Self.resolve(
-            input.policies,
-            kind: "policy",
-            table: "authz.policies",
-            on: connection,
-            logger: self.logger
-        )
-        let roles = try await Self.resolve(
-            input.roles,
-            kind: "role",
-            table: "authz.roles",
-            on: connection,
-            logger: self.logger
-        )
-        return (policies, roles)
     }
 
     /// Replaces a token's links and description. The secret, auth method and expiry never change.
@@ -239,7 +217,8 @@ extension AuthzStore {
             if !input.authMethod.isEmpty && input.authMethod != existing.2 {
                 throw AuthzError.field("AuthMethod", "Cannot change AuthMethod")
             }
-            let (policyIDs, roleIDs) = try await self.resolveLinks(of: input, on: connection)
+            let policyIDs = try await self.resolvePolicies(input.policies, on: connection)
+            let roleIDs = try await self.resolveRoles(input.roles, on: connection)
             try await connection.query(
                 """
                 UPDATE authz.tokens SET description = \(input.description), policy_ids = \(policyIDs), \
