@@ -17,7 +17,7 @@ extension LocalAgentAPI {
             "Config": .object([
                 "Datacenter": .string(self.datacenter), "PrimaryDatacenter": .string(self.datacenter),
                 "NodeName": .string(self.node.name), "NodeID": .string(""), "Revision": .string("mesh"),
-                "Server": .bool(false), "Version": .string(Self.consulVersion), "BuildDate": .string(""),
+                "Server": .bool(false), "Version": .string(ConsulHTTP.consulVersion), "BuildDate": .string(""),
             ]),
             "Member": .object([
                 "Name": .string(self.node.name), "Addr": .string(self.node.address), "Port": .number(0),
@@ -30,9 +30,6 @@ extension LocalAgentAPI {
             "Coord": .null, "Meta": .object([:]), "Stats": .object([:]),
         ])
     }
-
-    /// The Consul version the API follows (for tools that check it).
-    static let consulVersion = "1.20.0"
 
     /// The agent's services as Consul's `AgentService`, by ID: its node's own, and what was
     /// registered here.

@@ -34,6 +34,9 @@ public struct ConsulHTTPError: HTTPResponseError, CustomStringConvertible {
 
 /// Consul's response conventions: JSON bodies and the `X-Consul-*` metadata headers.
 public enum ConsulHTTP {
+    /// The Consul version the API follows (`/v1/agent/self`, for tools that check it).
+    public static let consulVersion = "1.20.0"
+
     /// The largest request body accepted (Consul's own limit for KV values is 512 KiB; catalog
     /// registrations are far smaller).
     public static let maximumBodySize = 1 << 20
