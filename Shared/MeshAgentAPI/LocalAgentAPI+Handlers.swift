@@ -19,15 +19,21 @@ extension LocalAgentAPI {
                 "NodeName": .string(self.node.name), "NodeID": .string(""), "Revision": .string("mesh"),
                 "Server": .bool(false), "Version": .string(ConsulHTTP.consulVersion), "BuildDate": .string(""),
             ]),
-            "Member": .object([
-                "Name": .string(self.node.name), "Addr": .string(self.node.address), "Port": .number(0),
-                "Tags": .object(["role": .string("node"), "dc": .string(self.datacenter)]), "Status": .number(1),
-            ]),
+            "Member": self.memberDocument,
             "DebugConfig": .object([
                 "ConnectEnabled": .bool(self.leafIssuer != nil), "GRPCPort": .number(-1), "GRPCTLSPort": .number(-1),
                 "DNSPort": .number(-1), "DNSAddrs": .array([]),
             ]),
             "Coord": .null, "Meta": .object([:]), "Stats": .object([:]),
+        ])
+    }
+
+    /// The agent's node as Consul's `agent.Member` (`/v1/agent/members` lists it alone: the
+    /// agent knows no gossip pool).
+    var memberDocument: JSONValue {
+        .object([
+            "Name": .string(self.node.name), "Addr": .string(self.node.address), "Port": .number(0),
+            "Tags": .object(["role": .string("node"), "dc": .string(self.datacenter)]), "Status": .number(1),
         ])
     }
 

@@ -87,6 +87,7 @@ public struct LocalAgentAPI: Sendable {
 
     private func addRoutes(to agent: RouterGroup<BasicRequestContext>) {
         agent.get("self") { _, _ in try ConsulHTTP.json(self.selfDocument) }
+        agent.get("members") { _, _ in try ConsulHTTP.json(JSONValue.array([self.memberDocument])) }
         agent.get("services") { request, _ in
             try await self.relaying {
                 var services: [String: JSONValue] = [:]

@@ -27,6 +27,8 @@ def test_self_names_the_dev_node():
     assert me["Config"]["Datacenter"] == "dc1"
     assert me["Config"]["NodeName"]
     assert me["Member"]["Name"] == me["Config"]["NodeName"]
+    members = _client().agent.members()
+    assert [m["Name"] for m in members] == [me["Config"]["NodeName"]]
 
 
 def test_register_list_pass_and_deregister_a_service():

@@ -30,6 +30,7 @@ SPEC_PATH = ROOT / "docs" / "openapi.yaml"
 ROUTE_FILES = {
     "Services/Catalog/Sources/CatalogService+HTTP.swift": "catalog-svc",
     "Services/Catalog/Sources/CatalogHTTP+ConfigEntries.swift": "catalog-svc",
+    "Services/Catalog/Sources/CatalogHTTP+Agent.swift": "catalog-svc",
     "Services/Authz/Sources/AuthzHTTP+ACL.swift": "authz-svc",
     "Services/Authz/Sources/AuthzHTTP+Intentions.swift": "authz-svc",
     "Services/IAMAuth/Sources/IAMAuthHTTP.swift": "iam-auth-svc",

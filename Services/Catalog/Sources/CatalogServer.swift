@@ -41,6 +41,7 @@ public final class CatalogServer: Service, Sendable {
             watcher: watcher,
             status: ClusterStatus(client: context.client, schema: context.schema, logger: context.logger),
             gate: acl.gate,
+            replica: context.settings.advertised,
             logger: context.logger
         )
         return HostedParts(

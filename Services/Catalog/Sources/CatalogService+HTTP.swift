@@ -13,12 +13,15 @@ struct CatalogHTTP: Sendable {
     let watcher: CatalogWatcher
     let status: ClusterStatus
     let gate: ACLGate
+    /// This replica's advertised address (its name in `/v1/agent/self` and `/members`).
+    let replica: String
     let logger: Logger
 
     func addRoutes(to router: Router<BasicRequestContext>) {
         let v1 = router.group("v1")
         v1.put("catalog/register") { request, _ in try await self.register(request) }
         self.addConfigRoutes(to: v1)
+        self.addAgentRoutes(to: v1)
         v1.put("catalog/deregister") { request, _ in try await self.deregister(request) }
         v1.get("catalog/services") { request, _ in
             try await self.answer(.services, request) { result in

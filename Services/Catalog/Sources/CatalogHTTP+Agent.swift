@@ -1,0 +1,54 @@
+import Hummingbird
+import MeshCore
+import MeshRPC
+import MeshServer
+
+/// The agent endpoints the control plane's REST address answers itself (behind a load balancer
+/// there is no agent node): `/v1/agent/self` and `/v1/agent/members`, naming the datacenter and
+/// the replicas, so that clients that read them at start (Prometheus' and Fabio's Consul
+/// discovery) start. Registering through an agent is for mesh-agent's local API beside each app;
+/// the TTL updates (`/v1/agent/check/pass|warn|fail|update`) are served with the catalog's routes.
+extension CatalogHTTP {
+    func addAgentRoutes(to v1: RouterGroup<BasicRequestContext>) {
+        v1.get("agent/self") { request, _ in
+            let caller = try await self.gate.caller(of: request)
+            try caller.require(caller.authorizer.agentRead(self.replica), "agent:read", on: self.replica)
+            return try ConsulHTTP.json(self.selfDocument)
+        }
+        v1.get("agent/members") { request, _ in
+            let caller = try await self.gate.caller(of: request)
+            // Consul lists the members the caller may read as nodes.
+            let members = try await self.status.peers().filter { caller.authorizer.nodeRead($0) }
+            return try ConsulHTTP.json(JSONValue.array(members.map(self.member)))
+        }
+    }
+
+    /// `GET /v1/agent/self` of the answering replica (a server, in Consul's words); every
+    /// top-level value an object or null, as Go clients decode it.
+    var selfDocument: JSONValue {
+        let datacenter = JSONValue.string(self.store.datacenter)
+        return .object([
+            "Config": .object([
+                "Datacenter": datacenter, "PrimaryDatacenter": datacenter, "NodeName": .string(self.replica),
+                "NodeID": .string(""), "Revision": .string("mesh"), "Server": .bool(true),
+                "Version": .string(ConsulHTTP.consulVersion), "BuildDate": .string(""),
+            ]),
+            "Member": self.member(self.replica),
+            "Coord": .null, "Meta": .object([:]), "Stats": .object([:]),
+        ])
+    }
+
+    /// A replica as Consul's `agent.Member` (`address:port` split when it has a port).
+    func member(_ replica: String) -> JSONValue {
+        let address = HostPort(parsing: replica)
+        return .object([
+            "Name": .string(replica), "Addr": .string(address?.host ?? replica),
+            "Port": .number(Double(address?.port ?? 0)),
+            "Tags": .object([
+                "role": .string("consul"), "dc": .string(self.store.datacenter),
+                "build": .string(ConsulHTTP.consulVersion),
+            ]),
+            "Status": .number(1),
+        ])
+    }
+}
