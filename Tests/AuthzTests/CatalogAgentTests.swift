@@ -31,6 +31,16 @@ struct CatalogAgentTests {
                 #expect(anonymous.status == 403)
                 #expect(anonymous.text.contains("agent:read"))
                 #expect(try await catalog.get("/v1/agent/members").array.isEmpty)
+
+                // No agent node here: registering through one is a 400 that says where to go.
+                let registration = try await admin.put(
+                    "/v1/agent/service/register",
+                    json: ["Name": "web", "Port": 8080]
+                )
+                #expect(registration.status == 400)
+                #expect(registration.text.contains("mesh-agent"))
+                #expect(try await admin.put("/v1/agent/check/deregister/x", json: [:]).status == 400)
+                #expect(try await admin.get("/v1/catalog/service/web").array.isEmpty)
             }
         }
     }

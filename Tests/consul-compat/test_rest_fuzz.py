@@ -3,7 +3,9 @@
 Runs against a live server, as the other tests of this folder: CONSUL_HTTP_ADDR
 (``host:port``, optionally ``http://host:port``) and MESH_TOKEN (a management token); the
 tests are skipped when either is missing. Every operation but mesh-agent's local API
-(tag ``local-agent``, not behind the control plane's address) gets its examples, the coverage
+(tag ``local-agent``, not behind the control plane's address) and registration through an
+agent (tag ``agent-registration``: a registered check would be probed at whatever address the
+fuzzer made up) gets its examples, the coverage
 phase's boundary and negative cases (FUZZ_COVERAGE=0 turns it off) and FUZZ_MAX_EXAMPLES (3)
 random ones, with a fixed seed; each request is sent twice: with the management token and
 with a narrow token (``service_identities: fuzz``) made for the run. The check is Consul's
@@ -230,7 +232,11 @@ CONFIG = schemathesis.Config.from_dict(
         },
     }
 )
-SCHEMA = schemathesis.openapi.from_path(SPEC_PATH, config=CONFIG).exclude(tag="local-agent")
+SCHEMA = (
+    schemathesis.openapi.from_path(SPEC_PATH, config=CONFIG)
+    .exclude(tag="local-agent")
+    .exclude(tag="agent-registration")
+)
 
 
 @pytest.fixture(scope="module")
