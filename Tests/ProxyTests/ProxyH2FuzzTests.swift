@@ -161,124 +161,126 @@ enum H2Frames {
     }
 }
 
-/// The proxies' HTTP/2 parsers under the seeded frame fuzzer (issue 14): frame sequences sent to
-/// an `http2` upstream listener (the web proxy's own HTTP/2 server) and, through a TCP upstream,
-/// to the public listener's HTTP/2 server after mTLS. No crash, no stall (a plain request is
-/// answered between batches), memory bounded, and no spelling of the denied `/admin` ever
-/// reaches the app.
-@Suite(.timeLimit(.minutes(3))) struct ProxyH2FuzzTests {
-    let group = MultiThreadedEventLoopGroup.singleton
-    let pki: TestPKI
+extension MemoryMeasuringTests {
+    /// The proxies' HTTP/2 parsers under the seeded frame fuzzer (issue 14): frame sequences sent to
+    /// an `http2` upstream listener (the web proxy's own HTTP/2 server) and, through a TCP upstream,
+    /// to the public listener's HTTP/2 server after mTLS. No crash, no stall (a plain request is
+    /// answered between batches), memory bounded, and no spelling of the denied `/admin` ever
+    /// reaches the app.
+    @Suite(.timeLimit(.minutes(3))) struct ProxyH2FuzzTests {
+        let group = MultiThreadedEventLoopGroup.singleton
+        let pki: TestPKI
 
-    init() throws {
-        self.pki = try TestPKI()
-    }
-
-    /// An h2c app that records every request's `:path` and answers 200.
-    final class RecordingApp: Sendable {
-        let paths = Mutex<[String]>([])
-
-        final class Stream: ChannelInboundHandler {
-            typealias InboundIn = HTTP2Frame.FramePayload
-            typealias OutboundOut = HTTP2Frame.FramePayload
-            let app: RecordingApp
-
-            init(app: RecordingApp) { self.app = app }
-
-            func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-                guard case .headers(let headers) = Self.unwrapInboundIn(data) else { return }
-                let path = headers.headers.first(name: ":path") ?? ""
-                self.app.paths.withLock { $0.append(path) }
-                let response = HPACKHeaders([(":status", "200"), ("content-length", "0")])
-                context.writeAndFlush(
-                    Self.wrapOutboundOut(.headers(.init(headers: response, endStream: true))),
-                    promise: nil
-                )
-            }
+        init() throws {
+            self.pki = try TestPKI()
         }
-    }
 
-    /// Sends a plain request on a new connection; the response's `:status`, once its HEADERS
-    /// have arrived (the connection stays open), or nil after `within`.
-    static func probe(port: Int, within window: Duration, group: any EventLoopGroup) async -> String? {
-        let connected = try? await ClientBootstrap(group: group).connect(host: "127.0.0.1", port: port) { channel in
-            channel.eventLoop.makeCompletedFuture {
-                try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
-            }
-        }
-        guard let channel = connected else { return nil }
-        let giveUp = channel.channel.eventLoop.scheduleTask(in: TimeAmount(window)) {
-            channel.channel.close(promise: nil)
-        }
-        defer { giveUp.cancel() }
-        return try? await channel.executeThenClose { inbound, outbound in
-            try await outbound.write(ByteBuffer(bytes: H2Frames.probe))
-            var received: [UInt8] = []
-            for try await chunk in inbound {
-                received += chunk.readableBytesView
-                if let status = H2Frames.status(in: received) { return status }
-            }
-            return nil
-        }
-    }
+        /// An h2c app that records every request's `:path` and answers 200.
+        final class RecordingApp: Sendable {
+            let paths = Mutex<[String]>([])
 
-    @Test(
-        "HTTP/2 frame sequences mutated and hostile: no crash, no stall, bounded memory, /admin never reaches the app"
-    )
-    func mutatedFrames() async throws {
-        let app = RecordingApp()
-        let appChannel = try await ServerBootstrap(group: self.group)
-            .childChannelInitializer { channel in
-                channel.configureHTTP2Pipeline(mode: .server) { stream in
-                    stream.eventLoop.makeCompletedFuture {
-                        try stream.pipeline.syncOperations.addHandler(RecordingApp.Stream(app: app))
-                    }
-                }.map { _ in }
-            }
-            .bind(host: "127.0.0.1", port: 0).get()
-        defer { appChannel.close(promise: nil) }
-        var api = sidecar("api", appPort: appChannel.localAddress!.port!, intentions: adminDenied)
-        api.protocolName = "http2"
-        try await withProxy(api, tls: try self.pki.tls(for: "api"), group: self.group) { apiProxy in
-            let publicPort = try #require(await apiProxy.boundPublicPort())
-            var web = sidecar(
-                "web",
-                appPort: 1,
-                upstreams: [
-                    upstream("api", ports: [publicPort]),
-                    upstream("api-tcp", ports: [publicPort], expect: TestPKI.identity("api")),
-                ]
-            )
-            web.upstreams[0].protocolName = "http2"
-            try await withProxy(web, tls: try self.pki.tls(for: "web"), group: self.group) { webProxy in
-                let h2Port = try #require(await webProxy.boundUpstreamPort("api"))
-                let tcpPort = try #require(await webProxy.boundUpstreamPort("api-tcp"))
-                let before = residentBytes()
-                var slowest = Duration.zero
-                // The web proxy's HTTP/2 server, then api's public listener's (through the TCP upstream).
-                for (seed, port) in [(UInt64(11), h2Port), (UInt64(12), tcpPort)] {
-                    let group = self.group
-                    let probe = await ProxyParserFuzzTests.fuzz(
-                        port: port,
-                        cases: 200,
-                        seed: seed,
-                        input: { rng in H2Frames.mutated(using: &rng) },
-                        group: group
-                    ) {
-                        let status = await Self.probe(port: port, within: .seconds(10), group: group)
-                        return status == "200" ? nil : "status \(status ?? "none")"
-                    }
-                    slowest = max(slowest, probe)
+            final class Stream: ChannelInboundHandler {
+                typealias InboundIn = HTTP2Frame.FramePayload
+                typealias OutboundOut = HTTP2Frame.FramePayload
+                let app: RecordingApp
+
+                init(app: RecordingApp) { self.app = app }
+
+                func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+                    guard case .headers(let headers) = Self.unwrapInboundIn(data) else { return }
+                    let path = headers.headers.first(name: ":path") ?? ""
+                    self.app.paths.withLock { $0.append(path) }
+                    let response = HPACKHeaders([(":status", "200"), ("content-length", "0")])
+                    context.writeAndFlush(
+                        Self.wrapOutboundOut(.headers(.init(headers: response, endStream: true))),
+                        promise: nil
+                    )
                 }
-                let growth = residentBytes() - before
-                let seen = app.paths.withLock { $0 }
-                #expect(!seen.contains { $0.hasPrefix("/admin") }, "\(seen.filter { $0.hasPrefix("/admin") })")
-                // Besides the 50 probes, mutated requests for allowed paths got through too.
-                #expect(seen.count > 60, "requests reached the app: \(seen.count)")
-                #expect(growth < 128 << 20, "resident memory grew by \(growth) bytes")
-                print(
-                    "proxy HTTP/2 frame fuzz: 400 cases and 50 probes, \(seen.count) requests reached the app, slowest probe \(slowest), RSS +\(growth / 1024) KiB"
+            }
+        }
+
+        /// Sends a plain request on a new connection; the response's `:status`, once its HEADERS
+        /// have arrived (the connection stays open), or nil after `within`.
+        static func probe(port: Int, within window: Duration, group: any EventLoopGroup) async -> String? {
+            let connected = try? await ClientBootstrap(group: group).connect(host: "127.0.0.1", port: port) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                }
+            }
+            guard let channel = connected else { return nil }
+            let giveUp = channel.channel.eventLoop.scheduleTask(in: TimeAmount(window)) {
+                channel.channel.close(promise: nil)
+            }
+            defer { giveUp.cancel() }
+            return try? await channel.executeThenClose { inbound, outbound in
+                try await outbound.write(ByteBuffer(bytes: H2Frames.probe))
+                var received: [UInt8] = []
+                for try await chunk in inbound {
+                    received += chunk.readableBytesView
+                    if let status = H2Frames.status(in: received) { return status }
+                }
+                return nil
+            }
+        }
+
+        @Test(
+            "HTTP/2 frame sequences mutated and hostile: no crash, no stall, bounded memory, /admin never reaches the app"
+        )
+        func mutatedFrames() async throws {
+            let app = RecordingApp()
+            let appChannel = try await ServerBootstrap(group: self.group)
+                .childChannelInitializer { channel in
+                    channel.configureHTTP2Pipeline(mode: .server) { stream in
+                        stream.eventLoop.makeCompletedFuture {
+                            try stream.pipeline.syncOperations.addHandler(RecordingApp.Stream(app: app))
+                        }
+                    }.map { _ in }
+                }
+                .bind(host: "127.0.0.1", port: 0).get()
+            defer { appChannel.close(promise: nil) }
+            var api = sidecar("api", appPort: appChannel.localAddress!.port!, intentions: adminDenied)
+            api.protocolName = "http2"
+            try await withProxy(api, tls: try self.pki.tls(for: "api"), group: self.group) { apiProxy in
+                let publicPort = try #require(await apiProxy.boundPublicPort())
+                var web = sidecar(
+                    "web",
+                    appPort: 1,
+                    upstreams: [
+                        upstream("api", ports: [publicPort]),
+                        upstream("api-tcp", ports: [publicPort], expect: TestPKI.identity("api")),
+                    ]
                 )
+                web.upstreams[0].protocolName = "http2"
+                try await withProxy(web, tls: try self.pki.tls(for: "web"), group: self.group) { webProxy in
+                    let h2Port = try #require(await webProxy.boundUpstreamPort("api"))
+                    let tcpPort = try #require(await webProxy.boundUpstreamPort("api-tcp"))
+                    let before = residentBytes()
+                    var slowest = Duration.zero
+                    // The web proxy's HTTP/2 server, then api's public listener's (through the TCP upstream).
+                    for (seed, port) in [(UInt64(11), h2Port), (UInt64(12), tcpPort)] {
+                        let group = self.group
+                        let probe = await ProxyParserFuzzTests.fuzz(
+                            port: port,
+                            cases: 200,
+                            seed: seed,
+                            input: { rng in H2Frames.mutated(using: &rng) },
+                            group: group
+                        ) {
+                            let status = await Self.probe(port: port, within: .seconds(10), group: group)
+                            return status == "200" ? nil : "status \(status ?? "none")"
+                        }
+                        slowest = max(slowest, probe)
+                    }
+                    let growth = residentBytes() - before
+                    let seen = app.paths.withLock { $0 }
+                    #expect(!seen.contains { $0.hasPrefix("/admin") }, "\(seen.filter { $0.hasPrefix("/admin") })")
+                    // Besides the 50 probes, mutated requests for allowed paths got through too.
+                    #expect(seen.count > 60, "requests reached the app: \(seen.count)")
+                    #expect(growth < 128 << 20, "resident memory grew by \(growth) bytes")
+                    print(
+                        "proxy HTTP/2 frame fuzz: 400 cases and 50 probes, \(seen.count) requests reached the app, slowest probe \(slowest), RSS +\(growth / 1024) KiB"
+                    )
+                }
             }
         }
     }
