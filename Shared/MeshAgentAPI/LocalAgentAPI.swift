@@ -88,6 +88,7 @@ public struct LocalAgentAPI: Sendable {
     private func addRoutes(to agent: RouterGroup<BasicRequestContext>) {
         agent.get("self") { _, _ in try ConsulHTTP.json(self.selfDocument) }
         agent.get("members") { _, _ in try ConsulHTTP.json(JSONValue.array([self.memberDocument])) }
+        self.addHealthRoutes(to: agent)
         agent.get("services") { request, _ in
             try await self.relaying {
                 var services: [String: JSONValue] = [:]
@@ -178,7 +179,7 @@ public struct LocalAgentAPI: Sendable {
     }
 
     /// Control-plane refusals keep their status and text; validation errors are Consul's 400s.
-    private func relaying(_ body: () async throws -> Response) async throws -> Response {
+    func relaying(_ body: () async throws -> Response) async throws -> Response {
         do {
             return try await body()
         } catch let error as ConsulAPIError {

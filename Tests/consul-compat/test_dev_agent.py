@@ -69,3 +69,36 @@ def test_unknown_service_deregistration_is_404_and_changes_nothing():
     )
     assert answer.status_code == 404, answer.text
     assert _client().agent.services() == before
+
+
+def test_a_local_services_health_is_in_the_status_code():
+    c = _client()
+    name = f"dev-health-{uuid.uuid4().hex[:8]}"
+    sid = f"{name}-1"
+    headers = {"X-Consul-Token": TOKEN}
+    by_id = f"{BASE_URL}/v1/agent/health/service/id/{sid}"
+    assert c.agent.service.register(name, service_id=sid, port=9091, check=consul.Check.ttl("30s"))
+    try:
+        # A TTL check starts critical: 503, with the instance and its check.
+        answer = requests.get(by_id, headers=headers)
+        assert answer.status_code == 503, answer.text
+        assert answer.json()["AggregatedStatus"] == "critical"
+        assert answer.json()["Service"]["ID"] == sid
+        assert [check["CheckID"] for check in answer.json()["Checks"]] == [f"service:{sid}"]
+        assert c.agent.check.ttl_warn(f"service:{sid}") is True
+        answer = requests.get(by_id, params={"format": "text"}, headers=headers)
+        assert (answer.status_code, answer.text) == (429, "warning")
+        assert c.agent.check.ttl_pass(f"service:{sid}") is True
+        answer = requests.get(f"{BASE_URL}/v1/agent/health/service/name/{name}", headers=headers)
+        assert answer.status_code == 200
+        assert [entry["AggregatedStatus"] for entry in answer.json()] == ["passing"]
+        # Unknown: 404 (as text too); without a token the catalog hides the checks: 403.
+        missing = requests.get(f"{BASE_URL}/v1/agent/health/service/id/{sid}-x", headers=headers)
+        assert missing.status_code == 404 and missing.json()["AggregatedStatus"] == "critical"
+        none = requests.get(
+            f"{BASE_URL}/v1/agent/health/service/name/{name}-x", headers={**headers, "Accept": "text/plain"}
+        )
+        assert (none.status_code, none.text) == (404, f"ServiceName {name}-x Not Found")
+        assert requests.get(by_id).status_code == 403
+    finally:
+        c.agent.service.deregister(sid)

@@ -38,6 +38,7 @@ ROUTE_FILES = {
     "Shared/MeshRPC/Observability.swift": "every",
     "Shared/MeshRPC/ConsulHTTP.swift": "every",
     "Shared/MeshAgentAPI/LocalAgentAPI.swift": "mesh-agent",
+    "Shared/MeshAgentAPI/LocalAgentAPI+Health.swift": "mesh-agent",
 }
 # Files that register routes which are not part of the API described (the demo
 # applications `meshctl dev --demo` starts: plain HTTP apps behind the mesh's proxies).
