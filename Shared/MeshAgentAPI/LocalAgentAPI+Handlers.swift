@@ -103,7 +103,7 @@ extension LocalAgentAPI {
     }
 
     /// `PUT /v1/catalog/register`'s body on the agent's node.
-    private func catalogRegistration(service: JSONValue?, checks: [JSONValue]) throws -> Data {
+    func catalogRegistration(service: JSONValue?, checks: [JSONValue]) throws -> Data {
         var body: [String: JSONValue] = [
             "Node": .string(self.node.name), "Address": .string(self.node.address),
         ]

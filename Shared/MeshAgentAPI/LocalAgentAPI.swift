@@ -89,6 +89,7 @@ public struct LocalAgentAPI: Sendable {
         agent.get("self") { _, _ in try ConsulHTTP.json(self.selfDocument) }
         agent.get("members") { _, _ in try ConsulHTTP.json(JSONValue.array([self.memberDocument])) }
         self.addHealthRoutes(to: agent)
+        self.addMaintenanceRoutes(to: agent)
         agent.get("services") { request, _ in
             try await self.relaying {
                 var services: [String: JSONValue] = [:]

@@ -102,3 +102,38 @@ def test_a_local_services_health_is_in_the_status_code():
         assert requests.get(by_id).status_code == 403
     finally:
         c.agent.service.deregister(sid)
+
+
+def test_maintenance_takes_a_service_and_the_node_out_and_back():
+    c = _client()
+    node = c.agent.self()["Config"]["NodeName"]
+    name = f"dev-maint-{uuid.uuid4().hex[:8]}"
+    sid = f"{name}-1"
+    assert c.agent.service.register(name, service_id=sid, port=9092)
+    try:
+        assert c.agent.service.maintenance(sid, "true", "upgrading") is True
+        _, entries = c.health.service(name)
+        checks = {check["CheckID"]: check for check in entries[0]["Checks"]}
+        maintenance = checks[f"_service_maintenance:{sid}"]
+        assert (maintenance["Status"], maintenance["Notes"]) == ("critical", "upgrading")
+        assert c.health.service(name, passing=True)[1] == []
+        assert c.agent.service.maintenance(sid, "false") is True
+        assert [entry["Service"]["ID"] for entry in c.health.service(name, passing=True)[1]] == [sid]
+        # Bad input changes nothing; an unknown service is a 404.
+        headers = {"X-Consul-Token": TOKEN}
+        bad = requests.put(f"{BASE_URL}/v1/agent/service/maintenance/{sid}?enable=maybe", headers=headers)
+        assert (bad.status_code, bad.text) == (400, 'Invalid value for enable: "maybe"')
+        missing = requests.put(f"{BASE_URL}/v1/agent/service/maintenance/{sid}-x?enable=true", headers=headers)
+        assert missing.status_code == 404
+        assert [entry["Service"]["ID"] for entry in c.health.service(name, passing=True)[1]] == [sid]
+        # The dev node: its own check, with Consul's default reason.
+        assert c.agent.maintenance("true") is True
+        _, node_checks = c.health.node(node)
+        ours = [check for check in node_checks if check["CheckID"] == "_node_maintenance"]
+        assert [check["Status"] for check in ours] == ["critical"]
+        assert ours[0]["Notes"].startswith("Maintenance mode is enabled for this node")
+        assert c.agent.maintenance("false") is True
+        assert not [check for check in c.health.node(node)[1] if check["CheckID"] == "_node_maintenance"]
+    finally:
+        c.agent.maintenance("false")
+        c.agent.service.deregister(sid)

@@ -39,6 +39,7 @@ ROUTE_FILES = {
     "Shared/MeshRPC/ConsulHTTP.swift": "every",
     "Shared/MeshAgentAPI/LocalAgentAPI.swift": "mesh-agent",
     "Shared/MeshAgentAPI/LocalAgentAPI+Health.swift": "mesh-agent",
+    "Shared/MeshAgentAPI/LocalAgentAPI+Maintenance.swift": "mesh-agent",
 }
 # Files that register routes which are not part of the API described (the demo
 # applications `meshctl dev --demo` starts: plain HTTP apps behind the mesh's proxies).
