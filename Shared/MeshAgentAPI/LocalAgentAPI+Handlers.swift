@@ -13,28 +13,30 @@ extension LocalAgentAPI {
     /// `GET /v1/agent/self`: every top-level value an object or null (the Go client decodes it
     /// as a map of maps).
     var selfDocument: JSONValue {
-        .object([
-            "Config": .object([
-                "Datacenter": .string(self.datacenter), "PrimaryDatacenter": .string(self.datacenter),
-                "NodeName": .string(self.node.name), "NodeID": .string(""), "Revision": .string("mesh"),
-                "Server": .bool(false), "Version": .string(ConsulHTTP.consulVersion), "BuildDate": .string(""),
-            ]),
-            "Member": self.memberDocument,
-            "DebugConfig": .object([
-                "ConnectEnabled": .bool(self.leafIssuer != nil), "GRPCPort": .number(-1), "GRPCTLSPort": .number(-1),
-                "DNSPort": .number(-1), "DNSAddrs": .array([]),
-            ]),
-            "Coord": .null, "Meta": .object([:]), "Stats": .object([:]),
-        ])
+        ConsulAgentJSON.agentSelf(
+            datacenter: self.datacenter,
+            nodeName: self.node.name,
+            server: false,
+            member: self.memberDocument,
+            extra: [
+                "DebugConfig": .object([
+                    "ConnectEnabled": .bool(self.leafIssuer != nil), "GRPCPort": .number(-1),
+                    "GRPCTLSPort": .number(-1), "DNSPort": .number(-1), "DNSAddrs": .array([]),
+                ])
+            ]
+        )
     }
 
     /// The agent's node as Consul's `agent.Member` (`/v1/agent/members` lists it alone: the
     /// agent knows no gossip pool).
     var memberDocument: JSONValue {
-        .object([
-            "Name": .string(self.node.name), "Addr": .string(self.node.address), "Port": .number(0),
-            "Tags": .object(["role": .string("node"), "dc": .string(self.datacenter)]), "Status": .number(1),
-        ])
+        ConsulAgentJSON.member(
+            name: self.node.name,
+            address: self.node.address,
+            port: 0,
+            server: false,
+            datacenter: self.datacenter
+        )
     }
 
     /// The agent's services as Consul's `AgentService`, by ID: its node's own, and what was

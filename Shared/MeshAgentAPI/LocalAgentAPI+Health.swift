@@ -27,24 +27,24 @@ extension LocalAgentAPI {
             let reason = "ServiceId \(id) not found"
             if Self.wantsText(request) { return Self.text(reason, status: .notFound) }
             let empty = JSONValue.object(["AggregatedStatus": .string("critical"), "Checks": .null, "Service": .null])
-            return try Self.json(empty, status: .notFound)
+            return try ConsulHTTP.json(empty, status: .notFound)
         }
-        let health = try await self.health(of: [service], request)[0]
+        let health = try await self.health(of: [service], named: service.name, request)[0]
         if Self.wantsText(request) { return Self.text(health.status.rawValue, status: Self.code(health.status)) }
-        return try Self.json(health.document, status: Self.code(health.status))
+        return try ConsulHTTP.json(health.document, status: Self.code(health.status))
     }
 
     private func healthByName(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
         let name = try ConsulHTTP.pathParameter("name", context, missing: "Missing service Name")
         let services = await self.localServices().filter { $0.name == name }
-        let healths = services.isEmpty ? [] : try await self.health(of: services, request)
+        let healths = services.isEmpty ? [] : try await self.health(of: services, named: name, request)
         // The worst of them decides; none is a 404.
         let worst = healths.map(\.status).max()
         let status: HTTPResponse.Status = worst.map(Self.code) ?? .notFound
         if Self.wantsText(request) {
             return Self.text(worst?.rawValue ?? "ServiceName \(name) Not Found", status: status)
         }
-        return try Self.json(JSONValue.array(healths.map(\.document)), status: status)
+        return try ConsulHTTP.json(JSONValue.array(healths.map(\.document)), status: status)
     }
 
     /// The agent's services: its node's own, then those registered through the API.
@@ -52,28 +52,24 @@ extension LocalAgentAPI {
         self.node.services + (await self.registry.all).sorted { $0.id < $1.id }
     }
 
-    /// Each service's checks on this node, read from the catalog with the caller's token (which
-    /// needs `service:read`: a listing the catalog filtered is a 403 here, as Consul's agent
-    /// refuses), and their aggregate.
+    /// The aggregated health of `services` (local instances of service `name`): their checks on
+    /// this node, from one catalog read with the caller's token (which needs `service:read`: a
+    /// listing the catalog filtered is a 403 here, as Consul's agent refuses).
     private func health(
         of services: [ServiceDefinition],
+        named name: String,
         _ request: Request
     ) async throws -> [(status: CheckStatus, document: JSONValue)] {
-        let catalog = self.catalog(request)
-        var result: [(status: CheckStatus, document: JSONValue)] = []
-        for service in services {
-            let (body, headers) = try await catalog.exchange(
-                .GET,
-                "/v1/health/checks/\(ConsulAPI.escape(service.name))"
-            )
-            if headers.first(name: "X-Consul-Results-Filtered-By-ACLs") == "true" {
-                throw ConsulHTTPError(
-                    .forbidden,
-                    "Permission denied: token lacks permission 'service:read' on \"\(service.name)\""
-                )
-            }
-            var all: [JSONValue] = []
-            if case .array(let listed) = try JSONDecoder().decode(JSONValue.self, from: body) { all = listed }
+        let (body, headers) = try await self.catalog(request).exchange(
+            .GET,
+            "/v1/health/checks/\(ConsulAPI.escape(name))"
+        )
+        if headers.first(name: ConsulHTTP.filteredByACLsHeader.rawName) == "true" {
+            throw ConsulHTTPError(.forbidden, "Permission denied: token lacks permission 'service:read' on \"\(name)\"")
+        }
+        var all: [JSONValue] = []
+        if case .array(let listed) = try JSONDecoder().decode(JSONValue.self, from: body) { all = listed }
+        return services.map { service in
             let checks = all.filter {
                 guard case .object(let check) = $0 else { return false }
                 return check["ServiceID"] == .string(service.id) && check["Node"] == .string(self.node.name)
@@ -89,9 +85,8 @@ extension LocalAgentAPI {
                 "AggregatedStatus": .string(status.rawValue), "Service": self.agentService(service),
                 "Checks": .array(checks),
             ])
-            result.append((status, document))
+            return (status, document)
         }
-        return result
     }
 
     /// Consul's codes for an aggregated status.
@@ -114,11 +109,5 @@ extension LocalAgentAPI {
             headers: [.contentType: "text/plain"],
             body: ResponseBody(byteBuffer: ByteBuffer(string: text))
         )
-    }
-
-    static func json(_ value: JSONValue, status: HTTPResponse.Status) throws -> Response {
-        var response = try ConsulHTTP.json(value)
-        response.status = status
-        return response
     }
 }

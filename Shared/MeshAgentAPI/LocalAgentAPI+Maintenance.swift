@@ -18,12 +18,13 @@ extension LocalAgentAPI {
                 guard await self.localServices().contains(where: { $0.id == id }) else {
                     throw ConsulHTTPError(.notFound, "No service registered with ID \"\(id)\"")
                 }
+                let checkID = "_service_maintenance:\(id)"
                 let check = JSONValue.object([
-                    "CheckID": .string("_service_maintenance:\(id)"), "Name": .string("Service Maintenance Mode"),
+                    "CheckID": .string(checkID), "Name": .string("Service Maintenance Mode"),
                     "Notes": .string(Self.reason(request, default: Self.defaultServiceReason)),
                     "ServiceID": .string(id), "Status": .string("critical"),
                 ])
-                try await self.maintenance(enable, check: check, request)
+                try await self.maintenance(enable, checkID: checkID, check: check, request)
                 return ConsulHTTP.empty()
             }
         }
@@ -42,7 +43,7 @@ extension LocalAgentAPI {
                     "Notes": .string(Self.reason(request, default: Self.defaultNodeReason)),
                     "Status": .string("critical"),
                 ])
-                try await self.maintenance(enable, check: check, request)
+                try await self.maintenance(enable, checkID: "_node_maintenance", check: check, request)
                 return ConsulHTTP.empty()
             }
         }
@@ -53,18 +54,16 @@ extension LocalAgentAPI {
     static let defaultNodeReason =
         "Maintenance mode is enabled for this node, but no reason was provided. This is a default message."
 
-    /// Registers the maintenance check, or removes it.
-    private func maintenance(_ enable: Bool, check: JSONValue, _ request: Request) async throws {
+    /// Registers the maintenance check, or removes check `checkID`.
+    private func maintenance(_ enable: Bool, checkID: String, check: JSONValue, _ request: Request) async throws {
         let catalog = self.catalog(request)
         if enable {
-            _ = try await catalog.call(
-                .PUT,
-                "/v1/catalog/register",
-                json: self.catalogRegistration(service: nil, checks: [check])
-            )
+            let body = try self.catalogRegistration(service: nil, checks: [check])
+            _ = try await catalog.call(.PUT, "/v1/catalog/register", json: body)
         } else {
-            guard case .object(let fields) = check, let id = fields["CheckID"] else { return }
-            let body = try JSONEncoder().encode(JSONValue.object(["Node": .string(self.node.name), "CheckID": id]))
+            let body = try JSONEncoder().encode(
+                JSONValue.object(["Node": .string(self.node.name), "CheckID": .string(checkID)])
+            )
             _ = try await catalog.call(.PUT, "/v1/catalog/deregister", json: body)
         }
     }

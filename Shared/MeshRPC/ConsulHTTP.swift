@@ -55,8 +55,12 @@ public enum ConsulHTTP {
         return encoder
     }()
 
-    /// A JSON response with status 200.
-    public static func json(_ value: some Encodable, headers: HTTPFields = [:]) throws -> Response {
+    /// A JSON response (status 200 unless told).
+    public static func json(
+        _ value: some Encodable,
+        status: HTTPResponse.Status = .ok,
+        headers: HTTPFields = [:]
+    ) throws -> Response {
         var headers = headers
         headers[.contentType] = "application/json"
         let body =
@@ -65,7 +69,7 @@ public enum ConsulHTTP {
             } else {
                 ByteBuffer(bytes: try Self.encoder.encode(value))
             }
-        return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: body))
+        return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: body))
     }
 
     /// A JSON response carrying the blocking-query headers for `index`.

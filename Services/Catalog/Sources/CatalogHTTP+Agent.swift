@@ -33,32 +33,25 @@ extension CatalogHTTP {
         ConsulHTTPError(.badRequest, "Register through the local agent (mesh-agent) or /v1/catalog/register")
     }
 
-    /// `GET /v1/agent/self` of the answering replica (a server, in Consul's words); every
-    /// top-level value an object or null, as Go clients decode it.
+    /// `GET /v1/agent/self` of the answering replica (a server, in Consul's words).
     var selfDocument: JSONValue {
-        let datacenter = JSONValue.string(self.store.datacenter)
-        return .object([
-            "Config": .object([
-                "Datacenter": datacenter, "PrimaryDatacenter": datacenter, "NodeName": .string(self.replica),
-                "NodeID": .string(""), "Revision": .string("mesh"), "Server": .bool(true),
-                "Version": .string(ConsulHTTP.consulVersion), "BuildDate": .string(""),
-            ]),
-            "Member": self.member(self.replica),
-            "Coord": .null, "Meta": .object([:]), "Stats": .object([:]),
-        ])
+        ConsulAgentJSON.agentSelf(
+            datacenter: self.store.datacenter,
+            nodeName: self.replica,
+            server: true,
+            member: self.member(self.replica)
+        )
     }
 
     /// A replica as Consul's `agent.Member` (`address:port` split when it has a port).
     func member(_ replica: String) -> JSONValue {
         let address = HostPort(parsing: replica)
-        return .object([
-            "Name": .string(replica), "Addr": .string(address?.host ?? replica),
-            "Port": .number(Double(address?.port ?? 0)),
-            "Tags": .object([
-                "role": .string("consul"), "dc": .string(self.store.datacenter),
-                "build": .string(ConsulHTTP.consulVersion),
-            ]),
-            "Status": .number(1),
-        ])
+        return ConsulAgentJSON.member(
+            name: replica,
+            address: address?.host ?? replica,
+            port: address?.port ?? 0,
+            server: true,
+            datacenter: self.store.datacenter
+        )
     }
 }
