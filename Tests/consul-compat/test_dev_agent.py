@@ -125,6 +125,9 @@ def test_maintenance_takes_a_service_and_the_node_out_and_back():
         assert (bad.status_code, bad.text) == (400, 'Invalid value for enable: "maybe"')
         missing = requests.put(f"{BASE_URL}/v1/agent/service/maintenance/{sid}-x?enable=true", headers=headers)
         assert missing.status_code == 404
+        # Without a token the catalog refuses the maintenance check (service:write).
+        anonymous = requests.put(f"{BASE_URL}/v1/agent/service/maintenance/{sid}?enable=true")
+        assert anonymous.status_code == 403, anonymous.text
         assert [entry["Service"]["ID"] for entry in c.health.service(name, passing=True)[1]] == [sid]
         # The dev node: its own check, with Consul's default reason.
         assert c.agent.maintenance("true") is True
