@@ -20,6 +20,9 @@ import NIOHTTP1
 /// node's services (mesh-agent's instance and sidecar), and what was registered here.
 public struct LocalAgentAPI: Sendable {
     public var api: ConsulAPI
+    /// Where sessions are created: the control plane (`api`) unless told otherwise. `meshctl
+    /// dev` names catalog-svc itself, since its REST address sends session creation here.
+    public var sessionAPI: ConsulAPI
     /// The agent's token, for the agent's own calls (deregistering at shutdown), never a caller's.
     public var token: String
     public var node: LocalAgentNode
@@ -35,9 +38,11 @@ public struct LocalAgentAPI: Sendable {
         node: LocalAgentNode,
         datacenter: String,
         leafIssuer: LeafIssuer?,
+        sessionAPI: ConsulAPI? = nil,
         logger: Logger
     ) {
         self.api = api
+        self.sessionAPI = sessionAPI ?? api
         self.token = token
         self.node = node
         self.datacenter = datacenter
@@ -53,6 +58,7 @@ public struct LocalAgentAPI: Sendable {
     ) -> some ApplicationProtocol {
         let router = Router()
         self.addRoutes(to: router.group("v1/agent"))
+        self.addSessionRoutes(to: router.group("v1"))
         return Application(
             router: router,
             configuration: .init(address: .hostname(host, port: port), serverName: "mesh-agent"),

@@ -115,16 +115,21 @@ public enum ConsulHTTP {
     /// Reads the body as JSON: 413 past the limit, 400 with the parser's reason when malformed.
     public static func jsonBody(of request: Request, limit: Int = ConsulHTTP.maximumBodySize) async throws -> JSONValue
     {
-        var request = request
-        let buffer: ByteBuffer
-        do {
-            buffer = try await request.collectBody(upTo: limit)
-        } catch let error as HTTPError where error.status == .contentTooLarge {
-            throw ConsulHTTPError(.contentTooLarge, "Request body too large: the limit is \(limit) bytes")
-        }
-        guard buffer.readableBytes > 0 else {
+        guard let value = try await Self.optionalJSONBody(of: request, limit: limit) else {
             throw ConsulHTTPError(.badRequest, "Request decode failed: empty body")
         }
+        return value
+    }
+
+    /// As `jsonBody`, but an empty body is nil (endpoints whose every field has a default).
+    public static func optionalJSONBody(
+        of request: Request,
+        limit: Int = ConsulHTTP.maximumBodySize
+    ) async throws -> JSONValue? {
+        let buffer = try await Self.body(of: request, limit: limit) {
+            "Request body too large: the limit is \(limit) bytes"
+        }
+        guard buffer.readableBytes > 0 else { return nil }
         let value: JSONValue
         do {
             value = try JSONValue(parsing: buffer.readableBytesView)
@@ -136,6 +141,22 @@ public enum ConsulHTTP {
             throw ConsulHTTPError(.badRequest, "Request decode failed: strings may not contain U+0000")
         }
         return value
+    }
+
+    /// The whole body; past `limit` bytes, 413 with `message`.
+    public static func body(
+        of request: Request,
+        limit: Int,
+        tooLarge message: () -> String
+    ) async throws -> ByteBuffer {
+        var request = request
+        do {
+            return try await request.collectBody(upTo: limit)
+        } catch is NIOTooManyBytesError {
+            throw ConsulHTTPError(.contentTooLarge, message())
+        } catch let error as HTTPError where error.status == .contentTooLarge {
+            throw ConsulHTTPError(.contentTooLarge, message())
+        }
     }
 
     /// A query parameter decoded as Go's `url.ParseQuery` does (form encoding: `+` is a space,

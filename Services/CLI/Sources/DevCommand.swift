@@ -166,6 +166,7 @@ public struct DevCommand: AsyncParsableCommand {
                     distributorCAPEM: try String(contentsOfFile: tls.caPath, encoding: .utf8),
                     datacenter: "dc1"
                 ),
+                sessionAPI: ConsulAPI(address: "https://\(catalog.http)", httpClient: client),
                 logger: logger
             )
             let gateway = DevGateway(

@@ -12,8 +12,8 @@ import NIOHTTP1
 ///
 /// `/v1/acl/auth-method...`, `/v1/acl/binding-rule...`, `/v1/acl/login` and `/v1/acl/logout` go
 /// to iam-auth-svc, the rest of `/v1/acl/...` and `/v1/connect/intentions...` to authz-svc,
-/// `/v1/connect/ca/...` to ca-svc, `/v1/agent/...` to the dev node's local agent API (but the
-/// TTL updates, which catalog-svc serves), everything else to catalog-svc.
+/// `/v1/connect/ca/...` to ca-svc, `/v1/agent/...` and `/v1/session/create` to the dev node's
+/// local agent API (but the TTL updates, which catalog-svc serves), everything else to catalog-svc.
 /// Bodies and answers pass through unchanged (blocking queries included).
 struct DevGateway: Sendable {
     let address: HostPort
@@ -36,9 +36,11 @@ struct DevGateway: Sendable {
     }
 
     /// Whether the dev node's local agent API serves `path`: `/v1/agent/...`, but for the TTL
-    /// updates catalog-svc serves for every node (`/v1/agent/check/{pass,warn,fail,update}/`).
+    /// updates catalog-svc serves for every node (`/v1/agent/check/{pass,warn,fail,update}/`),
+    /// and `/v1/session/create` (a session without `Node` binds to the dev node).
     func servedByLocalAgent(_ path: String) -> Bool {
-        path.hasPrefix("/v1/agent/") && !Self.catalogAgentPrefixes.contains(where: path.hasPrefix)
+        if path == "/v1/session/create" { return true }
+        return path.hasPrefix("/v1/agent/") && !Self.catalogAgentPrefixes.contains(where: path.hasPrefix)
     }
 
     static let catalogAgentPrefixes = [

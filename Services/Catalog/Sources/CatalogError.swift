@@ -13,6 +13,10 @@ enum CatalogError: Error, Sendable, CustomStringConvertible {
     case notTTLCheck(String)
     /// More than one node has a check with this ID; the caller must name the node.
     case ambiguousCheck(String)
+    /// The request cannot be carried out in the current state; the message is Consul's (400).
+    case refused(String)
+    /// No session has this ID (404).
+    case unknownSession(String)
 
     var description: String {
         switch self {
@@ -21,6 +25,8 @@ enum CatalogError: Error, Sendable, CustomStringConvertible {
             "Unknown check ID \"\(id)\". Ensure that the check ID is passed, not the check name."
         case .notTTLCheck(let id): "CheckID \"\(id)\" does not have associated TTL"
         case .ambiguousCheck(let id): "check ID \"\(id)\" exists on several nodes; pass ?node= to choose one"
+        case .refused(let message): message
+        case .unknownSession(let id): "Session id '\(id)' not found"
         }
     }
 }
@@ -29,15 +35,16 @@ extension CatalogError: ServiceError {
     var consulHTTPError: ConsulHTTPError {
         switch self {
         case .invalid(let error): ConsulHTTPError.invalid(error)
-        case .unknownCheck: ConsulHTTPError(.notFound, self.description)
-        case .notTTLCheck, .ambiguousCheck: ConsulHTTPError(.badRequest, self.description)
+        case .unknownCheck, .unknownSession: ConsulHTTPError(.notFound, self.description)
+        case .notTTLCheck, .ambiguousCheck, .refused: ConsulHTTPError(.badRequest, self.description)
         }
     }
 
     var rpcErrorCode: RPCError.Code {
         switch self {
         case .invalid, .notTTLCheck, .ambiguousCheck: .invalidArgument
-        case .unknownCheck: .notFound
+        case .refused: .failedPrecondition
+        case .unknownCheck, .unknownSession: .notFound
         }
     }
 }

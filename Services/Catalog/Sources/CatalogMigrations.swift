@@ -89,5 +89,6 @@ enum CatalogMigrations {
                     PRIMARY KEY (kind, name))
                 """
         ),
+        Migration(5, "kv and sessions", statements: KVSQL.statements),
     ]
 }

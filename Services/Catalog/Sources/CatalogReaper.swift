@@ -3,7 +3,8 @@ import MeshStore
 import PostgresNIO
 
 /// The leader's singleton work: turning expired TTL checks critical, removing instances that
-/// stayed critical past `DeregisterCriticalServiceAfter`, and collecting old tombstones.
+/// stayed critical past `DeregisterCriticalServiceAfter`, ending sessions whose TTL lapsed, and
+/// collecting old tombstones.
 ///
 /// Runs only during a leader term, and writes only over the leader's session, so a replica that
 /// lost its session cannot reap.
@@ -16,6 +17,7 @@ struct CatalogReaper: Sendable {
         var lastGC = ContinuousClock.now
         while !Task.isCancelled {
             _ = try await self.store.reapExpired(on: session)
+            try await self.store.expireSessions(on: session)
             if ContinuousClock.now - lastGC > .seconds(60) {
                 try await self.store.collectTombstones(olderThan: self.config.tombstoneTTL, on: session)
                 lastGC = ContinuousClock.now

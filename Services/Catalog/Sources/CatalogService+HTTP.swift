@@ -22,6 +22,8 @@ struct CatalogHTTP: Sendable {
         v1.put("catalog/register") { request, _ in try await self.register(request) }
         self.addConfigRoutes(to: v1)
         self.addAgentRoutes(to: v1)
+        self.addKVRoutes(to: v1)
+        self.addSessionRoutes(to: v1)
         v1.put("catalog/deregister") { request, _ in try await self.deregister(request) }
         v1.get("catalog/services") { request, _ in
             try await self.answer(.services, request) { result in

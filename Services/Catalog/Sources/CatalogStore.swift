@@ -106,14 +106,19 @@ struct CatalogStore: Sendable {
             "SELECT catalog.gc_tombstones(\(milliseconds) * interval '1 millisecond')",
             logger: self.logger
         )
+        try await session.query(
+            "SELECT catalog.gc_kv_tombstones(\(milliseconds) * interval '1 millisecond')",
+            logger: self.logger
+        )
     }
 
-    /// How long until the next TTL deadline (nil when no TTL check is pending).
+    /// How long until the next TTL deadline of a check or a session (nil when none is pending).
     func nextDeadline(on session: PostgresConnection) async throws -> Duration? {
         let rows = try await session.query(
             """
-            SELECT (EXTRACT(EPOCH FROM (min(ttl_deadline) - now())) * 1000)::bigint FROM catalog.checks
-             WHERE ttl_deadline IS NOT NULL AND status <> 'critical'
+            SELECT (EXTRACT(EPOCH FROM (LEAST(
+                (SELECT min(ttl_deadline) FROM catalog.checks WHERE ttl_deadline IS NOT NULL AND status <> 'critical'),
+                (SELECT min(ttl_deadline) FROM catalog.sessions WHERE ttl_deadline IS NOT NULL)) - now())) * 1000)::bigint
             """,
             logger: self.logger
         )
@@ -149,6 +154,8 @@ struct CatalogStore: Sendable {
             let field = parts.count == 2 ? String(parts[0]) : "body"
             let reason = parts.count == 2 ? parts[1].trimmingWhitespace() : message
             return CatalogError.invalid(ValidationError(field: field, reason: reason))
+        case "MS422":
+            return CatalogError.refused(message)
         default:
             return error
         }

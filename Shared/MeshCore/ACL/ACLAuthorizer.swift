@@ -101,6 +101,17 @@ extension ACLAuthorizer {
     public func keyList(_ prefix: String) -> Bool { self.allows(.key, prefix, .list) }
     /// Whether the KV key `key` may be written or deleted.
     public func keyWrite(_ key: String) -> Bool { self.allows(.key, key, .write) }
+    /// Whether every key under `prefix` may be written or deleted (a recursive delete): write on
+    /// the prefix, and no rule for a longer name under it that denies writing (Consul's
+    /// `KeyWritePrefix`).
+    public func keyWritePrefix(_ prefix: String) -> Bool {
+        guard self.keyWrite(prefix) else { return false }
+        if self.isManagement { return true }
+        let rules = self.rules.keys
+        let under = Array(rules.exact.filter { $0.key.hasPrefix(prefix) }.values)
+            + Array(rules.prefix.filter { $0.key.hasPrefix(prefix) }.values)
+        return under.allSatisfy { $0.policy.grants(.write) }
+    }
     /// Whether sessions on node `name` may be read.
     public func sessionRead(_ name: String) -> Bool { self.allows(.session, name, .read) }
     /// Whether sessions on node `name` may be created or destroyed.
