@@ -31,6 +31,8 @@ ROUTE_FILES = {
     "Services/Catalog/Sources/CatalogService+HTTP.swift": "catalog-svc",
     "Services/Catalog/Sources/CatalogHTTP+ConfigEntries.swift": "catalog-svc",
     "Services/Catalog/Sources/CatalogHTTP+Agent.swift": "catalog-svc",
+    "Services/Catalog/Sources/CatalogHTTP+KV.swift": "catalog-svc",
+    "Services/Catalog/Sources/CatalogHTTP+Sessions.swift": "catalog-svc",
     "Services/Authz/Sources/AuthzHTTP+ACL.swift": "authz-svc",
     "Services/Authz/Sources/AuthzHTTP+Intentions.swift": "authz-svc",
     "Services/IAMAuth/Sources/IAMAuthHTTP.swift": "iam-auth-svc",
@@ -40,6 +42,7 @@ ROUTE_FILES = {
     "Shared/MeshAgentAPI/LocalAgentAPI.swift": "mesh-agent",
     "Shared/MeshAgentAPI/LocalAgentAPI+Health.swift": "mesh-agent",
     "Shared/MeshAgentAPI/LocalAgentAPI+Maintenance.swift": "mesh-agent",
+    "Shared/MeshAgentAPI/LocalAgentAPI+Sessions.swift": "mesh-agent",
 }
 # Files that register routes which are not part of the API described (the demo
 # applications `meshctl dev --demo` starts: plain HTTP apps behind the mesh's proxies).
