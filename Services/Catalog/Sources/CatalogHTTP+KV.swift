@@ -29,7 +29,7 @@ extension CatalogHTTP {
         if parameters.has("keys") {
             // Consul still reads its old spelling, `seperator`.
             let separator = (parameters.get("separator") ?? parameters.get("seperator")).map { String($0) }
-            let result = try await self.kvRead(.prefix(key, values: false), blocking)
+            let result = try await self.kvRead(.prefix(key), values: false, blocking)
             let visible = result.value.filter { caller.authorizer.keyRead($0.key) }
             let keys = KVKeys.list(visible.map(\.key), prefix: key, separator: separator)
             // Consul answers an empty listing of the root with [] and of any other prefix with 404.
@@ -37,7 +37,7 @@ extension CatalogHTTP {
             return try Self.kvAnswer(found, result, filtered: visible.count != result.value.count)
         }
         if parameters.has("recurse") {
-            let result = try await self.kvRead(.prefix(key, values: true), blocking)
+            let result = try await self.kvRead(.prefix(key), blocking)
             let visible = result.value.filter { caller.authorizer.keyRead($0.key) }
             return try Self.kvAnswer(
                 visible.isEmpty ? nil : visible,
@@ -111,8 +111,14 @@ extension CatalogHTTP {
         return try ConsulHTTP.json(try await self.store.kvDelete(key: key, recurse: recurse, cas: cas))
     }
 
-    private func kvRead(_ query: KVQuery, _ blocking: BlockingQuery) async throws -> Indexed<[KVEntry]> {
-        try await self.store.feed.blockingRead([query.topic], blocking) { _ in try await self.store.kv(query) }
+    private func kvRead(
+        _ query: KVQuery,
+        values: Bool = true,
+        _ blocking: BlockingQuery
+    ) async throws -> Indexed<[KVEntry]> {
+        try await self.store.feed.blockingRead([query.topic], blocking) { _ in
+            try await self.store.kv(query, values: values)
+        }
     }
 
     /// The answer to a read: the value with the index headers, or 404 with them when there is none.

@@ -24,6 +24,7 @@ struct CatalogHTTP: Sendable {
         self.addAgentRoutes(to: v1)
         self.addKVRoutes(to: v1)
         self.addSessionRoutes(to: v1)
+        self.addTxnRoutes(to: v1)
         v1.put("catalog/deregister") { request, _ in try await self.deregister(request) }
         v1.get("catalog/services") { request, _ in
             try await self.answer(.services, request) { result in

@@ -7,64 +7,73 @@ import PostgresNIO
 enum KVQuery: Sendable, Hashable {
     /// One key.
     case key(String)
-    /// Every key under a prefix; `values: false` when only the keys are wanted (`?keys`).
-    case prefix(String, values: Bool)
+    /// Every key under a prefix.
+    case prefix(String)
 
     /// The change-feed topic whose changes can change the result.
     var topic: ChangeTopic {
         switch self {
         case .key(let key): KVKeys.keyTopic(key)
-        case .prefix(let prefix, _): KVKeys.prefixTopic(prefix)
+        case .prefix(let prefix): KVKeys.prefixTopic(prefix)
         }
     }
 }
 
 extension CatalogStore {
-    /// Reads from one snapshot. The index is Consul's: an existing key's ModifyIndex; for a
-    /// missing key, and for a prefix with nothing ever under it, the KV store's highest index;
-    /// otherwise the prefix's highest, deletions included. It never passes the stable index.
-    func kv(_ query: KVQuery) async throws -> Indexed<[KVEntry]> {
+    /// Reads from one snapshot (`values: false` when only the keys are wanted). The index is
+    /// Consul's: an existing key's ModifyIndex; for a missing key, and for a prefix with nothing
+    /// ever under it, the KV store's highest index; otherwise the prefix's highest, deletions
+    /// included. It never passes the stable index.
+    func kv(_ query: KVQuery, values: Bool = true) async throws -> Indexed<[KVEntry]> {
         try await self.client.withSnapshot(of: Self.schema, logger: self.logger) { connection, stable in
-            let (condition, prefix): (PostgresQuery, String?) =
-                switch query {
-                case .key(let key): ("key = \(key)", nil)
-                case .prefix(let prefix, _): ("key LIKE catalog.kv_like(\(prefix))", prefix)
-                }
-            let withValues = if case .prefix(_, values: false) = query { false } else { true }
-            let rows = try await connection.query(
-                .select(
-                    withValues
-                        ? "key, flags, value, session, lock_index, create_index, modify_index"
-                        : "key, flags, NULL::bytea, session, lock_index, create_index, modify_index",
-                    from: "catalog.kv",
-                    where: condition,
-                    orderBy: "key"
-                ),
-                logger: self.logger
-            )
-            var entries: [KVEntry] = []
-            for try await row in rows.decode((String, Int64, ByteBuffer?, String?, Int64, Int64, Int64).self) {
-                entries.append(
-                    KVEntry(
-                        key: row.0,
-                        flags: UInt64(bitPattern: row.1),
-                        value: row.2.map { Array($0.readableBytesView) },
-                        session: row.3,
-                        lockIndex: UInt64(row.4),
-                        createIndex: UInt64(row.5),
-                        modifyIndex: UInt64(row.6)
-                    )
-                )
-            }
+            let entries = try await self.kvEntries(query, values: values, on: connection)
             var index: ModifyIndex
-            if case .key = query, let entry = entries.first {
-                index = entry.modifyIndex
-            } else {
-                index = try await self.kvPrefixIndex(prefix ?? "", on: connection)
-                if index == 0 && prefix?.isEmpty == false { index = try await self.kvPrefixIndex("", on: connection) }
+            switch query {
+            case .key where !entries.isEmpty:
+                index = entries[0].modifyIndex
+            case .key:
+                index = try await self.kvPrefixIndex("", on: connection)
+            case .prefix(let prefix):
+                index = try await self.kvPrefixIndex(prefix, on: connection)
+                if index == 0 && !prefix.isEmpty { index = try await self.kvPrefixIndex("", on: connection) }
             }
             return Indexed(entries, resultIndex: index, stable: stable)
         }
+    }
+
+    /// The entries `query` selects, in key order, read on `connection`.
+    func kvEntries(_ query: KVQuery, values: Bool, on connection: PostgresConnection) async throws -> [KVEntry] {
+        let condition: PostgresQuery =
+            switch query {
+            case .key(let key): "key = \(key)"
+            case .prefix(let prefix): "key LIKE catalog.kv_like(\(prefix))"
+            }
+        let rows = try await connection.query(
+            .select(
+                values
+                    ? "key, flags, value, session, lock_index, create_index, modify_index"
+                    : "key, flags, NULL::bytea, session, lock_index, create_index, modify_index",
+                from: "catalog.kv",
+                where: condition,
+                orderBy: "key"
+            ),
+            logger: self.logger
+        )
+        var entries: [KVEntry] = []
+        for try await row in rows.decode((String, Int64, ByteBuffer?, String?, Int64, Int64, Int64).self) {
+            entries.append(
+                KVEntry(
+                    key: row.0,
+                    flags: UInt64(bitPattern: row.1),
+                    value: row.2.map { Array($0.readableBytesView) },
+                    session: row.3,
+                    lockIndex: UInt64(row.4),
+                    createIndex: UInt64(row.5),
+                    modifyIndex: UInt64(row.6)
+                )
+            )
+        }
+        return entries
     }
 
     private func kvPrefixIndex(_ prefix: String, on connection: PostgresConnection) async throws -> ModifyIndex {
@@ -83,6 +92,12 @@ extension CatalogStore {
     /// Sets `key` (see `catalog.kv_set`); false when `cas` or the lock operation did not hold,
     /// and nothing changed.
     func kvSet(key: String, value: [UInt8], flags: UInt64, cas: UInt64?, lock: KVLock) async throws -> Bool {
+        let query = Self.kvSetQuery(key: key, value: value, flags: flags, cas: cas, lock: lock)
+        return try await self.kvWrite { try await $0.query(query, logger: self.logger) }
+    }
+
+    /// The call of `catalog.kv_set`, answering whether it set, its index and the keys touched.
+    static func kvSetQuery(key: String, value: [UInt8], flags: UInt64, cas: UInt64?, lock: KVLock) -> PostgresQuery {
         let (acquire, release): (String?, String?) =
             switch lock {
             case .none: (nil, nil)
@@ -91,26 +106,22 @@ extension CatalogStore {
             }
         let flagBits = Int64(bitPattern: flags)
         let casValue = cas.map { Int64(bitPattern: $0) }
-        return try await self.kvWrite {
-            try await $0.query(
-                """
-                SELECT ok, modify_index, keys FROM catalog.kv_set(\(key), \(ByteBuffer(bytes: value)), \(flagBits), \
-                \(casValue), \(acquire), \(release))
-                """,
-                logger: self.logger
-            )
-        }
+        return """
+            SELECT ok, modify_index, keys FROM catalog.kv_set(\(key), \(ByteBuffer(bytes: value)), \(flagBits), \
+            \(casValue), \(acquire), \(release))
+            """
     }
 
     /// Deletes `key`, or with `recurse` every key under it; false when `cas` did not hold.
     func kvDelete(key: String, recurse: Bool, cas: UInt64?) async throws -> Bool {
+        let query = Self.kvDeleteQuery(key: key, recurse: recurse, cas: cas)
+        return try await self.kvWrite { try await $0.query(query, logger: self.logger) }
+    }
+
+    /// The call of `catalog.kv_delete`, answering whether it deleted, its index and the keys touched.
+    static func kvDeleteQuery(key: String, recurse: Bool, cas: UInt64?) -> PostgresQuery {
         let casValue = cas.map { Int64(bitPattern: $0) }
-        return try await self.kvWrite {
-            try await $0.query(
-                "SELECT ok, modify_index, keys FROM catalog.kv_delete(\(key), \(recurse), \(casValue))",
-                logger: self.logger
-            )
-        }
+        return "SELECT ok, modify_index, keys FROM catalog.kv_delete(\(key), \(recurse), \(casValue))"
     }
 
     private func kvWrite(

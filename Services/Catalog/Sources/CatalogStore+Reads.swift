@@ -112,7 +112,7 @@ extension CatalogStore {
         return (nodes, index)
     }
 
-    private func nodeServices(
+    func nodeServices(
         _ name: String,
         on connection: PostgresConnection
     ) async throws -> (
@@ -186,7 +186,7 @@ extension CatalogStore {
     }
 
     /// Which checks a checks read selects.
-    private enum CheckSelector {
+    enum CheckSelector {
         case service(String)
         case node(String)
         case state(String)
@@ -194,7 +194,7 @@ extension CatalogStore {
         case serviceHealth(String)
     }
 
-    private func checks(
+    func checks(
         _ selector: CheckSelector,
         on connection: PostgresConnection
     ) async throws -> (

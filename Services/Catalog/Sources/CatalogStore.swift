@@ -26,25 +26,32 @@ struct CatalogStore: Sendable {
     ///
     /// Writing what is already stored changes nothing and moves no index (Consul's rule).
     func register(_ registration: Registration) async throws -> ModifyIndex {
+        let query = try self.registerQuery(registration)
+        return try await self.write { connection in try await connection.query(query, logger: self.logger) }
+    }
+
+    /// The call of `catalog.register` for `registration` (validated), answering its index and topics.
+    func registerQuery(_ registration: Registration) throws -> PostgresQuery {
         var registration = try Self.validated(registration)
         if registration.node.datacenter.isEmpty { registration.node.datacenter = self.datacenter }
         let node = try Self.json(registration.node.normalizedForStorage)
         let service = try registration.service.map { try Self.json($0.normalizedForStorage) }
         let checks = try Self.json(registration.checks.map(\.normalizedForStorage))
         let skip = registration.skipNodeUpdate
-        return try await self.write { connection in
-            try await connection.query(
-                """
-                SELECT modify_index, topics FROM catalog.register(\(node)::jsonb, \(service)::jsonb, \
-                \(checks)::jsonb, \(skip))
-                """,
-                logger: self.logger
-            )
-        }
+        return """
+            SELECT modify_index, topics FROM catalog.register(\(node)::jsonb, \(service)::jsonb, \
+            \(checks)::jsonb, \(skip))
+            """
     }
 
     /// Removes a node, an instance or a check. Removing what does not exist succeeds and changes nothing.
     func deregister(_ target: Deregistration) async throws -> ModifyIndex {
+        let query = try Self.deregisterQuery(target)
+        return try await self.write { connection in try await connection.query(query, logger: self.logger) }
+    }
+
+    /// The call of `catalog.deregister` for `target`, answering its index and topics.
+    static func deregisterQuery(_ target: Deregistration) throws -> PostgresQuery {
         let (node, serviceID, checkID): (String, String, String) =
             switch target {
             case .node(let node): (node, "", "")
@@ -54,12 +61,7 @@ struct CatalogStore: Sendable {
         guard !node.isEmpty else {
             throw CatalogError.invalid(ValidationError(field: "Node", reason: "missing node name"))
         }
-        return try await self.write { connection in
-            try await connection.query(
-                "SELECT modify_index, topics FROM catalog.deregister(\(node), \(serviceID), \(checkID))",
-                logger: self.logger
-            )
-        }
+        return "SELECT modify_index, topics FROM catalog.deregister(\(node), \(serviceID), \(checkID))"
     }
 
     /// Records a TTL check's new status and restarts its TTL. `node` may be empty when the check ID
