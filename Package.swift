@@ -78,6 +78,7 @@ let package = Package(
         .executable(name: "login-bench", targets: ["LoginBench"]),
         .executable(name: "distributor-bench", targets: ["DistributorBench"]),
         .executable(name: "registration-reference", targets: ["RegistrationReference"]),
+        .executable(name: "kv-bench", targets: ["KVBench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/grpc/grpc-swift-2.git", from: "2.4.3"),
@@ -351,6 +352,14 @@ let package = Package(
             dependencies: [
                 "Authz", "Catalog", "IAMAuth", "CA", "ConfigDistributor", "MeshTLS", "MeshTesting", "MeshRPC",
                 "MeshStore", "MeshStoreHost", "MeshCore", "MeshServer", .logging, .lifecycle,
+            ]
+        ),
+        executable(
+            "KVBench",
+            path: "Benchmarks/KVBench",
+            dependencies: [
+                "BenchSupport", "MeshCore", "MeshStore", "MeshTesting", .httpClient, .postgres, .logging, .nio,
+                .nioHTTP1, .nioFoundation,
             ]
         ),
         executable(

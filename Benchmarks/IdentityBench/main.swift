@@ -73,11 +73,6 @@ func rawSignRate(threads: Int, seconds duration: Double) -> Double {
     return Double(total.value.load(ordering: .relaxed)) / Date().timeIntervalSince(start)
 }
 
-func findExecutable(_ name: String) -> String {
-    URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
-        .appendingPathComponent(name).path
-}
-
 let options = Options(arguments: CommandLine.arguments)
 var logger = Logger(label: "identity-bench")
 logger.logLevel = .warning

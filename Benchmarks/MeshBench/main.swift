@@ -98,11 +98,6 @@ func restBody(node: String, service: String, id: String, port: Int) -> ByteBuffe
     return ByteBuffer(string: json)
 }
 
-func findExecutable(_ name: String) -> String {
-    URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
-        .appendingPathComponent(name).path
-}
-
 let options = Options(arguments: CommandLine.arguments)
 var logger = Logger(label: "mesh-bench")
 logger.logLevel = .warning

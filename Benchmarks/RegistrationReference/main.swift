@@ -14,6 +14,10 @@ import PostgresNIO
 /// and nothing else: no validation, no ACLs (the benchmark runs catalog-svc without them), no
 /// change feed, no metrics. The ratio of catalog-svc to it is the cost of our own code.
 ///
+/// It is also the KV benchmark's reference (kv-bench): `PUT /v1/kv/<key>` is a bare handler
+/// doing one upsert through postgres-nio per request (into `public.kv_reference`), as the
+/// issue that asked for KV writes defined it.
+///
 /// `registration-reference --http-addr HOST:PORT --grpc-addr HOST:PORT`, with `MESH_DATABASE_URL`
 /// naming a database whose `catalog` schema catalog-svc has migrated.
 
@@ -134,6 +138,18 @@ router.put("/v1/catalog/register") { request, context -> Response in
             port: decoded.Service.Port,
             meta: decoded.Service.Meta ?? [:]
         )
+    )
+    return Response(status: .ok, body: ResponseBody(byteBuffer: ByteBuffer(string: "true")))
+}
+router.put("/v1/kv/**") { request, context -> Response in
+    let key = String(request.uri.path.dropFirst("/v1/kv/".count))
+    let body = try await request.body.collect(upTo: 512 * 1024)
+    try await client.query(
+        """
+        INSERT INTO public.kv_reference (key, value, modify_index) VALUES (\(key), \(body), nextval('public.kv_reference_index')) \
+        ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, modify_index = EXCLUDED.modify_index
+        """,
+        logger: logger
     )
     return Response(status: .ok, body: ResponseBody(byteBuffer: ByteBuffer(string: "true")))
 }

@@ -38,7 +38,11 @@ extension LocalAgentAPI {
                 )
                 var headers = HTTPFields()
                 headers[.contentType] = "application/json"
-                return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: created)))
+                return Response(
+                    status: .ok,
+                    headers: headers,
+                    body: ResponseBody(byteBuffer: ByteBuffer(bytes: created))
+                )
             }
         }
     }

@@ -59,6 +59,7 @@ public struct LocalAgentAPI: Sendable {
         let router = Router()
         self.addRoutes(to: router.group("v1/agent"))
         self.addSessionRoutes(to: router.group("v1"))
+        router.answerWrongMethods()
         return Application(
             router: router,
             configuration: .init(address: .hostname(host, port: port), serverName: "mesh-agent"),

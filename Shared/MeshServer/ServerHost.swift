@@ -131,6 +131,7 @@ public final class ServerHost: Sendable {
         router.add(middleware: NULRefusalMiddleware())
         router.addOperationalRoutes(registry: self.registry, isReady: parts.isReady)
         parts.routes(router)
+        router.answerWrongMethods()
 
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = parts.services.map { .init(service: $0) }
         services.append(

@@ -242,3 +242,22 @@ def test_acls_scope_keys_and_filter_listings():
     anonymous_listing = requests.get(f"{BASE_URL}/v1/kv/{root}/?keys", timeout=10)
     assert anonymous_listing.status_code == 404
     assert admin.kv.get(f"{root}/app/config")[1]["Value"] == b"app/config"
+
+
+def test_a_wrong_method_on_a_known_path_is_405_with_allow():
+    """Consul answers 405 `method X not allowed` with `Allow: OPTIONS,<methods>` (404 would say
+    the path does not exist), and OPTIONS with the same Allow."""
+    for method, path, allow in [
+        ("POST", "/v1/kv/some/key", "OPTIONS,GET,PUT,DELETE"),
+        ("GET", "/v1/catalog/register", "OPTIONS,PUT"),
+        ("DELETE", "/v1/session/list", "OPTIONS,GET"),
+        ("GET", "/v1/txn", "OPTIONS,PUT"),
+    ]:
+        answer = requests.request(method, f"{BASE_URL}{path}", headers=RAW_HEADERS, timeout=10)
+        assert answer.status_code == 405, (method, path)
+        assert answer.headers["Allow"] == allow
+        assert answer.text == f"method {method} not allowed"
+    options = requests.options(f"{BASE_URL}/v1/kv/some/key", headers=RAW_HEADERS, timeout=10)
+    assert options.status_code == 200 and options.headers["Allow"] == "OPTIONS,GET,PUT,DELETE"
+    # Nothing was written by the refused calls.
+    assert requests.get(f"{BASE_URL}/v1/kv/some/key", headers=RAW_HEADERS, timeout=10).status_code == 404

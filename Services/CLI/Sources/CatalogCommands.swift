@@ -6,7 +6,7 @@ import NIOFoundationCompat
 import NIOHTTP1
 
 /// Where the Consul-compatible API is: `-http-addr`, else `CONSUL_HTTP_ADDR`/`MESH_HTTP_ADDR`, else 127.0.0.1:8500.
-struct APIOptions: ParsableArguments {
+struct APIOptions: ParsableArguments, Sendable {
     @Option(name: .customLong("http-addr", withSingleDash: true), help: "Address of the mesh REST API.")
     var httpAddr: String?
 
@@ -23,6 +23,35 @@ struct APIOptions: ParsableArguments {
 
     /// Sends a request and returns the body; a non-2xx answer becomes a one-line error.
     func call(_ method: HTTPMethod, _ path: String, body: Data? = nil) async throws -> Data {
+        let answer = try await self.exchange(method, path, body: body)
+        guard (200..<300).contains(answer.status) else { throw answer.error }
+        return answer.body
+    }
+
+    /// An answer of the API, whatever its status.
+    struct Answer {
+        var status: UInt
+        var headers: HTTPHeaders
+        var body: Data
+
+        var index: String? { self.headers.first(name: "X-Consul-Index") }
+        var text: String { String(decoding: self.body, as: UTF8.self) }
+        /// Consul's CLI wording for a refusal.
+        var error: CLIError {
+            CLIError(
+                "Unexpected response code: \(self.status) (\(self.text.trimmingCharacters(in: .whitespacesAndNewlines)))"
+            )
+        }
+    }
+
+    /// Sends a request (JSON unless `contentType` says otherwise) and returns the answer as it is.
+    func exchange(
+        _ method: HTTPMethod,
+        _ path: String,
+        body: Data? = nil,
+        contentType: String = "application/json",
+        timeout: TimeAmount = .seconds(10)
+    ) async throws -> Answer {
         var request = HTTPClientRequest(url: self.baseURL + path)
         request.method = method
         if let token = self.token ?? ProcessInfo.processInfo.environment["CONSUL_HTTP_TOKEN"] {
@@ -30,21 +59,16 @@ struct APIOptions: ParsableArguments {
         }
         if let body {
             request.body = .bytes(ByteBuffer(data: body))
-            request.headers.add(name: "Content-Type", value: "application/json")
+            request.headers.add(name: "Content-Type", value: contentType)
         }
         let response: HTTPClientResponse
         do {
-            response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
+            response = try await HTTPClient.shared.execute(request, timeout: timeout)
         } catch {
             throw CLIError("cannot reach \(self.baseURL): \(error)")
         }
         let buffer = try await response.body.collect(upTo: 64 << 20)
-        let data = Data(buffer: buffer)
-        guard (200..<300).contains(response.status.code) else {
-            let message = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-            throw CLIError("Unexpected response code: \(response.status.code) (\(message))")
-        }
-        return data
+        return Answer(status: response.status.code, headers: response.headers, body: Data(buffer: buffer))
     }
 }
 
@@ -168,7 +192,8 @@ public struct MeshCTL: AsyncParsableCommand {
         commandName: "meshctl",
         abstract: "Operate the Swift service mesh.",
         subcommands: [
-            DevCommand.self, CatalogCommand.self, ServicesCommand.self, IntentionCommand.self, LoginCommand.self,
+            DevCommand.self, CatalogCommand.self, ServicesCommand.self, KVCommand.self, LockCommand.self,
+            IntentionCommand.self, LoginCommand.self,
             LogoutCommand.self, ECSCommand.self, DemoCommand.self, TLSCommand.self,
         ]
     )

@@ -74,7 +74,7 @@ struct DevGateway: Sendable {
 
     /// The methods the API uses; another gets 405, as Consul answers it (a TRACE with a body was
     /// refused by the HTTP client and answered 502).
-    static let methods: Set<HTTPRequest.Method> = [.get, .head, .put, .post, .delete, .patch]
+    static let methods: Set<HTTPRequest.Method> = [.get, .head, .put, .post, .delete, .patch, .options]
 
     func forward(_ request: Request) async throws -> Response {
         guard Self.methods.contains(request.method) else {

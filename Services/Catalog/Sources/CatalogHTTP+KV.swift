@@ -116,9 +116,7 @@ extension CatalogHTTP {
         values: Bool = true,
         _ blocking: BlockingQuery
     ) async throws -> Indexed<[KVEntry]> {
-        try await self.store.feed.blockingRead([query.topic], blocking) { _ in
-            try await self.store.kv(query, values: values)
-        }
+        try await self.watcher.kv(query, values: values, blocking: blocking)
     }
 
     /// The answer to a read: the value with the index headers, or 404 with them when there is none.

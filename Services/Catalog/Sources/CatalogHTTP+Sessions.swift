@@ -21,7 +21,9 @@ extension CatalogHTTP {
             try await self.store.createSession(session)
             self.logger.info(
                 "session created",
-                metadata: [LogKey.id: "\(session.id)", LogKey.node: "\(session.node)", LogKey.by: "\(caller.accessorID)"]
+                metadata: [
+                    LogKey.id: "\(session.id)", LogKey.node: "\(session.node)", LogKey.by: "\(caller.accessorID)",
+                ]
             )
             return try ConsulHTTP.json(JSONValue.object(["ID": .string(session.id)]))
         }

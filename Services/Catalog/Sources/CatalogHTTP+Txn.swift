@@ -50,7 +50,9 @@ extension CatalogHTTP {
                     refusals.append((position, error.description))
                 }
             }
-            guard refusals.isEmpty else { return try ConsulHTTP.json(TxnFailure(errors: refusals).json, status: .conflict) }
+            guard refusals.isEmpty else {
+                return try ConsulHTTP.json(TxnFailure(errors: refusals).json, status: .conflict)
+            }
             do {
                 let (results, index) = try await self.store.transact(operations)
                 let visible = results.filter { Self.mayRead($0, caller.authorizer) }

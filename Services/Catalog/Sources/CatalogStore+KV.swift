@@ -21,9 +21,9 @@ enum KVQuery: Sendable, Hashable {
 
 extension CatalogStore {
     /// Reads from one snapshot (`values: false` when only the keys are wanted). The index is
-    /// Consul's: an existing key's ModifyIndex; for a missing key, and for a prefix with nothing
-    /// ever under it, the KV store's highest index; otherwise the prefix's highest, deletions
-    /// included. It never passes the stable index.
+    /// Consul's: an existing key's ModifyIndex; the prefix's highest, deletions included; for a
+    /// missing key or a prefix with nothing ever under it, the stable index. It never passes
+    /// the stable index.
     func kv(_ query: KVQuery, values: Bool = true) async throws -> Indexed<[KVEntry]> {
         try await self.client.withSnapshot(of: Self.schema, logger: self.logger) { connection, stable in
             let entries = try await self.kvEntries(query, values: values, on: connection)
@@ -32,12 +32,14 @@ extension CatalogStore {
             case .key where !entries.isEmpty:
                 index = entries[0].modifyIndex
             case .key:
-                index = try await self.kvPrefixIndex("", on: connection)
+                index = 0
             case .prefix(let prefix):
                 index = try await self.kvPrefixIndex(prefix, on: connection)
-                if index == 0 && !prefix.isEmpty { index = try await self.kvPrefixIndex("", on: connection) }
             }
-            return Indexed(entries, resultIndex: index, stable: stable)
+            // Nothing there: Consul answers its KV table's index; ours is the stable index,
+            // which is at least that (and moves with the catalog too: a blocking reader of a
+            // missing key may return once more without news, as Consul's does on other keys).
+            return Indexed(entries, resultIndex: index == 0 ? stable : index, stable: stable)
         }
     }
 

@@ -178,7 +178,11 @@ extension CatalogStore {
         try await self.nodeServices(name, on: connection).0?.node
     }
 
-    private func collect(_ query: PostgresQuery, into outcome: inout Outcome, on connection: PostgresConnection)
+    private func collect(
+        _ query: PostgresQuery,
+        into outcome: inout Outcome,
+        on connection: PostgresConnection
+    )
         async throws
     {
         for try await (index, topics) in try await connection.query(query, logger: self.logger)
@@ -217,12 +221,19 @@ extension CatalogStore {
             _ = try await write(Self.kvSetQuery(key: key, value: op.value, flags: op.flags, cas: nil, lock: .none))
             return try await answer()
         case .cas:
-            guard try await write(Self.kvSetQuery(key: key, value: op.value, flags: op.flags, cas: op.index, lock: .none))
+            guard
+                try await write(Self.kvSetQuery(key: key, value: op.value, flags: op.flags, cas: op.index, lock: .none))
             else { throw TxnFailure(0, "failed to set key \"\(key)\", index is stale") }
             return try await answer()
         case .lock:
             guard !op.session.isEmpty else { throw TxnFailure(0, "missing session") }
-            let query = Self.kvSetQuery(key: key, value: op.value, flags: op.flags, cas: nil, lock: .acquire(op.session))
+            let query = Self.kvSetQuery(
+                key: key,
+                value: op.value,
+                flags: op.flags,
+                cas: nil,
+                lock: .acquire(op.session)
+            )
             guard try await write(query) else {
                 let holder = try await stored()?.session
                 throw TxnFailure(
@@ -235,7 +246,13 @@ extension CatalogStore {
             return try await answer()
         case .unlock:
             guard !op.session.isEmpty else { throw TxnFailure(0, "missing session") }
-            let query = Self.kvSetQuery(key: key, value: op.value, flags: op.flags, cas: nil, lock: .release(op.session))
+            let query = Self.kvSetQuery(
+                key: key,
+                value: op.value,
+                flags: op.flags,
+                cas: nil,
+                lock: .release(op.session)
+            )
             guard try await write(query) else {
                 throw TxnFailure(0, "failed to unlock key \"\(key)\", lock isn't held, or is held by another session")
             }

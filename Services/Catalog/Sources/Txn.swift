@@ -96,7 +96,9 @@ enum TxnOp: Sendable {
         }
         if let node = try object.object("Node") {
             let verb = try Self.catalogVerb(node, "Node")
-            guard case .object(var body)? = node.raw("Node") else { throw TxnParseError("Node.Node: expected an object") }
+            guard case .object(var body)? = node.raw("Node") else {
+                throw TxnParseError("Node.Node: expected an object")
+            }
             let name = try LenientObject(.object(body)).string("Node") ?? ""
             let index = try Self.unsigned(LenientObject(.object(body)).raw("ModifyIndex"), "Node.ModifyIndex")
             body = body.filter { $0.key.lowercased() != "modifyindex" }

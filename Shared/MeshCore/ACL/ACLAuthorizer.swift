@@ -108,7 +108,8 @@ extension ACLAuthorizer {
         guard self.keyWrite(prefix) else { return false }
         if self.isManagement { return true }
         let rules = self.rules.keys
-        let under = Array(rules.exact.filter { $0.key.hasPrefix(prefix) }.values)
+        let under =
+            Array(rules.exact.filter { $0.key.hasPrefix(prefix) }.values)
             + Array(rules.prefix.filter { $0.key.hasPrefix(prefix) }.values)
         return under.allSatisfy { $0.policy.grants(.write) }
     }
