@@ -98,10 +98,11 @@ public struct LocalAgentAPI: Sendable {
         self.addHealthRoutes(to: agent)
         self.addMaintenanceRoutes(to: agent)
         agent.get("services") { request, _ in
-            try await self.relaying {
+            let filter = try ConsulHTTP.filter(of: request)
+            return try await self.relaying {
                 var services: [String: JSONValue] = [:]
                 for (id, service) in try await self.visibleServices(request) { services[id] = service }
-                return try ConsulHTTP.json(JSONValue.object(services))
+                return try ConsulHTTP.json(ConsulHTTP.filtered(.object(services), by: filter))
             }
         }
         agent.get("service/:id") { request, context in
@@ -139,7 +140,10 @@ public struct LocalAgentAPI: Sendable {
             }
         }
         agent.get("checks") { request, _ in
-            try await self.relaying { try ConsulHTTP.json(JSONValue.object(try await self.localChecks(request))) }
+            let filter = try ConsulHTTP.filter(of: request)
+            return try await self.relaying {
+                try ConsulHTTP.json(ConsulHTTP.filtered(.object(try await self.localChecks(request)), by: filter))
+            }
         }
         agent.put("check/register") { request, _ in
             try await self.relaying { try await self.registerCheck(request) }

@@ -7,7 +7,7 @@ import subprocess
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-BENCHMARKS = {"mesh-bench", "identity-bench", "login-bench", "distributor-bench", "registration-reference"}
+BENCHMARKS = {"mesh-bench", "identity-bench", "login-bench", "distributor-bench", "kv-bench", "registration-reference"}
 
 
 @pytest.fixture(scope="module")

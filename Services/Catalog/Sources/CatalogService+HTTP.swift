@@ -27,9 +27,15 @@ struct CatalogHTTP: Sendable {
         self.addTxnRoutes(to: v1)
         v1.put("catalog/deregister") { request, _ in try await self.deregister(request) }
         v1.get("catalog/services") { request, _ in
-            try await self.answer(.services, request) { result in
+            // The filter sees each service as {ServiceName, ServiceTags}; the answer is the map.
+            let filter = try ConsulHTTP.filter(of: request)
+            return try await self.answer(.services, request, filterable: false) { result in
                 guard case .services(let services) = result else { return .object([:]) }
-                return .object(services.mapValues(ConsulJSON.strings))
+                let selected = services.filter { name, tags in
+                    filter?.matches(.object(["ServiceName": .string(name), "ServiceTags": ConsulJSON.strings(tags)]))
+                        ?? true
+                }
+                return .object(selected.mapValues(ConsulJSON.strings))
             }
         }
         v1.get("catalog/nodes") { request, _ in
@@ -40,7 +46,7 @@ struct CatalogHTTP: Sendable {
         }
         v1.get("catalog/node/:node") { request, context in
             let node = try ConsulHTTP.pathParameter("node", context, missing: "Missing node name")
-            return try await self.answer(.node(node), request) { result in
+            return try await self.answer(.node(node), request, filterable: false) { result in
                 guard case .node(let found?) = result else { return .null }
                 return .object([
                     "Node": ConsulJSON.node(found.node),
@@ -70,6 +76,36 @@ struct CatalogHTTP: Sendable {
                 return .array(selected.map(ConsulJSON.health))
             }
         }
+        v1.get("catalog/connect/:service") { request, context in
+            let service = try ConsulHTTP.pathParameter("service", context, missing: "Missing service name")
+            let tags = request.uri.queryParameters.getAll("tag").map { String($0) }
+            return try await self.answer(.connectHealth(service), request) { result in
+                guard case .serviceHealth(let entries) = result else { return .array([]) }
+                return .array(entries.filter { $0.service.hasTags(tags) }.map(ConsulJSON.catalogService))
+            }
+        }
+        v1.get("health/connect/:service") { request, context in
+            let service = try ConsulHTTP.pathParameter("service", context, missing: "Missing service name")
+            let tags = request.uri.queryParameters.getAll("tag").map { String($0) }
+            let passingOnly = try ConsulHTTP.flag("passing", of: request)
+            return try await self.answer(.connectHealth(service), request) { result in
+                guard case .serviceHealth(let entries) = result else { return .array([]) }
+                let selected = entries.filter {
+                    $0.service.hasTags(tags) && (!passingOnly || $0.aggregateStatus == .passing)
+                }
+                return .array(selected.map(ConsulJSON.health))
+            }
+        }
+        v1.get("catalog/node-services/:node") { request, context in
+            let node = try ConsulHTTP.pathParameter("node", context, missing: "Missing node name")
+            let filter = try ConsulHTTP.filter(of: request)
+            return try await self.answer(.node(node), request, filterable: false) { result in
+                guard case .node(let found?) = result else { return .object(["Node": .null, "Services": .array([])]) }
+                let services = ConsulHTTP.filtered(.array(found.services.map(ConsulJSON.nodeService)), by: filter)
+                return .object(["Node": ConsulJSON.node(found.node), "Services": services])
+            }
+        }
+        v1.get("catalog/datacenters") { _, _ in try ConsulHTTP.json([self.store.datacenter]) }
         v1.get("health/checks/:service") { request, context in
             let service = try ConsulHTTP.pathParameter("service", context, missing: "Missing service name")
             return try await self.answer(.checksOfService(service), request, render: Self.checks)
@@ -118,12 +154,16 @@ struct CatalogHTTP: Sendable {
         return .array(checks.map(ConsulJSON.check))
     }
 
-    /// Runs a (possibly blocking) read and renders it with Consul's index headers.
+    /// Runs a (possibly blocking) read and renders it with Consul's index headers. A listing
+    /// (`filterable`) keeps the elements `?filter=` and `?node-meta=` select.
     func answer(
         _ query: CatalogQuery,
         _ request: Request,
+        filterable: Bool = true,
         render: @Sendable (CatalogResult) -> JSONValue
     ) async throws -> Response {
+        let filter = filterable ? try ConsulHTTP.filter(of: request) : nil
+        let nodeMeta = filterable ? ConsulHTTP.nodeMeta(of: request) : []
         let blocking = try ConsulHTTP.blockingQuery(of: request)
         let consistency =
             request.uri.queryParameters.has("stale")
@@ -133,7 +173,8 @@ struct CatalogHTTP: Sendable {
         var value = result.value
         var filtered = false
         if self.gate.isEnabled { (value, filtered) = value.filtered(by: caller.authorizer) }
-        var response = try ConsulHTTP.indexed(render(value), index: result.index, consistency: consistency)
+        let rendered = ConsulHTTP.filtered(render(value), by: filter, nodeMeta: nodeMeta)
+        var response = try ConsulHTTP.indexed(rendered, index: result.index, consistency: consistency)
         if filtered { response.headers[ConsulHTTP.filteredByACLsHeader] = "true" }
         return response
     }

@@ -13,15 +13,20 @@ enum CatalogQuery: Sendable, Hashable {
     case checksOfService(String)
     case checksOfNode(String)
     case checksInState(String)
+    /// The instances that can take mesh traffic for a service: the sidecar proxies whose
+    /// destination it is, and its own Connect-native instances (with their health).
+    case connectHealth(String)
 
-    /// The topic whose changes can change this query's result.
-    var topic: ChangeTopic {
+    /// The topics whose changes can change this query's result.
+    var topics: [ChangeTopic] {
         switch self {
-        case .services: ChangeTopic("services")
-        case .nodes: ChangeTopic("nodes")
-        case .node(let name), .checksOfNode(let name): ChangeTopic("node:\(name)")
-        case .serviceHealth(let name), .checksOfService(let name): ChangeTopic("svc:\(name)")
-        case .checksInState: ChangeTopic("checks")
+        case .services: [ChangeTopic("services")]
+        case .nodes: [ChangeTopic("nodes")]
+        case .node(let name), .checksOfNode(let name): [ChangeTopic("node:\(name)")]
+        case .serviceHealth(let name), .checksOfService(let name): [ChangeTopic("svc:\(name)")]
+        case .checksInState: [ChangeTopic("checks")]
+        // A proxy names its destination in its body, not in a topic: any instance or check change.
+        case .connectHealth: [ChangeTopic("services"), ChangeTopic("checks")]
         }
     }
 }
@@ -62,6 +67,9 @@ extension CatalogStore {
             case .checksInState(let state):
                 let (value, index) = try await self.checks(.state(state), on: connection)
                 return Indexed(.checks(value), resultIndex: index, stable: stable)
+            case .connectHealth(let name):
+                let (value, index) = try await self.connectHealth(name, on: connection)
+                return Indexed(.serviceHealth(value), resultIndex: index, stable: stable)
             }
         }
     }
@@ -145,21 +153,70 @@ extension CatalogStore {
         return (node.map { NodeServices(node: $0, services: services) }, index)
     }
 
+    /// The Connect-capable instances of `name`: proxies (kind `connect-proxy`) whose
+    /// `DestinationServiceName` is `name`, and instances of `name` with `Connect.Native`.
+    private func connectHealth(
+        _ name: String,
+        on connection: PostgresConnection
+    ) async throws -> (
+        [ServiceHealth], ModifyIndex
+    ) {
+        let (candidates, index) = try await self.serviceHealth(
+            "s.name = \(name) OR s.body->>'kind' = 'connect-proxy'",
+            checksOf: [],
+            on: connection
+        )
+        func field(_ value: JSONValue?, _ key: String) -> JSONValue? {
+            guard case .object(let fields)? = value else { return nil }
+            return fields.first { $0.key.lowercased() == key.lowercased() }?.value
+        }
+        let selected = candidates.filter { entry in
+            if entry.service.kind == "connect-proxy" {
+                return field(entry.service.proxy, "DestinationServiceName") == .string(name)
+            }
+            return entry.service.name == name && field(entry.service.connect, "Native") == .bool(true)
+        }
+        var result: [ServiceHealth] = []
+        var highest = index
+        for serviceName in Set(selected.map(\.service.name)).sorted() {
+            let (entries, entriesIndex) = try await self.serviceHealth(serviceName, on: connection)
+            let ids = Set(selected.filter { $0.service.name == serviceName }.map { "\($0.node.name)/\($0.service.id)" })
+            result += entries.filter { ids.contains("\($0.node.name)/\($0.service.id)") }
+            highest = max(highest, entriesIndex)
+        }
+        return (result, highest)
+    }
+
     private func serviceHealth(
         _ name: String,
         on connection: PostgresConnection
     ) async throws -> (
         [ServiceHealth], ModifyIndex
     ) {
+        try await self.serviceHealth("s.name = \(name)", checksOf: [name], on: connection)
+    }
+
+    /// The instances `condition` selects, each with its node, and the checks of `checksOf`'s
+    /// services (their own and their nodes').
+    private func serviceHealth(
+        _ condition: PostgresQuery,
+        checksOf names: [String],
+        on connection: PostgresConnection
+    ) async throws -> (
+        [ServiceHealth], ModifyIndex
+    ) {
         let rows = try await connection.query(
-            """
-            SELECT s.body::text, s.create_index, s.modify_index,
-                   n.name, n.node_id, n.address, n.datacenter, n.tagged_addresses::text, n.meta::text,
-                   n.create_index, n.modify_index
-              FROM catalog.services s JOIN catalog.nodes n ON n.name = s.node
-             WHERE s.name = \(name)
-             ORDER BY s.node, s.service_id
-            """,
+            PostgresQuery(
+                unsafeSQL: """
+                    SELECT s.body::text, s.create_index, s.modify_index,
+                           n.name, n.node_id, n.address, n.datacenter, n.tagged_addresses::text, n.meta::text,
+                           n.create_index, n.modify_index
+                      FROM catalog.services s JOIN catalog.nodes n ON n.name = s.node
+                     WHERE \(condition.sql)
+                     ORDER BY s.node, s.service_id
+                    """,
+                binds: condition.binds
+            ),
             logger: self.logger
         )
         var entries: [ServiceHealth] = []
@@ -172,10 +229,12 @@ extension CatalogStore {
             index = max(index, service.modifyIndex, node.modifyIndex)
             entries.append(ServiceHealth(node: node, service: service, checks: []))
         }
-        let (checks, checksIndex) = try await self.checks(.serviceHealth(name), on: connection)
-        index = max(index, checksIndex)
         var byNode: [String: [HealthCheck]] = [:]
-        for check in checks { byNode[check.node, default: []].append(check) }
+        for name in names {
+            let (checks, checksIndex) = try await self.checks(.serviceHealth(name), on: connection)
+            index = max(index, checksIndex)
+            for check in checks { byNode[check.node, default: []].append(check) }
+        }
         for position in entries.indices {
             let entry = entries[position]
             entries[position].checks = (byNode[entry.node.name] ?? []).filter {

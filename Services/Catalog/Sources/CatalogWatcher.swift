@@ -30,7 +30,7 @@ final class CatalogWatcher: Sendable {
         from index: ModifyIndex,
         _ view: @escaping @Sendable (CatalogResult) -> Value
     ) -> ChangeFeed.Watch<Value> {
-        self.feed.watch([query.topic], from: index, unsettledRetry: self.unsettledRetry) { mark in
+        self.feed.watch(query.topics, from: index, unsettledRetry: self.unsettledRetry) { mark in
             try await self.reads.read(query, at: mark) { try await self.store.read(query) }.map(view)
         }
     }
@@ -47,7 +47,7 @@ final class CatalogWatcher: Sendable {
 
     /// The query's result once its index is above `blocking.minIndex`, or the current result at the deadline.
     func read(_ query: CatalogQuery, blocking: BlockingQuery) async throws -> Indexed<CatalogResult> {
-        try await self.feed.blockingRead([query.topic], blocking, unsettledRetry: self.unsettledRetry) { mark in
+        try await self.feed.blockingRead(query.topics, blocking, unsettledRetry: self.unsettledRetry) { mark in
             try await self.reads.read(query, at: mark) { try await self.store.read(query) }
         }
     }
