@@ -172,30 +172,18 @@ try await withThrowingDiscardingTaskGroup { background in
     for round in 1...options.rounds {
         // Every write changes its key's value: writing what is stored is a no-op in catalog-svc
         // (Consul's rule; no commit to flush), which would flatter it against the reference.
-        let (referenceRate, referenceCPU) = try await rate(
-            clients: options.clients,
-            seconds: options.seconds,
-            cpu: meter
-        ) { client, n in
-            let answer = try await call(
-                .PUT,
-                "\(referenceBase)/v1/kv/bench/\((client * 7919 + n) % 1000)",
-                body: distinct(value, round, client, n)
-            )
-            guard answer.status == 200 else { fatalError("reference write failed") }
+        func writes(to server: String) async throws -> (rate: Double, cpu: String) {
+            try await rate(clients: options.clients, seconds: options.seconds, cpu: meter) { client, n in
+                let answer = try await call(
+                    .PUT,
+                    "\(server)/v1/kv/bench/\((client * 7919 + n) % 1000)",
+                    body: distinct(value, round, client, n)
+                )
+                guard answer.status == 200 else { fatalError("write failed: \(String(buffer: answer.body))") }
+            }
         }
-        let (catalogRate, catalogCPU) = try await rate(
-            clients: options.clients,
-            seconds: options.seconds,
-            cpu: meter
-        ) { client, n in
-            let answer = try await call(
-                .PUT,
-                "\(base)/v1/kv/bench/\((client * 7919 + n) % 1000)",
-                body: distinct(value, round, client, n)
-            )
-            guard answer.status == 200 else { fatalError("write failed: \(String(buffer: answer.body))") }
-        }
+        let (referenceRate, referenceCPU) = try await writes(to: referenceBase)
+        let (catalogRate, catalogCPU) = try await writes(to: base)
         ours.append(catalogRate)
         theirs.append(referenceRate)
         ratios.append(catalogRate / referenceRate)

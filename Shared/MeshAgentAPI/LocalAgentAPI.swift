@@ -179,6 +179,9 @@ public struct LocalAgentAPI: Sendable {
                 )
             }
         }
+        agent.post("connect/authorize") { request, _ in
+            try await self.relaying { try await self.authorizeConnection(request) }
+        }
         agent.get("connect/ca/roots") { request, _ in
             try await self.relaying { try await self.roots(request) }
         }

@@ -13,7 +13,7 @@ import consul
 import pytest
 import requests
 
-from test_py_consul import BASE_URL, HOST, PORT, TOKEN
+from test_py_consul import BASE_URL, HOST, PORT, TOKEN, uniq
 
 pytestmark = pytest.mark.skipif(not TOKEN, reason="needs MESH_TOKEN")
 
@@ -140,3 +140,60 @@ def test_maintenance_takes_a_service_and_the_node_out_and_back():
     finally:
         c.agent.maintenance("false")
         c.agent.service.deregister(sid)
+
+
+def test_connect_authorize_follows_intentions_and_identity():
+    target, allowed_source, denied_source = uniq("authz-db"), uniq("authz-api"), uniq("authz-web")
+    headers = {"X-Consul-Token": TOKEN}
+    for source, action in [(allowed_source, "allow"), (denied_source, "deny")]:
+        answer = requests.put(
+            f"{BASE_URL}/v1/connect/intentions/exact?source={source}&destination={target}",
+            json={"Action": action},
+            headers=headers,
+            timeout=10,
+        )
+        assert answer.status_code == 200, answer.text
+    trust_domain = requests.get(f"{BASE_URL}/v1/connect/ca/roots", timeout=10).json()["TrustDomain"]
+
+    def authorize(uri: str, token: str | None = TOKEN) -> requests.Response:
+        return requests.post(
+            f"{BASE_URL}/v1/agent/connect/authorize",
+            json={"Target": target, "ClientCertURI": uri},
+            headers={"X-Consul-Token": token} if token else {},
+            timeout=10,
+        )
+
+    spiffe = lambda service, domain=trust_domain: f"spiffe://{domain}/ns/default/dc/dc1/svc/{service}"  # noqa: E731
+    assert authorize(spiffe(allowed_source)).json()["Authorized"] is True
+    denied = authorize(spiffe(denied_source)).json()
+    assert denied["Authorized"] is False and "Denied" in denied["Reason"]
+    foreign = authorize(spiffe(allowed_source, "11111111-2222-3333-4444-555555555555.consul")).json()
+    assert foreign == {"Authorized": False, "Reason": "Identity from an external trust domain"}
+    assert authorize("https://example.com/not-spiffe").json()["Authorized"] is False
+    # The caller needs service:write on the target; anonymous has nothing.
+    assert authorize(spiffe(allowed_source), token=None).status_code == 403
+    missing = requests.post(f"{BASE_URL}/v1/agent/connect/authorize", json={"Target": target}, headers=headers, timeout=10)
+    assert missing.status_code == 400 and missing.text == "ClientCertURI must be specified"
+
+
+def test_internal_acl_authorize_answers_for_the_callers_token():
+    admin = _client()
+    service = uniq("authz-svc")
+    token = admin.acl.token.create(service_identities=[{"ServiceName": service}])["SecretID"]
+    checks = [
+        {"Resource": "service", "Segment": service, "Access": "write"},
+        {"Resource": "service", "Segment": "someone-else", "Access": "write"},
+        {"Resource": "key", "Segment": "app/config", "Access": "list"},
+        {"Resource": "operator", "Access": "read"},
+    ]
+
+    def ask(secret: str | None, body=checks) -> requests.Response:
+        headers = {"X-Consul-Token": secret} if secret else {}
+        return requests.post(f"{BASE_URL}/v1/internal/acl/authorize", json=body, headers=headers, timeout=10)
+
+    assert [a["Allow"] for a in ask(token).json()] == [True, False, False, False]
+    assert [a["Allow"] for a in ask(TOKEN).json()] == [True, True, True, True]
+    assert [a["Allow"] for a in ask(None).json()] == [False, False, False, False]
+    assert ask(TOKEN, [{"Resource": "nonsense", "Access": "read"}]).status_code == 400
+    assert ask(TOKEN, [{"Resource": "service", "Segment": "x", "Access": "list"}]).status_code == 400
+    assert ask(TOKEN, checks * 17).status_code == 413

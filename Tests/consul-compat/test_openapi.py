@@ -36,6 +36,7 @@ ROUTE_FILES = {
     "Services/Catalog/Sources/CatalogHTTP+Txn.swift": "catalog-svc",
     "Services/Authz/Sources/AuthzHTTP+ACL.swift": "authz-svc",
     "Services/Authz/Sources/AuthzHTTP+Intentions.swift": "authz-svc",
+    "Services/Authz/Sources/AuthzHTTP+Authorize.swift": "authz-svc",
     "Services/IAMAuth/Sources/IAMAuthHTTP.swift": "iam-auth-svc",
     "Services/CA/Sources/CAHTTP.swift": "ca-svc",
     "Shared/MeshRPC/Observability.swift": "every",
@@ -293,16 +294,18 @@ def test_services_match_the_code():
 def _gateway_rules() -> list[tuple[list[str], str]]:
     """DevGateway.upstream(for:) as (prefixes, service) rules, in order; the last is the default."""
     text = SOURCES[GATEWAY_FILE]
-    listed = re.search(r"static let iamAuthPrefixes\s*=\s*\[(.*?)\]", text, re.S)
-    assert listed, "DevGateway.iamAuthPrefixes not found"
-    iam_prefixes = re.findall(r"\"([^\"]+)\"", listed.group(1))
+    lists = {
+        name: re.findall(r"\"([^\"]+)\"", values)
+        for name, values in re.findall(r"static let (\w+Prefixes)\s*=\s*\[(.*?)\]", text, re.S)
+    }
+    assert "iamAuthPrefixes" in lists, "DevGateway.iamAuthPrefixes not found"
     body = re.search(r"func upstream\(for path: String\) -> HostPort \{(.*?)\n    \}", text, re.S)
     assert body, "DevGateway.upstream(for:) not found"
     rules = []
     for condition, target in re.findall(r"if (.*?) \{ return self\.(\w+) \}", body.group(1)):
         prefixes = re.findall(r"hasPrefix\(\"([^\"]+)\"\)", condition)
-        if "Self.iamAuthPrefixes" in condition:
-            prefixes += iam_prefixes
+        for name in re.findall(r"Self\.(\w+Prefixes)", condition):
+            prefixes += lists[name]
         rules.append((prefixes, GATEWAY_SERVICES[target]))
     default = re.findall(r"\n\s*return self\.(\w+)\s*$", body.group(1))
     assert default, "DevGateway.upstream(for:) has no default"

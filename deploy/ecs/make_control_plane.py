@@ -21,7 +21,7 @@ OUT = HERE / "control-plane.json"
 # (None: the default route), and whether it keeps state in PostgreSQL.
 SERVICES = [
     ("catalog-svc", "Catalog", 8500, 8502, None, True),
-    ("authz-svc", "Authz", 8505, 8504, ["/v1/acl/*", "/v1/connect/intentions*"], True),
+    ("authz-svc", "Authz", 8505, 8504, ["/v1/acl/*", "/v1/connect/intentions*", "/v1/internal/acl/*"], True),
     ("ca-svc", "CA", 8507, 8506, ["/v1/connect/ca/*"], True),
     (
         "iam-auth-svc",

@@ -16,6 +16,7 @@ struct AuthzHTTP: Sendable {
         let v1 = router.group("v1")
         self.addACLRoutes(to: v1)
         self.addIntentionRoutes(to: v1)
+        self.addAuthorizeRoutes(to: v1)
     }
 
     /// A JSON answer with the ACL schema's index in Consul's headers.

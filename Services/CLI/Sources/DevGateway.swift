@@ -11,7 +11,8 @@ import NIOHTTP1
 /// path, as a load balancer's path rules do in front of the ECS services.
 ///
 /// `/v1/acl/auth-method...`, `/v1/acl/binding-rule...`, `/v1/acl/login` and `/v1/acl/logout` go
-/// to iam-auth-svc, the rest of `/v1/acl/...` and `/v1/connect/intentions...` to authz-svc,
+/// to iam-auth-svc, the rest of `/v1/acl/...`, `/v1/connect/intentions...` and
+/// `/v1/internal/acl/...` to authz-svc,
 /// `/v1/connect/ca/...` to ca-svc, `/v1/agent/...` and `/v1/session/create` to the dev node's
 /// local agent API (but the TTL updates, which catalog-svc serves), everything else to catalog-svc.
 /// Bodies and answers pass through unchanged (blocking queries included).
@@ -30,7 +31,7 @@ struct DevGateway: Sendable {
     /// Where a path is served.
     func upstream(for path: String) -> HostPort {
         if Self.iamAuthPrefixes.contains(where: path.hasPrefix) { return self.iamAuth }
-        if path.hasPrefix("/v1/acl/") || path.hasPrefix("/v1/connect/intentions") { return self.authz }
+        if Self.authzPrefixes.contains(where: path.hasPrefix) { return self.authz }
         if path.hasPrefix("/v1/connect/ca/") { return self.ca }
         return self.catalog
     }
@@ -46,6 +47,9 @@ struct DevGateway: Sendable {
     static let catalogAgentPrefixes = [
         "/v1/agent/check/pass/", "/v1/agent/check/warn/", "/v1/agent/check/fail/", "/v1/agent/check/update/",
     ]
+
+    /// The paths authz-svc owns (after iam-auth-svc's; the ECS load balancer's rules).
+    static let authzPrefixes = ["/v1/acl/", "/v1/connect/intentions", "/v1/internal/acl/"]
 
     /// The paths iam-auth-svc owns (the same path rules the ECS load balancer has).
     static let iamAuthPrefixes = [
