@@ -66,17 +66,27 @@ extension LocalAgentAPI {
     // MARK: Registration
 
     func register(_ request: Request) async throws -> Response {
-        let definition = try ServiceDefinition.parse(try await ConsulHTTP.jsonBody(of: request))
+        let body = try await ConsulHTTP.jsonBody(of: request)
+        let definition = try ServiceDefinition.parse(body)
+        var definitions = [definition]
+        if let sidecar = try ServiceDefinition.sidecar(in: body, parent: definition) {
+            let taken = Set(
+                await self.registry.all.filter { $0.kind == "connect-proxy" && $0.id != sidecar.id }.map(\.port)
+            )
+            definitions.append(try sidecar.allocatingPort(taken: taken))
+        }
         let catalog = self.catalog(request)
-        _ = try await catalog.call(.PUT, "/v1/catalog/register", json: try self.registration(definition))
-        await self.registry.put(definition) { check in await self.probe(check, catalog: catalog) }
-        self.logger.info(
-            "service registered through the local API",
-            metadata: [
-                LogKey.service: "\(definition.name)", LogKey.serviceID: "\(definition.id)",
-                LogKey.checks: "\(definition.checks.map(\.id).joined(separator: ","))",
-            ]
-        )
+        for definition in definitions {
+            _ = try await catalog.call(.PUT, "/v1/catalog/register", json: try self.registration(definition))
+            await self.registry.put(definition) { check in await self.probe(check, catalog: catalog) }
+            self.logger.info(
+                "service registered through the local API",
+                metadata: [
+                    LogKey.service: "\(definition.name)", LogKey.serviceID: "\(definition.id)",
+                    LogKey.checks: "\(definition.checks.map(\.id).joined(separator: ","))",
+                ]
+            )
+        }
         return ConsulHTTP.empty()
     }
 

@@ -86,6 +86,20 @@ public struct LocalAgentAPI: Sendable {
         }
     }
 
+    /// Deregisters a service registered here: out of the registry first (its probes stop and
+    /// write no more), then out of the catalog; put back if the catalog refuses.
+    func deregister(_ id: String, _ request: Request) async throws {
+        guard let removed = await self.registry.remove(id) else { return }
+        let catalog = self.catalog(request)
+        do {
+            _ = try await catalog.call(.PUT, "/v1/catalog/deregister", json: self.deregistration(id))
+        } catch {
+            await self.registry.put(removed) { check in await self.probe(check, catalog: catalog) }
+            throw error
+        }
+        self.logger.info("service deregistered through the local API", metadata: [LogKey.serviceID: "\(id)"])
+    }
+
     /// The control plane as `request`'s caller (anonymous without a token), or as the agent itself.
     func catalog(_ request: Request?) -> ConsulAPI {
         guard let request else { return self.api.with(token: self.token) }
@@ -120,22 +134,15 @@ public struct LocalAgentAPI: Sendable {
         agent.put("service/deregister/:id") { request, context in
             try await self.relaying {
                 let id = try ConsulHTTP.pathParameter("id", context, missing: "Missing service ID")
-                // Out of the registry first (its probes stop and write no more), then out of
-                // the catalog; put back if the catalog refuses.
-                guard let removed = await self.registry.remove(id) else {
+                guard await self.registry.all.contains(where: { $0.id == id }) else {
                     throw ConsulHTTPError(
                         .notFound,
                         "Unknown service ID \"\(id)\". Ensure that the service ID is passed, not the service name."
                     )
                 }
-                let catalog = self.catalog(request)
-                do {
-                    _ = try await catalog.call(.PUT, "/v1/catalog/deregister", json: self.deregistration(id))
-                } catch {
-                    await self.registry.put(removed) { check in await self.probe(check, catalog: catalog) }
-                    throw error
-                }
-                self.logger.info("service deregistered through the local API", metadata: [LogKey.serviceID: "\(id)"])
+                // A sidecar registered with the service (Connect.SidecarService) goes with it.
+                let sidecars = await self.registry.all.filter { $0.parentID == id }.map(\.id)
+                for serviceID in [id] + sidecars { try await self.deregister(serviceID, request) }
                 return ConsulHTTP.empty()
             }
         }

@@ -14,6 +14,9 @@ public struct ServiceDefinition: Sendable, Equatable {
     public var checks: [AgentCheckDefinition]
     /// The `Proxy` block of a `connect-proxy`, passed to the catalog as it came.
     public var proxy: JSONValue?
+    /// For a sidecar registered with its service (`Connect.SidecarService`), that service's
+    /// ID: deregistering the service deregisters the sidecar too.
+    public var parentID: String?
 
     public init(
         kind: String = "",

@@ -197,3 +197,38 @@ def test_internal_acl_authorize_answers_for_the_callers_token():
     assert ask(TOKEN, [{"Resource": "nonsense", "Access": "read"}]).status_code == 400
     assert ask(TOKEN, [{"Resource": "service", "Segment": "x", "Access": "list"}]).status_code == 400
     assert ask(TOKEN, checks * 17).status_code == 413
+
+
+def test_connect_sidecar_service_shorthand_registers_the_proxy():
+    c = _client()
+    first, second = uniq("sc-web"), uniq("sc-api")
+    headers = {"X-Consul-Token": TOKEN}
+    for name, port in [(first, 8080), (second, 9090)]:
+        body = {"Name": name, "Port": port, "Tags": ["v1"], "Connect": {"SidecarService": {}}}
+        answer = requests.put(f"{BASE_URL}/v1/agent/service/register", json=body, headers=headers, timeout=10)
+        assert answer.status_code == 200, answer.text
+    try:
+        services = c.agent.services()
+        proxy = services[f"{first}-sidecar-proxy"]
+        assert proxy["Kind"] == "connect-proxy"
+        assert proxy["Service"] == f"{first}-sidecar-proxy"
+        assert proxy["Tags"] == ["v1"]
+        assert 21000 <= proxy["Port"] <= 21255
+        assert proxy["Proxy"]["DestinationServiceName"] == first
+        assert proxy["Proxy"]["DestinationServiceID"] == first
+        assert proxy["Proxy"]["LocalServicePort"] == 8080
+        # Each sidecar gets its own port.
+        assert services[f"{second}-sidecar-proxy"]["Port"] != proxy["Port"]
+        # The mesh sees it as the service's proxy; its default check probes its port.
+        connect = requests.get(f"{BASE_URL}/v1/health/connect/{first}", headers=headers, timeout=10).json()
+        assert [e["Service"]["ID"] for e in connect] == [f"{first}-sidecar-proxy"]
+        assert [ch["Name"] for ch in connect[0]["Checks"] if ch["ServiceID"]] == ["Connect Sidecar Listening"]
+        nested = {"Name": uniq("sc-bad"), "Connect": {"SidecarService": {"Connect": {"SidecarService": {}}}}}
+        refused = requests.put(f"{BASE_URL}/v1/agent/service/register", json=nested, headers=headers, timeout=10)
+        assert refused.status_code == 400 and "nested SidecarService" in refused.text
+    finally:
+        for name in (first, second):
+            c.agent.service.deregister(name)
+    # Deregistering the service took its sidecar with it.
+    remaining = c.agent.services()
+    assert f"{first}-sidecar-proxy" not in remaining and f"{second}-sidecar-proxy" not in remaining
