@@ -20,21 +20,8 @@ extension LocalAgentAPI {
         guard let uri = try body.string("ClientCertURI"), !uri.isEmpty else {
             throw ConsulHTTPError(.badRequest, "ClientCertURI must be specified")
         }
+        try await self.require(request, "service", target, "write")
         let api = self.catalog(request)
-        let check = JSONValue.array([
-            .object(["Resource": .string("service"), "Segment": .string(target), "Access": .string("write")])
-        ])
-        let answer = try JSONValue(
-            parsing: try await api.call(.POST, "/v1/internal/acl/authorize", json: Data(check.serialized()))
-        )
-        guard case .array(let results) = answer, case .object(let first)? = results.first,
-            first["Allow"] == .bool(true)
-        else {
-            throw ConsulHTTPError(
-                .forbidden,
-                "Permission denied: token lacks permission 'service:write' on \"\(target)\""
-            )
-        }
         guard let client = SPIFFEID(uri: uri) else {
             return try Self.decision(false, "ClientCertURI not a valid Connect identifier")
         }
@@ -57,6 +44,29 @@ extension LocalAgentAPI {
                 ? "Allowed by intentions for \(client.service) => \(target)"
                 : "Denied by intentions for \(client.service) => \(target)"
         )
+    }
+
+    /// Refuses (403, Consul's wording) unless the caller's token has `access` on `resource`
+    /// `segment`, as the control plane's `/v1/internal/acl/authorize` answers for that token.
+    func require(_ request: Request, _ resource: String, _ segment: String, _ access: String) async throws {
+        let check = JSONValue.array([
+            .object(["Resource": .string(resource), "Segment": .string(segment), "Access": .string(access)])
+        ])
+        let answer = try JSONValue(
+            parsing: try await self.catalog(request).call(
+                .POST,
+                "/v1/internal/acl/authorize",
+                json: Data(check.serialized())
+            )
+        )
+        guard case .array(let results) = answer, case .object(let first)? = results.first,
+            first["Allow"] == .bool(true)
+        else {
+            throw ConsulHTTPError(
+                .forbidden,
+                "Permission denied: token lacks permission '\(resource):\(access)' on \"\(segment)\""
+            )
+        }
     }
 
     private static func decision(_ authorized: Bool, _ reason: String) throws -> Response {

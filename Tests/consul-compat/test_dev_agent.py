@@ -232,3 +232,4 @@ def test_connect_sidecar_service_shorthand_registers_the_proxy():
     # Deregistering the service took its sidecar with it.
     remaining = c.agent.services()
     assert f"{first}-sidecar-proxy" not in remaining and f"{second}-sidecar-proxy" not in remaining
+
