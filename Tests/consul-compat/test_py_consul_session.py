@@ -9,6 +9,7 @@ Needs CONSUL_HTTP_ADDR and MESH_TOKEN (the dev server's management token).
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 
@@ -203,3 +204,86 @@ def test_lock_recipe_with_competing_clients():
     assert peak == 1
     # Every acquisition moved LockIndex on: 12 holds, 12 distinct lock indexes.
     assert sorted(taken) == list(range(1, 13))
+
+
+SEMAPHORE_FLAG_VALUE = 0xE0F69A2BAA414DE0
+
+
+def test_semaphore_recipe_admits_at_most_its_limit():
+    """Consul's semaphore recipe (api/semaphore.go): each contender holds `<prefix>/<session>`
+    with a Behavior-delete session, and joins the holders in `<prefix>/.lock` by check-and-set,
+    pruning holders whose contender key is gone. Five clients, limit 2; two of them die holding
+    a slot (their sessions destroyed, never released): the others can go on only by pruning
+    them, which works only if ending a Behavior-delete session deletes its contender key."""
+    prefix = uniq("semaphore")
+    limit = 2
+    holding = 0
+    peak = 0
+    guard = threading.Lock()
+    errors: list[BaseException] = []
+    done = 0
+
+    def acquire(c: consul.Consul, sid: str) -> None:
+        assert c.kv.put(f"{prefix}/{sid}", "", acquire=sid, flags=SEMAPHORE_FLAG_VALUE)
+        index = None
+        while True:
+            index, entries = c.kv.get(f"{prefix}/", recurse=True, index=index, wait="15s")
+            entries = entries or []
+            lock = next((e for e in entries if e["Key"] == f"{prefix}/.lock"), None)
+            live = {e["Key"].rsplit("/", 1)[1] for e in entries if e.get("Session")}
+            state = json.loads(lock["Value"]) if lock else {"Limit": limit, "Holders": {}}
+            holders = {h: True for h in state["Holders"] if h in live}
+            if len(holders) >= limit:
+                continue
+            holders[sid] = True
+            cas = lock["ModifyIndex"] if lock else 0
+            body = json.dumps({"Limit": limit, "Holders": holders})
+            if c.kv.put(f"{prefix}/.lock", body, cas=cas, flags=SEMAPHORE_FLAG_VALUE):
+                return
+            index = None
+
+    def release(c: consul.Consul, sid: str) -> None:
+        while True:
+            _, lock = c.kv.get(f"{prefix}/.lock")
+            state = json.loads(lock["Value"])
+            state["Holders"].pop(sid, None)
+            if c.kv.put(f"{prefix}/.lock", json.dumps(state), cas=lock["ModifyIndex"], flags=SEMAPHORE_FLAG_VALUE):
+                break
+        c.kv.delete(f"{prefix}/{sid}")
+
+    def contender(dies: bool):
+        nonlocal holding, peak, done
+        try:
+            c = _client()
+            sid = c.session.create(name="Consul API Semaphore", behavior="delete", ttl=15, lock_delay=0)
+            for _ in range(1 if dies else 2):
+                acquire(c, sid)
+                with guard:
+                    holding += 1
+                    peak = max(peak, holding)
+                with guard:
+                    holding -= 1
+                if dies:
+                    # Gone without releasing: the session ends, its contender key is deleted.
+                    c.session.destroy(sid)
+                    return
+                release(c, sid)
+            c.session.destroy(sid)
+            with guard:
+                done += 1
+        except BaseException as error:  # reported by the main thread
+            errors.append(error)
+
+    threads = [threading.Thread(target=contender, args=(n < 2,)) for n in range(5)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not any(thread.is_alive() for thread in threads)
+    assert not errors, errors
+    assert done == 3
+    assert 1 <= peak <= limit
+    _, lock = _client().kv.get(f"{prefix}/.lock")
+    assert json.loads(lock["Value"])["Holders"] == {} or all(
+        _client().kv.get(f"{prefix}/{holder}")[1] is None for holder in json.loads(lock["Value"])["Holders"]
+    )
