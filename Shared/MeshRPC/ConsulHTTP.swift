@@ -80,12 +80,18 @@ public enum ConsulHTTP {
     ) throws
         -> Response
     {
+        var headers = Self.indexHeaders(index)
+        headers[Self.consistencyHeader] = consistency
+        return try Self.json(value, headers: headers)
+    }
+
+    /// The blocking-query headers for `index` (for answers that are not JSON: a raw value, a 404).
+    public static func indexHeaders(_ index: ModifyIndex) -> HTTPFields {
         var headers = HTTPFields()
         headers[Self.indexHeader] = "\(max(index, 1))"
         headers[Self.knownLeaderHeader] = "true"
         headers[Self.lastContactHeader] = "0"
-        headers[Self.consistencyHeader] = consistency
-        return try Self.json(value, headers: headers)
+        return headers
     }
 
     /// An empty 200 response, as Consul's agent endpoints give.

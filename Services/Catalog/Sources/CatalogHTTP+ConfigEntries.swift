@@ -21,7 +21,7 @@ extension CatalogHTTP {
                     kind: kind,
                     name: name,
                     body: body,
-                    cas: try Self.cas(request)
+                    cas: try Self.number("cas", of: request)
                 )
                 if written {
                     self.logger.info(
@@ -76,7 +76,7 @@ extension CatalogHTTP {
                 let name = try ConsulHTTP.pathParameter("name", context, missing: "Missing config entry name")
                 let caller = try await self.gate.caller(of: request)
                 try Self.demandWrite(kind, name, caller)
-                let cas = try Self.cas(request)
+                let cas = try Self.number("cas", of: request)
                 let deleted = try await self.store.deleteConfigEntry(kind: kind, name: name, cas: cas)
                 // Consul answers `{}` to a plain delete and a boolean to a check-and-set one.
                 return cas == nil ? try ConsulHTTP.json(JSONValue.object([:])) : try ConsulHTTP.json(deleted)
@@ -111,12 +111,6 @@ extension CatalogHTTP {
         case .serviceDefaults: caller.authorizer.serviceRead(name)
         case .proxyDefaults, .mesh: true
         }
-    }
-
-    private static func cas(_ request: Request) throws -> UInt64? {
-        guard let text = request.uri.queryParameters.get("cas") else { return nil }
-        guard let value = UInt64(text) else { throw ConsulHTTPError(.badRequest, "Invalid cas value: \(text)") }
-        return value
     }
 
     private func configHandle(_ body: () async throws -> Response) async throws -> Response {

@@ -51,7 +51,7 @@ extension CatalogHTTP {
         guard parameters.has("raw") else { return try Self.kvAnswer(result.value.first.map { [$0] }, result) }
         guard let entry = result.value.first else { return try Self.kvAnswer(nil as [KVEntry]?, result) }
         // As Consul answers since CVE-2020-25864: the value is never sniffed into HTML.
-        var headers = Self.indexHeaders(result.index)
+        var headers = ConsulHTTP.indexHeaders(result.index)
         headers[.contentType] = "text/plain"
         headers[HTTPField.Name("X-Content-Type-Options")!] = "nosniff"
         headers[HTTPField.Name("Content-Security-Policy")!] = "sandbox"
@@ -125,18 +125,10 @@ extension CatalogHTTP {
         _ result: Indexed<[KVEntry]>,
         filtered: Bool = false
     ) throws -> Response {
-        var headers = Self.indexHeaders(result.index)
+        var headers = ConsulHTTP.indexHeaders(result.index)
         if filtered { headers[ConsulHTTP.filteredByACLsHeader] = "true" }
         guard let value else { return Response(status: .notFound, headers: headers) }
         return try ConsulHTTP.json(value, headers: headers)
-    }
-
-    private static func indexHeaders(_ index: ModifyIndex) -> HTTPFields {
-        var headers = HTTPFields()
-        headers[ConsulHTTP.indexHeader] = "\(max(index, 1))"
-        headers[ConsulHTTP.knownLeaderHeader] = "true"
-        headers[ConsulHTTP.lastContactHeader] = "0"
-        return headers
     }
 
     /// The key: the path after `/v1/kv/`, percent-decoded, trailing `/` kept.
@@ -152,7 +144,7 @@ extension CatalogHTTP {
     }
 
     /// An unsigned number parameter (`?flags=`, `?cas=`): 400 when it is not one.
-    private static func number(_ name: String, of request: Request) throws -> UInt64? {
+    static func number(_ name: String, of request: Request) throws -> UInt64? {
         guard let text = request.uri.queryParameters.get(name) else { return nil }
         guard let value = UInt64(text) else { throw ConsulHTTPError(.badRequest, "Invalid \(name) value: \(text)") }
         return value
