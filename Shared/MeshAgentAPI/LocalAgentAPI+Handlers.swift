@@ -145,6 +145,12 @@ extension LocalAgentAPI {
         case .tcp(let address, let interval):
             definition["TCP"] = .string(address)
             definition["Interval"] = .string(GoDuration.format(interval))
+        case .grpc(let grpc, let interval):
+            definition["GRPC"] = .string(grpc.target)
+            definition["GRPCUseTLS"] = .bool(grpc.useTLS)
+            definition["TLSSkipVerify"] = .bool(grpc.skipVerify)
+            if let name = grpc.serverName { definition["TLSServerName"] = .string(name) }
+            definition["Interval"] = .string(GoDuration.format(interval))
         }
         if let after = check.deregisterCriticalServiceAfter {
             definition["DeregisterCriticalServiceAfter"] = .string(after)
@@ -158,7 +164,7 @@ extension LocalAgentAPI {
         )) ?? Data()
     }
 
-    /// Runs an HTTP or TCP check every interval and writes its status to the catalog when it changes.
+    /// Runs an HTTP, TCP or gRPC check every interval and writes its status to the catalog when it changes.
     func probe(_ check: AgentCheckDefinition, catalog: ConsulAPI) async {
         let local: LocalCheck
         let interval: Duration
@@ -170,6 +176,9 @@ extension LocalAgentAPI {
         case .tcp(let address, let every):
             guard let target = HostPort(parsing: address) else { return }
             local = .tcp(host: target.host, port: target.port)
+            interval = every
+        case .grpc(let check, let every):
+            local = .grpc(check)
             interval = every
         }
         var last: (String, String)?
@@ -196,7 +205,7 @@ extension LocalAgentAPI {
 
     // MARK: Checks
 
-    /// `PUT /v1/agent/check/register`: a TTL, HTTP or TCP check of a service registered here.
+    /// `PUT /v1/agent/check/register`: a TTL, HTTP, TCP or gRPC check of a service registered here.
     /// Node checks are refused: on ECS the node is the cluster, so a node check would decide the
     /// health of every task's instances.
     func registerCheck(_ request: Request) async throws -> Response {

@@ -13,8 +13,10 @@ import NIOHTTP1
 /// `/v1/agent/service/deregister/:id`, `/v1/agent/checks`, `/v1/agent/check/{pass,warn,fail,update}/:id`,
 /// `/v1/agent/connect/ca/roots` and `/v1/agent/connect/ca/leaf/:service`.
 ///
-/// Calls go to the control plane with the caller's token, and without one as the anonymous
-/// token (Consul's agent uses its default token, anonymous in a secured cluster): the agent's
+/// Every other path passes through to the control plane (``servesLocally(_:)``).
+///
+/// Calls go to the control plane with the caller's token, and without one as the agent's
+/// `default` token (`PUT /v1/agent/token/default`), anonymous until one is set: the agent's
 /// own token never serves a caller, or every process that reaches this port would act with
 /// the task's identity. The control plane's ACLs decide. The listing is the agent's own: its
 /// node's services (mesh-agent's instance and sidecar), and what was registered here.
@@ -31,6 +33,7 @@ public struct LocalAgentAPI: Sendable {
     public var leafIssuer: LeafIssuer?
     public var logger: Logger
     let registry = LocalRegistry()
+    let tokens = AgentTokens()
 
     public init(
         api: ConsulAPI,
@@ -60,12 +63,34 @@ public struct LocalAgentAPI: Sendable {
         self.addRoutes(to: router.group("v1/agent"))
         self.addSessionRoutes(to: router.group("v1"))
         router.answerWrongMethods()
+        let local = router.buildResponder()
+        let relay = HTTPRelay(client: self.api.httpClient)
+        let controlPlane = self.api.baseURL
         return Application(
-            router: router,
+            responder: CallbackResponder { (request: Request, context: BasicRequestContext) in
+                let request = self.withDefaultToken(request)
+                do {
+                    guard Self.servesLocally(request.uri.path) else {
+                        return try await relay.forward(request, to: controlPlane)
+                    }
+                    return try await local.respond(to: request, context: context)
+                } catch let error as ConsulHTTPError {
+                    return try error.response(from: request, context: context)
+                }
+            },
             configuration: .init(address: .hostname(host, port: port), serverName: "mesh-agent"),
             onServerRunning: { channel in await onBound(channel.localAddress?.port ?? port) },
             logger: self.logger
         )
+    }
+
+    /// Whether a path is the agent's own (`/v1/agent/...` and `/v1/session/create`, whose
+    /// session binds to this node); the rest of the API is the control plane's, and passes
+    /// through to it with the caller's token, as a Consul client agent forwards to its servers:
+    /// tools pointed at the local agent (consul-template, Vault, `consul lock`) find KV,
+    /// sessions, the catalog and everything else at the one address they know.
+    static func servesLocally(_ path: String) -> Bool {
+        path == "/v1/agent" || path.hasPrefix("/v1/agent/") || path == "/v1/session/create"
     }
 
     /// Serves, and runs the probes of the checks registered through it, until the task is
@@ -111,6 +136,7 @@ public struct LocalAgentAPI: Sendable {
         agent.get("members") { _, _ in try ConsulHTTP.json(JSONValue.array([self.memberDocument])) }
         self.addHealthRoutes(to: agent)
         self.addMaintenanceRoutes(to: agent)
+        self.addTokenRoutes(to: agent)
         agent.get("services") { request, _ in
             let filter = try ConsulHTTP.filter(of: request)
             return try await self.relaying {

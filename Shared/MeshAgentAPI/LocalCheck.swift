@@ -6,10 +6,12 @@ import NIOHTTP1
 import NIOPosix
 
 /// A health check the agent runs itself off ECS, as a Consul agent does: HTTP (a 2xx answer
-/// passes) or TCP (a connection passes), each bounded by a timeout.
+/// passes), TCP (a connection passes) or gRPC (the health protocol answers `SERVING`), each
+/// bounded by a timeout.
 public enum LocalCheck: Sendable, Equatable {
     case http(String)
     case tcp(host: String, port: Int)
+    case grpc(GRPCHealthCheck)
 
     /// Runs the check once.
     public func run(
@@ -33,6 +35,8 @@ public enum LocalCheck: Sendable, Equatable {
             return await Self.accepts(host: host, port: port, timeout: timeout)
                 ? (.passing, "TCP connect \(host):\(port): Success")
                 : (.critical, "TCP connect \(host):\(port): refused")
+        case .grpc(let check):
+            return await check.run(timeout: timeout)
         }
     }
 

@@ -27,7 +27,7 @@ actor LocalRegistry {
         for check in definition.checks {
             switch check.probe {
             case .ttl: continue
-            case .http, .tcp:
+            case .http, .tcp, .grpc:
                 self.probes.start(check.id) { await run(check) }
             }
         }

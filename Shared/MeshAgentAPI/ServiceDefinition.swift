@@ -41,12 +41,13 @@ public struct ServiceDefinition: Sendable, Equatable {
     }
 }
 
-/// One check of a local service: a TTL the application passes, or an HTTP or TCP probe the agent runs.
+/// One check of a local service: a TTL the application passes, or an HTTP, TCP or gRPC probe the agent runs.
 public struct AgentCheckDefinition: Sendable, Equatable {
     public enum Probe: Sendable, Equatable {
         case ttl(Duration)
         case http(url: String, interval: Duration)
         case tcp(address: String, interval: Duration)
+        case grpc(GRPCHealthCheck, interval: Duration)
     }
 
     public var id: String
@@ -63,6 +64,7 @@ public struct AgentCheckDefinition: Sendable, Equatable {
         case .ttl: "ttl"
         case .http: "http"
         case .tcp: "tcp"
+        case .grpc: "grpc"
         }
     }
 }
@@ -181,12 +183,28 @@ extension AgentCheckDefinition {
                     )
                 }
                 probe = .tcp(address: address, interval: interval)
+            } else if let target = try object.string("GRPC"), !target.isEmpty {
+                guard let interval, interval > .zero else {
+                    throw DefinitionError(
+                        "Invalid check: Interval must be > 0 for Script, HTTP, H2PING, TCP, UDP or OSService checks"
+                    )
+                }
+                let check = GRPCHealthCheck(
+                    target: target,
+                    useTLS: try object.bool("GRPCUseTLS") ?? object.bool("grpc_use_tls") ?? false,
+                    skipVerify: try object.bool("TLSSkipVerify") ?? object.bool("tls_skip_verify") ?? false,
+                    serverName: try object.string("TLSServerName") ?? object.string("tls_server_name")
+                )
+                guard check.parsed != nil else {
+                    throw DefinitionError("Invalid check: GRPC must be host:port[/service], got \"\(target)\"")
+                }
+                probe = .grpc(check, interval: interval)
             } else if let ttl, ttl > .zero {
                 probe = .ttl(ttl)
-            } else if object.raw("ScriptArgs") != nil || object.raw("Args") != nil || object.raw("GRPC") != nil
+            } else if object.raw("ScriptArgs") != nil || object.raw("Args") != nil
                 || object.raw("DockerContainerID") != nil || object.raw("AliasService") != nil
             {
-                throw DefinitionError("Invalid check: only TTL, HTTP and TCP checks are supported by mesh-agent")
+                throw DefinitionError("Invalid check: only TTL, HTTP, TCP and gRPC checks are supported by mesh-agent")
             } else {
                 throw DefinitionError("Invalid check: TTL must be > 0 for TTL checks")
             }

@@ -45,6 +45,7 @@ ROUTE_FILES = {
     "Shared/MeshAgentAPI/LocalAgentAPI+Health.swift": "mesh-agent",
     "Shared/MeshAgentAPI/LocalAgentAPI+Maintenance.swift": "mesh-agent",
     "Shared/MeshAgentAPI/LocalAgentAPI+Sessions.swift": "mesh-agent",
+    "Shared/MeshAgentAPI/LocalAgentAPI+Tokens.swift": "mesh-agent",
 }
 # Files that register routes which are not part of the API described (the demo
 # applications `meshctl dev --demo` starts: plain HTTP apps behind the mesh's proxies).

@@ -176,6 +176,7 @@ public struct DevCommand: AsyncParsableCommand {
                 ca: ca.http,
                 iamAuth: iamAuth.http,
                 localAgent: localAgent,
+                agentAPI: agentAPI,
                 client: client,
                 logger: logger
             )

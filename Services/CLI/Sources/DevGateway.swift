@@ -1,11 +1,9 @@
 import AsyncHTTPClient
 import Foundation
-import HTTPTypes
 import Hummingbird
 import Logging
+import MeshAgentAPI
 import MeshRPC
-import NIOCore
-import NIOHTTP1
 
 /// The one REST address of `meshctl dev`: forwards each request to the service that owns its
 /// path, as a load balancer's path rules do in front of the ECS services.
@@ -24,6 +22,9 @@ struct DevGateway: Sendable {
     let iamAuth: HostPort
     /// The dev node's local agent API (plain HTTP on loopback).
     let localAgent: HostPort
+    /// The same agent, whose `default` token stands in for a caller's missing one on every
+    /// path, as it does on a Consul dev agent's one address.
+    let agentAPI: LocalAgentAPI
     /// The client for the services' HTTPS listeners (it trusts the dev CA).
     let client: HTTPClient
     let logger: Logger
@@ -76,46 +77,10 @@ struct DevGateway: Sendable {
         )
     }
 
-    /// The methods the API uses; another gets 405, as Consul answers it (a TRACE with a body was
-    /// refused by the HTTP client and answered 502).
-    static let methods: Set<HTTPRequest.Method> = [.get, .head, .put, .post, .delete, .patch, .options]
-
     func forward(_ request: Request) async throws -> Response {
-        guard Self.methods.contains(request.method) else {
-            throw ConsulHTTPError(.methodNotAllowed, "method \(request.method.rawValue) not allowed")
-        }
-        var request = request
+        let request = self.agentAPI.withDefaultToken(request)
         let local = self.servedByLocalAgent(request.uri.path)
         let target = local ? self.localAgent : self.upstream(for: request.uri.path)
-        var outbound = HTTPClientRequest(url: "\(local ? "http" : "https")://\(target)\(request.uri.description)")
-        outbound.method = HTTPMethod(rawValue: request.method.rawValue)
-        for field in request.headers where field.name != .connection {
-            outbound.headers.add(name: field.name.rawName, value: field.value)
-        }
-        let limit = ConsulHTTP.maximumBodySize
-        let body: ByteBuffer
-        do {
-            body = try await request.collectBody(upTo: limit)
-        } catch {
-            throw ConsulHTTPError(.contentTooLarge, "Request body too large: the limit is \(limit) bytes")
-        }
-        if body.readableBytes > 0 { outbound.body = .bytes(body) }
-        let response: HTTPClientResponse
-        do {
-            response = try await self.client.execute(outbound, timeout: .minutes(15))
-        } catch {
-            throw ConsulHTTPError(.badGateway, "\(target) did not answer: \(error)")
-        }
-        let answer = try await response.body.collect(upTo: 256 << 20)
-        var headers = HTTPFields()
-        for (name, value) in response.headers {
-            guard let field = HTTPField.Name(name), field != .connection, field != .transferEncoding else { continue }
-            headers.append(HTTPField(name: field, value: value))
-        }
-        return Response(
-            status: HTTPResponse.Status(code: Int(response.status.code)),
-            headers: headers,
-            body: ResponseBody(byteBuffer: answer)
-        )
+        return try await HTTPRelay(client: self.client).forward(request, to: "\(local ? "http" : "https")://\(target)")
     }
 }

@@ -111,8 +111,21 @@ extension AgentCommand {
         )
         var tcpCheck: String?
 
+        @Option(
+            name: .customLong("grpc-check"),
+            help: "Off ECS: a host:port[/service] whose gRPC health answers SERVING keeps the instance passing."
+        )
+        var grpcCheck: String?
+
         func localCheck() throws -> LocalCheck? {
             if let url = self.httpCheck { return .http(url) }
+            if let target = self.grpcCheck {
+                let check = GRPCHealthCheck(target: target)
+                guard check.isValid else {
+                    throw ValidationError("--grpc-check: expected host:port[/service], got \"\(target)\"")
+                }
+                return .grpc(check)
+            }
             if let text = self.tcpCheck {
                 guard let address = HostPort(parsing: text) else {
                     throw ValidationError("--tcp-check: expected host:port, got \"\(text)\"")

@@ -1,0 +1,65 @@
+public import AsyncHTTPClient
+import HTTPTypes
+public import Hummingbird
+import MeshRPC
+import NIOCore
+import NIOHTTP1
+
+/// Forwards a REST request unchanged to another address and answers with what came back:
+/// method, path and query, headers (the caller's token among them), body, status and the
+/// answer's headers (`X-Consul-Index` of a blocking read among them). The one way both
+/// `meshctl dev`'s gateway (to the service owning a path) and the local agent (to the control
+/// plane, as a Consul client agent forwards what it does not serve itself) pass requests on.
+public struct HTTPRelay: Sendable {
+    /// The methods the API uses; another gets 405, as Consul answers it (a TRACE with a body
+    /// was refused by the HTTP client and answered 502).
+    static let methods: Set<HTTPRequest.Method> = [.get, .head, .put, .post, .delete, .patch, .options]
+
+    public var client: HTTPClient
+    /// Longer than the longest blocking query (Consul's 10 minutes plus its jitter).
+    public var timeout: TimeAmount
+
+    public init(client: HTTPClient, timeout: TimeAmount = .minutes(15)) {
+        self.client = client
+        self.timeout = timeout
+    }
+
+    /// Sends `request` to `base` (`scheme://host:port`) and answers with the response; a caller
+    /// whose body is over the API's limit gets 413, an address that does not answer 502.
+    public func forward(_ request: Request, to base: String) async throws -> Response {
+        guard Self.methods.contains(request.method) else {
+            throw ConsulHTTPError(.methodNotAllowed, "method \(request.method.rawValue) not allowed")
+        }
+        var request = request
+        var outbound = HTTPClientRequest(url: base + request.uri.description)
+        outbound.method = HTTPMethod(rawValue: request.method.rawValue)
+        for field in request.headers where field.name != .connection {
+            outbound.headers.add(name: field.name.rawName, value: field.value)
+        }
+        let limit = ConsulHTTP.maximumBodySize
+        let body: ByteBuffer
+        do {
+            body = try await request.collectBody(upTo: limit)
+        } catch {
+            throw ConsulHTTPError(.contentTooLarge, "Request body too large: the limit is \(limit) bytes")
+        }
+        if body.readableBytes > 0 { outbound.body = .bytes(body) }
+        let response: HTTPClientResponse
+        do {
+            response = try await self.client.execute(outbound, timeout: self.timeout)
+        } catch {
+            throw ConsulHTTPError(.badGateway, "\(base) did not answer: \(error)")
+        }
+        let answer = try await response.body.collect(upTo: 256 << 20)
+        var headers = HTTPFields()
+        for (name, value) in response.headers {
+            guard let field = HTTPField.Name(name), field != .connection, field != .transferEncoding else { continue }
+            headers.append(HTTPField(name: field, value: value))
+        }
+        return Response(
+            status: HTTPResponse.Status(code: Int(response.status.code)),
+            headers: headers,
+            body: ResponseBody(byteBuffer: answer)
+        )
+    }
+}
