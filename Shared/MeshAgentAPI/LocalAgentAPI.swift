@@ -138,7 +138,7 @@ public struct LocalAgentAPI: Sendable {
         self.addMaintenanceRoutes(to: agent)
         self.addTokenRoutes(to: agent)
         agent.get("services") { request, _ in
-            let filter = try ConsulHTTP.filter(of: request)
+            let filter = try ConsulHTTP.filter(of: request, schema: .nodeService)
             return try await self.relaying {
                 var services: [String: JSONValue] = [:]
                 for (id, service) in try await self.visibleServices(request) { services[id] = service }
@@ -173,7 +173,7 @@ public struct LocalAgentAPI: Sendable {
             }
         }
         agent.get("checks") { request, _ in
-            let filter = try ConsulHTTP.filter(of: request)
+            let filter = try ConsulHTTP.filter(of: request, schema: .healthCheck)
             return try await self.relaying {
                 try ConsulHTTP.json(ConsulHTTP.filtered(.object(try await self.localChecks(request)), by: filter))
             }

@@ -2,12 +2,13 @@ public import Hummingbird
 public import MeshCore
 
 extension ConsulHTTP {
-    /// The request's `?filter=` (Consul's go-bexpr language), nil when absent; a filter that
-    /// does not parse is 400 `Failed to create boolean expression evaluator: <reason>`.
-    public static func filter(of request: Request) throws -> FilterExpression? {
+    /// The request's `?filter=` (Consul's go-bexpr language) over elements of `schema`, nil
+    /// when absent; a filter that does not parse, or names a selector `schema` has not, is 400
+    /// `Failed to create boolean expression evaluator: <reason>`.
+    public static func filter(of request: Request, schema: FilterSchema) throws -> FilterExpression? {
         guard let text = Self.formValue("filter", of: request), !text.isEmpty else { return nil }
         do {
-            return try FilterExpression(text)
+            return try FilterExpression(text, schema: schema)
         } catch {
             throw ConsulHTTPError(.badRequest, "Failed to create boolean expression evaluator: \(error)")
         }

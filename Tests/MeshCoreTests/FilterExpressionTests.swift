@@ -61,4 +61,27 @@ struct FilterExpressionTests {
     func refuses(_ text: String) {
         #expect(throws: FilterError.self) { try FilterExpression(text) }
     }
+
+    @Test(
+        "selectors are checked against the endpoint's type: a misspelt one is refused, not silently empty",
+        arguments: [
+            (#"Service.Tags contains "v1" and Node.Meta.rack == r1"#, nil),
+            (#"Checks.Status == critical and Service.Proxy.Upstreams.DestinationName == db"#, nil),
+            (#"Service.Weights.Passing == 1"#, nil),
+            (#"Service.Nmae == web"#, "Service.Nmae"),
+            (#"Service.Port == 1 or not Node.Metadata.rack == r1"#, "Node.Metadata.rack"),
+            (#"Service.Tags.x == 1"#, "Service.Tags.x"),
+            (#"Node.Meta.rack.row == 1"#, "Node.Meta.rack.row"),
+            (#"Checks == x"#, nil),
+            (#"Service.Weights.Both == 1"#, "Service.Weights.Both"),
+        ] as [(String, String?)]
+    )
+    func checksSelectors(_ text: String, _ refused: String?) {
+        do {
+            _ = try FilterExpression(text, schema: .checkServiceNode)
+            #expect(refused == nil)
+        } catch {
+            #expect(error.description == "Selector \"\(refused ?? "")\" is not valid")
+        }
+    }
 }

@@ -88,6 +88,28 @@ def test_a_bad_filter_is_400():
         assert answer.text.startswith("Failed to create boolean expression evaluator: "), answer.text
 
 
+def test_a_selector_the_endpoint_does_not_have_is_400():
+    """go-bexpr checks selectors against the endpoint's type: a misspelt field is an error
+    naming it, not an empty answer that looks like "nothing matched"."""
+    for path, good, bad in [
+        ("/v1/catalog/nodes", "Meta.rack == r1", "Metadata.rack == r1"),
+        ("/v1/catalog/service/web", "ServiceMeta.x == y", "Service.Meta.x == y"),
+        ("/v1/health/service/web", "Service.Meta.x == y and Checks.Status == passing", "Checks.Stat == passing"),
+        ("/v1/health/state/any", "ServiceName == web", "Service == web"),
+        ("/v1/catalog/services", "ServiceTags contains v1", "Tags contains v1"),
+        ("/v1/catalog/node-services/n1", "Service == web", "ServiceName == web"),
+        ("/v1/agent/services", "Service == web", "ServiceName == web"),
+        ("/v1/agent/checks", "Status == passing", "State == passing"),
+    ]:
+        assert _get(path, filter=good).status_code in (200, 404), (path, good)
+        answer = _get(path, filter=bad)
+        selector = bad.split(" ")[0]
+        assert (answer.status_code, answer.text) == (
+            400,
+            f'Failed to create boolean expression evaluator: Selector "{selector}" is not valid',
+        ), (path, bad)
+
+
 def test_connect_endpoints_list_proxies_and_native_instances(mesh):
     service, nodes = mesh
     catalog = _get(f"/v1/catalog/connect/{service}").json()

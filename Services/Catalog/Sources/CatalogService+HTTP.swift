@@ -28,8 +28,8 @@ struct CatalogHTTP: Sendable {
         v1.put("catalog/deregister") { request, _ in try await self.deregister(request) }
         v1.get("catalog/services") { request, _ in
             // The filter sees each service as {ServiceName, ServiceTags}; the answer is the map.
-            let filter = try ConsulHTTP.filter(of: request)
-            return try await self.answer(.services, request, filterable: false) { result in
+            let filter = try ConsulHTTP.filter(of: request, schema: .catalogServices)
+            return try await self.answer(.services, request) { result in
                 guard case .services(let services) = result else { return .object([:]) }
                 let selected = services.filter { name, tags in
                     filter?.matches(.object(["ServiceName": .string(name), "ServiceTags": ConsulJSON.strings(tags)]))
@@ -39,14 +39,14 @@ struct CatalogHTTP: Sendable {
             }
         }
         v1.get("catalog/nodes") { request, _ in
-            try await self.answer(.nodes, request) { result in
+            try await self.answer(.nodes, request, filter: .node) { result in
                 guard case .nodes(let nodes) = result else { return .array([]) }
                 return .array(nodes.map(ConsulJSON.node))
             }
         }
         v1.get("catalog/node/:node") { request, context in
             let node = try ConsulHTTP.pathParameter("node", context, missing: "Missing node name")
-            return try await self.answer(.node(node), request, filterable: false) { result in
+            return try await self.answer(.node(node), request) { result in
                 guard case .node(let found?) = result else { return .null }
                 return .object([
                     "Node": ConsulJSON.node(found.node),
@@ -59,7 +59,7 @@ struct CatalogHTTP: Sendable {
         v1.get("catalog/service/:service") { request, context in
             let service = try ConsulHTTP.pathParameter("service", context, missing: "Missing service name")
             let tags = request.uri.queryParameters.getAll("tag").map { String($0) }
-            return try await self.answer(.serviceHealth(service), request) { result in
+            return try await self.answer(.serviceHealth(service), request, filter: .serviceNode) { result in
                 guard case .serviceHealth(let entries) = result else { return .array([]) }
                 return .array(entries.filter { $0.service.hasTags(tags) }.map(ConsulJSON.catalogService))
             }
@@ -68,7 +68,7 @@ struct CatalogHTTP: Sendable {
             let service = try ConsulHTTP.pathParameter("service", context, missing: "Missing service name")
             let tags = request.uri.queryParameters.getAll("tag").map { String($0) }
             let passingOnly = try ConsulHTTP.flag("passing", of: request)
-            return try await self.answer(.serviceHealth(service), request) { result in
+            return try await self.answer(.serviceHealth(service), request, filter: .checkServiceNode) { result in
                 guard case .serviceHealth(let entries) = result else { return .array([]) }
                 let selected = entries.filter {
                     $0.service.hasTags(tags) && (!passingOnly || $0.aggregateStatus == .passing)
@@ -79,7 +79,7 @@ struct CatalogHTTP: Sendable {
         v1.get("catalog/connect/:service") { request, context in
             let service = try ConsulHTTP.pathParameter("service", context, missing: "Missing service name")
             let tags = request.uri.queryParameters.getAll("tag").map { String($0) }
-            return try await self.answer(.connectHealth(service), request) { result in
+            return try await self.answer(.connectHealth(service), request, filter: .serviceNode) { result in
                 guard case .serviceHealth(let entries) = result else { return .array([]) }
                 return .array(entries.filter { $0.service.hasTags(tags) }.map(ConsulJSON.catalogService))
             }
@@ -88,7 +88,7 @@ struct CatalogHTTP: Sendable {
             let service = try ConsulHTTP.pathParameter("service", context, missing: "Missing service name")
             let tags = request.uri.queryParameters.getAll("tag").map { String($0) }
             let passingOnly = try ConsulHTTP.flag("passing", of: request)
-            return try await self.answer(.connectHealth(service), request) { result in
+            return try await self.answer(.connectHealth(service), request, filter: .checkServiceNode) { result in
                 guard case .serviceHealth(let entries) = result else { return .array([]) }
                 let selected = entries.filter {
                     $0.service.hasTags(tags) && (!passingOnly || $0.aggregateStatus == .passing)
@@ -98,8 +98,8 @@ struct CatalogHTTP: Sendable {
         }
         v1.get("catalog/node-services/:node") { request, context in
             let node = try ConsulHTTP.pathParameter("node", context, missing: "Missing node name")
-            let filter = try ConsulHTTP.filter(of: request)
-            return try await self.answer(.node(node), request, filterable: false) { result in
+            let filter = try ConsulHTTP.filter(of: request, schema: .nodeService)
+            return try await self.answer(.node(node), request) { result in
                 guard case .node(let found?) = result else { return .object(["Node": .null, "Services": .array([])]) }
                 let services = ConsulHTTP.filtered(.array(found.services.map(ConsulJSON.nodeService)), by: filter)
                 return .object(["Node": ConsulJSON.node(found.node), "Services": services])
@@ -108,11 +108,11 @@ struct CatalogHTTP: Sendable {
         v1.get("catalog/datacenters") { _, _ in try ConsulHTTP.json([self.store.datacenter]) }
         v1.get("health/checks/:service") { request, context in
             let service = try ConsulHTTP.pathParameter("service", context, missing: "Missing service name")
-            return try await self.answer(.checksOfService(service), request, render: Self.checks)
+            return try await self.answer(.checksOfService(service), request, filter: .healthCheck, render: Self.checks)
         }
         v1.get("health/node/:node") { request, context in
             let node = try ConsulHTTP.pathParameter("node", context, missing: "Missing node name")
-            return try await self.answer(.checksOfNode(node), request, render: Self.checks)
+            return try await self.answer(.checksOfNode(node), request, filter: .healthCheck, render: Self.checks)
         }
         v1.get("health/state/:state") { request, context in
             let state = try ConsulHTTP.pathParameter("state", context, missing: "Missing check state")
@@ -122,7 +122,7 @@ struct CatalogHTTP: Sendable {
                     "Invalid check state \"\(state)\": use any, passing, warning or critical"
                 )
             }
-            return try await self.answer(.checksInState(state), request, render: Self.checks)
+            return try await self.answer(.checksInState(state), request, filter: .healthCheck, render: Self.checks)
         }
         v1.get("status/leader") { _, _ in try ConsulHTTP.json(try await self.status.leader()) }
         v1.get("status/peers") { _, _ in try ConsulHTTP.json(try await self.status.peers()) }
@@ -155,15 +155,15 @@ struct CatalogHTTP: Sendable {
     }
 
     /// Runs a (possibly blocking) read and renders it with Consul's index headers. A listing
-    /// (`filterable`) keeps the elements `?filter=` and `?node-meta=` select.
+    /// whose elements are of `schema` keeps those `?filter=` and `?node-meta=` select.
     func answer(
         _ query: CatalogQuery,
         _ request: Request,
-        filterable: Bool = true,
+        filter schema: FilterSchema? = nil,
         render: @Sendable (CatalogResult) -> JSONValue
     ) async throws -> Response {
-        let filter = filterable ? try ConsulHTTP.filter(of: request) : nil
-        let nodeMeta = filterable ? ConsulHTTP.nodeMeta(of: request) : []
+        let filter = try schema.flatMap { try ConsulHTTP.filter(of: request, schema: $0) }
+        let nodeMeta = schema != nil ? ConsulHTTP.nodeMeta(of: request) : []
         let blocking = try ConsulHTTP.blockingQuery(of: request)
         let consistency =
             request.uri.queryParameters.has("stale")

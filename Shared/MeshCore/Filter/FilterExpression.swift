@@ -36,6 +36,22 @@ public struct FilterExpression: Sendable {
         guard parser.atEnd else { throw FilterError("unexpected \(parser.current) after the expression") }
     }
 
+    /// Parses `text` and checks every selector against `schema` (the endpoint's type).
+    public init(_ text: String, schema: FilterSchema) throws(FilterError) {
+        try self.init(text)
+        if let refused = Self.selectors(of: self.root).first(where: { !schema.accepts($0[...]) }) {
+            throw FilterError("Selector \"\(refused.joined(separator: "."))\" is not valid")
+        }
+    }
+
+    private static func selectors(of node: Node) -> [[String]] {
+        switch node {
+        case .and(let left, let right), .or(let left, let right): selectors(of: left) + selectors(of: right)
+        case .not(let inner): selectors(of: inner)
+        case .match(let match): [match.selector]
+        }
+    }
+
     /// Whether `value` (one element of an answer) matches.
     public func matches(_ value: JSONValue) -> Bool {
         Self.evaluate(self.root, value)
