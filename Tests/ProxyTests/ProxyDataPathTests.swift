@@ -192,6 +192,83 @@ import Testing
         }
     }
 
+    /// The case a rolling deploy hits (issue 18): a server's app has exited while its proxy
+    /// still runs and its instance is still in the catalog. The far proxy says so before the
+    /// app's bytes reached anything (PeerStatus.unavailable), so the client's proxy sends the
+    /// same bytes to another instance and ejects the one whose app is gone: every call gets its
+    /// answer, with or without connections made ahead of need.
+    @Test(arguments: [0, 8])
+    func aStoppedAppBehindALiveProxyIsRetriedElsewhereAndEjected(spares: Int) async throws {
+        let app = try await startApp(name: "api-1", group: self.group)
+        defer { app.close(promise: nil) }
+        let gone = try ReservedPort()
+        defer { withExtendedLifetime(gone) {} }
+        try await withProxy(
+            sidecar("api", appPort: app.localAddress!.port!, intentions: [Self.allowWeb]),
+            tls: try self.pki.tls(for: "api"),
+            group: self.group
+        ) { live in
+            try await withProxy(
+                sidecar("api", appPort: gone.port, intentions: [Self.allowWeb]),
+                tls: try self.pki.tls(for: "api"),
+                group: self.group
+            ) { stopped in
+                let livePort = try #require(await live.boundPublicPort())
+                let stoppedPort = try #require(await stopped.boundPublicPort())
+                var options = longEjection
+                options.spareConnections = spares
+                try await withProxy(
+                    sidecar("web", appPort: 1, upstreams: [upstream("api", ports: [stoppedPort, livePort])]),
+                    tls: try self.pki.tls(for: "web"),
+                    options: options,
+                    group: self.group
+                ) { web in
+                    let port = try #require(await web.boundUpstreamPort("api"))
+                    for index in 0..<6 {
+                        try await self.expectReply(port, "api-1:call-\(index)\n", sending: "call-\(index)\n")
+                    }
+                    #expect(web.ejectedEndpoints("api").map(\.port) == [stoppedPort])
+                    // Once: the ejected endpoint is not tried again.
+                    let outbound = String(decoding: web.metrics.render(), as: UTF8.self)
+                    #expect(outbound.contains("mesh_proxy_upstream_app_unavailable_total 1"), "\(outbound)")
+                    let inbound = String(decoding: stopped.metrics.render(), as: UTF8.self)
+                    #expect(inbound.contains("mesh_proxy_app_connect_failures_total 1"), "\(inbound)")
+                }
+            }
+        }
+    }
+
+    /// Every instance's app gone: the app's connection closes (empty reply) after one try
+    /// elsewhere, and both endpoints leave the rotation; a denial is not retried.
+    @Test func whenNoAppIsLeftTheCallEndsAndEveryEndpointIsEjected() async throws {
+        let goneA = try ReservedPort()
+        let goneB = try ReservedPort()
+        defer { withExtendedLifetime((goneA, goneB)) {} }
+        try await withProxy(
+            sidecar("api", appPort: goneA.port, intentions: [Self.allowWeb]),
+            tls: try self.pki.tls(for: "api"),
+            group: self.group
+        ) { first in
+            try await withProxy(
+                sidecar("api", appPort: goneB.port, intentions: [Self.allowWeb]),
+                tls: try self.pki.tls(for: "api"),
+                group: self.group
+            ) { second in
+                let ports = [try #require(await first.boundPublicPort()), try #require(await second.boundPublicPort())]
+                try await withProxy(
+                    sidecar("web", appPort: 1, upstreams: [upstream("api", ports: ports)]),
+                    tls: try self.pki.tls(for: "web"),
+                    options: longEjection,
+                    group: self.group
+                ) { web in
+                    let port = try #require(await web.boundUpstreamPort("api"))
+                    try await self.expectReply(port, "")
+                    #expect(web.ejectedEndpoints("api").map(\.port).sorted() == ports.sorted())
+                }
+            }
+        }
+    }
+
     @Test func anEndpointWithTheWrongIdentityIsRefused() async throws {
         let app = try await startApp(name: "impostor", group: self.group)
         defer { app.close(promise: nil) }

@@ -137,6 +137,28 @@ public final class ProxyRuntime: Sendable {
         return attempt < OutboundHandler.maxAttempts
     }
 
+    /// `endpoint`'s proxy said its app is unavailable (stopped, or not started): out of the local
+    /// rotation for the ejection time, as a failed connection is; true when the caller may send
+    /// the same bytes elsewhere (the app behind `endpoint` got none of them). The connection
+    /// itself was established, so its close releases the endpoint.
+    func peerAppUnavailable(
+        _ endpoint: ProxyEndpoint,
+        of route: ProxyConfig.Route,
+        upstream: String,
+        attempt: Int
+    ) -> Bool {
+        self.metrics.peerAppUnavailable.increment()
+        route.balancer.eject(endpoint)
+        self.logger.warning(
+            "upstream endpoint's app is unavailable; ejected from rotation",
+            metadata: [
+                LogKey.upstream: "\(upstream)", LogKey.endpoint: "\(endpoint.address):\(endpoint.port)",
+                LogKey.attempt: "\(attempt)",
+            ]
+        )
+        return attempt < OutboundHandler.maxAttempts
+    }
+
     func route(for service: String) -> ProxyConfig.Route? { self.config?.routes[service] }
 
     /// SIGTERM: stop accepting inbound connections at once, let open ones finish, keep the

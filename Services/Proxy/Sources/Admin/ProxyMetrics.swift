@@ -30,6 +30,8 @@ public final class ProxyMetrics: Sendable {
     let sparesUsed: Counter
     let sparesExpired: Counter
     let appConnectFailures: Counter
+    /// `tcp` connections whose peer said its app was unavailable (sent elsewhere when possible).
+    let peerAppUnavailable: Counter
     let configUpdates: Counter
     let httpRequests: Counter
     private let configInfo = Mutex<Gauge?>(nil)
@@ -127,6 +129,12 @@ public final class ProxyMetrics: Sendable {
             descriptor: Self.descriptor(
                 "mesh_proxy_app_connect_failures_total",
                 "Inbound connections closed because the local app refused them"
+            )
+        )
+        self.peerAppUnavailable = registry.makeCounter(
+            descriptor: Self.descriptor(
+                "mesh_proxy_upstream_app_unavailable_total",
+                "Upstream connections whose peer proxy said its app was unavailable (retried elsewhere when possible)"
             )
         )
         self.httpRequests = registry.makeCounter(

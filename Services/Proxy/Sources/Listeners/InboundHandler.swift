@@ -14,6 +14,12 @@ import Prometheus
 /// intentions (a denied connection is closed without a byte, as Envoy's RBAC network filter does:
 /// curl reports "Empty reply from server"), connects to the local app and splices the two.
 /// Bytes that arrive before the app connection is up are held and sent first.
+///
+/// On a confirmed connection (ALPN ``ProxyTLS/confirmedTCPProtocol`` or
+/// ``ProxyTLS/confirmedSpareProtocol``) the first byte sent back is a ``PeerStatus``: accepted
+/// once the app took the connection (before any byte of the app's), denied before closing for
+/// the intentions, unavailable before closing when the app refused (or there is no config), so
+/// that the calling proxy sends the held request elsewhere instead of failing it.
 final class InboundHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
 
@@ -28,6 +34,8 @@ final class InboundHandler: ChannelInboundHandler, RemovableChannelHandler {
     private let runtime: ProxyRuntime
     private var state = State.handshaking
     private var held: [ByteBuffer] = []
+    /// Whether the peer expects a ``PeerStatus`` byte first (the ALPN it chose).
+    private var confirms = false
     /// Closes a spare that was never put to use (see ``ProxyOptions/spareActivationTimeout``).
     private var activationDeadline: Scheduled<Void>?
 
@@ -81,7 +89,8 @@ final class InboundHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     private func handshakeCompleted(context: ChannelHandlerContext, negotiated: String?) {
         self.runtime.metrics.serverHandshakes.increment()
-        if negotiated == ProxyTLS.spareProtocol {
+        self.confirms = ProxyTLS.confirms(negotiated)
+        if ProxyTLS.isSpare(negotiated) {
             // Made ahead of need by the peer: nothing happens until it is put to use.
             self.state = .awaitingActivation
             self.runtime.spareWaiting(context.channel)
@@ -104,21 +113,24 @@ final class InboundHandler: ChannelInboundHandler, RemovableChannelHandler {
         guard let source = certificate.flatMap(PeerIdentity.spiffeID(of:)) else {
             self.runtime.metrics.identityMismatches.increment()
             self.runtime.logger.info("inbound connection without a SPIFFE service identity closed")
-            self.close(context: context)
+            self.close(context: context, status: .denied)
             return
         }
         // One read of the config: every decision about this connection is made on one version.
         guard let config = self.runtime.config else {
-            self.close(context: context)
+            self.close(context: context, status: .unavailable)
             return
         }
         if config.mode != .opaque {
             // HTTP services: the trust domain here, the intentions per request after.
             guard config.trusts(source) else {
                 self.runtime.metrics.intentionDenials.increment()
-                self.close(context: context)
+                self.close(context: context, status: .denied)
                 return
             }
+            // Requests are answered one by one from here (a caller configured for `tcp` while
+            // this side serves HTTP still gets its status first).
+            self.sendStatus(.accepted, context: context)
             switch (config.mode, negotiated) {
             case (.http2, _): self.switchToHTTP2(context: context, source: source)
             case (_, "h2"): self.switchToHTTP1OverH2(context: context, source: source)
@@ -132,7 +144,7 @@ final class InboundHandler: ChannelInboundHandler, RemovableChannelHandler {
                 "inbound connection denied by intentions",
                 metadata: [LogKey.source: "\(source)", LogKey.reason: "\(reason)"]
             )
-            self.close(context: context)
+            self.close(context: context, status: .denied)
             return
         }
         self.state = .connecting
@@ -215,6 +227,8 @@ final class InboundHandler: ChannelInboundHandler, RemovableChannelHandler {
                         return
                     }
                     do {
+                        // Before any byte of the app's: the caller may now let go of its copy.
+                        self.sendStatus(.accepted, context: context)
                         let (downstream, upstream) = GlueHandler.matchedPair(
                             bytesFirst: metrics.inboundBytesRx,
                             bytesSecond: metrics.inboundBytesTx
@@ -239,14 +253,30 @@ final class InboundHandler: ChannelInboundHandler, RemovableChannelHandler {
                         "local app refused an inbound connection",
                         metadata: [LogKey.app: "\(host):\(port)", LogKey.error: "\(error)"]
                     )
-                    self.close(context: context)
+                    // Nothing of the caller's reached the app: it may send it to another instance.
+                    self.close(context: context, status: .unavailable)
                 }
             }
     }
 
-    private func close(context: ChannelHandlerContext) {
+    /// Writes the status byte, on a confirmed connection only (once); nil when none is due.
+    @discardableResult
+    private func sendStatus(_ status: PeerStatus, context: ChannelHandlerContext) -> EventLoopFuture<Void>? {
+        guard self.confirms else { return nil }
+        self.confirms = false
+        var byte = context.channel.allocator.buffer(capacity: 1)
+        byte.writeInteger(status.rawValue)
+        return context.writeAndFlush(NIOAny(byte))
+    }
+
+    /// Closes, after the status byte when the peer expects one.
+    private func close(context: ChannelHandlerContext, status: PeerStatus? = nil) {
         self.state = .closed
         self.held = []
-        context.close(promise: nil)
+        guard let status, let written = self.sendStatus(status, context: context) else {
+            context.close(promise: nil)
+            return
+        }
+        written.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
     }
 }

@@ -11,14 +11,28 @@ import Prometheus
 /// A connection that fails before any byte was sent (TCP connect, TLS handshake, wrong identity)
 /// ejects that endpoint from the local rotation and is retried once on another one; nothing was
 /// read from the app yet, so the retry is invisible to it.
+///
+/// On a confirmed connection (``ProxyTLS/confirms(_:)``) the app's bytes go out at once, and a
+/// copy is kept until the peer's ``PeerStatus`` byte: accepted, and the two are spliced; the
+/// peer's app unavailable (stopped, not yet out of the catalog), and the endpoint is ejected and
+/// the same bytes go to another one, so the app sees an answer instead of a reset; denied, and
+/// the app's connection closes as before.
 final class OutboundHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
 
     /// Attempts per app connection: the first and one retry elsewhere.
     static let maxAttempts = 2
+    /// The app's bytes kept for a resend while the peer has not confirmed; past it, the app is
+    /// not read until the peer answers.
+    static let maxCopied = 64 << 10
 
     private let runtime: ProxyRuntime
     private let service: String
+    /// The app's bytes sent (or to send) on a connection the peer has not confirmed yet.
+    private var copies: [ByteBuffer] = []
+    private var copiedBytes = 0
+    /// The upstream connection whose status byte is awaited (the app is read meanwhile).
+    private var unconfirmed: (any Channel)?
 
     init(runtime: ProxyRuntime, service: String) {
         self.runtime = runtime
@@ -34,6 +48,25 @@ final class OutboundHandler: ChannelInboundHandler, RemovableChannelHandler {
         context.close(promise: nil)
     }
 
+    /// The app's bytes before the peer confirmed: kept, and sent when a connection is open.
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let buffer = Self.unwrapInboundIn(data)
+        self.copies.append(buffer)
+        self.copiedBytes += buffer.readableBytes
+        self.unconfirmed?.write(buffer, promise: nil)
+        if self.copiedBytes >= Self.maxCopied { try? context.channel.syncOptions?.setOption(.autoRead, value: false) }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        self.unconfirmed?.flush()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        self.unconfirmed?.close(promise: nil)
+        self.unconfirmed = nil
+        context.fireChannelInactive()
+    }
+
     private func connect(context: ChannelHandlerContext, attempt: Int, excluding: ProxyEndpoint?) {
         let metrics = self.runtime.metrics
         guard let route = self.runtime.route(for: self.service),
@@ -47,7 +80,14 @@ final class OutboundHandler: ChannelInboundHandler, RemovableChannelHandler {
         let key = SparePool.Key(loop: ObjectIdentifier(context.eventLoop), upstream: self.service, endpoint: endpoint)
         if let spare = self.runtime.spares.take(key, tls: route.tls.clientSpare, identity: route.expectedIdentity.uri) {
             metrics.sparesUsed.increment()
-            self.connected(context: context, upstream: spare, route: route, endpoint: endpoint, key: key)
+            self.connected(
+                context: context,
+                upstream: spare,
+                route: route,
+                endpoint: endpoint,
+                key: key,
+                attempt: attempt
+            )
             return
         }
         UpstreamDialer.connect(
@@ -61,7 +101,14 @@ final class OutboundHandler: ChannelInboundHandler, RemovableChannelHandler {
             switch result {
             case .success(let upstream):
                 metrics.clientHandshakes.increment()
-                self.connected(context: context, upstream: upstream, route: route, endpoint: endpoint, key: key)
+                self.connected(
+                    context: context,
+                    upstream: upstream,
+                    route: route,
+                    endpoint: endpoint,
+                    key: key,
+                    attempt: attempt
+                )
             case .failure(let error):
                 let retry = self.runtime.endpointFailed(
                     endpoint,
@@ -86,17 +133,22 @@ final class OutboundHandler: ChannelInboundHandler, RemovableChannelHandler {
         upstream: UpstreamConnection,
         route: ProxyConfig.Route,
         endpoint: ProxyEndpoint,
-        key: SparePool.Key
+        key: SparePool.Key,
+        attempt: Int
     ) {
         route.balancer.succeeded(endpoint)
         let channel = upstream.channel
         channel.closeFuture.whenComplete { _ in route.balancer.release(endpoint) }
-        if upstream.negotiatedProtocol == ProxyTLS.spareProtocol {
+        if ProxyTLS.isSpare(upstream.negotiatedProtocol) {
             var activation = channel.allocator.buffer(capacity: 1)
             activation.writeInteger(ProxyTLS.spareActivation)
             channel.writeAndFlush(activation, promise: nil)
         }
-        self.splice(context: context, upstream: channel)
+        if ProxyTLS.confirms(upstream.negotiatedProtocol) {
+            self.awaitStatus(context: context, upstream: channel, route: route, endpoint: endpoint, attempt: attempt)
+        } else {
+            self.splice(context: context, upstream: channel, first: nil)
+        }
         let limit = self.runtime.options.spareConnections
         guard limit > 0 else { return }
         self.runtime.spares.track(channel, for: key)
@@ -139,11 +191,64 @@ final class OutboundHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
     }
 
-    private func splice(context: ChannelHandlerContext, upstream: any Channel) {
+    /// Sends what the app sent so far, reads the app on, and waits for the peer's status byte.
+    private func awaitStatus(
+        context: ChannelHandlerContext,
+        upstream: any Channel,
+        route: ProxyConfig.Route,
+        endpoint: ProxyEndpoint,
+        attempt: Int
+    ) {
         guard context.channel.isActive else {
             upstream.close(promise: nil)
             return
         }
+        let reader = PeerStatusReader { status, first in
+            self.unconfirmed = nil
+            switch status {
+            case .accepted?:
+                self.copies = []
+                self.copiedBytes = 0
+                self.splice(context: context, upstream: upstream, first: first)
+            case .unavailable?:
+                upstream.close(promise: nil)
+                let retry = self.runtime.peerAppUnavailable(
+                    endpoint,
+                    of: route,
+                    upstream: self.service,
+                    attempt: attempt
+                )
+                if retry, context.channel.isActive {
+                    self.connect(context: context, attempt: attempt + 1, excluding: endpoint)
+                } else {
+                    context.close(promise: nil)
+                }
+            case .denied?, nil:
+                upstream.close(promise: nil)
+                context.close(promise: nil)
+            }
+        }
+        do {
+            try upstream.pipeline.syncOperations.addHandler(reader)
+        } catch {
+            upstream.close(promise: nil)
+            context.close(promise: nil)
+            return
+        }
+        self.unconfirmed = upstream
+        for copy in self.copies { upstream.write(copy, promise: nil) }
+        upstream.flush()
+        if self.copiedBytes < Self.maxCopied { try? context.channel.syncOptions?.setOption(.autoRead, value: true) }
+    }
+
+    /// Splices the app and `upstream`; `first` (what came after the peer's status byte) goes to
+    /// the app before anything else.
+    private func splice(context: ChannelHandlerContext, upstream: any Channel, first: ByteBuffer?) {
+        guard context.channel.isActive else {
+            upstream.close(promise: nil)
+            return
+        }
+        if let first, first.readableBytes > 0 { context.writeAndFlush(NIOAny(first), promise: nil) }
         let metrics = self.runtime.metrics
         do {
             let (app, remote) = GlueHandler.matchedPair(

@@ -37,7 +37,9 @@ public struct ProxyTLS: Sendable {
             server.certificateVerification = .noHostnameVerification
             server.trustRoots = .certificates(roots)
             server.sendCANameList = false
-            server.applicationProtocols = ["h2", "http/1.1", Self.spareProtocol]
+            server.applicationProtocols = [
+                "h2", "http/1.1", Self.confirmedSpareProtocol, Self.spareProtocol, Self.confirmedTCPProtocol,
+            ]
 
             var client = TLSConfiguration.makeClientConfiguration()
             client.minimumTLSVersion = .tlsv13
@@ -47,11 +49,12 @@ public struct ProxyTLS: Sendable {
             client.trustRoots = .certificates(roots)
 
             self.server = try NIOSSLContext(configuration: server)
-            self.client = try NIOSSLContext(configuration: client)
             client.applicationProtocols = ["h2"]
             self.clientH2 = try NIOSSLContext(configuration: client)
-            client.applicationProtocols = [Self.spareProtocol]
+            client.applicationProtocols = [Self.confirmedSpareProtocol, Self.spareProtocol]
             self.clientSpare = try NIOSSLContext(configuration: client)
+            client.applicationProtocols = [Self.confirmedTCPProtocol]
+            self.client = try NIOSSLContext(configuration: client)
         } catch let error as ProxyError {
             throw error
         } catch {
@@ -69,6 +72,37 @@ extension ProxyTLS {
     public static let spareProtocol = "mesh-spare/1"
     /// The one byte that puts a spare to use; it is not forwarded.
     static let spareActivation: UInt8 = 0x01
+
+    /// ALPN of a `tcp` connection on which the inbound proxy confirms, before any byte of its
+    /// app, whether the app took the connection: one ``PeerStatus`` byte. Without it the calling
+    /// proxy could not tell "the far app is gone" (safe to send the same bytes elsewhere) from a
+    /// connection that ended after reaching the app (not safe), and a stopped app cost every
+    /// request sent to it until its health check turned critical. A peer that does not know
+    /// these names chooses none, and the connection works as before, unconfirmed.
+    public static let confirmedTCPProtocol = "mesh-tcp/1"
+    /// The same for a connection made ahead of need (``spareProtocol`` confirmed).
+    public static let confirmedSpareProtocol = "mesh-spare/2"
+
+    /// Whether a connection that negotiated `protocol` starts with the peer's status byte.
+    static func confirms(_ negotiated: String?) -> Bool {
+        negotiated == Self.confirmedTCPProtocol || negotiated == Self.confirmedSpareProtocol
+    }
+
+    /// Whether `negotiated` makes a connection ahead of need (either spare protocol).
+    static func isSpare(_ negotiated: String?) -> Bool {
+        negotiated == Self.spareProtocol || negotiated == Self.confirmedSpareProtocol
+    }
+}
+
+/// The first byte an inbound proxy sends on a confirmed connection (``ProxyTLS/confirms(_:)``).
+enum PeerStatus: UInt8 {
+    /// The app took the connection: what follows is the app's.
+    case accepted = 0x06
+    /// The intentions refused the caller (then the connection closes): not worth another endpoint.
+    case denied = 0x15
+    /// The app refused or is gone (then the connection closes): nothing reached it, so the
+    /// caller may send the same bytes to another endpoint.
+    case unavailable = 0x18
 }
 
 /// The SPIFFE identity a peer's certificate carries.
