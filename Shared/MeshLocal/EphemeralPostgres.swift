@@ -153,7 +153,7 @@ public final class EphemeralPostgres: Sendable {
         return settings
     }
 
-    /// Stops the cluster (fast shutdown, then SIGKILL by PID if it lingers) and deletes its
+    /// Stops the cluster (immediate shutdown, then SIGKILL by PID if it lingers) and deletes its
     /// directory. Safe to call more than once.
     public func stop() {
         let alreadyStopped = self.stopped.withLock { value -> Bool in
@@ -164,7 +164,8 @@ public final class EphemeralPostgres: Sendable {
         let data = self.directory.appendingPathComponent("data")
         try? Self.run(
             self.binDirectory.appendingPathComponent("pg_ctl"),
-            ["-D", data.path, "-m", "fast", "-w", "-t", "20", "stop"],
+            // Immediate: no shutdown checkpoint, since the data directory is deleted next.
+            ["-D", data.path, "-m", "immediate", "-w", "-t", "20", "stop"],
             asPostgres: self.runAsPostgres
         )
         if kill(self.pid, 0) == 0 {

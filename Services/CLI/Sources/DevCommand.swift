@@ -101,10 +101,11 @@ public struct DevCommand: AsyncParsableCommand {
             eventLoopGroupProvider: .singleton,
             configuration: .init(tlsConfiguration: try tls.files(for: .catalog).httpsClientConfiguration())
         )
-        // The client must be shut down on every path (AsyncHTTPClient traps otherwise).
+        let children = ChildSet(client: client, certificates: tls)
+        // The client must be shut down on every path (AsyncHTTPClient traps otherwise), and
+        // before the services stop: its idle keep-alive connections to their HTTPS listeners
+        // held each one's graceful shutdown for NIOSSL's 5 s close_notify wait.
         do {
-            let children = ChildSet(client: client, certificates: tls)
-            defer { children.stopAll() }
             Console.line("meshctl dev: TLS on every service (dev CA \(tls.caPath))")
 
             let authz = try DevService(.authz)
@@ -193,39 +194,55 @@ public struct DevCommand: AsyncParsableCommand {
                     token: token,
                     directory: postgres.directory.path + "-demo"
                 ) : nil
+            // The dev node's agent API and the REST address, stopped gracefully (Hummingbird
+            // logs errors for a server that is cancelled instead) once the demo is down.
+            let listeners = ServiceGroup(
+                configuration: .init(
+                    services: [
+                        .init(
+                            service: OneShotService {
+                                do {
+                                    try await agentAPI.serve(host: localAgent.host, port: localAgent.port) { _ in
+                                        agentUp.fulfill(true)
+                                    }
+                                } catch {
+                                    agentUp.fulfill(false)
+                                    throw CLIError("the local agent API on \(localAgent) did not serve: \(error)")
+                                }
+                                agentUp.fulfill(false)
+                            }
+                        ),
+                        .init(
+                            service: OneShotService {
+                                // The demo waits for this: it must hear "not up" too, or it waits forever.
+                                defer { gatewayUp.fulfill(false) }
+                                guard await agentUp.value else { throw CLIError("the local agent API did not start") }
+                                try await gateway.application {
+                                    Console.line("meshctl dev: ACLs enabled, default policy \(policy)")
+                                    Console.line("meshctl dev: initial management token: \(token)")
+                                    Console.line(
+                                        "meshctl dev:   export CONSUL_HTTP_TOKEN=\(token) CONSUL_HTTP_ADDR=\(http)"
+                                    )
+                                    if demo == nil {
+                                        Console.line("meshctl dev: ready: Consul-compatible API on http://\(http)")
+                                    }
+                                    gatewayUp.fulfill(true)
+                                }.runService(gracefulShutdownSignals: [])
+                            }
+                        ),
+                    ],
+                    logger: logger
+                )
+            )
+            let stopping = Rendezvous<Bool>()
+            let listenersDone = Rendezvous<Bool>()
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {
-                    do {
-                        try await agentAPI.serve(host: localAgent.host, port: localAgent.port) { _ in
-                            agentUp.fulfill(true)
-                        }
-                    } catch {
-                        agentUp.fulfill(false)
-                        throw CLIError("the local agent API on \(localAgent) did not serve: \(error)")
-                    }
-                    agentUp.fulfill(false)
-                    if Task.isCancelled { return }
-                    throw CLIError("the local agent API on \(localAgent) stopped serving")
-                }
-                group.addTask {
-                    // The demo waits for this: it must hear "not up" too, or it waits forever.
-                    defer { gatewayUp.fulfill(false) }
-                    guard await agentUp.value else {
-                        if Task.isCancelled { return }
-                        throw CLIError("the local agent API did not start")
-                    }
-                    try await gateway.application {
-                        Console.line("meshctl dev: ACLs enabled, default policy \(policy)")
-                        Console.line("meshctl dev: initial management token: \(token)")
-                        Console.line("meshctl dev:   export CONSUL_HTTP_TOKEN=\(token) CONSUL_HTTP_ADDR=\(http)")
-                        if demo == nil {
-                            Console.line("meshctl dev: ready: Consul-compatible API on http://\(http)")
-                        }
-                        gatewayUp.fulfill(true)
-                    }.runService(gracefulShutdownSignals: [])
-                    // Stopping (a signal) ends it too; only an unasked end is an error.
-                    if Task.isCancelled { return }
-                    throw CLIError("the REST address \(http) stopped serving (is it in use?)")
+                    defer { listenersDone.fulfill(true) }
+                    try await listeners.run()
+                    // Stopping (a signal) ends them; only an unasked end is an error.
+                    if Task.isCancelled || stopping.current != nil { return }
+                    throw CLIError("the REST address \(http) or the local agent API stopped serving (is it in use?)")
                 }
                 group.addTask {
                     // A child that exits on its own is a failure: stop everything.
@@ -237,6 +254,9 @@ public struct DevCommand: AsyncParsableCommand {
                         // The demo stops first, while the control plane still answers its agents
                         // (they mark their instances critical and deregister on the way out).
                         children.stopDemo()
+                        stopping.fulfill(true)
+                        await listeners.triggerGracefulShutdown()
+                        _ = await listenersDone.value
                         return
                     }
                 }
@@ -254,10 +274,12 @@ public struct DevCommand: AsyncParsableCommand {
             }
         } catch {
             try? await client.shutdown()
+            children.stopAll()
             throw error
         }
         Console.line("meshctl dev: stopping")
         try? await client.shutdown()
+        children.stopAll()
     }
 }
 
