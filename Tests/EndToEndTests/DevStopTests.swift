@@ -41,6 +41,33 @@ extension DevTests {
             #expect(!Self.isAlive(postgres), "PostgreSQL (pid \(postgres)) still runs")
         }
 
+        /// Before the fix, Ctrl-C once everything ran logged `Server shutdown error: Already
+        /// closed` and `Waiting on child channel: CancellationError()` (the REST address and the
+        /// dev agent API were cancelled instead of shut down), and each service waited 5 s for
+        /// the dev gateway's idle keep-alive connections to answer TLS close_notify.
+        @Test("Ctrl-C once ready: exit status 0, nothing logged at error level", arguments: [[], ["--demo"]])
+        func sigintWhenReady(extra: [String]) async throws {
+            let port = try FreePort.pick()
+            let log = NSTemporaryDirectory() + "meshctl-dev-sigint-\(port).log"
+            defer { unlink(log) }
+            let dev = try Spawned.launch(
+                builtExecutable("meshctl"),
+                ["dev", "--http-addr", "127.0.0.1:\(port)", "--initial-management-token", UUID().uuidString] + extra,
+                outputPath: log
+            )
+            defer { dev.stop() }
+            let output = { @Sendable in (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
+            try await eventually(within: .seconds(180), "meshctl dev is ready") {
+                output().contains("ready: Consul-compatible API")
+            }
+            kill(dev.pid, SIGINT)
+            try await eventually(within: .seconds(60), "meshctl dev has exited") { !dev.isRunning }
+            #expect(try await dev.waitForExit() == 0, "\(output())")
+            let afterReady = output().components(separatedBy: "ready: Consul-compatible API").last ?? ""
+            let errors = afterReady.split(separator: "\n").filter { $0.contains(" error ") || $0.contains(" critical ") }
+            #expect(errors.isEmpty, "\(errors.joined(separator: "\n"))")
+        }
+
         /// Running and not a zombie (whoever reaps the daemonized postmaster may be slow to).
         private static func isAlive(_ pid: Int32) -> Bool {
             guard kill(pid, 0) == 0 else { return false }
