@@ -18,8 +18,9 @@ import Glibc
 public final class EphemeralPostgres: Sendable {
     /// The settings to connect as the superuser to the `postgres` database.
     public let settings: DatabaseSettings
-    /// The postmaster's PID.
-    public let pid: Int32
+    /// The postmaster's PID (a new one after ``restart()``).
+    public var pid: Int32 { self.postmaster.withLock { $0 } }
+    private let postmaster: Mutex<Int32>
     /// The directory holding the cluster (deleted by `stop()`).
     public let directory: URL
     let binDirectory: URL
@@ -37,7 +38,7 @@ public final class EphemeralPostgres: Sendable {
         watchdog: Spawned?
     ) {
         self.settings = settings
-        self.pid = pid
+        self.postmaster = Mutex(pid)
         self.directory = directory
         self.binDirectory = binDirectory
         self.runAsPostgres = runAsPostgres
@@ -130,6 +131,35 @@ public final class EphemeralPostgres: Sendable {
             try? FileManager.default.removeItem(at: directory)
             throw error
         }
+    }
+
+    /// Whether the postmaster runs (it is not this process's child: whoever reaps it may be
+    /// slow to, so a zombie counts as stopped).
+    public var isRunning: Bool {
+        let pid = self.pid
+        guard kill(pid, 0) == 0 else { return false }
+        let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
+        guard let close = stat.lastIndex(of: ")") else { return false }
+        return !stat[close...].dropFirst(2).hasPrefix("Z")
+    }
+
+    /// Starts the cluster again on its data directory and port, after its postmaster died (the
+    /// data is kept: PostgreSQL recovers from its WAL as after a crash).
+    public func restart() throws {
+        let data = self.directory.appendingPathComponent("data")
+        try Self.run(
+            self.binDirectory.appendingPathComponent("pg_ctl"),
+            [
+                "-D", data.path, "-l", self.directory.appendingPathComponent("postgres.log").path, "-w", "-t", "60",
+                "start",
+            ],
+            asPostgres: self.runAsPostgres
+        )
+        let pidText = try String(contentsOf: data.appendingPathComponent("postmaster.pid"), encoding: .utf8)
+        guard let pid = pidText.split(separator: "\n").first.flatMap({ Int32($0) }) else {
+            throw EphemeralPostgresError(step: "read postmaster.pid", output: pidText)
+        }
+        self.postmaster.withLock { $0 = pid }
     }
 
     /// Creates a new, empty database in the cluster and returns settings pointing at it.

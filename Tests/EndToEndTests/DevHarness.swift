@@ -13,6 +13,10 @@ struct RunningDev {
     let address: String
     /// What it printed up to "ready" (the services' addresses, the dev CA's path).
     let output: String
+    /// Where it prints (``currentOutput`` reads it again).
+    let logPath: String
+    /// Everything it printed so far.
+    var currentOutput: String { (try? String(contentsOfFile: self.logPath, encoding: .utf8)) ?? "" }
     var api: TestAPI { TestAPI(HostPort(parsing: self.address)!) }
 
     static func with<T>(
@@ -38,7 +42,9 @@ struct RunningDev {
             try await Task.sleep(for: .milliseconds(100))
             text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
         }
-        return try await body(RunningDev(process: process, address: "127.0.0.1:\(port)", output: text))
+        return try await body(
+            RunningDev(process: process, address: "127.0.0.1:\(port)", output: text, logPath: log)
+        )
     }
 
     /// Runs one of the built executables to completion with changed environment variables (nil

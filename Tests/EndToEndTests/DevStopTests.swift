@@ -64,7 +64,9 @@ extension DevTests {
             try await eventually(within: .seconds(60), "meshctl dev has exited") { !dev.isRunning }
             #expect(try await dev.waitForExit() == 0, "\(output())")
             let afterReady = output().components(separatedBy: "ready: Consul-compatible API").last ?? ""
-            let errors = afterReady.split(separator: "\n").filter { $0.contains(" error ") || $0.contains(" critical ") }
+            let errors = afterReady.split(separator: "\n").filter {
+                $0.contains(" error ") || $0.contains(" critical ")
+            }
             #expect(errors.isEmpty, "\(errors.joined(separator: "\n"))")
         }
 

@@ -245,9 +245,11 @@ public struct DevCommand: AsyncParsableCommand {
                     throw CLIError("the REST address \(http) or the local agent API stopped serving (is it in use?)")
                 }
                 group.addTask {
-                    // A child that exits on its own is a failure: stop everything.
-                    let (name, status) = try await children.firstExit()
-                    throw CLIError("\(name) exited with status \(status)")
+                    // A service that exits is replaced, as ECS replaces a stopped task.
+                    await children.supervise()
+                }
+                group.addTask {
+                    await Self.superviseDatabase(postgres, stopping: stopping)
                 }
                 group.addTask {
                     for await _ in signals {
@@ -284,6 +286,35 @@ public struct DevCommand: AsyncParsableCommand {
 }
 
 extension DevCommand {
+    /// Keeps PostgreSQL running until cancelled: a postmaster that died (it is no child of ours,
+    /// so it is looked at every half second) is started again on its data, as RDS restarts a
+    /// database; the services reconnect on their own.
+    static func superviseDatabase(_ postgres: EphemeralPostgres, stopping: Rendezvous<Bool>) async {
+        var delay = ChildSet.firstRestartDelay
+        while !Task.isCancelled {
+            do {
+                try await Task.sleep(for: .milliseconds(500))
+            } catch {
+                return
+            }
+            guard !postgres.isRunning, stopping.current == nil else { continue }
+            Console.line(
+                "meshctl dev: PostgreSQL (pid \(postgres.pid)) stopped; starting it again in \(ChildSet.seconds(delay))"
+            )
+            do {
+                try await Task.sleep(for: delay)
+                try postgres.restart()
+                Console.line("meshctl dev: PostgreSQL running again (pid \(postgres.pid))")
+                delay = ChildSet.firstRestartDelay
+            } catch is CancellationError {
+                return
+            } catch {
+                Console.line("meshctl dev: PostgreSQL did not start again: \(error)")
+                delay = min(delay * 2, ChildSet.maximumRestartDelay)
+            }
+        }
+    }
+
     /// A fresh base64 256-bit key-encryption key for the dev CA.
     static func newKEK() -> String {
         var generator = SystemRandomNumberGenerator()
@@ -304,92 +335,6 @@ struct DevService: Sendable {
         self.identity = identity
         self.http = HostPort(host: "127.0.0.1", port: try FreePort.pick())
         self.grpc = HostPort(host: "127.0.0.1", port: try FreePort.pick())
-    }
-}
-
-/// The children of `meshctl dev`, stopped by PID in reverse start order.
-final class ChildSet: Sendable {
-    private let children = Mutex<[(String, Spawned)]>([])
-    /// The walkthrough's processes: not watched by `firstExit` (the demo kills some on purpose),
-    /// and stopped all at once first, as ECS stops a task's containers.
-    private let demoChildren = Mutex<[(String, Spawned)]>([])
-    /// Undone after the demo's processes stopped (its network namespaces and forwarders).
-    private let demoCleanups = Mutex<[@Sendable () -> Void]>([])
-
-    func onDemoStop(_ cleanup: @escaping @Sendable () -> Void) {
-        self.demoCleanups.withLock { $0.append(cleanup) }
-    }
-    let client: HTTPClient
-    let certificates: ControlPlaneCertificates
-
-    init(client: HTTPClient, certificates: ControlPlaneCertificates) {
-        self.client = client
-        self.certificates = certificates
-    }
-
-    /// Launches a service with its own certificate and waits until its `/ready` answers 200.
-    func start(_ service: DevService, arguments: [String], environment: [String: String]) async throws {
-        let files = self.certificates.files(for: service.identity)
-        var environment = environment
-        environment["MESH_TLS_CERT_FILE"] = files.certificatePath
-        environment["MESH_TLS_KEY_FILE"] = files.keyPath
-        environment["MESH_TLS_CA_FILE"] = files.caPath
-        let child = try Spawned.launch(
-            try Executables.sibling(service.name),
-            ["--http-addr", service.http.description, "--grpc-addr", service.grpc.description] + arguments,
-            environment: environment,
-            outputPath: Spawned.inheritOutput
-        )
-        self.children.withLock { $0.append((service.name, child)) }
-        try await HTTPProbe.waitUntilReady(
-            service.http,
-            name: service.name,
-            child: child,
-            timeout: .seconds(120),
-            client: self.client,
-            scheme: "https"
-        )
-        Console.line("meshctl dev: \(service.name) ready (http \(service.http), grpc \(service.grpc))")
-    }
-
-    /// The first child to exit, and its status.
-    func firstExit() async throws -> (String, Int32) {
-        let all = self.children.withLock { $0 }
-        return try await withThrowingTaskGroup(of: (String, Int32).self) { group in
-            for (name, child) in all {
-                group.addTask { (name, try await child.waitForExit()) }
-            }
-            defer { group.cancelAll() }
-            guard let first = try await group.next() else { throw CancellationError() }
-            return first
-        }
-    }
-
-    /// Starts a demo process (its output goes to `logPath`).
-    func launchDemo(_ name: String, _ executable: String, _ arguments: [String], logPath: String) throws -> Spawned {
-        let child = try Spawned.launch(executable, arguments, outputPath: logPath)
-        self.demoChildren.withLock { $0.append((name, child)) }
-        return child
-    }
-
-    /// SIGTERM to every demo process at once (as ECS stops a task), then waits for each.
-    func stopDemo() {
-        let demo = self.demoChildren.withLock { $0 }
-        for (_, child) in demo { child.terminate() }
-        for (_, child) in demo { child.stop() }
-        let cleanups = self.demoCleanups.withLock { list in
-            defer { list = [] }
-            return list
-        }
-        for cleanup in cleanups.reversed() { cleanup() }
-    }
-
-    /// The demo, then the services: SIGTERM to all at once, then each is waited for (killed after its grace).
-    func stopAll() {
-        self.stopDemo()
-        let services = self.children.withLock { $0 }.reversed()
-        for (_, child) in services { child.terminate() }
-        for (_, child) in services { child.stop() }
     }
 }
 
