@@ -11,7 +11,7 @@ extension DevTests {
     /// dies is started again, and the data plane does not notice meanwhile.
     @Suite("meshctl dev: dead processes are replaced", .timeLimit(.minutes(6)))
     struct Supervision {
-        /// The PID `meshctl dev` printed for `what` (`"catalog-svc ready ("`, `"PostgreSQL on"`).
+        /// The PID `meshctl dev` printed for `what` (`"catalog-svc runs as"`, `"PostgreSQL on"`).
         static func pid(of what: String, in output: String) throws -> pid_t {
             let line = try #require(output.split(separator: "\n").last { $0.contains(what) })
             let range = try #require(line.range(of: "pid "))
@@ -28,7 +28,7 @@ extension DevTests {
                 }()
                 #expect(try await api.put("/v1/kv/supervision/before", text: "one").text == "true")
 
-                let catalog = try Self.pid(of: "catalog-svc ready (", in: dev.output)
+                let catalog = try Self.pid(of: "catalog-svc runs as", in: dev.output)
                 kill(catalog, SIGKILL)
                 try await eventually(within: .seconds(60), "catalog-svc replaced") {
                     dev.currentOutput.contains("catalog-svc (pid \(catalog)) stopped: killed by signal 9")
@@ -65,7 +65,7 @@ extension DevTests {
                 #expect(await DevDemoTests.call(upstream) != nil)
                 var killed: [pid_t] = [try Self.pid(of: "PostgreSQL on", in: dev.output)]
                 for service in ["catalog-svc", "authz-svc", "ca-svc", "iam-auth-svc", "config-distributor"] {
-                    killed.append(try Self.pid(of: "\(service) ready (", in: dev.output))
+                    killed.append(try Self.pid(of: "\(service) runs as", in: dev.output))
                 }
                 for pid in killed { kill(pid, SIGKILL) }
                 // Calls made while the control plane is down or coming back: all answered.
@@ -77,6 +77,7 @@ extension DevTests {
                     if await DevDemoTests.call(upstream) == nil { failed += 1 }
                 }
                 #expect(failed == 0, "\(failed) of \(calls) calls failed with the control plane down")
+                print("static stability: \(calls) calls over 15 s with the control plane killed, \(failed) failed")
                 try await eventually(within: .seconds(90), "every service replaced") {
                     let output = dev.currentOutput
                     return ["catalog-svc", "authz-svc", "ca-svc", "iam-auth-svc", "config-distributor"].allSatisfy {

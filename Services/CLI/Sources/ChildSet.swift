@@ -78,9 +78,9 @@ final class ChildSet: Sendable {
             )
         }
         try await self.waitUntilReady(service, process)
-        Console.line(
-            "meshctl dev: \(service.name) ready (http \(service.http), grpc \(service.grpc), pid \(process.pid))"
-        )
+        // Two lines: scripts and tests read the addresses from the first as it always was.
+        Console.line("meshctl dev: \(service.name) ready (http \(service.http), grpc \(service.grpc))")
+        Console.line("meshctl dev: \(service.name) runs as pid \(process.pid)")
     }
 
     private func waitUntilReady(_ service: DevService, _ process: Spawned) async throws {

@@ -194,6 +194,8 @@ public struct DevCommand: AsyncParsableCommand {
                     token: token,
                     directory: postgres.directory.path + "-demo"
                 ) : nil
+            // Set once a signal asked to stop: what ends from then on ends as asked.
+            let stopping = Rendezvous<Bool>()
             // The dev node's agent API and the REST address, stopped gracefully (Hummingbird
             // logs errors for a server that is cancelled instead) once the demo is down.
             let listeners = ServiceGroup(
@@ -216,7 +218,11 @@ public struct DevCommand: AsyncParsableCommand {
                             service: OneShotService {
                                 // The demo waits for this: it must hear "not up" too, or it waits forever.
                                 defer { gatewayUp.fulfill(false) }
-                                guard await agentUp.value else { throw CLIError("the local agent API did not start") }
+                                guard await agentUp.value else {
+                                    // A stop asked before it was up ends it too.
+                                    if stopping.current != nil { return }
+                                    throw CLIError("the local agent API did not start")
+                                }
                                 try await gateway.application {
                                     Console.line("meshctl dev: ACLs enabled, default policy \(policy)")
                                     Console.line("meshctl dev: initial management token: \(token)")
@@ -234,12 +240,16 @@ public struct DevCommand: AsyncParsableCommand {
                     logger: logger
                 )
             )
-            let stopping = Rendezvous<Bool>()
             let listenersDone = Rendezvous<Bool>()
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {
                     defer { listenersDone.fulfill(true) }
-                    try await listeners.run()
+                    do {
+                        try await listeners.run()
+                    } catch {
+                        if stopping.current != nil { return }
+                        throw error
+                    }
                     // Stopping (a signal) ends them; only an unasked end is an error.
                     if Task.isCancelled || stopping.current != nil { return }
                     throw CLIError("the REST address \(http) or the local agent API stopped serving (is it in use?)")
