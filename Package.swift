@@ -180,14 +180,18 @@ let package = Package(
             ]
         ),
 
-        library(
-            "Catalog",
-            path: "Services/Catalog/Sources",
+        // The web UI's files are compiled into catalog-svc (PackageResources), so the binary and
+        // its image carry them with no resource bundle to ship.
+        .target(
+            name: "Catalog",
             dependencies: [
                 "MeshCore", "MeshStore", "MeshRPC", "MeshServer", "MeshStoreHost", "MeshProto", .grpcCore,
                 .grpcTransport, .hummingbird,
                 .protobuf, .lifecycle, .logging, .postgres, .metrics, .prometheus, .httpTypes, .nio,
-            ]
+            ],
+            path: "Services/Catalog/Sources",
+            resources: [.embedInCode("UI/index.html"), .embedInCode("UI/app.js"), .embedInCode("UI/app.css")],
+            swiftSettings: upcomingFeatures
         ),
         executable(
             "CatalogMain",

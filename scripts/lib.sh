@@ -15,6 +15,15 @@ ensure_postgres() {
     $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql
 }
 
+# Installs Debian's Chromium and its WebDriver with apt when they are missing: the web UI's
+# tests drive a real browser (headless).
+ensure_chromium() {
+    if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then return 0; fi
+    echo "==> installing chromium and chromium-driver"
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver
+}
+
 # Stops the `meshctl dev` whose PID is in MESHCTL_PID (by PID, never by name): SIGTERM, up to
 # 20 s grace, then SIGKILL.
 stop_meshctl() {

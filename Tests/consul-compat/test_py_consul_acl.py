@@ -4,6 +4,8 @@ Needs CONSUL_HTTP_ADDR and MESH_TOKEN (the dev cluster's initial management toke
 """
 
 import os
+import threading
+import time
 import uuid
 
 import consul
@@ -114,6 +116,29 @@ def test_intentions_upsert_check_delete(admin):
     assert admin.connect.intentions.delete("*", dst) is True
     # No intention left: the default policy (deny) answers.
     assert admin.connect.intentions.check(src, dst) is False
+
+
+def test_the_intentions_list_is_a_blocking_query(admin):
+    """Before, the list answered at once whatever ?index= said: a UI following it spun."""
+    headers = {"X-Consul-Token": TOKEN}
+    first = requests.get(f"{BASE_URL}/v1/connect/intentions", headers=headers, timeout=10)
+    index = first.headers["X-Consul-Index"]
+    started = time.monotonic()
+    quiet = requests.get(f"{BASE_URL}/v1/connect/intentions?index={index}&wait=1s", headers=headers, timeout=10)
+    assert time.monotonic() - started >= 0.9 and quiet.headers["X-Consul-Index"] == index
+    src, dst = uniq("blk-src"), uniq("blk-dst")
+    woke: list = []
+    reader = threading.Thread(
+        target=lambda: woke.append(
+            requests.get(f"{BASE_URL}/v1/connect/intentions?index={index}&wait=30s", headers=headers, timeout=40)
+        )
+    )
+    reader.start()
+    assert admin.connect.intentions.upsert(src, dst, action="deny") is True
+    reader.join(timeout=40)
+    assert woke and int(woke[0].headers["X-Consul-Index"]) > int(index)
+    assert any(i["SourceName"] == src and i["DestinationName"] == dst for i in woke[0].json())
+    assert admin.connect.intentions.delete(src, dst) is True
 
 
 def test_ca_roots_and_configuration(admin, anonymous):

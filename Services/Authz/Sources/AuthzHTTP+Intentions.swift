@@ -5,6 +5,7 @@ import Logging
 import MeshCore
 import MeshRPC
 import MeshServer
+import MeshStore
 
 /// `/v1/connect/intentions`: Consul's intention API. Changing an intention needs
 /// `intentions:write` on its destination; reading one needs `intentions:read` on it; `/check`
@@ -131,16 +132,22 @@ extension AuthzHTTP {
         }
     }
 
+    /// `GET /v1/connect/intentions`, a blocking query as Consul's (`?index=`, `?wait=`): it
+    /// waits for the intentions to change (the web UI keeps its list live this way).
     func listIntentions(_ request: Request) async throws -> Response {
         let caller = try await self.caller(request)
-        let all = try await self.intentions.current().intentions
+        let blocking = try ConsulHTTP.blockingQuery(of: request)
+        let result = try await self.store.feed.blockingRead([AuthzStore.intentionsTopic], blocking) { _ in
+            Indexed(try await self.intentions.current().intentions, index: try await self.store.stableIndex())
+        }
+        let all = result.value
         let visible = all.filter {
             caller.authorizer.intentionRead($0.destinationName) || caller.authorizer.intentionRead($0.sourceName)
         }
         .sorted {
             ($0.precedence, $1.sourceName, $1.destinationName) > ($1.precedence, $0.sourceName, $0.destinationName)
         }
-        var response = try ConsulHTTP.indexed(visible, index: try await self.store.stableIndex())
+        var response = try ConsulHTTP.indexed(visible, index: result.index)
         if visible.count < all.count { response.headers[ConsulHTTP.filteredByACLsHeader] = "true" }
         return response
     }

@@ -18,6 +18,7 @@ struct CatalogHTTP: Sendable {
     let logger: Logger
 
     func addRoutes(to router: Router<BasicRequestContext>) {
+        self.addUIRoutes(to: router)
         let v1 = router.group("v1")
         v1.put("catalog/register") { request, _ in try await self.register(request) }
         self.addConfigRoutes(to: v1)
