@@ -288,7 +288,7 @@ let package = Package(
             path: "Shared/MeshAgentAPI",
             dependencies: [
                 "MeshClient", "MeshCore", "MeshRPC", "MeshProto", "MeshNet", "MeshWorkload", .httpClient, .logging,
-                .nio, .nioPosix, .nioHTTP1, .hummingbird, .httpTypes, .grpcCore, .grpcTransport,
+                .nio, .nioPosix, .nioHTTP1, .hummingbird, .httpTypes, .grpcCore, .grpcTransport, .lifecycle,
             ]
         ),
         library(

@@ -4,6 +4,7 @@ public import Hummingbird
 import MeshRPC
 import NIOCore
 import NIOHTTP1
+import ServiceLifecycle
 
 /// Forwards a REST request unchanged to another address and answers with what came back:
 /// method, path and query, headers (the caller's token among them), body, status and the
@@ -58,22 +59,33 @@ public struct HTTPRelay: Sendable {
             throw ConsulHTTPError(.contentTooLarge, "Request body too large: the limit is \(limit) bytes")
         }
         if body.readableBytes > 0 { outbound.body = .bytes(body) }
-        let response: HTTPClientResponse
+        let client = self.client
+        let timeout = self.timeout
+        let prepared = outbound
+        let answered: (status: UInt, headers: HTTPHeaders, body: ByteBuffer)
         do {
-            response = try await self.client.execute(outbound, timeout: self.timeout)
+            // A blocking query may wait up to 10 minutes upstream: a relay stopping gracefully
+            // (Ctrl-C on `meshctl dev`, SIGTERM to mesh-agent) ends it at once rather than hold
+            // the shutdown that long; the caller retries, as after any lost connection.
+            answered = try await cancelWhenGracefulShutdown {
+                let response = try await client.execute(prepared, timeout: timeout)
+                return (response.status.code, response.headers, try await response.body.collect(upTo: 256 << 20))
+            }
         } catch {
+            if Task.isCancelled || error is CancellationError {
+                throw ConsulHTTPError(.serviceUnavailable, "the relay is stopping")
+            }
             throw ConsulHTTPError(.badGateway, "\(base) did not answer: \(error)")
         }
-        let answer = try await response.body.collect(upTo: 256 << 20)
         var headers = HTTPFields()
-        for (name, value) in response.headers {
+        for (name, value) in answered.headers {
             guard let field = HTTPField.Name(name), field != .connection, field != .transferEncoding else { continue }
             headers.append(HTTPField(name: field, value: value))
         }
         return Response(
-            status: HTTPResponse.Status(code: Int(response.status.code)),
+            status: HTTPResponse.Status(code: Int(answered.status)),
             headers: headers,
-            body: ResponseBody(byteBuffer: answer)
+            body: ResponseBody(byteBuffer: answered.body)
         )
     }
 }

@@ -1,5 +1,6 @@
 public import MeshCore
 public import PostgresNIO
+import ServiceLifecycle
 
 /// The one way to read at an index and follow changes: blocking reads (Consul's `?index=&wait=`)
 /// and watch streams are both this loop.
@@ -12,10 +13,13 @@ extension ChangeFeed {
     /// How soon an unsettled result is read again.
     public static let unsettledRetry: Duration = .milliseconds(20)
 
-    /// Reads until `done` holds for a result, or until `deadline` (or the feed has stopped at
-    /// shutdown); returns the last result either way.
+    /// Reads until `done` holds for a result, or until `deadline` (or the feed has stopped, or
+    /// the service is shutting down gracefully); returns the last result either way.
     ///
-    /// Cancellation ends the wait and throws `CancellationError`.
+    /// Cancellation ends the wait and throws `CancellationError`. A graceful shutdown answers at
+    /// once with what was read (Consul's servers do the same): before, an HTTP blocking query
+    /// held its server's shutdown for up to its `wait`, since the server drains its requests
+    /// before the feed stops.
     public func read<Value>(
         _ topics: [ChangeTopic],
         until done: (Indexed<Value>) -> Bool,
@@ -28,8 +32,10 @@ extension ChangeFeed {
             let result = try await read(mark)
             if done(result) || ContinuousClock.now >= deadline || self.isClosed { return result }
             let wakeAt = result.settled ? deadline : min(deadline, .now + unsettledRetry)
-            _ = await self.wait(beyond: mark, until: wakeAt)
+            if Task.isShuttingDownGracefully { return result }
+            _ = await cancelWhenGracefulShutdown { await self.wait(beyond: mark, until: wakeAt) }
             try Task.checkCancellation()
+            if Task.isShuttingDownGracefully { return result }
         }
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import MeshRPC
 import MeshTesting
 import Testing
 
@@ -45,20 +46,42 @@ extension DevTests {
         /// closed` and `Waiting on child channel: CancellationError()` (the REST address and the
         /// dev agent API were cancelled instead of shut down), and each service waited 5 s for
         /// the dev gateway's idle keep-alive connections to answer TLS close_notify.
+        ///
+        /// With a blocking query in flight through the REST address: before its fix, the gateway's
+        /// graceful shutdown waited for it (up to its `wait`, 5 minutes here), since the service
+        /// answering it only stops after the gateway.
         @Test("Ctrl-C once ready: exit status 0, nothing logged at error level", arguments: [[], ["--demo"]])
         func sigintWhenReady(extra: [String]) async throws {
             let port = try FreePort.pick()
+            let token = UUID().uuidString.lowercased()
             let log = NSTemporaryDirectory() + "meshctl-dev-sigint-\(port).log"
             defer { unlink(log) }
             let dev = try Spawned.launch(
                 builtExecutable("meshctl"),
-                ["dev", "--http-addr", "127.0.0.1:\(port)", "--initial-management-token", UUID().uuidString] + extra,
+                ["dev", "--http-addr", "127.0.0.1:\(port)", "--initial-management-token", token] + extra,
                 outputPath: log
             )
             defer { dev.stop() }
             let output = { @Sendable in (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
             try await eventually(within: .seconds(180), "meshctl dev is ready") {
                 output().contains("ready: Consul-compatible API")
+            }
+            let api = TestAPI(HostPort(host: "127.0.0.1", port: port), token: token)
+            // In flight once catalog-svc holds one more waiter (its change feed's gauge, on
+            // /metrics, which the REST address sends to catalog-svc).
+            let waiters = { @Sendable () async -> Double in
+                let metrics = (try? await api.get("/metrics").text) ?? ""
+                let line = metrics.split(separator: "\n").first {
+                    $0.hasPrefix("mesh_change_feed_waiters{schema=\"catalog\"}")
+                }
+                return line.flatMap { Double($0.split(separator: " ").last ?? "") } ?? 0
+            }
+            let before = await waiters()
+            let index = try #require(await api.get("/v1/catalog/nodes").index)
+            let blocked = Task { try? await api.get("/v1/catalog/nodes?index=\(index)&wait=5m") }
+            defer { blocked.cancel() }
+            try await eventually(within: .seconds(30), "the blocking query to wait in catalog-svc") {
+                await waiters() > before
             }
             kill(dev.pid, SIGINT)
             try await eventually(within: .seconds(60), "meshctl dev has exited") { !dev.isRunning }

@@ -19,6 +19,7 @@ import pytest
 import requests
 from axe_selenium_python import Axe
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import Select, WebDriverWait
@@ -46,8 +47,10 @@ def browser():
 
 
 def wait(driver, condition, seconds: float = 20):
-    """Awaits a condition on the page (Selenium polls the DOM); generous, since the machine is shared."""
-    return WebDriverWait(driver, seconds).until(condition)
+    """Awaits a condition on the page (Selenium polls the DOM); generous, since the machine is
+    shared. A live list re-renders when its blocking query returns, so an element found a moment
+    ago may be gone: the condition is then evaluated again."""
+    return WebDriverWait(driver, seconds, ignored_exceptions=[StaleElementReferenceException]).until(condition)
 
 
 def shot(driver, name: str) -> None:
@@ -127,9 +130,11 @@ def test_services_and_a_service_update_live_without_reloading(browser):
     node, service = uniq("ui-node"), uniq("ui-web")
     register(node, service, "passing", tags=["<script>window.__owned = 1</script>"])
     login(browser, TOKEN)
-    wait(browser, EC.presence_of_element_located((By.LINK_TEXT, service)))
-    row = browser.find_element(By.LINK_TEXT, service).find_element(By.XPATH, "./ancestor::tr")
-    assert "passing" in row.text and "<script>" in row.text  # the tag is shown as text
+    row_text = wait(
+        browser,
+        lambda d: d.find_element(By.LINK_TEXT, service).find_element(By.XPATH, "./ancestor::tr").text,
+    )
+    assert "passing" in row_text and "<script>" in row_text  # the tag is shown as text
     assert browser.execute_script("return window.__owned") is None
     no_serious_violations(browser, "services")
     shot(browser, "services")
@@ -200,8 +205,13 @@ def test_a_read_only_token_cannot_create_and_is_told_why(browser):
     assert "lacks intention:write" in reason, reason
     # Every Delete button of the list is disabled too, with its reason.
     assert admin.connect.intentions.upsert(uniq("ro-src"), "web", action="allow") is True
-    deletes = wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "main table button"))
-    assert all(not b.is_enabled() and "lacks intention:write" in b.get_attribute("title") for b in deletes)
+    def all_disabled_with_reason(d):
+        deletes = d.find_elements(By.CSS_SELECTOR, "main table button")
+        return bool(deletes) and all(
+            not b.is_enabled() and "lacks intention:write" in (b.get_attribute("title") or "") for b in deletes
+        )
+
+    wait(browser, all_disabled_with_reason)
     shot(browser, "intentions-read-only")
     # The API refuses it too: the button is not the only guard.
     answer = requests.put(

@@ -173,12 +173,16 @@ final class ChildSet: Sendable {
         for cleanup in cleanups.reversed() { cleanup() }
     }
 
-    /// The demo, then the services: SIGTERM to all at once, then each is waited for (killed after its grace).
-    func stopAll() {
+    /// The demo, then SIGTERM to every service at once, without waiting.
+    func terminateAll() {
         self.stopping.withLock { $0 = true }
         self.stopDemo()
-        let services = self.children.withLock { $0.map(\.process) }.reversed()
-        for child in services { child.terminate() }
-        for child in services { child.stop() }
+        for child in self.children.withLock({ $0.map(\.process) }).reversed() { child.terminate() }
+    }
+
+    /// ``terminateAll()``, then each service is waited for (killed after its grace).
+    func stopAll() {
+        self.terminateAll()
+        for child in self.children.withLock({ $0.map(\.process) }).reversed() { child.stop() }
     }
 }

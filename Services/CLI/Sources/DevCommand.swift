@@ -108,8 +108,17 @@ public struct DevCommand: AsyncParsableCommand {
         let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfiguration)
         let children = ChildSet(client: client, certificates: tls)
         // The client must be shut down on every path (AsyncHTTPClient traps otherwise), and
-        // before the services stop: its idle keep-alive connections to their HTTPS listeners
-        // held each one's graceful shutdown for NIOSSL's 5 s close_notify wait.
+        // beginning just before the services' SIGTERM: a TLS connection closes fast only when
+        // both ends take part, and otherwise one side waits NIOSSL's 5 s for the other's
+        // close_notify (the services did for the client's idle keep-alive connections when they
+        // stopped first; the client did for a connection whose request a service was still
+        // answering when it stopped first).
+        let stopEverything = { @Sendable () async in
+            async let clientDown: Void = { try? await client.shutdown() }()
+            children.terminateAll()
+            await clientDown
+            children.stopAll()
+        }
         do {
             Console.line("meshctl dev: TLS on every service (dev CA \(tls.caPath))")
 
@@ -290,13 +299,11 @@ public struct DevCommand: AsyncParsableCommand {
                 group.cancelAll()
             }
         } catch {
-            try? await client.shutdown()
-            children.stopAll()
+            await stopEverything()
             throw error
         }
         Console.line("meshctl dev: stopping")
-        try? await client.shutdown()
-        children.stopAll()
+        await stopEverything()
     }
 }
 
