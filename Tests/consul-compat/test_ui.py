@@ -112,6 +112,32 @@ def test_the_ui_is_served_small_with_its_security_headers():
     assert requests.get(f"{BASE_URL}/ui", timeout=10).content == page.content
 
 
+def test_the_services_summary_counts_instances_and_checks_and_follows_acls():
+    """`/v1/internal/ui/services`, Consul's UI summary: one entry per service (a service with no
+    check counts its instances too), a blocking query, filtered by the caller's token."""
+    node, bare, checked = uniq("sum-node"), uniq("sum-bare"), uniq("sum-web")
+    body = {"Node": node, "Address": "10.9.8.6", "Service": {"ID": bare, "Service": bare, "Port": 1, "Tags": ["x"]}}
+    assert requests.put(f"{BASE_URL}/v1/catalog/register", json=body, headers=RAW_HEADERS, timeout=10).status_code == 200
+    register(node, checked, "warning")
+    answer = requests.get(f"{BASE_URL}/v1/internal/ui/services", headers=RAW_HEADERS, timeout=10)
+    assert answer.status_code == 200 and int(answer.headers["X-Consul-Index"]) > 0
+    by_name = {s["Name"]: s for s in answer.json()}
+    assert by_name[bare]["InstanceCount"] == 1 and by_name[bare]["Tags"] == ["x"]
+    assert by_name[bare]["ChecksPassing"] + by_name[bare]["ChecksWarning"] + by_name[bare]["ChecksCritical"] == 0
+    assert by_name[checked]["InstanceCount"] == 1 and by_name[checked]["ChecksWarning"] == 1
+    assert by_name[checked]["Nodes"] == [node]
+    # Anonymous (default deny): nothing, and the header says it was filtered.
+    anonymous = requests.get(f"{BASE_URL}/v1/internal/ui/services", timeout=10)
+    assert anonymous.status_code == 200 and all(s["Name"] not in (bare, checked) for s in anonymous.json())
+    # Blocking: a wait at the current index returns at the deadline with the same index.
+    index = answer.headers["X-Consul-Index"]
+    started = time.monotonic()
+    quiet = requests.get(
+        f"{BASE_URL}/v1/internal/ui/services?index={index}&wait=1s", headers=RAW_HEADERS, timeout=10
+    )
+    assert quiet.status_code == 200 and time.monotonic() - started >= 0.9
+
+
 def test_without_a_token_the_ui_asks_for_one_and_refuses_a_bad_one(browser):
     browser.get(f"{BASE_URL}/ui/")
     browser.execute_script("sessionStorage.clear()")

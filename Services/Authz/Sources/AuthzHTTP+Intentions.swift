@@ -138,7 +138,12 @@ extension AuthzHTTP {
         let caller = try await self.caller(request)
         let blocking = try ConsulHTTP.blockingQuery(of: request)
         let result = try await self.store.feed.blockingRead([AuthzStore.intentionsTopic], blocking) { _ in
-            Indexed(try await self.intentions.current().intentions, index: try await self.store.stableIndex())
+            // The index first, then the rows from the database (not the cache, which catches up
+            // with a write only once it is published): every write the index covers has finished,
+            // so the rows show it. An index read after the rows could cover a write they miss,
+            // and a client waiting past that index would never see it.
+            let index = try await self.store.stableIndex()
+            return Indexed(IntentionSet(try await self.store.intentions()).intentions, index: index)
         }
         let all = result.value
         let visible = all.filter {

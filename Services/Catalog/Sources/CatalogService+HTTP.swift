@@ -106,6 +106,13 @@ struct CatalogHTTP: Sendable {
                 return .object(["Node": ConsulJSON.node(found.node), "Services": services])
             }
         }
+        v1.get("internal/ui/services") { request, _ in
+            // Consul's UI summary: one entry per service, so a page needs one blocking query.
+            try await self.answer(.allServiceHealth, request) { result in
+                guard case .serviceHealth(let entries) = result else { return .array([]) }
+                return Self.servicesSummary(entries, datacenter: self.store.datacenter)
+            }
+        }
         v1.get("catalog/datacenters") { _, _ in try ConsulHTTP.json([self.store.datacenter]) }
         v1.get("health/checks/:service") { request, context in
             let service = try ConsulHTTP.pathParameter("service", context, missing: "Missing service name")
@@ -201,5 +208,37 @@ struct CatalogHTTP: Sendable {
         try await self.authorize(request) { try await $0.authorizeTTL(node: node, checkID: check, caller: $1) }
         _ = try await self.store.updateTTL(node: node, checkID: check, status: status, output: output)
         return ConsulHTTP.empty()
+    }
+}
+
+extension CatalogHTTP {
+    /// `/v1/internal/ui/services`' entries (Consul's `ServiceListingSummary` fields we hold):
+    /// per service, its kind, the union of its tags, its nodes, how many instances, and its
+    /// instances' checks (their own and their nodes') by status.
+    static func servicesSummary(_ entries: [ServiceHealth], datacenter: String) -> JSONValue {
+        var order: [String] = []
+        var grouped: [String: [ServiceHealth]] = [:]
+        for entry in entries {
+            if grouped[entry.service.name] == nil { order.append(entry.service.name) }
+            grouped[entry.service.name, default: []].append(entry)
+        }
+        return .array(
+            order.sorted().map { name in
+                let instances = grouped[name] ?? []
+                var tags: [String] = []
+                for tag in instances.flatMap(\.service.tags) where !tags.contains(tag) { tags.append(tag) }
+                let checks = instances.flatMap(\.checks)
+                func count(_ status: CheckStatus) -> JSONValue {
+                    .number(Double(checks.filter { $0.status == status }.count))
+                }
+                return .object([
+                    "Name": .string(name), "Kind": .string(instances.first?.service.kind ?? ""),
+                    "Datacenter": .string(datacenter), "Tags": .array(tags.map(JSONValue.string)),
+                    "Nodes": .array(Array(Set(instances.map(\.node.name))).sorted().map(JSONValue.string)),
+                    "InstanceCount": .number(Double(instances.count)), "ChecksPassing": count(.passing),
+                    "ChecksWarning": count(.warning), "ChecksCritical": count(.critical),
+                ])
+            }
+        )
     }
 }

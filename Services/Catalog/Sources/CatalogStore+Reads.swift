@@ -16,6 +16,8 @@ enum CatalogQuery: Sendable, Hashable {
     /// The instances that can take mesh traffic for a service: the sidecar proxies whose
     /// destination it is, and its own Connect-native instances (with their health).
     case connectHealth(String)
+    /// Every instance with its checks (the web UI's services summary, `/v1/internal/ui/services`).
+    case allServiceHealth
 
     /// The topics whose changes can change this query's result.
     var topics: [ChangeTopic] {
@@ -26,7 +28,7 @@ enum CatalogQuery: Sendable, Hashable {
         case .serviceHealth(let name), .checksOfService(let name): [ChangeTopic("svc:\(name)")]
         case .checksInState: [ChangeTopic("checks")]
         // A proxy names its destination in its body, not in a topic: any instance or check change.
-        case .connectHealth: [ChangeTopic("services"), ChangeTopic("checks")]
+        case .connectHealth, .allServiceHealth: [ChangeTopic("services"), ChangeTopic("checks")]
         }
     }
 }
@@ -69,6 +71,9 @@ extension CatalogStore {
                 return Indexed(.checks(value), resultIndex: index, stable: stable)
             case .connectHealth(let name):
                 let (value, index) = try await self.connectHealth(name, on: connection)
+                return Indexed(.serviceHealth(value), resultIndex: index, stable: stable)
+            case .allServiceHealth:
+                let (value, index) = try await self.allServiceHealth(on: connection)
                 return Indexed(.serviceHealth(value), resultIndex: index, stable: stable)
             }
         }
@@ -185,6 +190,21 @@ extension CatalogStore {
             highest = max(highest, entriesIndex)
         }
         return (result, highest)
+    }
+
+    /// Every instance with its own checks and its node's, from two queries.
+    private func allServiceHealth(on connection: PostgresConnection) async throws -> ([ServiceHealth], ModifyIndex) {
+        var (entries, index) = try await self.serviceHealth("TRUE", checksOf: [], on: connection)
+        let (checks, checksIndex) = try await self.checks(.state("any"), on: connection)
+        var byNode: [String: [HealthCheck]] = [:]
+        for check in checks { byNode[check.node, default: []].append(check) }
+        for position in entries.indices {
+            let entry = entries[position]
+            entries[position].checks = (byNode[entry.node.name] ?? []).filter {
+                $0.serviceID.isEmpty || $0.serviceID == entry.service.id
+            }
+        }
+        return (entries, max(index, checksIndex))
     }
 
     private func serviceHealth(

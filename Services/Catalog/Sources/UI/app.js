@@ -195,37 +195,23 @@ function loginPage() {
 
 function servicesPage() {
   const body = h("div", {}, h("p", {}, "Loading…"));
-  let services = null;
-  let checks = [];
-  const draw = () => {
-    if (!services) return;
-    const rows = Object.keys(services)
-      .sort()
-      .map((name) => {
-        const own = checks.filter((c) => c.ServiceName === name);
-        const instances = new Set(own.map((c) => `${c.Node}/${c.ServiceID}`)).size;
-        const counts = ["passing", "warning", "critical"].map((s) => own.filter((c) => c.Status === s).length);
-        return [
-          h("a", { href: `#/services/${encodeURIComponent(name)}` }, name),
-          String(instances),
-          own.length ? statusText(statusOf(own)) : "no checks",
-          `${counts[0]} passing, ${counts[1]} warning, ${counts[2]} critical`,
-          tags(services[name]),
-        ];
-      });
-    body.replaceChildren(
-      table("Services in the catalog", ["Service", "Instances", "Health", "Checks", "Tags"], rows, "No services."),
-    );
-  };
-  live("/v1/catalog/services", (data, error) => {
+  live("/v1/internal/ui/services", (data, error) => {
     if (error) return body.replaceChildren(problem(error));
-    services = data || {};
-    draw();
-  });
-  live("/v1/health/state/any", (data, error) => {
-    if (error) return;
-    checks = (data || []).filter((c) => c.ServiceName);
-    draw();
+    const rows = (data || []).map((service) => {
+      const health = service.ChecksCritical > 0 ? "critical" : service.ChecksWarning > 0 ? "warning" : "passing";
+      const checks = service.ChecksPassing + service.ChecksWarning + service.ChecksCritical;
+      return [
+        h("a", { href: `#/services/${encodeURIComponent(service.Name)}` }, service.Name),
+        String(service.InstanceCount),
+        checks ? statusText(health) : "no checks",
+        `${service.ChecksPassing} passing, ${service.ChecksWarning} warning, ${service.ChecksCritical} critical`,
+        service.Kind || "",
+        tags(service.Tags),
+      ];
+    });
+    body.replaceChildren(
+      table("Services in the catalog", ["Service", "Instances", "Health", "Checks", "Kind", "Tags"], rows, "No services."),
+    );
   });
   return [h("h1", {}, "Services"), body];
 }
