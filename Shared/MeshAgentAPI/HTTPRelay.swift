@@ -20,15 +20,22 @@ public struct HTTPRelay: Sendable {
     /// (8 connections per host), it holds as many connections as callers hold blocking queries
     /// (each waits up to 10 minutes on a connection of its own), and it passes redirects on
     /// instead of following them. Lives as long as the process.
-    public static let sharedClient: HTTPClient = {
-        var configuration = HTTPClient.Configuration()
+    public static let sharedClient = HTTPClient(
+        eventLoopGroupProvider: .singleton,
+        configuration: Self.clientConfiguration(HTTPClient.Configuration())
+    )
+
+    /// `configuration` (its TLS settings kept) made fit for a relay's client: as many
+    /// connections per address as callers hold blocking queries, redirects passed on.
+    public static func clientConfiguration(_ configuration: HTTPClient.Configuration) -> HTTPClient.Configuration {
+        var configuration = configuration
         configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = Self.connectionsPerHost
         configuration.redirectConfiguration = .disallow
-        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
-    }()
+        return configuration
+    }
 
     /// Connections a relay's client may hold to one address (blocking queries each hold one).
-    public static let connectionsPerHost = 1024
+    static let connectionsPerHost = 1024
 
     public var client: HTTPClient
     /// Longer than the longest blocking query (Consul's 10 minutes plus its jitter).

@@ -89,23 +89,12 @@ public final class EphemeralPostgres: Sendable {
                 try handle.write(contentsOf: Data(conf.utf8))
                 try handle.close()
                 do {
-                    try Self.run(
-                        bin.appendingPathComponent("pg_ctl"),
-                        [
-                            "-D", data.path, "-l", directory.appendingPathComponent("postgres.log").path, "-w", "-t",
-                            "60",
-                            "start",
-                        ],
-                        asPostgres: runAsPostgres
-                    )
+                    try Self.startPostmaster(bin: bin, directory: directory, runAsPostgres: runAsPostgres)
                 } catch {
                     lastError = error
                     continue
                 }
-                let pidText = try String(contentsOf: data.appendingPathComponent("postmaster.pid"), encoding: .utf8)
-                guard let pid = pidText.split(separator: "\n").first.flatMap({ Int32($0) }) else {
-                    throw EphemeralPostgresError(step: "read postmaster.pid", output: pidText)
-                }
+                let pid = try Self.postmasterPID(directory: directory)
                 let watchdog = try? Self.startWatchdog(
                     ownerPID: getpid(),
                     postmasterPID: pid,
@@ -135,31 +124,36 @@ public final class EphemeralPostgres: Sendable {
 
     /// Whether the postmaster runs (it is not this process's child: whoever reaps it may be
     /// slow to, so a zombie counts as stopped).
-    public var isRunning: Bool {
-        let pid = self.pid
-        guard kill(pid, 0) == 0 else { return false }
-        let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
-        guard let close = stat.lastIndex(of: ")") else { return false }
-        return !stat[close...].dropFirst(2).hasPrefix("Z")
-    }
+    public var isRunning: Bool { Spawned.isAlive(self.pid) }
 
     /// Starts the cluster again on its data directory and port, after its postmaster died (the
     /// data is kept: PostgreSQL recovers from its WAL as after a crash).
     public func restart() throws {
-        let data = self.directory.appendingPathComponent("data")
+        try Self.startPostmaster(bin: self.binDirectory, directory: self.directory, runAsPostgres: self.runAsPostgres)
+        let pid = try Self.postmasterPID(directory: self.directory)
+        self.postmaster.withLock { $0 = pid }
+    }
+
+    /// `pg_ctl start` on the cluster in `directory`, waiting until it accepts connections.
+    private static func startPostmaster(bin: URL, directory: URL, runAsPostgres: Bool) throws {
         try Self.run(
-            self.binDirectory.appendingPathComponent("pg_ctl"),
+            bin.appendingPathComponent("pg_ctl"),
             [
-                "-D", data.path, "-l", self.directory.appendingPathComponent("postgres.log").path, "-w", "-t", "60",
-                "start",
+                "-D", directory.appendingPathComponent("data").path, "-l",
+                directory.appendingPathComponent("postgres.log").path, "-w", "-t", "60", "start",
             ],
-            asPostgres: self.runAsPostgres
+            asPostgres: runAsPostgres
         )
-        let pidText = try String(contentsOf: data.appendingPathComponent("postmaster.pid"), encoding: .utf8)
+    }
+
+    /// The running postmaster's PID, from its `postmaster.pid`.
+    private static func postmasterPID(directory: URL) throws -> Int32 {
+        let file = directory.appendingPathComponent("data").appendingPathComponent("postmaster.pid")
+        let pidText = try String(contentsOf: file, encoding: .utf8)
         guard let pid = pidText.split(separator: "\n").first.flatMap({ Int32($0) }) else {
             throw EphemeralPostgresError(step: "read postmaster.pid", output: pidText)
         }
-        self.postmaster.withLock { $0 = pid }
+        return pid
     }
 
     /// Creates a new, empty database in the cluster and returns settings pointing at it.

@@ -99,6 +99,15 @@ public final class Spawned: Sendable {
         return (status, (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? "")
     }
 
+    /// Whether process `pid` (not necessarily a child of this one) runs: a zombie, which its
+    /// parent has not reaped yet, counts as stopped.
+    public static func isAlive(_ pid: Int32) -> Bool {
+        guard kill(pid, 0) == 0 else { return false }
+        let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
+        guard let close = stat.lastIndex(of: ")") else { return false }
+        return !stat[close...].dropFirst(2).hasPrefix("Z")
+    }
+
     /// The full path of `name` in one of `PATH`'s directories, or nil.
     public static func which(_ name: String) -> String? {
         let path = ProcessInfo.processInfo.environment["PATH"] ?? ""

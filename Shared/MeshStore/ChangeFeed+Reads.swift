@@ -32,7 +32,6 @@ extension ChangeFeed {
             let result = try await read(mark)
             if done(result) || ContinuousClock.now >= deadline || self.isClosed { return result }
             let wakeAt = result.settled ? deadline : min(deadline, .now + unsettledRetry)
-            if Task.isShuttingDownGracefully { return result }
             _ = await cancelWhenGracefulShutdown { await self.wait(beyond: mark, until: wakeAt) }
             try Task.checkCancellation()
             if Task.isShuttingDownGracefully { return result }

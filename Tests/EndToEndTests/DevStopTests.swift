@@ -1,5 +1,4 @@
 import Foundation
-import MeshRPC
 import MeshTesting
 import Testing
 
@@ -38,8 +37,8 @@ extension DevTests {
             try await eventually(within: .seconds(120), "meshctl dev has exited") { !dev.isRunning }
             #expect(try await dev.waitForExit() == 0, "\(output())")
             #expect(output().contains("meshctl dev: stopping"), "\(output())")
-            let postgres = try #require(Self.postgresPID(in: output()))
-            #expect(!Self.isAlive(postgres), "PostgreSQL (pid \(postgres)) still runs")
+            let postgres = try Supervision.pid(of: "PostgreSQL on", in: output())
+            #expect(!Spawned.isAlive(postgres), "PostgreSQL (pid \(postgres)) still runs")
         }
 
         /// Before the fix, Ctrl-C once everything ran logged `Server shutdown error: Already
@@ -52,60 +51,36 @@ extension DevTests {
         /// answering it only stops after the gateway.
         @Test("Ctrl-C once ready: exit status 0, nothing logged at error level", arguments: [[], ["--demo"]])
         func sigintWhenReady(extra: [String]) async throws {
-            let port = try FreePort.pick()
             let token = UUID().uuidString.lowercased()
-            let log = NSTemporaryDirectory() + "meshctl-dev-sigint-\(port).log"
-            defer { unlink(log) }
-            let dev = try Spawned.launch(
-                builtExecutable("meshctl"),
-                ["dev", "--http-addr", "127.0.0.1:\(port)", "--initial-management-token", token] + extra,
-                outputPath: log
-            )
-            defer { dev.stop() }
-            let output = { @Sendable in (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
-            try await eventually(within: .seconds(180), "meshctl dev is ready") {
-                output().contains("ready: Consul-compatible API")
-            }
-            let api = TestAPI(HostPort(host: "127.0.0.1", port: port), token: token)
-            // In flight once catalog-svc holds one more waiter (its change feed's gauge, on
-            // /metrics, which the REST address sends to catalog-svc).
-            let waiters = { @Sendable () async -> Double in
-                let metrics = (try? await api.get("/metrics").text) ?? ""
-                let line = metrics.split(separator: "\n").first {
-                    $0.hasPrefix("mesh_change_feed_waiters{schema=\"catalog\"}")
+            try await RunningDev.with(token: token, arguments: extra) { dev in
+                let api = {
+                    var api = dev.api; api.token = token; return api
+                }()
+                // In flight once catalog-svc holds one more waiter (its change feed's gauge, on
+                // /metrics, which the REST address sends to catalog-svc).
+                let waiters = { @Sendable () async -> Double in
+                    let metrics = (try? await api.get("/metrics").text) ?? ""
+                    let line = metrics.split(separator: "\n").first {
+                        $0.hasPrefix("mesh_change_feed_waiters{schema=\"catalog\"}")
+                    }
+                    return line.flatMap { Double($0.split(separator: " ").last ?? "") } ?? 0
                 }
-                return line.flatMap { Double($0.split(separator: " ").last ?? "") } ?? 0
+                let before = await waiters()
+                let index = try #require(await api.get("/v1/catalog/nodes").index)
+                let blocked = Task { try? await api.get("/v1/catalog/nodes?index=\(index)&wait=5m") }
+                defer { blocked.cancel() }
+                try await eventually(within: .seconds(30), "the blocking query to wait in catalog-svc") {
+                    await waiters() > before
+                }
+                kill(dev.process.pid, SIGINT)
+                try await eventually(within: .seconds(60), "meshctl dev has exited") { !dev.process.isRunning }
+                #expect(try await dev.process.waitForExit() == 0, "\(dev.currentOutput)")
+                let afterReady = dev.currentOutput.components(separatedBy: "ready: Consul-compatible API").last ?? ""
+                let errors = afterReady.split(separator: "\n").filter {
+                    $0.contains(" error ") || $0.contains(" critical ")
+                }
+                #expect(errors.isEmpty, "\(errors.joined(separator: "\n"))")
             }
-            let before = await waiters()
-            let index = try #require(await api.get("/v1/catalog/nodes").index)
-            let blocked = Task { try? await api.get("/v1/catalog/nodes?index=\(index)&wait=5m") }
-            defer { blocked.cancel() }
-            try await eventually(within: .seconds(30), "the blocking query to wait in catalog-svc") {
-                await waiters() > before
-            }
-            kill(dev.pid, SIGINT)
-            try await eventually(within: .seconds(60), "meshctl dev has exited") { !dev.isRunning }
-            #expect(try await dev.waitForExit() == 0, "\(output())")
-            let afterReady = output().components(separatedBy: "ready: Consul-compatible API").last ?? ""
-            let errors = afterReady.split(separator: "\n").filter {
-                $0.contains(" error ") || $0.contains(" critical ")
-            }
-            #expect(errors.isEmpty, "\(errors.joined(separator: "\n"))")
-        }
-
-        /// Running and not a zombie (whoever reaps the daemonized postmaster may be slow to).
-        private static func isAlive(_ pid: Int32) -> Bool {
-            guard kill(pid, 0) == 0 else { return false }
-            let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
-            guard let close = stat.lastIndex(of: ")") else { return false }
-            return !stat[close...].dropFirst(2).hasPrefix("Z")
-        }
-
-        private static func postgresPID(in output: String) -> Int32? {
-            guard let line = output.split(separator: "\n").first(where: { $0.contains("PostgreSQL on") }),
-                let range = line.range(of: "(pid ")
-            else { return nil }
-            return Int32(line[range.upperBound...].prefix(while: \.isNumber))
         }
     }
 }

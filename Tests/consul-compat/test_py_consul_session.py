@@ -30,6 +30,17 @@ def _dev_node() -> str:
     return _client().agent.self()["Config"]["NodeName"]
 
 
+
+def _run_all(threads: list[threading.Thread], errors: list) -> None:
+    """Starts the contenders, waits for every one (generously), and fails on any error they met."""
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not any(thread.is_alive() for thread in threads)
+    assert not errors, errors
+
+
 def test_a_session_binds_to_the_dev_node():
     c = _client()
     sid = c.session.create(name="tour")
@@ -194,13 +205,7 @@ def test_lock_recipe_with_competing_clients():
         except BaseException as error:  # reported by the main thread
             errors.append(error)
 
-    threads = [threading.Thread(target=contender) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not any(thread.is_alive() for thread in threads)
-    assert not errors, errors
+    _run_all([threading.Thread(target=contender) for _ in range(4)], errors)
     assert peak == 1
     # Every acquisition moved LockIndex on: 12 holds, 12 distinct lock indexes.
     assert sorted(taken) == list(range(1, 13))
@@ -274,13 +279,7 @@ def test_semaphore_recipe_admits_at_most_its_limit():
         except BaseException as error:  # reported by the main thread
             errors.append(error)
 
-    threads = [threading.Thread(target=contender, args=(n < 2,)) for n in range(5)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not any(thread.is_alive() for thread in threads)
-    assert not errors, errors
+    _run_all([threading.Thread(target=contender, args=(n < 2,)) for n in range(5)], errors)
     assert done == 3
     assert 1 <= peak <= limit
     _, lock = _client().kv.get(f"{prefix}/.lock")

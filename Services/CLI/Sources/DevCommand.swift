@@ -100,12 +100,12 @@ public struct DevCommand: AsyncParsableCommand {
         // The gateway's client: it relays blocking queries (each holds a connection for up to 10
         // minutes; the web UI keeps a few open per page), so it may hold many per service, and
         // passes redirects on rather than following them.
-        var clientConfiguration = HTTPClient.Configuration(
-            tlsConfiguration: try tls.files(for: .catalog).httpsClientConfiguration()
+        let client = HTTPClient(
+            eventLoopGroupProvider: .singleton,
+            configuration: HTTPRelay.clientConfiguration(
+                .init(tlsConfiguration: try tls.files(for: .catalog).httpsClientConfiguration())
+            )
         )
-        clientConfiguration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = HTTPRelay.connectionsPerHost
-        clientConfiguration.redirectConfiguration = .disallow
-        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfiguration)
         let children = ChildSet(client: client, certificates: tls)
         // The client must be shut down on every path (AsyncHTTPClient traps otherwise), and
         // beginning just before the services' SIGTERM: a TLS connection closes fast only when

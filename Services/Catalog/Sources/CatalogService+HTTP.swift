@@ -216,14 +216,9 @@ extension CatalogHTTP {
     /// per service, its kind, the union of its tags, its nodes, how many instances, and its
     /// instances' checks (their own and their nodes') by status.
     static func servicesSummary(_ entries: [ServiceHealth], datacenter: String) -> JSONValue {
-        var order: [String] = []
-        var grouped: [String: [ServiceHealth]] = [:]
-        for entry in entries {
-            if grouped[entry.service.name] == nil { order.append(entry.service.name) }
-            grouped[entry.service.name, default: []].append(entry)
-        }
+        let grouped = Dictionary(grouping: entries, by: \.service.name)
         return .array(
-            order.sorted().map { name in
+            grouped.keys.sorted().map { name in
                 let instances = grouped[name] ?? []
                 var tags: [String] = []
                 for tag in instances.flatMap(\.service.tags) where !tags.contains(tag) { tags.append(tag) }

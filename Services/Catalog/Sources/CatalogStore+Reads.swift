@@ -196,6 +196,12 @@ extension CatalogStore {
     private func allServiceHealth(on connection: PostgresConnection) async throws -> ([ServiceHealth], ModifyIndex) {
         var (entries, index) = try await self.serviceHealth("TRUE", checksOf: [], on: connection)
         let (checks, checksIndex) = try await self.checks(.state("any"), on: connection)
+        Self.attach(checks, to: &entries)
+        return (entries, max(index, checksIndex))
+    }
+
+    /// Gives each instance its checks among `checks`: its own and its node's.
+    private static func attach(_ checks: [HealthCheck], to entries: inout [ServiceHealth]) {
         var byNode: [String: [HealthCheck]] = [:]
         for check in checks { byNode[check.node, default: []].append(check) }
         for position in entries.indices {
@@ -204,7 +210,6 @@ extension CatalogStore {
                 $0.serviceID.isEmpty || $0.serviceID == entry.service.id
             }
         }
-        return (entries, max(index, checksIndex))
     }
 
     private func serviceHealth(
@@ -249,18 +254,13 @@ extension CatalogStore {
             index = max(index, service.modifyIndex, node.modifyIndex)
             entries.append(ServiceHealth(node: node, service: service, checks: []))
         }
-        var byNode: [String: [HealthCheck]] = [:]
+        var checks: [HealthCheck] = []
         for name in names {
-            let (checks, checksIndex) = try await self.checks(.serviceHealth(name), on: connection)
+            let (found, checksIndex) = try await self.checks(.serviceHealth(name), on: connection)
             index = max(index, checksIndex)
-            for check in checks { byNode[check.node, default: []].append(check) }
+            checks += found
         }
-        for position in entries.indices {
-            let entry = entries[position]
-            entries[position].checks = (byNode[entry.node.name] ?? []).filter {
-                $0.serviceID.isEmpty || $0.serviceID == entry.service.id
-            }
-        }
+        Self.attach(checks, to: &entries)
         return (entries, index)
     }
 

@@ -126,15 +126,14 @@ public final class ProxyRuntime: Sendable {
             self.metrics.clientHandshakeFailures.increment()
         }
         route.balancer.release(endpoint)
-        route.balancer.eject(endpoint)
-        self.logger.warning(
+        return self.eject(
+            endpoint,
+            of: route,
+            upstream: upstream,
+            attempt: attempt,
             "upstream endpoint failed; ejected from rotation",
-            metadata: [
-                LogKey.upstream: "\(upstream)", LogKey.endpoint: "\(endpoint.address):\(endpoint.port)",
-                LogKey.attempt: "\(attempt)", LogKey.error: "\(error)",
-            ]
+            error: error
         )
-        return attempt < OutboundHandler.maxAttempts
     }
 
     /// `endpoint`'s proxy said its app is unavailable (stopped, or not started): out of the local
@@ -148,14 +147,32 @@ public final class ProxyRuntime: Sendable {
         attempt: Int
     ) -> Bool {
         self.metrics.peerAppUnavailable.increment()
-        route.balancer.eject(endpoint)
-        self.logger.warning(
-            "upstream endpoint's app is unavailable; ejected from rotation",
-            metadata: [
-                LogKey.upstream: "\(upstream)", LogKey.endpoint: "\(endpoint.address):\(endpoint.port)",
-                LogKey.attempt: "\(attempt)",
-            ]
+        return self.eject(
+            endpoint,
+            of: route,
+            upstream: upstream,
+            attempt: attempt,
+            "upstream endpoint's app is unavailable; ejected from rotation"
         )
+    }
+
+    /// Takes `endpoint` out of the local rotation for the ejection time and logs why; true when
+    /// the caller may try once more elsewhere.
+    private func eject(
+        _ endpoint: ProxyEndpoint,
+        of route: ProxyConfig.Route,
+        upstream: String,
+        attempt: Int,
+        _ message: Logger.Message,
+        error: (any Error)? = nil
+    ) -> Bool {
+        route.balancer.eject(endpoint)
+        var metadata: Logger.Metadata = [
+            LogKey.upstream: "\(upstream)", LogKey.endpoint: "\(endpoint.address):\(endpoint.port)",
+            LogKey.attempt: "\(attempt)",
+        ]
+        if let error { metadata[LogKey.error] = "\(error)" }
+        self.logger.warning(message, metadata: metadata)
         return attempt < OutboundHandler.maxAttempts
     }
 
