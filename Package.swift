@@ -426,7 +426,7 @@ let package = Package(
             "ConfigDistributorTests",
             dependencies: [
                 "ConfigDistributor", "ControlPlaneHarness", "MeshTesting", "MeshProto", "MeshCore", "MeshRPC",
-                "MeshTLS", "MeshNet",
+                "MeshTLS", "MeshNet", "MeshWorkload",
                 .grpcCore, .grpcTransport, .protobuf, .logging,
             ]
         ),

@@ -230,7 +230,7 @@ try await withGRPCClient(
             _ = try await aclService.resolveToken(.with { $0.secretID = web.secret })
             uncached.append(seconds(ContinuousClock.now - start) * 1e6)
         }
-        let remote = try RemoteACL(authzAddress: authz.grpc, defaultPolicy: .deny, logger: logger)
+        let remote = try RemoteACL(authzAddress: ServiceAddress(authz.grpc), defaultPolicy: .deny, logger: logger)
         let cached: [Double] = try await withThrowingTaskGroup(of: [Double]?.self) { group in
             let lifecycle = ServiceGroup(configuration: .init(services: [remote], logger: logger))
             group.addTask {

@@ -21,7 +21,7 @@ public struct ACLEnforcement: Sendable {
 
     /// - Parameter resolveTimeout: the deadline of one token resolution at authz-svc.
     public init(
-        authzAddress: HostPort?,
+        authzAddress: ServiceAddress?,
         tls: TLSFiles?,
         resolveTimeout: Duration = .seconds(5),
         logger: Logger

@@ -56,7 +56,7 @@ public final class RemoteACL: Service, Sendable {
 
     /// - Parameter resolveTimeout: the deadline of one token resolution (tests on a loaded machine give more).
     public init(
-        authzAddress: HostPort,
+        authzAddress: ServiceAddress,
         defaultPolicy: ACLDefault,
         tls: TLSFiles? = nil,
         resolveTimeout: Duration = .seconds(5),

@@ -100,10 +100,15 @@ extension HostSettings {
 }
 
 extension HostSettings {
-    /// authz-svc's gRPC address from `--authz-addr` / `MESH_AUTHZ_ADDR`; nil when neither is set.
-    public static func authzAddress(flag: String?, environment: [String: String]) throws -> HostPort? {
+    /// authz-svc's gRPC address (or its replicas') from `--authz-addr` / `MESH_AUTHZ_ADDR`; nil when neither is set.
+    public static func authzAddress(flag: String?, environment: [String: String]) throws -> ServiceAddress? {
         let settings = SettingResolver(environment: environment)
         guard let text = settings.string(flag: flag, variable: "MESH_AUTHZ_ADDR"), !text.isEmpty else { return nil }
-        return try settings.address(flag: text, flagName: "--authz-addr", variable: "MESH_AUTHZ_ADDR", default: text)
+        return try settings.serviceAddress(
+            flag: text,
+            flagName: "--authz-addr",
+            variable: "MESH_AUTHZ_ADDR",
+            default: text
+        )
     }
 }

@@ -224,7 +224,7 @@ func withRemoteGate<T: Sendable>(
 ) async throws -> T {
     // A generous deadline: the whole test suite shares two cores, and a timeout here is not what is tested.
     let remote = try RemoteACL(
-        authzAddress: authz.grpc,
+        authzAddress: ServiceAddress(authz.grpc),
         defaultPolicy: .deny,
         resolveTimeout: .seconds(30),
         logger: testLogger

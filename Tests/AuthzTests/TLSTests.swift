@@ -186,7 +186,7 @@ struct TLSTests {
         }
         #expect(throws: PlaintextDialRefused.self) {
             _ = try HTTP2ClientTransport.Posix.to(
-                HostPort(host: "authz.internal", port: 8502),
+                ServiceAddress(HostPort(host: "authz.internal", port: 8502)),
                 service: .authz,
                 tls: nil
             )

@@ -47,7 +47,7 @@ func withCluster<T: Sendable>(
     return try await withRunning([authz.postgres, authz], logger: testLogger, ready: { await authz.ready.value }) {
         var host = HostSettings.loopback(name: "ca-svc", database: database)
         host.drainTimeout = .seconds(1)
-        let config = CAConfig(host: host, kek: kek, authzAddress: await authz.grpcAddress.value)
+        let config = CAConfig(host: host, kek: kek, authzAddress: ServiceAddress(await authz.grpcAddress.value))
         let ca = try CAServer(config: config, logger: testLogger)
         return try await withRunning([ca.postgres, ca], logger: testLogger, ready: { await ca.ready.value }) {
             let caAPI = TestAPI(await ca.httpAddress.value)

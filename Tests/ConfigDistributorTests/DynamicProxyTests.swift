@@ -1,10 +1,14 @@
 import ConfigDistributor
 import ControlPlaneHarness
 import Foundation
+import GRPCCore
+import GRPCNIOTransportHTTP2Posix
 import MeshCore
 import MeshNet
+import MeshProto
 import MeshRPC
 import MeshTesting
+import MeshWorkload
 import NIOCore
 import NIOPosix
 import Proxy
@@ -182,5 +186,80 @@ import Testing
             }
         }
         await web.stop()
+    }
+
+    @Test("a config pushed while ca-svc refuses the leaf (its rate limit) is applied once a retry gets one")
+    func aRefusedLeafIsRetried() async throws {
+        let options = ProxyOptions(publicBindHost: "127.0.0.1", connectTimeout: .seconds(2))
+        let first = ProxyRuntime(options: options, group: self.group, metrics: ProxyMetrics(), logger: testLogger)
+        let second = ProxyRuntime(options: options, group: self.group, metrics: ProxyMetrics(), logger: testLogger)
+        try await withAuthz { authz in
+            try await withCatalogAndGRPC(enforcedBy: authz) { catalogAPI, catalogGRPC in
+                // Ten leaves at once per token, then one every 5 s.
+                try await withCA(authz: authz, csrRatePerToken: 0.2) { caGRPC in
+                    let catalog = catalogAPI.with(token: managementSecret)
+                    for id in ["web-1", "web-2"] {
+                        try await ConfigDistributorTests.register(
+                            catalog,
+                            service: "web",
+                            id: id,
+                            appPort: 8080,
+                            proxyPort: try FreePort.pick()
+                        )
+                    }
+                    try await withDistributor(catalog: catalogGRPC, authz: authz, ca: caGRPC) { _, distributorGRPC in
+                        func client(_ id: String) throws -> DistributorClient {
+                            try DistributorClient(
+                                settings: DynamicSettings(
+                                    distributorHost: distributorGRPC.host,
+                                    distributorPort: distributorGRPC.port,
+                                    proxyID: "\(id)-sidecar-proxy",
+                                    service: "web",
+                                    token: managementSecret
+                                ),
+                                logger: testLogger
+                            )
+                        }
+                        let firstClient = try client("web-1")
+                        let firstTask = Task { await firstClient.run(runtime: first) }
+                        defer { firstTask.cancel() }
+                        try await eventually(within: .seconds(30), "the first proxy's config") { first.isReady }
+                        let trustDomain = try #require(first.snapshot?.trustDomain)
+                        // The token's bucket emptied, as a root rotation does when every proxy re-signs.
+                        let transport = try HTTP2ClientTransport.Posix.distributor(
+                            at: [(host: distributorGRPC.host, port: distributorGRPC.port)],
+                            caPEM: nil
+                        )
+                        try await withGRPCClient(transport: transport) { grpc in
+                            let distributor = Mesh_V1_ConfigDistributor.Client(wrapping: grpc)
+                            var refused = false
+                            for _ in 0..<12 where !refused {
+                                do {
+                                    _ = try await SignedLeaf.sign(
+                                        service: "web",
+                                        trustDomain: trustDomain,
+                                        datacenter: "dc1",
+                                        token: managementSecret,
+                                        through: distributor
+                                    )
+                                } catch let error as RPCError where error.code == .resourceExhausted {
+                                    refused = true
+                                }
+                            }
+                            #expect(refused, "the token's signing bucket ran out")
+                        }
+                        let secondClient = try client("web-2")
+                        let secondTask = Task { await secondClient.run(runtime: second) }
+                        defer { secondTask.cancel() }
+                        // Its first leaf is refused; it must not wait for a push that never comes.
+                        try await eventually(within: .seconds(60), "the second proxy's config, once a leaf is signed") {
+                            second.isReady
+                        }
+                    }
+                }
+            }
+        }
+        await first.stop()
+        await second.stop()
     }
 }

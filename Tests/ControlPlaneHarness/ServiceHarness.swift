@@ -80,7 +80,7 @@ public func withCatalogAndGRPC<T: Sendable>(
     database.maximumConnections = 4
     var host = HostSettings.loopback(name: "catalog-svc", database: database)
     host.drainTimeout = .seconds(1)
-    let config = CatalogConfig(host: host, authzAddress: authz.grpc)
+    let config = CatalogConfig(host: host, authzAddress: ServiceAddress(authz.grpc))
     let server = try CatalogServer(config: config, logger: testLogger)
     return try await withRunning([server.postgres, server], logger: testLogger, ready: { await server.ready.value }) {
         let api = TestAPI(await server.httpAddress.value)
@@ -105,10 +105,10 @@ public func withIAMAuth<T: Sendable>(
     var host = HostSettings.loopback(name: "iam-auth-svc", database: database)
     host.drainTimeout = .seconds(1)
     host.leaderRetryInterval = .milliseconds(100)
-    var config = IAMAuthConfig(host: host, authzAddress: authz.grpc, serviceToken: managementSecret)
+    var config = IAMAuthConfig(host: host, authzAddress: ServiceAddress(authz.grpc), serviceToken: managementSecret)
     config.controller = controller
     config.ecsEndpoint = ecsEndpoint
-    config.catalogAddress = catalogAddress
+    config.catalogAddress = catalogAddress.map(ServiceAddress.init)
     config.awsEnvironment = awsEnvironment
     config.loginRate = loginRate
     config.resolveTimeout = .seconds(30)
@@ -123,13 +123,15 @@ public func withIAMAuth<T: Sendable>(
 /// Runs ca-svc with ACLs enforced through the authz-svc under test; the body gets its gRPC address.
 public func withCA<T: Sendable>(
     authz: AuthzUnderTest,
+    csrRatePerToken: Double? = nil,
     _ body: @Sendable (HostPort) async throws -> T
 ) async throws -> T {
     var database = try await TestDatabase.fresh()
     database.maximumConnections = 4
     var host = HostSettings.loopback(name: "ca-svc", database: database)
     host.drainTimeout = .seconds(1)
-    let config = CAConfig(host: host, kek: .generate(), authzAddress: authz.grpc)
+    var config = CAConfig(host: host, kek: .generate(), authzAddress: ServiceAddress(authz.grpc))
+    if let csrRatePerToken { config.csrRatePerToken = csrRatePerToken }
     let server = try CAServer(config: config, logger: testLogger)
     return try await withRunning([server.postgres, server], logger: testLogger, ready: { await server.ready.value }) {
         let api = TestAPI(await server.httpAddress.value)
@@ -146,9 +148,9 @@ public func withDistributor<T: Sendable>(
     _ body: @Sendable (DistributorServer, HostPort) async throws -> T
 ) async throws -> T {
     var config = DistributorConfig(
-        catalogAddress: catalog,
-        authzAddress: authz.grpc,
-        caAddress: ca,
+        catalogAddress: ServiceAddress(catalog),
+        authzAddress: ServiceAddress(authz.grpc),
+        caAddress: ServiceAddress(ca),
         serviceToken: managementSecret
     )
     config.server.grpcAddress = HostPort(host: "127.0.0.1", port: 0)

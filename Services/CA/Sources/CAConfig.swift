@@ -22,7 +22,7 @@ public import MeshTLS
 public struct CAConfig: Sendable {
     public var host: HostSettings
     public var kek: KeyEncryptionKey
-    public var authzAddress: HostPort?
+    public var authzAddress: ServiceAddress?
     public var datacenter: String
     public var maximumLeafTTL: Duration
     public var csrRate: Int
@@ -33,7 +33,7 @@ public struct CAConfig: Sendable {
     public init(
         host: HostSettings,
         kek: KeyEncryptionKey,
-        authzAddress: HostPort? = nil,
+        authzAddress: ServiceAddress? = nil,
         datacenter: String = "dc1",
         maximumLeafTTL: Duration = .seconds(168 * 3600),
         csrRate: Int = 10_000

@@ -51,6 +51,13 @@ final class ChildSet: Sendable {
         self.certificates = certificates
     }
 
+    /// Launches each replica in turn (``start(_:arguments:environment:)-(DevService,_,_)``).
+    func start(_ replicas: DevReplicas, arguments: [String], environment: [String: String]) async throws {
+        for service in replicas.members {
+            try await self.start(service, arguments: arguments, environment: environment)
+        }
+    }
+
     /// Launches a service with its own certificate and waits until its `/ready` answers 200.
     func start(_ service: DevService, arguments: [String], environment: [String: String]) async throws {
         let files = self.certificates.files(for: service.identity)
@@ -58,7 +65,7 @@ final class ChildSet: Sendable {
         environment["MESH_TLS_CERT_FILE"] = files.certificatePath
         environment["MESH_TLS_KEY_FILE"] = files.keyPath
         environment["MESH_TLS_CA_FILE"] = files.caPath
-        let executable = try Executables.sibling(service.name)
+        let executable = try Executables.sibling(service.identity.rawValue)
         let arguments = ["--http-addr", service.http.description, "--grpc-addr", service.grpc.description] + arguments
         let process = try Spawned.launch(
             executable,

@@ -52,6 +52,12 @@ public struct DevCommand: AsyncParsableCommand {
     )
     var demo = false
 
+    @Option(
+        name: .customLong("replicas"),
+        help: "Replicas of each control-plane service (1-5), as an ECS service's desired count."
+    )
+    var replicas: Int = 1
+
     public init() {}
 
     public func run() async throws {
@@ -63,6 +69,9 @@ public struct DevCommand: AsyncParsableCommand {
         }
         guard http.isLoopback else {
             throw CLIError("--http-addr: meshctl dev serves plain HTTP on loopback only (127.0.0.1, ::1)")
+        }
+        guard (1...5).contains(self.replicas) else {
+            throw CLIError("--replicas: 1 to 5, not \(self.replicas)")
         }
         guard self.defaultPolicy == "allow" || self.defaultPolicy == "deny" else {
             throw CLIError("--default-policy: use allow or deny, not \"\(self.defaultPolicy)\"")
@@ -99,11 +108,13 @@ public struct DevCommand: AsyncParsableCommand {
         childEnvironment["MESH_DATABASE_URL"] = database.url
         // The gateway's client: it relays blocking queries (each holds a connection for up to 10
         // minutes; the web UI keeps a few open per page), so it may hold many per service, and
-        // passes redirects on rather than following them.
+        // passes redirects on rather than following them. With replicas, a refused connection fails
+        // at once, and the gateway tries the next replica.
         let client = HTTPClient(
             eventLoopGroupProvider: .singleton,
             configuration: HTTPRelay.clientConfiguration(
-                .init(tlsConfiguration: try tls.files(for: .catalog).httpsClientConfiguration())
+                .init(tlsConfiguration: try tls.files(for: .catalog).httpsClientConfiguration()),
+                retryConnecting: self.replicas == 1
             )
         )
         let children = ChildSet(client: client, certificates: tls)
@@ -122,47 +133,37 @@ public struct DevCommand: AsyncParsableCommand {
         do {
             Console.line("meshctl dev: TLS on every service (dev CA \(tls.caPath))")
 
-            let authz = try DevService(.authz)
+            let count = self.replicas
+            let authz = try DevService.replicas(.authz, count: count)
             var authzEnvironment = childEnvironment
             authzEnvironment["MESH_ACL_INITIAL_MANAGEMENT_TOKEN"] = token
             authzEnvironment["MESH_ACL_DEFAULT_POLICY"] = self.defaultPolicy
             try await children.start(authz, arguments: [], environment: authzEnvironment)
+            let authzGRPC = authz.grpc.description
 
-            let catalog = try DevService(.catalog)
-            try await children.start(
-                catalog,
-                arguments: ["--authz-addr", authz.grpc.description],
-                environment: childEnvironment
-            )
+            let catalog = try DevService.replicas(.catalog, count: count)
+            try await children.start(catalog, arguments: ["--authz-addr", authzGRPC], environment: childEnvironment)
 
-            // The CA's key-encryption key lives only in this process and the child's environment.
-            let ca = try DevService(.ca)
+            // The CA's key-encryption key lives only in this process and the children's environment.
+            let ca = try DevService.replicas(.ca, count: count)
             var caEnvironment = childEnvironment
             caEnvironment["MESH_CA_KEK"] = Self.newKEK()
-            try await children.start(
-                ca,
-                arguments: ["--authz-addr", authz.grpc.description],
-                environment: caEnvironment
-            )
+            try await children.start(ca, arguments: ["--authz-addr", authzGRPC], environment: caEnvironment)
 
             // iam-auth-svc mints login tokens with a token of its own; in dev, the management token.
-            let iamAuth = try DevService(.iamAuth)
+            let iamAuth = try DevService.replicas(.iamAuth, count: count)
             var iamEnvironment = childEnvironment
             iamEnvironment["MESH_ACL_TOKEN"] = token
-            try await children.start(
-                iamAuth,
-                arguments: ["--authz-addr", authz.grpc.description],
-                environment: iamEnvironment
-            )
+            try await children.start(iamAuth, arguments: ["--authz-addr", authzGRPC], environment: iamEnvironment)
 
             // Proxies' config streams; it follows the others with the management token in dev.
-            let distributor = try DevService(.distributor)
+            let distributor = try DevService.replicas(.distributor, count: count)
             var distributorEnvironment = childEnvironment
             distributorEnvironment["MESH_ACL_TOKEN"] = token
             try await children.start(
                 distributor,
                 arguments: [
-                    "--catalog-addr", catalog.grpc.description, "--authz-addr", authz.grpc.description,
+                    "--catalog-addr", catalog.grpc.description, "--authz-addr", authzGRPC,
                     "--ca-addr", ca.grpc.description,
                 ],
                 environment: distributorEnvironment
@@ -177,11 +178,11 @@ public struct DevCommand: AsyncParsableCommand {
                 node: LocalAgentNode(name: ProcessInfo.processInfo.hostName, address: "127.0.0.1"),
                 datacenter: "dc1",
                 leafIssuer: try LeafIssuer(
-                    distributors: [(distributor.grpc.host, distributor.grpc.port)],
+                    distributors: distributor.grpc.pairs,
                     distributorCAPEM: try String(contentsOfFile: tls.caPath, encoding: .utf8),
                     datacenter: "dc1"
                 ),
-                sessionAPI: ConsulAPI(address: "https://\(catalog.http)", httpClient: client),
+                sessionAPI: ConsulAPI(address: "https://\(catalog.http.first)", httpClient: client),
                 logger: logger
             )
             let gateway = DevGateway(
@@ -350,14 +351,35 @@ struct DevService: Sendable {
     let identity: ControlPlaneName
     let http: HostPort
     let grpc: HostPort
+    /// Which replica (1 when there is one): `catalog-svc#2` in the output.
+    let replica: Int
+    let replicaCount: Int
 
-    var name: String { self.identity.rawValue }
+    /// The service's name, with the replica's number when it has several.
+    var name: String { self.replicaCount > 1 ? "\(self.identity.rawValue)#\(self.replica)" : self.identity.rawValue }
 
-    init(_ identity: ControlPlaneName) throws {
+    init(_ identity: ControlPlaneName, replica: Int = 1, of count: Int = 1) throws {
         self.identity = identity
+        self.replica = replica
+        self.replicaCount = count
         self.http = HostPort(host: "127.0.0.1", port: try FreePort.pick())
         self.grpc = HostPort(host: "127.0.0.1", port: try FreePort.pick())
     }
+
+    /// `count` replicas of `identity`, each on its own ports.
+    static func replicas(_ identity: ControlPlaneName, count: Int) throws -> DevReplicas {
+        DevReplicas(members: try (1...count).map { try DevService(identity, replica: $0, of: count) })
+    }
+}
+
+/// The replicas of one service, as its peers and the gateway address them.
+struct DevReplicas: Sendable {
+    let members: [DevService]
+
+    /// Every replica's gRPC address (`--authz-addr a,b`: clients balance over them).
+    var grpc: ServiceAddress { ServiceAddress(self.members.map(\.grpc)) }
+    /// Every replica's REST address (the gateway's targets for the service's paths).
+    var http: ServiceAddress { ServiceAddress(self.members.map(\.http)) }
 }
 
 /// A one-line error for the terminal.

@@ -18,7 +18,8 @@ import NIOHTTP1
 struct DevDemo: Sendable {
     let children: ChildSet
     let gateway: HostPort
-    let distributor: HostPort
+    /// The distributor's replicas.
+    let distributor: ServiceAddress
     let caPath: String
     let token: String
     let directory: String
@@ -109,7 +110,7 @@ struct DevDemo: Sendable {
         namespace.delete()  // a leftover of a killed run with the same PID
         try namespace.create()
         self.children.onDemoStop { namespace.delete() }
-        for target in [self.gateway, self.distributor] {
+        for target in [self.gateway] + self.distributor.replicas {
             let forwarder = try await LoopbackForwarder.start(
                 listen: HostPort(host: namespace.hostAddress, port: target.port),
                 target: target
@@ -140,7 +141,8 @@ struct DevDemo: Sendable {
                 "--service-id", instance.id, "--port", "\(instance.appPort)", "--address", address,
                 "--node", "meshctl-dev", "--token-file", "\(self.directory)/\(instance.id).token",
                 "--proxy-port", "\(instance.proxyPort)", "--proxy-bootstrap-file", bootstrap,
-                "--distributor-addr", "\(controlHost):\(self.distributor.port)", "--distributor-ca-file", self.caPath,
+                "--distributor-addr", self.distributor.replicas.map { "\(controlHost):\($0.port)" }.joined(separator: ","),
+                "--distributor-ca-file", self.caPath,
                 "--proxy-admin-addr", "\(address):\(instance.adminPort)",
             ] + instance.upstreams.flatMap { ["--upstream", "\($0.0):\($0.1)"] }
         let (initExecutable, initArguments) = inside(agent, ["init"] + common + ["--token", self.token])

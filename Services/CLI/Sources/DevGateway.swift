@@ -4,6 +4,7 @@ import Hummingbird
 import Logging
 import MeshAgentAPI
 import MeshRPC
+import Synchronization
 
 /// The one REST address of `meshctl dev`: forwards each request to the service that owns its
 /// path, as a load balancer's path rules do in front of the ECS services.
@@ -14,12 +15,17 @@ import MeshRPC
 /// `/v1/connect/ca/...` to ca-svc, `/v1/agent/...` and `/v1/session/create` to the dev node's
 /// local agent API (but the TTL updates, which catalog-svc serves), everything else to catalog-svc.
 /// Bodies and answers pass through unchanged (blocking queries included).
+///
+/// With several replicas of a service (`--replicas`), requests take turns among them, and one
+/// that cannot be connected to (a replica that died and is not replaced yet) is passed over for
+/// the next, as a load balancer routes around a target that fails its health check; nothing is
+/// sent twice, since nothing reached the first.
 struct DevGateway: Sendable {
     let address: HostPort
-    let catalog: HostPort
-    let authz: HostPort
-    let ca: HostPort
-    let iamAuth: HostPort
+    let catalog: ServiceAddress
+    let authz: ServiceAddress
+    let ca: ServiceAddress
+    let iamAuth: ServiceAddress
     /// The dev node's local agent API (plain HTTP on loopback).
     let localAgent: HostPort
     /// The same agent, whose `default` token stands in for a caller's missing one on every
@@ -29,8 +35,18 @@ struct DevGateway: Sendable {
     let client: HTTPClient
     let logger: Logger
 
+    /// Takes turns among replicas.
+    let turns = Turns()
+
+    final class Turns: Sendable {
+        private let count = Atomic<Int>(0)
+
+        /// 0, 1, 2, ...
+        func next() -> Int { self.count.wrappingAdd(1, ordering: .relaxed).oldValue }
+    }
+
     /// Where a path is served.
-    func upstream(for path: String) -> HostPort {
+    func upstream(for path: String) -> ServiceAddress {
         if Self.iamAuthPrefixes.contains(where: path.hasPrefix) { return self.iamAuth }
         if Self.authzPrefixes.contains(where: path.hasPrefix) { return self.authz }
         if path.hasPrefix("/v1/connect/ca/") { return self.ca }
@@ -79,8 +95,13 @@ struct DevGateway: Sendable {
 
     func forward(_ request: Request) async throws -> Response {
         let request = self.agentAPI.withDefaultToken(request)
-        let local = self.servedByLocalAgent(request.uri.path)
-        let target = local ? self.localAgent : self.upstream(for: request.uri.path)
-        return try await HTTPRelay(client: self.client).forward(request, to: "\(local ? "http" : "https")://\(target)")
+        let relay = HTTPRelay(client: self.client)
+        if self.servedByLocalAgent(request.uri.path) {
+            return try await relay.forward(request, to: "http://\(self.localAgent)")
+        }
+        let replicas = self.upstream(for: request.uri.path).replicas
+        let start = self.turns.next()
+        let order = replicas.indices.map { replicas[(start + $0) % replicas.count] }
+        return try await relay.forward(request, toFirstReachable: order.map { "https://\($0)" })
     }
 }

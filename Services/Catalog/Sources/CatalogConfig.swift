@@ -12,7 +12,7 @@ public struct CatalogConfig: Sendable {
     public var host: HostSettings
     public var datacenter: String
     /// authz-svc's gRPC address; ACLs are enforced when set.
-    public var authzAddress: HostPort?
+    public var authzAddress: ServiceAddress?
     /// The longest the leader sleeps between TTL sweeps.
     public var reapInterval: Duration
     /// How long tombstones of deletes are kept for blocking queries before GC.
@@ -21,7 +21,7 @@ public struct CatalogConfig: Sendable {
     public init(
         host: HostSettings,
         datacenter: String = "dc1",
-        authzAddress: HostPort? = nil,
+        authzAddress: ServiceAddress? = nil,
         reapInterval: Duration = .milliseconds(500),
         tombstoneTTL: Duration = .seconds(900)
     ) {

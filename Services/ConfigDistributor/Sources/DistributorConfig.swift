@@ -13,9 +13,9 @@ public import MeshServer
 /// - `--http-addr` / `MESH_HTTP_ADDR` (default 127.0.0.1:8504): `/metrics`, `/ready`, `/healthz`
 /// - `--datacenter` / `MESH_DATACENTER` (default dc1): the datacenter in upstreams' SPIFFE IDs
 public struct DistributorConfig: Sendable {
-    public var catalogAddress: HostPort
-    public var authzAddress: HostPort
-    public var caAddress: HostPort
+    public var catalogAddress: ServiceAddress
+    public var authzAddress: ServiceAddress
+    public var caAddress: ServiceAddress
     public var serviceToken: String
     /// Its listeners (gRPC for proxies, REST for `/metrics` and `/ready`), TLS, limits, drain.
     public var server = ServerSettings(
@@ -30,7 +30,12 @@ public struct DistributorConfig: Sendable {
     /// The deadline of a token resolution at authz-svc (tests on a loaded machine give more).
     public var resolveTimeout: Duration = .seconds(5)
 
-    public init(catalogAddress: HostPort, authzAddress: HostPort, caAddress: HostPort, serviceToken: String) {
+    public init(
+        catalogAddress: ServiceAddress,
+        authzAddress: ServiceAddress,
+        caAddress: ServiceAddress,
+        serviceToken: String
+    ) {
         self.catalogAddress = catalogAddress
         self.authzAddress = authzAddress
         self.caAddress = caAddress
@@ -54,11 +59,11 @@ public struct DistributorConfig: Sendable {
     /// Builds the config from flags and the environment; a bad or missing setting names itself.
     public static func resolve(_ flags: Flags, environment: [String: String]) throws -> DistributorConfig {
         let settings = SettingResolver(environment: environment)
-        func required(_ flag: String?, _ name: String, _ variable: String, _ what: String) throws -> HostPort {
+        func required(_ flag: String?, _ name: String, _ variable: String, _ what: String) throws -> ServiceAddress {
             guard let text = settings.string(flag: flag, variable: variable), !text.isEmpty else {
                 throw SettingError(setting: "\(name) / \(variable)", reason: "required: \(what)")
             }
-            return try settings.address(flag: text, flagName: name, variable: variable, default: text)
+            return try settings.serviceAddress(flag: text, flagName: name, variable: variable, default: text)
         }
         var config = DistributorConfig(
             catalogAddress: try required(

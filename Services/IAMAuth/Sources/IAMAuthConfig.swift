@@ -29,21 +29,21 @@ public import MeshStoreHost
 ///   AWS call (each login makes one or two)
 public struct IAMAuthConfig: Sendable {
     public var host: HostSettings
-    public var authzAddress: HostPort
+    public var authzAddress: ServiceAddress
     public var serviceToken: String
     public var datacenter: String = "dc1"
     public var controller: ACLControllerSettings?
     public var awsRegion: String = "us-east-1"
     public var ecsEndpoint: URL?
     /// catalog-svc's gRPC address: with the controller, the cluster's node is registered there.
-    public var catalogAddress: HostPort?
+    public var catalogAddress: ServiceAddress?
     public var loginRate: Double = 50
     /// The environment AWS credentials are read from (passed in, so tests give their own).
     public var awsEnvironment: [String: String] = [:]
     /// The deadline of a token resolution at authz-svc (tests on a loaded machine give more).
     public var resolveTimeout: Duration = .seconds(5)
 
-    public init(host: HostSettings, authzAddress: HostPort, serviceToken: String) {
+    public init(host: HostSettings, authzAddress: ServiceAddress, serviceToken: String) {
         self.host = host
         self.host.name = "iam-auth-svc"
         self.authzAddress = authzAddress
@@ -95,7 +95,7 @@ public struct IAMAuthConfig: Sendable {
                 httpDefault: "127.0.0.1:8509",
                 environment: environment
             ),
-            authzAddress: try settings.address(
+            authzAddress: try settings.serviceAddress(
                 flag: authz,
                 flagName: "--authz-addr",
                 variable: "MESH_AUTHZ_ADDR",
@@ -121,7 +121,7 @@ public struct IAMAuthConfig: Sendable {
             config.loginRate = value
         }
         if let catalog = settings.string(flag: flags.catalogAddr, variable: "MESH_CATALOG_ADDR"), !catalog.isEmpty {
-            config.catalogAddress = try settings.address(
+            config.catalogAddress = try settings.serviceAddress(
                 flag: catalog,
                 flagName: "--catalog-addr",
                 variable: "MESH_CATALOG_ADDR",

@@ -85,8 +85,7 @@ struct InstanceOptions: ParsableArguments {
     func leafIssuer() throws -> LeafIssuer? {
         guard let text = self.distributorAddr else { return nil }
         // One address (a balancer's), or the replicas' addresses separated by commas.
-        let replicas = text.split(separator: ",").map { HostPort(parsing: String($0)) }
-        guard !replicas.isEmpty, !replicas.contains(where: { $0 == nil }) else {
+        guard let replicas = ServiceAddress(parsing: text) else {
             throw ValidationError("--distributor-addr: expected host:port[,host:port...], got \"\(text)\"")
         }
         var caPEM: String?
@@ -97,7 +96,7 @@ struct InstanceOptions: ParsableArguments {
             caPEM = pem
         }
         return try LeafIssuer(
-            distributors: replicas.compactMap { $0.map { (host: $0.host, port: $0.port) } },
+            distributors: replicas.pairs,
             distributorCAPEM: caPEM,
             datacenter: self.datacenter
         )

@@ -62,10 +62,10 @@ struct RunCommand: AsyncParsableCommand {
             "--distributor-addr"
         )
         // One address (a balancer's), or the replicas' addresses separated by commas.
-        let replicas = address.split(separator: ",").map { HostPort(parsing: String($0)) }
-        guard let distributor = replicas.first ?? nil, !replicas.contains(where: { $0 == nil }) else {
+        guard let replicas = ServiceAddress(parsing: address) else {
             throw ValidationError("--distributor-addr: expected host:port[,host:port...], got \"\(address)\"")
         }
+        let distributor = replicas.first
         let token: String
         if let path = settings.string(flag: self.tokenFile, variable: "MESH_TOKEN_FILE") ?? file.tokenFile {
             token = try String(contentsOfFile: path, encoding: .utf8).filter { !$0.isWhitespace }
@@ -84,7 +84,7 @@ struct RunCommand: AsyncParsableCommand {
             datacenter: settings.string(flag: self.datacenter, variable: "MESH_DATACENTER") ?? file.datacenter ?? "dc1",
             distributorCAPEM: try caFile.map { try String(contentsOfFile: $0, encoding: .utf8) }
                 ?? environment["MESH_DISTRIBUTOR_CA_PEM"].flatMap { $0.isEmpty ? nil : $0 },
-            otherDistributors: replicas.dropFirst().compactMap { $0.map { (host: $0.host, port: $0.port) } }
+            otherDistributors: Array(replicas.pairs.dropFirst())
         )
         var common = self.common
         if common.adminAddr == nil { common.adminAddr = file.adminAddr }

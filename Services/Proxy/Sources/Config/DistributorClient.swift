@@ -139,6 +139,12 @@ public struct DistributorClient: Sendable {
     ) async {
         var leaf: SignedLeaf?
         var snapshot: ProxySnapshot?
+        // A pushed config that could not be applied for want of a leaf (ca-svc refused or did
+        // not answer: its rate limit after a root rotation, a replica dying): the renewal timer
+        // tries it again, 1 s later and backing off to 10 s, rather than wait for the next push,
+        // which may never come (the proxy stayed without a config, not ready, for minutes).
+        var unapplied: ProxySnapshot?
+        var retryDelay: TimeInterval = 1
         let decoder = JSONDecoder()
         for await event in events {
             switch event {
@@ -146,18 +152,9 @@ public struct DistributorClient: Sendable {
                 var answer = Mesh_V1_ProxyAck()
                 answer.version = push.version
                 answer.nonce = push.nonce
+                var next: ProxySnapshot?
                 do {
-                    let next = try decoder.decode(ProxySnapshot.self, from: push.snapshotJson)
-                    let current: SignedLeaf
-                    if let leaf, leaf.trustDomain == next.trustDomain {
-                        current = leaf
-                    } else {
-                        current = try await self.signLeaf(distributor: distributor, trustDomain: next.trustDomain)
-                        renewal.schedule(at: current.renewAt)
-                    }
-                    try await runtime.apply(next, tls: try Self.tls(leaf: current, roots: next.rootsPEM))
-                    leaf = current
-                    snapshot = next
+                    next = try decoder.decode(ProxySnapshot.self, from: push.snapshotJson)
                 } catch {
                     answer.error = "\(error)"
                     self.logger.warning(
@@ -165,18 +162,64 @@ public struct DistributorClient: Sendable {
                         metadata: [LogKey.version: "\(push.version)", LogKey.error: "\(error)"]
                     )
                 }
+                if let next {
+                    let current: SignedLeaf
+                    do {
+                        if let leaf, leaf.trustDomain == next.trustDomain {
+                            current = leaf
+                        } else {
+                            current = try await self.signLeaf(distributor: distributor, trustDomain: next.trustDomain)
+                        }
+                    } catch {
+                        answer.error = "no leaf certificate yet: \(error)"
+                        unapplied = next
+                        renewal.schedule(at: Date().addingTimeInterval(retryDelay))
+                        self.logger.warning(
+                            "config version waits for a leaf certificate; retrying",
+                            metadata: [
+                                LogKey.version: "\(push.version)", LogKey.error: "\(error)",
+                                LogKey.backoff: "\(retryDelay)s",
+                            ]
+                        )
+                        retryDelay = min(retryDelay * 2, 10)
+                        reply(answer)
+                        continue
+                    }
+                    do {
+                        try await runtime.apply(next, tls: try Self.tls(leaf: current, roots: next.rootsPEM))
+                        if leaf?.serialNumber != current.serialNumber { renewal.schedule(at: current.renewAt) }
+                        leaf = current
+                        snapshot = next
+                        unapplied = nil
+                        retryDelay = 1
+                    } catch {
+                        answer.error = "\(error)"
+                        self.logger.warning(
+                            "config version refused",
+                            metadata: [LogKey.version: "\(push.version)", LogKey.error: "\(error)"]
+                        )
+                    }
+                }
                 reply(answer)
             case .renew:
-                guard let current = snapshot else { continue }
+                guard let current = unapplied ?? snapshot else { continue }
                 do {
                     let fresh = try await self.signLeaf(distributor: distributor, trustDomain: current.trustDomain)
                     try await runtime.apply(current, tls: try Self.tls(leaf: fresh, roots: current.rootsPEM))
                     leaf = fresh
+                    snapshot = current
+                    unapplied = nil
+                    retryDelay = 1
                     renewal.schedule(at: fresh.renewAt)
                     self.logger.info("leaf renewed", metadata: [LogKey.validBefore: "\(fresh.validBefore)"])
                 } catch {
-                    self.logger.warning("leaf renewal failed; retrying in 10s", metadata: [LogKey.error: "\(error)"])
-                    renewal.schedule(at: Date().addingTimeInterval(10))
+                    let delay = unapplied == nil ? 10 : retryDelay
+                    retryDelay = min(retryDelay * 2, 10)
+                    self.logger.warning(
+                        "leaf renewal failed; retrying",
+                        metadata: [LogKey.error: "\(error)", LogKey.backoff: "\(delay)s"]
+                    )
+                    renewal.schedule(at: Date().addingTimeInterval(delay))
                 }
             }
         }

@@ -1,0 +1,153 @@
+"""The application the reliability harness deploys: a small HTTP server that knows when it is not
+ready yet and when it has been told to stop, and counts the requests that reach it then.
+
+    python3 app.py --listen 127.0.0.1:PORT --name ID --stats FILE [--warmup SECONDS]
+
+- `GET /health` answers 503 until the warm-up has passed (the container's health check, as ECS
+  runs it), then 200; 503 again once SIGTERM arrived.
+- `GET /` answers 200 `hello from ID` with `X-Served-By: ID`. A request that arrives before the
+  warm-up ended, or on a connection accepted after SIGTERM, is counted (`early`, `late`): the mesh
+  should have sent it elsewhere. It is still answered (a real app would), so the load generator sees no failure from it.
+- SIGTERM: the listening socket closes at once (new connections are refused: the proxy in front
+  says so to the caller, which sends the request elsewhere); requests in flight finish; then the
+  stats are written and the process exits 0.
+- SIGUSR1: `GET /` answers 500 from now on (a failed instance; `/health` stays 200, as a broken app
+  whose health check does not see it). SIGUSR2: `GET /` never answers (a hung instance).
+
+The stats file is JSON: `{"served": N, "early": N, "late": N, "stopped_at": T, "late_first": T}`,
+times from `time.time()`.
+"""
+
+import argparse
+import json
+import os
+import signal
+import socket
+import threading
+import time
+
+
+class App:
+    def __init__(self, name, warmup):
+        self.name = name
+        self.started = time.time()
+        self.ready_at = self.started + warmup
+        self.stopped_at = None
+        self.mode = "ok"
+        self.lock = threading.Lock()
+        self.counts = {"served": 0, "early": 0, "late": 0}
+        self.late_first = None
+        self.in_flight = 0
+        self.idle = threading.Condition(self.lock)
+
+    def answer(self, path, accepted_at):
+        now = accepted_at
+        if path == "/health":
+            healthy = now >= self.ready_at and self.stopped_at is None
+            return (200, b"ok") if healthy else (503, b"not ready")
+        with self.lock:
+            self.counts["served"] += 1
+            if now < self.ready_at:
+                self.counts["early"] += 1
+            if self.stopped_at is not None and accepted_at > self.stopped_at:
+                self.counts["late"] += 1
+                if self.late_first is None:
+                    self.late_first = now
+        if self.mode == "fail":
+            return 500, b"failing on purpose"
+        if self.mode == "hang":
+            time.sleep(3600)
+        return 200, b"hello from " + self.name.encode()
+
+    def handle(self, connection, accepted_at):
+        with self.lock:
+            self.in_flight += 1
+        try:
+            connection.settimeout(30)
+            data = b""
+            while b"\r\n\r\n" not in data:
+                chunk = connection.recv(4096)
+                if not chunk:
+                    return
+                data += chunk
+                if len(data) > 65536:
+                    return
+            line = data.split(b"\r\n", 1)[0].decode("latin-1").split(" ")
+            path = line[1] if len(line) > 1 else "/"
+            status, body = self.answer(path, accepted_at)
+            reason = {200: "OK", 500: "Internal Server Error", 503: "Service Unavailable"}[status]
+            head = (
+                f"HTTP/1.1 {status} {reason}\r\nContent-Length: {len(body)}\r\n"
+                f"X-Served-By: {self.name}\r\nConnection: close\r\n\r\n"
+            )
+            connection.sendall(head.encode() + body)
+        except OSError:
+            pass
+        finally:
+            connection.close()
+            with self.lock:
+                self.in_flight -= 1
+                self.idle.notify_all()
+
+    def stats(self):
+        with self.lock:
+            return dict(self.counts, stopped_at=self.stopped_at, late_first=self.late_first)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--listen", required=True)
+    parser.add_argument("--name", required=True)
+    parser.add_argument("--stats", required=True)
+    parser.add_argument("--warmup", type=float, default=0.0)
+    arguments = parser.parse_args()
+    host, port = arguments.listen.rsplit(":", 1)
+    app = App(arguments.name, arguments.warmup)
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind((host, int(port)))
+    listener.listen(1024)
+    stop = threading.Event()
+
+    def terminate(_signum, _frame):
+        # Refuse new connections first, then note the moment: a request accepted after this is late.
+        app.stopped_at = time.time()
+        try:
+            listener.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        stop.set()
+
+    def fail(_signum, _frame):
+        app.mode = "fail"
+
+    def hang(_signum, _frame):
+        app.mode = "hang"
+
+    signal.signal(signal.SIGTERM, terminate)
+    signal.signal(signal.SIGUSR1, fail)
+    signal.signal(signal.SIGUSR2, hang)
+
+    def accept():
+        while not stop.is_set():
+            try:
+                connection, _ = listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=app.handle, args=(connection, time.time()), daemon=True).start()
+
+    acceptor = threading.Thread(target=accept, daemon=True)
+    acceptor.start()
+    stop.wait()
+    listener.close()
+    acceptor.join(timeout=5)
+    with app.lock:
+        app.idle.wait_for(lambda: app.in_flight == 0 or app.mode == "hang", timeout=30)
+    temporary = arguments.stats + ".tmp"
+    with open(temporary, "w") as file:
+        json.dump(app.stats(), file)
+    os.replace(temporary, arguments.stats)
+
+
+if __name__ == "__main__":
+    main()

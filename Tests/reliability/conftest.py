@@ -1,0 +1,55 @@
+import json
+import os
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from meshharness import CLUSTER, ControlPlane, Metadata  # noqa: E402
+
+# Every proxy renews its leaf during a scenario (issue 18, scenario 4): ca-svc caps leaves at this.
+MAX_LEAF_TTL = os.environ.get("MESH_RELIABILITY_LEAF_TTL", "20s")
+
+
+@pytest.fixture(scope="session")
+def binaries():
+    path = os.environ.get("MESH_BIN")
+    if not path:
+        pytest.skip("MESH_BIN (the built executables) is not set")
+    return path
+
+
+@pytest.fixture(scope="session")
+def mesh(binaries):
+    """`meshctl dev --replicas 2`, the cluster's node registered (tasks register on it, as on ECS)."""
+    plane = ControlPlane(binaries, replicas=2, environment={"MESH_CA_MAX_LEAF_TTL": MAX_LEAF_TTL})
+    try:
+        response = plane.put("/v1/catalog/register", {"Node": CLUSTER, "Address": "127.0.0.1"})
+        assert response.status_code == 200, response.text
+        yield plane
+    finally:
+        status = plane.stop()
+        print(f"reliability: meshctl dev stopped with status {status} (log {plane.log_path})", file=sys.__stderr__)
+
+
+@pytest.fixture(scope="session")
+def metadata():
+    endpoint = Metadata()
+    yield endpoint
+    endpoint.close()
+
+
+@pytest.fixture
+def report(request):
+    """Prints a scenario's figures (and appends them to MESH_RELIABILITY_REPORT when set)."""
+
+    def write(figures):
+        line = f"reliability: {request.node.name}: " + json.dumps(figures, sort_keys=True)
+        print(line, file=sys.__stderr__)
+        path = os.environ.get("MESH_RELIABILITY_REPORT")
+        if path:
+            with open(path, "a") as file:
+                file.write(json.dumps(dict(figures, scenario=request.node.name)) + "\n")
+
+    return write

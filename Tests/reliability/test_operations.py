@@ -1,0 +1,172 @@
+"""Issue 18's scenarios, bounded: each runs a steady load through a client task's proxy to a server
+service of three tasks, does one day-two operation (or fault) to the mesh, and asserts that no
+request failed, none started at a task already told to stop, and none reached an app before it
+was ready. `MESH_RELIABILITY_SCALE=N` repeats each operation N times (the long runs of
+docs/RELIABILITY.md)."""
+
+import os
+import re
+import signal
+import threading
+import time
+
+import pytest
+import requests
+
+from meshharness import Fleet, wait_for
+
+SCALE = int(os.environ.get("MESH_RELIABILITY_SCALE", "1"))
+
+
+def assert_clean(figures):
+    assert figures["failed"] == 0, figures
+    assert figures["to_stopping"] == 0, figures
+    assert figures["app_early"] == 0, figures
+    assert figures["app_late"] == 0, figures
+
+
+@pytest.fixture
+def fleet(mesh, metadata, request):
+    name = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower().removeprefix("test_")).strip("-")
+    fleet = Fleet(mesh, metadata, name[:40])
+    yield fleet
+    fleet.kill()
+
+
+def test_rolling_deploy(fleet, report):
+    """Every server task replaced one at a time (the new one passes, then the old one stops), twice."""
+    fleet.run()
+    replaced = 0
+    for _ in range(2 * SCALE):
+        for old in list(fleet.servers):
+            fleet.replace(old)
+            replaced += 1
+    figures = fleet.stop()
+    figures["replaced"] = replaced
+    report(figures)
+    assert_clean(figures)
+    assert len(figures["served_by"]) == 3 + replaced, figures
+
+
+def test_scale_out_and_in(fleet, report):
+    """Two tasks added and then three removed, under load."""
+    fleet.run()
+    for _ in range(SCALE):
+        added = [fleet.add(), fleet.add()]
+        for task in added:
+            fleet.wait_served_by(task)
+        for task in list(fleet.servers)[:3]:
+            fleet.remove(task)
+        fleet.add()
+    figures = fleet.stop()
+    report(figures)
+    assert_clean(figures)
+
+
+CONTROL_PLANE = ["authz-svc", "catalog-svc", "ca-svc", "iam-auth-svc", "config-distributor"]
+
+
+@pytest.mark.parametrize("service", CONTROL_PLANE)
+def test_control_plane_replica_killed(mesh, fleet, report, service):
+    """A replica of `service` is SIGKILLed while a new server task registers and an intention
+    changes: the load sees no failure, the new task gets requests, the change reaches the
+    proxies, and meshctl dev replaces the replica."""
+    fleet.run()
+    for round in range(SCALE):
+        victim = f"{service}#{1 + round % 2}"
+        before = mesh.pids()[victim]
+        source = f"canary-{round}-{service}"
+        results = {}
+
+        def change():
+            results["task"] = fleet.add()
+            response = mesh.put(
+                f"/v1/connect/intentions/exact?source={source}&destination={fleet.service}", {"Action": "deny"}
+            )
+            results["intention"] = response.status_code
+
+        changing = threading.Thread(target=change)
+        changing.start()
+        os.kill(before, signal.SIGKILL)
+        changing.join(timeout=180)
+        assert results.get("intention") == 200, results
+        fleet.wait_served_by(results["task"])
+        # The intention reached a server's proxy (its authorization follows the intentions' watch).
+        proxy = fleet.servers[0]
+
+        def has_intention():
+            config = requests.get(f"http://127.0.0.1:{proxy.admin_port}/config", timeout=5).json()
+            return source in str(config)
+
+        wait_for(f"the intention {source} reaches {proxy.name}'s proxy", has_intention, timeout=60)
+        wait_for(f"{victim} replaced", lambda: mesh.pids()[victim] != before, timeout=60)
+        fleet.remove(fleet.servers[0])
+    figures = fleet.stop()
+    report(figures)
+    assert_clean(figures)
+
+
+def test_ca_root_rotation_and_leaf_renewal(mesh, fleet, report):
+    """A forced root rotation, with leaves capped at a short TTL so that every proxy also renews
+    its leaf during the run."""
+    fleet.run()
+    roots = mesh.get("/v1/connect/ca/roots").json()
+    for _ in range(SCALE):
+        response = mesh.put(
+            "/v1/connect/ca/configuration", {"Provider": "consul", "Config": {"ForceRootRotation": True}}
+        )
+        assert response.status_code == 200, response.text
+        wait_for(
+            "a new active root",
+            lambda: mesh.get("/v1/connect/ca/roots").json()["ActiveRootID"] != roots["ActiveRootID"],
+        )
+        roots = mesh.get("/v1/connect/ca/roots").json()
+        # Past the leaves' lifetime: every proxy has renewed (or its mTLS would have failed).
+        fleet.load.wait_requests(len(fleet.load.records) + 150 * 25, timeout=120)
+    figures = fleet.stop()
+    report(figures)
+    assert_clean(figures)
+
+
+@pytest.mark.parametrize("mode", ["fast", "immediate"])
+def test_postgres_restart(mesh, fleet, report, mode):
+    """PostgreSQL stopped (fast: SIGINT; immediate: SIGQUIT) and started again by meshctl dev,
+    while the load runs and KV writes go on: the data plane does not notice, every write that was
+    acknowledged is there afterwards, and a change made after it reaches the proxies."""
+    fleet.run()
+    acknowledged = []
+    writing = threading.Event()
+    writing.set()
+
+    def write():
+        n = 0
+        while writing.is_set():
+            n += 1
+            try:
+                response = mesh.put(f"/v1/kv/reliability/{mode}/{n}", timeout=10, body=None)
+                if response.status_code == 200 and response.text.strip() == "true":
+                    acknowledged.append(n)
+            except Exception:  # noqa: BLE001 - unacknowledged writes are allowed to be lost
+                pass
+            time.sleep(0.02)
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    for _ in range(SCALE):
+        before = mesh.pids()["postgres"]
+        os.kill(before, signal.SIGINT if mode == "fast" else signal.SIGQUIT)
+        wait_for("PostgreSQL started again", lambda: mesh.pids()["postgres"] != before, timeout=120)
+        fleet.wait_served_by(fleet.add())
+        fleet.remove(fleet.servers[0])
+    writing.clear()
+    writer.join(timeout=30)
+    stored = {
+        int(entry.rsplit("/", 1)[1])
+        for entry in mesh.get(f"/v1/kv/reliability/{mode}/?keys").json()
+    }
+    figures = fleet.stop()
+    figures.update({"kv_acknowledged": len(acknowledged), "kv_lost": len(set(acknowledged) - stored)})
+    report(figures)
+    assert acknowledged, "no KV write was acknowledged"
+    assert set(acknowledged) <= stored
+    assert_clean(figures)
