@@ -421,7 +421,13 @@ let package = Package(
                 .grpcTransport, .logging, .lifecycle, .nioHTTP1, .protobuf, .postgres, .crypto, .x509, .asn1,
             ]
         ),
-        tests("AgentTests", dependencies: ["Agent", "MeshAgentAPI", "MeshCore"]),
+        tests(
+            "AgentTests",
+            dependencies: [
+                "Agent", "MeshAgentAPI", "MeshClient", "MeshCore", "MeshRPC", "MeshTesting", .hummingbird, .nio,
+                .nioHTTP1,
+            ]
+        ),
         tests(
             "ConfigDistributorTests",
             dependencies: [
@@ -434,7 +440,7 @@ let package = Package(
             "ProxyTests",
             dependencies: [
                 "Proxy", "MeshCore", "MeshNet", "MeshTLS", "MeshTesting", "MeshProto", .nio, .nioPosix, .nioHTTP1,
-                .nioHTTP2, .nioHPACK, .logging,
+                .nioHTTP2, .nioHPACK, .nioSSL, .logging,
                 .grpcCore, .grpcTransport, .protobuf,
             ]
         ),

@@ -84,6 +84,11 @@ stop_meshctl
 rm -rf "$WORKDIR"
 trap - EXIT INT TERM
 
+# --- Operations under load (issue 18's scenarios, bounded; their own meshctl dev) ---------
+
+echo "==> running Tests/reliability (rolling deploy, scaling, replica kills, CA rotation, PostgreSQL restarts, failed instances)"
+MESH_BIN="$BIN" python3 -m pytest -q Tests/reliability
+
 # --- Deployment files: cfn-lint, and the control plane deployed into moto ---
 
 echo "==> running Tests/deploy"

@@ -20,6 +20,11 @@ public struct ConsulAPI: Sendable {
     public var token: String?
     public var httpClient: HTTPClient
     public var timeout: TimeAmount
+    /// How many times an idempotent call (GET, PUT, DELETE) is tried again after a transient
+    /// failure: the address unreachable, or 502/503/504 (a control-plane replica that died or
+    /// is stopping behind the load balancer). 0.2 s apart, doubling to 2 s. Not for POST (a
+    /// login sent twice would make two tokens).
+    public var transientRetries = 0
 
     /// - Parameter address: `host:port` or a URL; `http://` is assumed without a scheme.
     public init(
@@ -54,6 +59,24 @@ public struct ConsulAPI: Sendable {
         _ method: HTTPMethod,
         _ path: String,
         json body: Data? = nil
+    ) async throws -> (body: Data, headers: HTTPHeaders) {
+        let retries = [.GET, .PUT, .DELETE, .HEAD].contains(method) ? self.transientRetries : 0
+        var delay: Duration = .milliseconds(200)
+        for _ in 0..<retries {
+            do {
+                return try await self.exchangeOnce(method, path, json: body)
+            } catch let error as ConsulAPIError where error.isTransient {
+                try await Task.sleep(for: delay)
+                delay = min(delay * 2, .seconds(2))
+            }
+        }
+        return try await self.exchangeOnce(method, path, json: body)
+    }
+
+    private func exchangeOnce(
+        _ method: HTTPMethod,
+        _ path: String,
+        json body: Data?
     ) async throws -> (body: Data, headers: HTTPHeaders) {
         var request = HTTPClientRequest(url: self.baseURL + path)
         request.method = method
@@ -106,6 +129,14 @@ public struct ConsulAPI: Sendable {
 public enum ConsulAPIError: Error, Sendable, Equatable, CustomStringConvertible {
     case unreachable(String, String)
     case status(Int, String)
+
+    /// A failure another try may not meet: no answer, or a gateway's or a stopping replica's.
+    public var isTransient: Bool {
+        switch self {
+        case .unreachable: true
+        case .status(let code, _): [502, 503, 504].contains(code)
+        }
+    }
 
     public var description: String {
         switch self {

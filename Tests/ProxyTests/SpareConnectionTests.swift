@@ -3,6 +3,7 @@ import MeshCore
 import MeshTesting
 import NIOCore
 import NIOPosix
+import NIOSSL
 import Proxy
 import Synchronization
 import Testing
@@ -192,6 +193,44 @@ import Testing
             await drained.value
             #expect(ContinuousClock.now - start < .seconds(20), "the drain ended with the app, not at its deadline")
         }
+    }
+
+    @Test("a spare the drain closes says 'unavailable' first, so a request racing the close goes elsewhere")
+    func aDrainedSpareSaysUnavailable() async throws {
+        let app = try await startApp(name: "api-1", group: MultiThreadedEventLoopGroup.singleton)
+        defer { app.close(promise: nil) }
+        let api = try await drainableProxy(
+            sidecar("api", appPort: try #require(app.localAddress?.port), intentions: [ProxyDataPathTests.allowWeb]),
+            tls: try self.pki.tls(for: "api"),
+            drainDeadline: .seconds(1),
+            group: MultiThreadedEventLoopGroup.singleton
+        )
+        let apiPort = try #require(await api.boundPublicPort())
+        // A spare as web's proxy makes one: mTLS as web, ALPN mesh-spare/2, nothing sent.
+        let web = try self.pki.tls(for: "web")
+        let spare = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .connect(host: "127.0.0.1", port: apiPort) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(
+                        try NIOSSLClientHandler(context: web.clientSpare, serverHostname: nil)
+                    )
+                    return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                }
+            }
+        try await eventually("api holds the spare") {
+            self.metric(api, #"mesh_proxy_tls_handshakes_total{side="server",result="ok"} 1"#)
+        }
+        await api.drain()
+        let received = try await spare.executeThenClose { inbound, _ in
+            var bytes: [UInt8] = []
+            do {
+                for try await chunk in inbound { bytes += Array(buffer: chunk) }
+            } catch {
+                // The close that follows the status may be abrupt; the status came first.
+            }
+            return bytes
+        }
+        #expect(received == [0x18], "the unavailable status, then the close (before: a close without a byte)")
     }
 
     /// Connects, reads the greeting, sends "ping\n", reads the reply.

@@ -6,13 +6,13 @@ ready yet and when it has been told to stop, and counts the requests that reach 
 - `GET /health` answers 503 until the warm-up has passed (the container's health check, as ECS
   runs it), then 200; 503 again once SIGTERM arrived.
 - `GET /` answers 200 `hello from ID` with `X-Served-By: ID`. A request that arrives before the
-  warm-up ended, or on a connection accepted after SIGTERM, is counted (`early`, `late`): the mesh
-  should have sent it elsewhere. It is still answered (a real app would), so the load generator sees no failure from it.
-- SIGTERM: the listening socket closes at once (new connections are refused: the proxy in front
-  says so to the caller, which sends the request elsewhere); requests in flight finish; then the
-  stats are written and the process exits 0.
-- SIGUSR1: `GET /` answers 500 from now on (a failed instance; `/health` stays 200, as a broken app
-  whose health check does not see it). SIGUSR2: `GET /` never answers (a hung instance).
+  warm-up ended, or on a connection accepted after the listener closed, is counted (`early`,
+  `late`): the mesh should have sent it elsewhere. It is still answered (a real app would), so the load generator sees no failure from it.
+- SIGTERM: the connections already queued are taken, then the listening socket closes (new
+  connections are refused: the proxy in front says so to the caller, which sends the request
+  elsewhere); requests in flight finish; then the stats are written and the process exits 0.
+- SIGUSR1: `GET /` and `/health` answer 500 from now on (a failed instance). SIGUSR2: neither
+  answers any more (a hung instance).
 
 The stats file is JSON: `{"served": N, "early": N, "late": N, "stopped_at": T, "late_first": T}`,
 times from `time.time()`.
@@ -33,6 +33,8 @@ class App:
         self.started = time.time()
         self.ready_at = self.started + warmup
         self.stopped_at = None
+        # When the listener closed (after the queued connections were taken).
+        self.closed_at = None
         self.mode = "ok"
         self.lock = threading.Lock()
         self.counts = {"served": 0, "early": 0, "late": 0}
@@ -43,13 +45,17 @@ class App:
     def answer(self, path, accepted_at):
         now = accepted_at
         if path == "/health":
+            if self.mode == "hang":
+                time.sleep(3600)
+            if self.mode == "fail":
+                return 500, b"failing"
             healthy = now >= self.ready_at and self.stopped_at is None
             return (200, b"ok") if healthy else (503, b"not ready")
         with self.lock:
             self.counts["served"] += 1
             if now < self.ready_at:
                 self.counts["early"] += 1
-            if self.stopped_at is not None and accepted_at > self.stopped_at:
+            if self.closed_at is not None and accepted_at > self.closed_at:
                 self.counts["late"] += 1
                 if self.late_first is None:
                     self.late_first = now
@@ -110,12 +116,7 @@ def main():
     stop = threading.Event()
 
     def terminate(_signum, _frame):
-        # Refuse new connections first, then note the moment: a request accepted after this is late.
         app.stopped_at = time.time()
-        try:
-            listener.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
         stop.set()
 
     def fail(_signum, _frame):
@@ -127,18 +128,44 @@ def main():
     signal.signal(signal.SIGTERM, terminate)
     signal.signal(signal.SIGUSR1, fail)
     signal.signal(signal.SIGUSR2, hang)
+    # The signals go to the main thread only (the threads started below inherit the mask), so
+    # that SIGTERM interrupts its wait at once: the listener closes within a millisecond.
+    signals = {signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2}
+    signal.pthread_sigmask(signal.SIG_BLOCK, signals)
 
     def accept():
-        while not stop.is_set():
+        while True:
             try:
                 connection, _ = listener.accept()
             except OSError:
                 return
-            threading.Thread(target=app.handle, args=(connection, time.time()), daemon=True).start()
+            # Taken from the queue while stopping: in flight, as the main thread's sweep below.
+            accepted_at = app.stopped_at if app.stopped_at is not None and app.closed_at is None else time.time()
+            threading.Thread(target=app.handle, args=(connection, accepted_at), daemon=True).start()
 
     acceptor = threading.Thread(target=accept, daemon=True)
     acceptor.start()
-    stop.wait()
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, signals)
+    # Short waits all the same: Python runs a handler only once the main thread runs again (an
+    # unbounded wait, with SIGTERM delivered to another thread, ignored it until killed).
+    while not stop.wait(0.05):
+        pass
+    # As a careful server stops: the connections already queued (their handshake done, the
+    # caller's proxy told that the app took them) are taken and answered, then the listener
+    # closes, refusing the next ones. Closing it at once would reset the queued ones.
+    listener.setblocking(False)
+    while True:
+        try:
+            connection, _ = listener.accept()
+        except OSError:
+            break
+        connection.setblocking(True)
+        threading.Thread(target=app.handle, args=(connection, app.stopped_at), daemon=True).start()
+    app.closed_at = time.time()
+    try:
+        listener.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
     listener.close()
     acceptor.join(timeout=5)
     with app.lock:

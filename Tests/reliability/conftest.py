@@ -12,6 +12,15 @@ from meshharness import CLUSTER, ControlPlane, Metadata  # noqa: E402
 MAX_LEAF_TTL = os.environ.get("MESH_RELIABILITY_LEAF_TTL", "20s")
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Marks a test whose call passed (fixtures keep the logs of the others)."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.when == "call":
+        item.passed = report.passed
+
+
 @pytest.fixture(scope="session")
 def binaries():
     path = os.environ.get("MESH_BIN")
@@ -30,7 +39,8 @@ def mesh(binaries):
         yield plane
     finally:
         status = plane.stop()
-        print(f"reliability: meshctl dev stopped with status {status} (log {plane.log_path})", file=sys.__stderr__)
+        assert status == 0, f"meshctl dev stopped with status {status} (log {plane.log_path})"
+        os.unlink(plane.log_path)
 
 
 @pytest.fixture(scope="session")
@@ -41,12 +51,13 @@ def metadata():
 
 
 @pytest.fixture
-def report(request):
+def report(request, capsys):
     """Prints a scenario's figures (and appends them to MESH_RELIABILITY_REPORT when set)."""
 
     def write(figures):
         line = f"reliability: {request.node.name}: " + json.dumps(figures, sort_keys=True)
-        print(line, file=sys.__stderr__)
+        with capsys.disabled():
+            print("\n" + line)
         path = os.environ.get("MESH_RELIABILITY_REPORT")
         if path:
             with open(path, "a") as file:

@@ -39,13 +39,14 @@ public struct AgentRun: Service {
         // The ServiceGroup traps its signals before it starts its services, so only from here
         // on does SIGTERM mean "shut down in order" rather than "die".
         self.logger.info("\(self.ready)")
+        // Both end at graceful shutdown: the sync is cancelled, the local API shuts down
+        // gracefully (cancelling it logged "Server shutdown error: Already closed" at error level
+        // on every clean stop).
         await withDiscardingTaskGroup { group in
-            group.addTask { await self.sync.run() }
+            group.addTask { try? await cancelWhenGracefulShutdown { await self.sync.run() } }
             if let api = self.localAPI, let address = self.apiAddress {
                 group.addTask { await self.serve(api, at: address) }
             }
-            try? await gracefulShutdown()
-            group.cancelAll()
         }
         await self.localAPI?.deregisterAll()
         try await self.sync.shutdown(logout: self.logout)

@@ -133,6 +133,7 @@ struct DevDemo: Sendable {
         }
         let address = namespace?.address ?? "127.0.0.1"
         let controlHost = namespace?.hostAddress ?? "127.0.0.1"
+        let distributors = self.distributor.replicas.map { "\(controlHost):\($0.port)" }.joined(separator: ",")
         let (appExecutable, appArguments) = inside(meshctl, app)
         let appChild = try self.children.launchDemo("\(instance.id) app", appExecutable, appArguments, logPath: log)
         let common =
@@ -141,8 +142,7 @@ struct DevDemo: Sendable {
                 "--service-id", instance.id, "--port", "\(instance.appPort)", "--address", address,
                 "--node", "meshctl-dev", "--token-file", "\(self.directory)/\(instance.id).token",
                 "--proxy-port", "\(instance.proxyPort)", "--proxy-bootstrap-file", bootstrap,
-                "--distributor-addr", self.distributor.replicas.map { "\(controlHost):\($0.port)" }.joined(separator: ","),
-                "--distributor-ca-file", self.caPath,
+                "--distributor-addr", distributors, "--distributor-ca-file", self.caPath,
                 "--proxy-admin-addr", "\(address):\(instance.adminPort)",
             ] + instance.upstreams.flatMap { ["--upstream", "\($0.0):\($0.1)"] }
         let (initExecutable, initArguments) = inside(agent, ["init"] + common + ["--token", self.token])

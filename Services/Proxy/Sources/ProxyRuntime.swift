@@ -203,12 +203,11 @@ public final class ProxyRuntime: Sendable {
     public var sparesIdle: Int { self.spares.idleCounts.values.reduce(0, +) }
 
     /// A peer's spare waits on the public listener for its activation byte (or the drain).
-    func spareWaiting(_ channel: any Channel) {
-        if self.draining.load(ordering: .relaxed) {
-            channel.close(promise: nil)
-            return
-        }
+    /// False when draining: then the spare is to be closed as unavailable at once.
+    func spareWaiting(_ channel: any Channel) -> Bool {
+        if self.draining.load(ordering: .relaxed) { return false }
         self.waitingSpares.withLock { $0[ObjectIdentifier(channel)] = channel }
+        return true
     }
 
     /// The spare was put to use or closed.
@@ -221,7 +220,7 @@ public final class ProxyRuntime: Sendable {
             defer { waiting = [:] }
             return Array(waiting.values)
         }
-        for channel in channels { channel.close(promise: nil) }
+        for channel in channels { channel.pipeline.fireUserInboundEventTriggered(SpareRetired()) }
     }
 
     /// Closes every listener at once (no drain); established connections run on until they end.

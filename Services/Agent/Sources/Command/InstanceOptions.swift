@@ -118,11 +118,15 @@ struct InstanceOptions: ParsableArguments {
         }
     }
 
+    /// The control plane's REST API; its idempotent calls (registration, health, deregistration)
+    /// ride out a replica that dies under them (about 12 s of retries).
     func api(_ environment: [String: String]) -> ConsulAPI {
-        ConsulAPI(
+        var api = ConsulAPI(
             address: self.httpAddr ?? environment["CONSUL_HTTP_ADDR"] ?? environment["MESH_HTTP_ADDR"]
                 ?? "127.0.0.1:8500"
         )
+        api.transientRetries = 8
+        return api
     }
 
     /// The instance: on ECS from the task metadata (cluster ARN as node, task ARN as ID, the

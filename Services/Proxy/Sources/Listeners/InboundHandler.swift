@@ -65,7 +65,19 @@ final class InboundHandler: ChannelInboundHandler, RemovableChannelHandler {
         if let event = event as? TLSUserEvent, case .handshakeCompleted(let negotiated) = event {
             self.handshakeCompleted(context: context, negotiated: negotiated)
         }
+        if event is SpareRetired { self.retireSpare(context: context) }
         context.fireUserInboundEventTriggered(event)
+    }
+
+    /// A spare not put to use is closed (the drain, or its activation deadline) with "unavailable"
+    /// first: the peer may be activating it at this very moment, and its request, which nothing
+    /// here will read, must go to another endpoint rather than fail (a plain close ended such a
+    /// request with a reset during a rolling deploy).
+    private func retireSpare(context: ChannelHandlerContext) {
+        guard case .awaitingActivation = self.state else { return }
+        self.activationDeadline?.cancel()
+        self.runtime.spareDone(context.channel)
+        self.close(context: context, status: .unavailable)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
@@ -93,14 +105,17 @@ final class InboundHandler: ChannelInboundHandler, RemovableChannelHandler {
         if ProxyTLS.isSpare(negotiated) {
             // Made ahead of need by the peer: nothing happens until it is put to use.
             self.state = .awaitingActivation
-            self.runtime.spareWaiting(context.channel)
+            guard self.runtime.spareWaiting(context.channel) else {
+                self.retireSpare(context: context)
+                return
+            }
             let channel = context.channel
             let runtime = self.runtime
             self.activationDeadline = context.eventLoop.scheduleTask(
                 in: TimeAmount(runtime.options.spareActivationTimeout)
             ) {
                 runtime.metrics.sparesExpired.increment()
-                channel.close(promise: nil)
+                channel.pipeline.fireUserInboundEventTriggered(SpareRetired())
             }
             return
         }
@@ -280,3 +295,6 @@ final class InboundHandler: ChannelInboundHandler, RemovableChannelHandler {
         written.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
     }
 }
+
+/// Tells a spare's ``InboundHandler`` to close it as unavailable unless it was put to use.
+struct SpareRetired: Sendable {}
