@@ -198,7 +198,7 @@ extension ChangeFeed: Service {
                 var configuration = try self.settings.connectionConfiguration()
                 configuration.options.additionalStartupParameters = [("application_name", self.applicationName)]
                 let connection = try await PostgresConnection.connect(
-                    configuration: configuration,
+                    bounded: configuration,
                     id: 0,
                     logger: self.logger
                 )

@@ -1,5 +1,6 @@
 public import Logging
 public import MeshCore
+import NIOCore
 public import PostgresNIO
 public import ServiceLifecycle
 import Synchronization
@@ -67,19 +68,27 @@ extension LeaderElection: Service {
     }
 
     /// Opens a session, tries the lock until it wins, runs one term, and closes the session.
+    ///
+    /// Cancellation closes the session, which fails the term's queries on it (PostgresNIO's
+    /// queries do not end on cancellation). The lock query is given up on rather than awaited:
+    /// one sent as PostgreSQL shut down never ended, even once its session was closed, and held
+    /// the replica's graceful shutdown until the replica was killed.
     private func campaign() async throws {
         var configuration = try self.settings.connectionConfiguration()
         configuration.options.additionalStartupParameters = [("application_name", self.applicationName)]
-        let session = try await PostgresConnection.connect(configuration: configuration, id: 1, logger: self.logger)
+        let session = try await PostgresConnection.connect(bounded: configuration, id: 1, logger: self.logger)
+        try await withTaskCancellationHandler {
+            try await self.campaign(on: session)
+        } onCancel: {
+            let closing: EventLoopFuture<Void> = session.close()
+            _ = closing
+        }
+    }
+
+    private func campaign(on session: PostgresConnection) async throws {
         do {
             while !Task.isCancelled {
-                var won = false
-                let rows = try await session.query(
-                    "SELECT pg_try_advisory_lock(\(self.schema.leaderLockKey))",
-                    logger: self.logger
-                )
-                for try await held in rows.decode(Bool.self) { won = held }
-                if won { break }
+                if try await self.tryLock(on: session) { break }
                 try await Task.sleep(for: self.retryInterval)
             }
             try Task.checkCancellation()
@@ -112,6 +121,28 @@ extension LeaderElection: Service {
         }
         try? await session.close()
     }
+}
+
+extension LeaderElection {
+    /// One try of the lock, given up (with the session, closed) after `lockQueryTimeout` or at
+    /// cancellation: see ``abandoning(_:after:_:lateResult:)``.
+    private func tryLock(on session: PostgresConnection) async throws -> Bool {
+        let key = self.schema.leaderLockKey
+        let logger = self.logger
+        do {
+            return try await abandoning("the leader lock query", after: Self.lockQueryTimeout) {
+                var won = false
+                let rows = try await session.query("SELECT pg_try_advisory_lock(\(key))", logger: logger)
+                for try await held in rows.decode(Bool.self) { won = held }
+                return won
+            }
+        } catch {
+            try? await session.close()
+            throw error
+        }
+    }
+
+    static let lockQueryTimeout: Duration = .seconds(10)
 }
 
 /// Why a leader term ended early.

@@ -1,0 +1,72 @@
+import Foundation
+import Logging
+import MeshStore
+import PostgresNIO
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A connection to a server that takes the TCP connection and never answers its startup (a
+/// PostgreSQL in the middle of a restart): the attempt must end, by its deadline or its caller's
+/// cancellation, instead of holding a replica's leader election and shutdown forever.
+@Suite struct BoundedConnectTests {
+    /// A listening socket nobody accepts from: the kernel completes handshakes; nothing answers.
+    private func silentListener() throws -> (fd: Int32, port: Int) {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
+        }
+        listen(fd, 16)
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        return (fd, Int(UInt16(bigEndian: address.sin_port)))
+    }
+
+    private func configuration(port: Int) throws -> PostgresConnection.Configuration {
+        try DatabaseSettings(port: port).connectionConfiguration()
+    }
+
+    @Test("a startup nobody answers ends at the deadline")
+    func deadline() async throws {
+        let (fd, port) = try self.silentListener()
+        defer { close(fd) }
+        let start = ContinuousClock.now
+        await #expect(throws: PostgresTimeout.self) {
+            _ = try await PostgresConnection.connect(
+                bounded: try self.configuration(port: port),
+                id: 1,
+                timeout: .milliseconds(500),
+                logger: Logger(label: "test")
+            )
+        }
+        #expect(ContinuousClock.now - start < .seconds(5))
+    }
+
+    @Test("a startup nobody answers ends when its caller is cancelled")
+    func cancellation() async throws {
+        let (fd, port) = try self.silentListener()
+        defer { close(fd) }
+        let configuration = try self.configuration(port: port)
+        let attempt = Task {
+            try await PostgresConnection.connect(
+                bounded: configuration,
+                id: 1,
+                timeout: .seconds(600),
+                logger: Logger(label: "test")
+            )
+        }
+        try await Task.sleep(for: .milliseconds(200))
+        let start = ContinuousClock.now
+        attempt.cancel()
+        await #expect(throws: CancellationError.self) { _ = try await attempt.value }
+        #expect(ContinuousClock.now - start < .seconds(5))
+    }
+}
