@@ -206,6 +206,48 @@ import Testing
         }
     }
 
+    @Test(
+        "a call whose far app is gone is refused there (REFUSED_STREAM), sent again elsewhere, and that endpoint ejected"
+    )
+    func aCallRefusedByAStoppedAppIsSentElsewhere() async throws {
+        try await self.withBackends(["b"]) { apps in
+            // api-a's proxy runs, its app does not (stopped; not yet out of the catalog).
+            let gone = try ReservedPort()
+            defer { withExtendedLifetime(gone) {} }
+            try await withProxy(
+                self.grpcSidecar("api", appPort: gone.port, intentions: Self.webMayCall),
+                tls: try self.pki.tls(for: "api"),
+                group: self.group
+            ) { apiA in
+                try await withProxy(
+                    self.grpcSidecar("api", appPort: apps[0], intentions: Self.webMayCall),
+                    tls: try self.pki.tls(for: "api"),
+                    group: self.group
+                ) { apiB in
+                    let portA = try #require(await apiA.boundPublicPort())
+                    let portB = try #require(await apiB.boundPublicPort())
+                    try await withProxy(
+                        sidecar("web", appPort: 1, upstreams: [self.grpcUpstream("api", ports: [portA, portB])]),
+                        tls: try self.pki.tls(for: "web"),
+                        options: longEjection,
+                        group: self.group
+                    ) { web in
+                        let port = try #require(await web.boundUpstreamPort("api"))
+                        try await self.withClient(port: port) { client in
+                            for index in 0..<4 {
+                                let reply = try await client.signLeaf(.with { $0.csrPem = "call\(index)" })
+                                #expect(reply.certificatePem.hasPrefix("b call\(index)"), "\(reply.certificatePem)")
+                            }
+                        }
+                        #expect(web.ejectedEndpoints("api").map(\.port) == [portA])
+                        let metrics = String(decoding: web.metrics.render(), as: UTF8.self)
+                        #expect(metrics.contains("mesh_proxy_upstream_app_unavailable_total 1"), "\(metrics)")
+                    }
+                }
+            }
+        }
+    }
+
     @Test func l7IntentionsDenyPerMethodWithPermissionDenied() async throws {
         let onlySignLeaf = [
             Intention(

@@ -301,7 +301,7 @@ def _gateway_rules() -> list[tuple[list[str], str]]:
         for name, values in re.findall(r"static let (\w+Prefixes)\s*=\s*\[(.*?)\]", text, re.S)
     }
     assert "iamAuthPrefixes" in lists, "DevGateway.iamAuthPrefixes not found"
-    body = re.search(r"func upstream\(for path: String\) -> HostPort \{(.*?)\n    \}", text, re.S)
+    body = re.search(r"func upstream\(for path: String\) -> \w+ \{(.*?)\n    \}", text, re.S)
     assert body, "DevGateway.upstream(for:) not found"
     rules = []
     for condition, target in re.findall(r"if (.*?) \{ return self\.(\w+) \}", body.group(1)):

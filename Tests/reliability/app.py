@@ -100,15 +100,87 @@ class App:
             return dict(self.counts, stopped_at=self.stopped_at, late_first=self.late_first)
 
 
+def write_stats(app, path):
+    temporary = path + ".tmp"
+    with open(temporary, "w") as file:
+        json.dump(app.stats(), file)
+    os.replace(temporary, path)
+
+
+def serve_grpc(app, arguments):
+    """`--grpc`: `/echo.Echo/Say` answers `hello from ID` (raw bytes, no schema) on `--listen`,
+    and the HTTP health check on `--health-listen`. SIGTERM: gRPC's graceful stop (GOAWAY: the
+    client opens a new connection, which its proxy sends elsewhere; calls in flight finish)."""
+    import grpc
+    from concurrent import futures
+
+    def say(_request, _context):
+        now = time.time()
+        with app.lock:
+            app.counts["served"] += 1
+            if now < app.ready_at:
+                app.counts["early"] += 1
+        return b"hello from " + app.name.encode()
+
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=16))
+    handler = grpc.method_handlers_generic_handler("echo.Echo", {"Say": grpc.unary_unary_rpc_method_handler(say)})
+    server.add_generic_rpc_handlers((handler,))
+    server.add_insecure_port(arguments.listen)
+    server.start()
+    stop = threading.Event()
+    health = serve_health(app, arguments.health_listen)
+
+    def terminate(_signum, _frame):
+        app.stopped_at = time.time()
+        stop.set()
+
+    signal.signal(signal.SIGTERM, terminate)
+    while not stop.wait(0.05):
+        pass
+    server.stop(grace=10).wait()
+    health.shutdown()
+    write_stats(app, arguments.stats)
+
+
+def serve_health(app, listen):
+    """`GET /health` on its own port (the gRPC app's container health check)."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Health(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - the http.server interface
+            status, body = app.answer("/health", time.time())
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_):
+            pass
+
+        def log_request(self, *_):
+            pass
+
+    host, port = listen.rsplit(":", 1)
+    server = ThreadingHTTPServer((host, int(port)), Health)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--listen", required=True)
     parser.add_argument("--name", required=True)
     parser.add_argument("--stats", required=True)
     parser.add_argument("--warmup", type=float, default=0.0)
+    parser.add_argument("--grpc", action="store_true")
+    parser.add_argument("--health-listen")
     arguments = parser.parse_args()
     host, port = arguments.listen.rsplit(":", 1)
     app = App(arguments.name, arguments.warmup)
+    if arguments.grpc:
+        serve_grpc(app, arguments)
+        return
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.bind((host, int(port)))
@@ -170,10 +242,7 @@ def main():
     acceptor.join(timeout=5)
     with app.lock:
         app.idle.wait_for(lambda: app.in_flight == 0 or app.mode == "hang", timeout=30)
-    temporary = arguments.stats + ".tmp"
-    with open(temporary, "w") as file:
-        json.dump(app.stats(), file)
-    os.replace(temporary, arguments.stats)
+    write_stats(app, arguments.stats)
 
 
 if __name__ == "__main__":

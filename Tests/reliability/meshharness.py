@@ -225,7 +225,7 @@ class TaskState:
 class Task:
     """One task of `service`: app (unless `app` is False), mesh-agent and mesh-proxy."""
 
-    def __init__(self, mesh, metadata, service, upstreams=(), app=True, warmup=1.0, workdir=None):
+    def __init__(self, mesh, metadata, service, upstreams=(), app=True, warmup=1.0, workdir=None, grpc=False):
         self.mesh = mesh
         self.metadata = metadata
         self.service = service
@@ -236,6 +236,9 @@ class Task:
         self.has_app = app
         self.warmup = warmup
         self.app_port = free_port()
+        # A gRPC app answers its health check on a port of its own.
+        self.grpc = grpc
+        self.health_port = free_port() if grpc else self.app_port
         self.proxy_port = free_port()
         self.admin_port = free_port()
         self.upstreams = [(name, free_port()) for name in upstreams]
@@ -319,7 +322,8 @@ class Task:
                 [
                     sys.executable, os.path.join(HERE, "app.py"), "--listen", f"127.0.0.1:{self.app_port}",
                     "--name", self.name, "--stats", self.stats_path, "--warmup", str(self.warmup),
-                ],
+                ]
+                + (["--grpc", "--health-listen", f"127.0.0.1:{self.health_port}"] if self.grpc else []),
             )
             self.metadata.change(self.state, lambda s: s.containers["app"].update(known="RUNNING"))
         else:
@@ -334,7 +338,7 @@ class Task:
 
     def _app_healthy(self):
         try:
-            return requests.get(f"http://127.0.0.1:{self.app_port}/health", timeout=2).status_code == 200
+            return requests.get(f"http://127.0.0.1:{self.health_port}/health", timeout=2).status_code == 200
         except requests.RequestException:
             return False
 
@@ -392,10 +396,18 @@ class Task:
 
 
 class Load:
-    """`rate` requests per second over `workers` threads to `127.0.0.1:port`, each on a new connection."""
+    """`rate` requests per second over `workers` threads to `127.0.0.1:port`: HTTP/1.1, each on a
+    new connection, or (`grpc`) unary calls on one channel (one HTTP/2 connection at a time, which
+    the client's proxy sends to one instance until the server's GOAWAY moves it)."""
 
-    def __init__(self, port, rate=200, workers=8, timeout=10.0):
+    def __init__(self, port, rate=200, workers=8, timeout=10.0, grpc=False):
         self.port = port
+        self.call = None
+        if grpc:
+            import grpc as grpcio
+
+            self.channel = grpcio.insecure_channel(f"127.0.0.1:{port}")
+            self.call = self.channel.unary_unary("/echo.Echo/Say")
         self.rate = rate
         self.workers = workers
         self.timeout = timeout
@@ -405,6 +417,8 @@ class Load:
         self.threads = []
 
     def one(self):
+        if self.call is not None:
+            return self.one_grpc()
         started = time.time()
         served_by, error = None, None
         try:
@@ -424,6 +438,21 @@ class Load:
                 error = f"status {status}, {len(data)} bytes: {data[:120]!r}"
         except OSError as failure:
             error = f"{type(failure).__name__}: {failure}"
+        return started, time.time(), served_by, error
+
+    def one_grpc(self):
+        started = time.time()
+        served_by, error = None, None
+        try:
+            answer = self.call(b"hi", timeout=self.timeout).decode()
+            if answer.startswith("hello from "):
+                served_by = answer.removeprefix("hello from ")
+            else:
+                error = f"unexpected answer {answer[:60]!r}"
+        except Exception as failure:  # noqa: BLE001 - every failure is counted
+            code = getattr(failure, "code", None)
+            details = getattr(failure, "details", None)
+            error = f"{code()}: {details()}" if callable(code) and callable(details) else f"{failure}"[:120]
         return started, time.time(), served_by, error
 
     def _worker(self, offset):
@@ -469,7 +498,7 @@ class Load:
             "sent": len(records),
             "failed": len(failed),
             "errors": [
-                f"{time.strftime('%H:%M:%S', time.gmtime(record[0]))}.{int(record[0] * 1000) % 1000:03d} {record[3][:60]}"
+                f"{time.strftime('%H:%M:%S', time.gmtime(record[0]))}.{int(record[0] * 1000) % 1000:03d} {record[3][:120]}"
                 for record in failed[:5]
             ],
             "to_stopping": len(to_stopping),
@@ -495,10 +524,11 @@ class Fleet:
     `stop()` stops every task in ECS's order (so each app writes its counts) and the load, and
     returns the scenario's figures."""
 
-    def __init__(self, mesh, metadata, service, size=3, rate=150):
+    def __init__(self, mesh, metadata, service, size=3, rate=150, grpc=False):
         self.mesh = mesh
         self.metadata = metadata
         self.service = service
+        self.grpc = grpc
         self.tasks = []
         self.servers = []
         response = mesh.put(
@@ -514,7 +544,7 @@ class Fleet:
         except BaseException:
             self.kill()
             raise
-        self.load = Load(self.client.upstream_port, rate=rate)
+        self.load = Load(self.client.upstream_port, rate=rate, grpc=grpc)
         self.started = time.monotonic()
 
     def _task(self, service, **kwargs):
@@ -524,7 +554,7 @@ class Fleet:
 
     def add(self):
         """A new server task, returned once the catalog shows it passing."""
-        task = self._task(self.service).wait_passing()
+        task = self._task(self.service, grpc=self.grpc).wait_passing()
         self.servers.append(task)
         return task
 

@@ -56,6 +56,31 @@ def test_rolling_deploy(fleet, report):
     assert len(figures["served_by"]) == 3 + replaced, figures
 
 
+def test_rolling_deploy_grpc(mesh, metadata, report):
+    """The rolling deploy with gRPC calls on one channel, the service's protocol `grpc`: the
+    proxies balance each call; a call that reaches a proxy whose app has stopped is refused there
+    (REFUSED_STREAM) and sent elsewhere by the caller's proxy, and a connection the app sent
+    GOAWAY on takes no new calls."""
+    # The service's protocol is grpc: the proxies balance each call, not each connection.
+    response = mesh.put("/v1/config", {"Kind": "service-defaults", "Name": "rolling-deploy-grpc", "Protocol": "grpc"})
+    assert response.status_code == 200, response.text
+    fleet = Fleet(mesh, metadata, "rolling-deploy-grpc", grpc=True)
+    try:
+        fleet.run()
+        for _ in range(SCALE):
+            for old in list(fleet.servers):
+                fleet.replace(old)
+        figures = fleet.stop()
+    finally:
+        fleet.kill()
+    report(figures)
+    assert figures["failed"] == 0, figures
+    assert figures["app_early"] == 0, figures
+    assert figures["error_lines"] == 0, figures
+    assert len(figures["served_by"]) > 3, figures
+    fleet.remove_logs()
+
+
 def test_scale_out_and_in(fleet, report):
     """Two tasks added and then three removed, under load."""
     fleet.run()

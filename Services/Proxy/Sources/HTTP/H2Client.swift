@@ -20,9 +20,27 @@ final class H2Client: Sendable {
         self.channel = channel
         self.multiplexer = NIOLoopBound(multiplexer, eventLoop: channel.eventLoop)
         self.streams = NIOLoopBoundBox((0, false), eventLoop: channel.eventLoop)
+        self.onGoAway = NIOLoopBoundBox(nil, eventLoop: channel.eventLoop)
     }
 
-    var isActive: Bool { self.channel.isActive }
+    /// Calls `body` (on the connection's loop) when the peer sends GOAWAY.
+    func whenGoingAway(_ body: @escaping () -> Void) {
+        self.onGoAway.value = body
+    }
+
+    /// The peer sent GOAWAY: streams opened from now on would be dropped unprocessed (NIOHTTP2
+    /// closes those above the peer's last stream with CANCEL), so the connection is retired and
+    /// the next request opens a new one.
+    fileprivate func goAwayReceived() {
+        self.retire()
+        self.onGoAway.value?()
+        self.onGoAway.value = nil
+    }
+
+    /// Open and taking new streams (not retired, no GOAWAY from the peer).
+    var isActive: Bool { self.channel.isActive && !self.streams.value.retired }
+    /// Told when the peer sent GOAWAY (the pool then stops handing this connection out).
+    private let onGoAway: NIOLoopBoundBox<(() -> Void)?>
 
     /// Connects to `host:port` on `eventLoop`; with `tls`, the handshake must complete and
     /// `expectedIdentity` (when given) must be the peer's SPIFFE ID before the connection is used.
@@ -52,8 +70,12 @@ final class H2Client: Sendable {
                     // The peer opens no streams towards a client.
                     stream.close()
                 }
+                let watcher = GoAwayWatcher()
+                try channel.pipeline.syncOperations.addHandler(watcher)
                 try channel.pipeline.syncOperations.addHandler(H2ConnectionErrorCloser())
-                return H2Client(channel: channel, multiplexer: multiplexer)
+                let client = H2Client(channel: channel, multiplexer: multiplexer)
+                watcher.client = client
+                return client
             } catch {
                 channel.close(promise: nil)
                 throw error
@@ -98,6 +120,17 @@ final class H2Client: Sendable {
     private func streamClosed() {
         self.streams.value.open -= 1
         if self.streams.value.retired && self.streams.value.open == 0 { self.channel.close(promise: nil) }
+    }
+}
+
+/// Retires its connection's ``H2Client`` when the peer sends GOAWAY.
+private final class GoAwayWatcher: ChannelInboundHandler {
+    typealias InboundIn = HTTP2Frame
+    var client: H2Client?
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if case .goAway = Self.unwrapInboundIn(data).payload { self.client?.goAwayReceived() }
+        context.fireChannelRead(data)
     }
 }
 
@@ -156,6 +189,7 @@ final class H2Pool: Sendable {
             case .success(let client):
                 self.handshakes?.increment()
                 client.channel.closeFuture.whenComplete { _ in self.forget(key, future) }
+                client.whenGoingAway { self.forget(key, future) }
             case .failure:
                 self.forget(key, future)
             }

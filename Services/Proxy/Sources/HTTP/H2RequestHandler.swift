@@ -181,9 +181,41 @@ final class H2RequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
             switch result {
             case .success(let client):
                 route.balancer.succeeded(endpoint)
-                self.splice(context: context, over: client, direction: "outbound", service: service) {
-                    route.balancer.release(endpoint)
-                }
+                let runtime = self.runtime
+                let loop = context.eventLoop
+                self.splice(
+                    context: context,
+                    over: client,
+                    direction: "outbound",
+                    service: service,
+                    refused: { request, observe in
+                        // The far app did not take it: out of rotation, as on a refused TCP
+                        // connection, and the request (not processed) sent once elsewhere.
+                        let retry = runtime.peerAppUnavailable(endpoint, of: route, upstream: service, attempt: 1)
+                        guard retry else { return false }
+                        return Self.resend(
+                            request,
+                            observe: observe,
+                            service: service,
+                            excluding: endpoint,
+                            runtime: runtime,
+                            on: loop
+                        )
+                    },
+                    streamFailed: {
+                        if attempt < OutboundHandler.maxAttempts, context.channel.isActive {
+                            self.openUpstream(
+                                context: context,
+                                service: service,
+                                attempt: attempt + 1,
+                                excluding: endpoint
+                            )
+                        } else {
+                            self.fail(context: context, service: service, message: "upstream stream refused")
+                        }
+                    },
+                    finished: { route.balancer.release(endpoint) }
+                )
             case .failure(let error):
                 let retry = self.runtime.endpointFailed(
                     endpoint,
@@ -207,14 +239,23 @@ final class H2RequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
         app.value.client(runtime: self.runtime).assumeIsolated().whenComplete { result in
             switch result {
             case .success(let client):
-                self.splice(context: context, over: client, direction: "inbound", service: "") {}
+                self.splice(
+                    context: context,
+                    over: client,
+                    direction: "inbound",
+                    service: "",
+                    streamFailed: { self.refuse(context: context) },
+                    finished: {}
+                )
             case .failure(let error):
                 self.runtime.metrics.appConnectFailures.increment()
                 self.runtime.logger.warning(
                     "local app refused an HTTP/2 connection",
                     metadata: [LogKey.error: "\(error)"]
                 )
-                self.fail(context: context, service: "", message: "upstream connect error")
+                // Nothing reached the app: REFUSED_STREAM tells the caller's proxy (which ejects
+                // this endpoint) and its client (which may send it again) exactly that.
+                self.refuse(context: context)
             }
         }
     }
@@ -226,6 +267,8 @@ final class H2RequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
         over client: H2Client,
         direction: String,
         service: String,
+        refused: ((StreamGlue, @escaping (HTTP2Frame.FramePayload) -> Void) -> Bool)? = nil,
+        streamFailed: (() -> Void)? = nil,
         finished: @escaping @Sendable () -> Void
     ) {
         guard case .opening(_, let grpc) = self.state, context.channel.isActive else {
@@ -247,9 +290,13 @@ final class H2RequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 grpcStatus: status.grpcStatus
             )
         }
-        let (local, remote) = StreamGlue.matchedPair(observeSecond: { payload in
+        let observe: (HTTP2Frame.FramePayload) -> Void = { payload in
             if observed.value.observe(payload) { count() }
-        })
+        }
+        let (local, remote) = StreamGlue.matchedPair(
+            observeSecond: observe,
+            secondRefused: refused.map { refused in { request in refused(request, observe) } }
+        )
         client.openStream(NIOLoopBound(remote, eventLoop: context.eventLoop)).assumeIsolated().whenComplete {
             result in
             switch result {
@@ -283,9 +330,67 @@ final class H2RequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 if readHeld { channel.read() }
             case .failure:
                 finished()
-                self.fail(context: context, service: service, message: "upstream stream refused", grpc: grpc)
+                // Nothing was sent on it (the connection was going away): as a refused stream.
+                if let streamFailed {
+                    streamFailed()
+                } else {
+                    self.fail(context: context, service: service, message: "upstream stream refused", grpc: grpc)
+                }
             }
         }
+    }
+
+    /// Sends a refused request's kept frames to another endpoint of `service` (once: the new
+    /// stream is not retried again); false when there is none or the request cannot be resent.
+    private static func resend(
+        _ request: StreamGlue,
+        observe: @escaping (HTTP2Frame.FramePayload) -> Void,
+        service: String,
+        excluding refused: ProxyEndpoint,
+        runtime: ProxyRuntime,
+        on loop: any EventLoop
+    ) -> Bool {
+        guard request.canResend, let route = runtime.route(for: service),
+            let endpoint = route.balancer.pick(excluding: refused)
+        else { return false }
+        let client = runtime.h2Pool.client(
+            for: endpoint,
+            on: loop,
+            tls: route.tls.clientH2,
+            expectedIdentity: route.expectedIdentity,
+            timeout: TimeAmount(runtime.options.connectTimeout)
+        )
+        client.assumeIsolated().whenComplete { result in
+            guard case .success(let client) = result else {
+                if case .failure(let error) = result {
+                    _ = runtime.endpointFailed(endpoint, of: route, upstream: service, attempt: 2, error: error)
+                }
+                route.balancer.release(endpoint)
+                request.refuseNow()
+                return
+            }
+            route.balancer.succeeded(endpoint)
+            let responder = StreamGlue.responder(observe: observe)
+            client.openStream(NIOLoopBound(responder, eventLoop: loop)).assumeIsolated().whenComplete { opened in
+                switch opened {
+                case .success(let stream):
+                    stream.closeFuture.whenComplete { _ in route.balancer.release(endpoint) }
+                    if !request.resend(through: responder) { stream.close(promise: nil) }
+                case .failure:
+                    route.balancer.release(endpoint)
+                    request.refuseNow()
+                }
+            }
+        }
+        return true
+    }
+
+    /// Resets the stream with REFUSED_STREAM: the request was not processed, and may be sent again.
+    private func refuse(context: ChannelHandlerContext) {
+        if self.finishOpening() { context.read() }
+        self.runtime.metrics.request(direction: "inbound", service: "", status: "refused", grpcStatus: "")
+        context.writeAndFlush(NIOAny(HTTP2Frame.FramePayload.rstStream(.refusedStream)), promise: nil)
+        context.close(promise: nil)
     }
 
     private func fail(context: ChannelHandlerContext, service: String, message: String, grpc: Bool? = nil) {

@@ -5,8 +5,12 @@ import NIOHTTP2
 /// One half of a pair of spliced HTTP/2 streams (a request's stream on one connection and its
 /// continuation on another): headers and data frames cross over with their END_STREAM flags, so
 /// trailers and trailers-only gRPC responses pass as they are; a side that is reset or fails
-/// resets the other. Backpressure as ``GlueHandler``: a side stops reading while its partner
-/// cannot write (HTTP/2 flow control then holds the peer).
+/// resets the other. A side refused (RST_STREAM REFUSED_STREAM before any headers: the far proxy's
+/// app did not take the request) tells `refused`, which may send the request again elsewhere
+/// (``resend(through:)``: the request side keeps what it read, up to 64 KiB, until an answer
+/// begins); otherwise the other side is refused the same way.
+/// Backpressure as ``GlueHandler``: a side stops reading while its partner cannot write (HTTP/2
+/// flow control then holds the peer).
 ///
 /// Both streams must be on the same event loop (the proxy keeps its connections per loop).
 final class StreamGlue {
@@ -15,20 +19,78 @@ final class StreamGlue {
     private var pendingRead = false
     /// Sees each frame this side reads (the response side records status codes for metrics).
     private let observe: ((HTTP2Frame.FramePayload) -> Void)?
+    /// Called when this side's stream is refused before it read any headers, with the request
+    /// side; true when it takes the request elsewhere.
+    private let refused: ((StreamGlue) -> Bool)?
+    /// The request side's frames, kept for a resend until the answer begins (nil past the limit,
+    /// once answered, and on the answering side).
+    private var copies: [HTTP2Frame.FramePayload]?
+    private var copiedBytes = 0
+    static let maxCopied = 64 << 10
     /// This side read its END_STREAM / wrote its END_STREAM.
     private var ended = false
     private var sentEnd = false
+    /// This side read headers (a refusal after them is no refusal of the request).
+    private var readHeaders = false
 
-    private init(observe: ((HTTP2Frame.FramePayload) -> Void)?) {
+    private init(observe: ((HTTP2Frame.FramePayload) -> Void)?, refused: ((StreamGlue) -> Bool)?) {
         self.observe = observe
+        self.refused = refused
+    }
+
+    /// A second half for a request side whose first partner was refused (``resend(through:)``).
+    static func responder(observe: ((HTTP2Frame.FramePayload) -> Void)?) -> StreamGlue {
+        StreamGlue(observe: observe, refused: nil)
+    }
+
+    /// Whether the request can still be sent again (all of it kept, no answer begun).
+    var canResend: Bool { self.copies != nil && self.context != nil }
+
+    /// Sends the kept request through `responder` (a new stream elsewhere), which becomes this
+    /// side's partner; false when it cannot (then nothing was sent).
+    func resend(through responder: StreamGlue) -> Bool {
+        guard let copies = self.copies, self.context != nil else { return false }
+        self.partner = responder
+        responder.partner = self
+        responder.forward(copies)
+        if self.pendingRead, responder.writable {
+            self.pendingRead = false
+            self.context?.read()
+        }
+        return true
+    }
+
+    /// Refuses this side's stream (its request was not processed anywhere).
+    func refuseNow() {
+        self.partnerRefused()
+    }
+
+    private func keep(_ payload: HTTP2Frame.FramePayload) {
+        guard self.copies != nil else { return }
+        if case .data(let data) = payload, case .byteBuffer(let buffer) = data.data {
+            self.copiedBytes += buffer.readableBytes
+        }
+        if self.copiedBytes > Self.maxCopied {
+            self.copies = nil
+        } else {
+            self.copies?.append(payload)
+        }
+    }
+
+    /// The answer began: the request will not be sent again.
+    private func partnerAnswered() {
+        self.copies = nil
     }
 
     static func matchedPair(
         observeFirst: ((HTTP2Frame.FramePayload) -> Void)? = nil,
-        observeSecond: ((HTTP2Frame.FramePayload) -> Void)? = nil
+        observeSecond: ((HTTP2Frame.FramePayload) -> Void)? = nil,
+        secondRefused: ((StreamGlue) -> Bool)? = nil
     ) -> (StreamGlue, StreamGlue) {
-        let first = StreamGlue(observe: observeFirst)
-        let second = StreamGlue(observe: observeSecond)
+        let first = StreamGlue(observe: observeFirst, refused: nil)
+        let second = StreamGlue(observe: observeSecond, refused: secondRefused)
+        // Only a request that may be refused is kept.
+        if secondRefused != nil { first.copies = [] }
         first.partner = second
         second.partner = first
         return (first, second)
@@ -52,6 +114,7 @@ final class StreamGlue {
     /// Frames of this side that were read before it joined (whether its END_STREAM was among them).
     func alreadyRead(_ payloads: [HTTP2Frame.FramePayload]) {
         for payload in payloads {
+            self.keep(payload)
             switch payload {
             case .headers(let headers): self.ended = headers.endStream
             case .data(let data): self.ended = data.endStream
@@ -69,6 +132,13 @@ final class StreamGlue {
     private func partnerClosed() {
         guard let context = self.context else { return }
         context.flush()
+        context.close(promise: nil)
+    }
+
+    /// The partner's stream was refused: refuse this one (nothing of it was answered).
+    private func partnerRefused() {
+        guard let context = self.context else { return }
+        context.writeAndFlush(NIOAny(HTTP2Frame.FramePayload.rstStream(.refusedStream)), promise: nil)
         context.close(promise: nil)
     }
 
@@ -103,11 +173,14 @@ extension StreamGlue: ChannelDuplexHandler, RemovableChannelHandler {
         switch payload {
         case .headers(let headers):
             self.ended = headers.endStream
+            if !self.readHeaders { self.partner?.partnerAnswered() }
+            self.readHeaders = true
         case .data(let data):
             self.ended = data.endStream
         default:
             return
         }
+        self.keep(payload)
         self.observe?(payload)
         self.partner?.partnerWrite(payload)
     }
@@ -131,6 +204,14 @@ extension StreamGlue: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if let closed = error as? NIOHTTP2Errors.StreamClosed, closed.errorCode == .refusedStream, !self.readHeaders,
+            let partner = self.partner
+        {
+            // Detached: what the request side reads meanwhile is kept for the resend.
+            self.partner = nil
+            partner.partner = nil
+            if self.refused?(partner) != true { partner.partnerRefused() }
+        }
         context.close(promise: nil)
     }
 
