@@ -10,8 +10,10 @@ import Glibc
 
 /// A connection to a server that takes the TCP connection and never answers its startup (a
 /// PostgreSQL in the middle of a restart): the attempt must end, by its deadline or its caller's
-/// cancellation, instead of holding a replica's leader election and shutdown forever.
-@Suite struct BoundedConnectTests {
+/// cancellation, instead of holding a replica's leader election and shutdown forever. (Without
+/// the bound the attempt never ends: the suite's time limit fails it. The bounds asserted here
+/// are generous: a loaded CI machine once took 5.5 s to end a 0.5 s deadline.)
+@Suite(.timeLimit(.minutes(2))) struct BoundedConnectTests {
     /// A listening socket nobody accepts from: the kernel completes handshakes; nothing answers.
     private func silentListener() throws -> (fd: Int32, port: Int) {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
@@ -47,7 +49,7 @@ import Glibc
                 logger: Logger(label: "test")
             )
         }
-        #expect(ContinuousClock.now - start < .seconds(5))
+        #expect(ContinuousClock.now - start < .seconds(60))
     }
 
     @Test("a startup nobody answers ends when its caller is cancelled")
@@ -67,6 +69,7 @@ import Glibc
         let start = ContinuousClock.now
         attempt.cancel()
         await #expect(throws: CancellationError.self) { _ = try await attempt.value }
-        #expect(ContinuousClock.now - start < .seconds(5))
+        // Far less than the attempt's own 600 s deadline: the cancellation ended it.
+        #expect(ContinuousClock.now - start < .seconds(60))
     }
 }
