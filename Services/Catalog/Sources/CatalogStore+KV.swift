@@ -94,46 +94,24 @@ extension CatalogStore {
     /// Sets `key` (see `catalog.kv_set`); false when `cas` or the lock operation did not hold,
     /// and nothing changed.
     func kvSet(key: String, value: [UInt8], flags: UInt64, cas: UInt64?, lock: KVLock) async throws -> Bool {
-        let query = Self.kvSetQuery(key: key, value: value, flags: flags, cas: cas, lock: lock)
-        return try await self.kvWrite { try await $0.query(query, logger: self.logger) }
-    }
-
-    /// The call of `catalog.kv_set`, answering whether it set, its index and the keys touched.
-    static func kvSetQuery(key: String, value: [UInt8], flags: UInt64, cas: UInt64?, lock: KVLock) -> PostgresQuery {
-        let (acquire, release): (String?, String?) =
-            switch lock {
-            case .none: (nil, nil)
-            case .acquire(let session): (session, nil)
-            case .release(let session): (nil, session)
-            }
-        let flagBits = Int64(bitPattern: flags)
-        let casValue = cas.map { Int64(bitPattern: $0) }
-        return """
-            SELECT ok, modify_index, keys FROM catalog.kv_set(\(key), \(ByteBuffer(bytes: value)), \(flagBits), \
-            \(casValue), \(acquire), \(release))
-            """
+        try await self.kvWrite(KVSetStatement(key: key, value: value, flags: flags, cas: cas, lock: lock))
     }
 
     /// Deletes `key`, or with `recurse` every key under it; false when `cas` did not hold.
     func kvDelete(key: String, recurse: Bool, cas: UInt64?) async throws -> Bool {
-        let query = Self.kvDeleteQuery(key: key, recurse: recurse, cas: cas)
-        return try await self.kvWrite { try await $0.query(query, logger: self.logger) }
+        try await self.kvWrite(KVDeleteStatement(key: key, recurse: recurse, cas: cas))
     }
 
-    /// The call of `catalog.kv_delete`, answering whether it deleted, its index and the keys touched.
-    static func kvDeleteQuery(key: String, recurse: Bool, cas: UInt64?) -> PostgresQuery {
-        let casValue = cas.map { Int64(bitPattern: $0) }
-        return "SELECT ok, modify_index, keys FROM catalog.kv_delete(\(key), \(recurse), \(casValue))"
-    }
-
-    private func kvWrite(
-        _ body: @escaping @Sendable (PostgresConnection) async throws -> PostgresRowSequence
-    ) async throws -> Bool {
+    private func kvWrite<Statement: PostgresPreparedStatement>(
+        _ statement: Statement
+    ) async throws -> Bool where Statement.Row == KVWritten {
         do {
             return try await self.client.withConnection { connection in
-                for try await (ok, index, keys) in try await body(connection).decode((Bool, Int64, [String]).self) {
-                    if index > 0 { self.feed.publish(KVKeys.topics(of: keys), index: UInt64(index)) }
-                    return ok
+                for try await written in try await connection.execute(statement, logger: self.logger) {
+                    if written.index > 0 {
+                        self.feed.publish(KVKeys.topics(of: written.keys), index: UInt64(written.index))
+                    }
+                    return written.ok
                 }
                 return false
             }
@@ -141,4 +119,5 @@ extension CatalogStore {
             throw Self.mapped(error)
         }
     }
+
 }

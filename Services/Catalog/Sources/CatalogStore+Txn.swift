@@ -196,15 +196,14 @@ extension CatalogStore {
     private func apply(_ op: TxnOp.KV, on connection: PostgresConnection) async throws -> Outcome {
         let key = op.key
         var outcome = Outcome()
-        func write(_ query: PostgresQuery) async throws -> Bool {
+        func write<Statement: PostgresPreparedStatement>(_ statement: Statement) async throws -> Bool
+        where Statement.Row == KVWritten {
             var ok = false
-            for try await (done, index, keys) in try await connection.query(query, logger: self.logger)
-                .decode((Bool, Int64, [String]).self)
-            {
-                ok = done
-                if index > 0 {
-                    outcome.index = max(outcome.index, UInt64(index))
-                    outcome.topics.formUnion(KVKeys.topics(of: keys))
+            for try await written in try await connection.execute(statement, logger: self.logger) {
+                ok = written.ok
+                if written.index > 0 {
+                    outcome.index = max(outcome.index, UInt64(written.index))
+                    outcome.topics.formUnion(KVKeys.topics(of: written.keys))
                 }
             }
             return ok
@@ -218,16 +217,16 @@ extension CatalogStore {
         }
         switch op.verb {
         case .set:
-            _ = try await write(Self.kvSetQuery(key: key, value: op.value, flags: op.flags, cas: nil, lock: .none))
+            _ = try await write(KVSetStatement(key: key, value: op.value, flags: op.flags, cas: nil, lock: .none))
             return try await answer()
         case .cas:
             guard
-                try await write(Self.kvSetQuery(key: key, value: op.value, flags: op.flags, cas: op.index, lock: .none))
+                try await write(KVSetStatement(key: key, value: op.value, flags: op.flags, cas: op.index, lock: .none))
             else { throw TxnFailure(0, "failed to set key \"\(key)\", index is stale") }
             return try await answer()
         case .lock:
             guard !op.session.isEmpty else { throw TxnFailure(0, "missing session") }
-            let query = Self.kvSetQuery(
+            let query = KVSetStatement(
                 key: key,
                 value: op.value,
                 flags: op.flags,
@@ -246,7 +245,7 @@ extension CatalogStore {
             return try await answer()
         case .unlock:
             guard !op.session.isEmpty else { throw TxnFailure(0, "missing session") }
-            let query = Self.kvSetQuery(
+            let query = KVSetStatement(
                 key: key,
                 value: op.value,
                 flags: op.flags,
@@ -296,13 +295,13 @@ extension CatalogStore {
             guard try await stored() == nil else { throw TxnFailure(0, "key \"\(key)\" exists") }
             return outcome
         case .delete:
-            _ = try await write(Self.kvDeleteQuery(key: key, recurse: false, cas: nil))
+            _ = try await write(KVDeleteStatement(key: key, recurse: false, cas: nil))
             return outcome
         case .deleteTree:
-            _ = try await write(Self.kvDeleteQuery(key: key, recurse: true, cas: nil))
+            _ = try await write(KVDeleteStatement(key: key, recurse: true, cas: nil))
             return outcome
         case .deleteCAS:
-            guard try await write(Self.kvDeleteQuery(key: key, recurse: false, cas: op.index)) else {
+            guard try await write(KVDeleteStatement(key: key, recurse: false, cas: op.index)) else {
                 throw TxnFailure(0, "failed to delete key \"\(key)\", index is stale")
             }
             return outcome
