@@ -6,6 +6,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import netns  # noqa: E402
 from meshharness import CLUSTER, ControlPlane, Metadata  # noqa: E402
 
 # Every proxy renews its leaf during a scenario (issue 18, scenario 4): ca-svc caps leaves at this.
@@ -44,8 +45,23 @@ def mesh(binaries):
 
 
 @pytest.fixture(scope="session")
-def metadata():
-    endpoint = Metadata()
+def network(mesh):
+    """Run as root: a bridge for the tasks' namespaces, with forwarders to the control plane's
+    gateway and distributors (None otherwise: tasks share the host's loopback)."""
+    if not netns.available():
+        yield None
+        return
+    ports = [int(address.rsplit(":", 1)[1]) for address in [mesh.address] + mesh.distributors.split(",")]
+    bridge = netns.Network(ports)
+    try:
+        yield bridge
+    finally:
+        bridge.close()
+
+
+@pytest.fixture(scope="session")
+def metadata(network):
+    endpoint = Metadata(network)
     yield endpoint
     endpoint.close()
 

@@ -14,7 +14,9 @@
   `X-Served-By`), with its send time, so that a request started after its instance was told to
   stop is counted.
 
-Every process is started here and stopped by its PID. Everything listens on loopback.
+Run as root, each task has its own network namespace on a bridge (`netns.py`), as ECS's awsvpc
+mode gives it; otherwise everything is on the host's loopback. Every process is started here and
+stopped by its PID.
 """
 
 import json
@@ -32,6 +34,8 @@ import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import requests
+
+import netns
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CLUSTER = "arn:aws:ecs:us-east-1:123456789012:cluster/reliability"
@@ -56,6 +60,28 @@ def wait_for(what, predicate, timeout=60.0, interval=0.1):
             last_error = error
         time.sleep(interval)
     raise TimeoutError(f"{what}: not after {timeout:.0f} s (last error: {last_error})")
+
+
+def in_parallel(functions):
+    """Calls each of `functions` on a thread of its own; their results, once all returned (the
+    first exception is raised, after every call ended)."""
+    results = [None] * len(functions)
+    errors = []
+
+    def run(index, function):
+        try:
+            results[index] = function()
+        except BaseException as error:  # noqa: BLE001 - raised below
+            errors.append(error)
+
+    threads = [threading.Thread(target=run, args=(n, f), daemon=True) for n, f in enumerate(functions)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    return results
 
 
 def stop_process(process, grace=30.0):
@@ -150,9 +176,11 @@ class ControlPlane:
 
 
 class Metadata:
-    """The ECS task metadata endpoint v4 for every task: `GET /<task id>/task`."""
+    """The ECS task metadata endpoint v4 for every task: `GET /<task id>/task`. With `network`
+    (`netns.Network`), it listens on the bridge and the tasks run in namespaces on it."""
 
-    def __init__(self):
+    def __init__(self, network=None):
+        self.network = network
         self.tasks = {}
         self.lock = threading.Lock()
         harness = self
@@ -172,11 +200,12 @@ class Metadata:
             def log_message(self, *_):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        host = network.host if network else "127.0.0.1"
+        self.server = ThreadingHTTPServer((host, 0), Handler)
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
-        self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.base = f"http://{host}:{self.server.server_address[1]}"
 
     def add(self, state):
         with self.lock:
@@ -195,7 +224,8 @@ class Metadata:
 class TaskState:
     """What ECS says of one task: its desired status and each container's status and health."""
 
-    def __init__(self, family):
+    def __init__(self, family, address="127.0.0.1"):
+        self.address = address
         self.task_id = uuid.uuid4().hex
         self.family = family
         self.arn = f"arn:aws:ecs:us-east-1:123456789012:task/reliability/{self.task_id}"
@@ -207,7 +237,7 @@ class TaskState:
         }
 
     def document(self):
-        network = [{"NetworkMode": "awsvpc", "IPv4Addresses": ["127.0.0.1"]}]
+        network = [{"NetworkMode": "awsvpc", "IPv4Addresses": [self.address]}]
         return {
             "Cluster": CLUSTER, "TaskARN": self.arn, "Family": self.family, "Revision": "1",
             "DesiredStatus": self.desired, "KnownStatus": "RUNNING", "LaunchType": "FARGATE",
@@ -229,7 +259,13 @@ class Task:
         self.mesh = mesh
         self.metadata = metadata
         self.service = service
-        self.state = TaskState(service)
+        # Its own namespace when the harness has a network: the task's address is on the bridge,
+        # and the control plane is reached through the bridge's forwarders.
+        network = metadata.network
+        self.namespace = network.namespace() if network else None
+        self.address = self.namespace.address if self.namespace else "127.0.0.1"
+        self.control_host = network.host if network else "127.0.0.1"
+        self.state = TaskState(service, self.address)
         self.id = self.state.arn
         self.name = f"{service}-{self.state.task_id[:6]}"
         self.workdir = workdir or tempfile.mkdtemp(prefix=f"reliability-{self.name}-")
@@ -253,21 +289,34 @@ class Task:
     def upstream_port(self):
         return self.upstreams[0][1]
 
+    def inside(self, arguments):
+        """`arguments` as run in the task's namespace (the same PID: `ip netns exec` execs)."""
+        return self.namespace.command(arguments) if self.namespace else arguments
+
+    def call(self, function):
+        """`function()` where the task's containers are (its namespace's loopback is theirs)."""
+        return self.namespace.call(function) if self.namespace else function()
+
     def _spawn(self, name, arguments, environment=None):
         env = dict(os.environ)
         env.update(environment or {})
         log = open(self.log_path, "ab")
         try:
-            return subprocess.Popen(arguments, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env)
+            return subprocess.Popen(
+                self.inside(arguments), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env
+            )
         finally:
             log.close()
 
     def _agent_arguments(self):
+        port = lambda address: address.rsplit(":", 1)[1]  # noqa: E731
+        distributors = ",".join(f"{self.control_host}:{port(address)}" for address in self.mesh.distributors.split(","))
         arguments = [
-            "--http-addr", self.mesh.address, "--service", self.service, "--port", str(self.app_port),
+            "--http-addr", f"{self.control_host}:{port(self.mesh.address)}", "--service", self.service,
+            "--port", str(self.app_port),
             "--token-file", os.path.join(self.workdir, "token"), "--proxy-port", str(self.proxy_port),
             "--proxy-bootstrap-file", os.path.join(self.workdir, "proxy.json"),
-            "--distributor-addr", self.mesh.distributors, "--distributor-ca-file", self.mesh.ca_path,
+            "--distributor-addr", distributors, "--distributor-ca-file", self.mesh.ca_path,
             "--proxy-admin-addr", f"127.0.0.1:{self.admin_port}",
         ]
         for name, port in self.upstreams:
@@ -290,8 +339,10 @@ class Task:
         if created.status_code != 200:
             raise RuntimeError(f"a token for {self.name}: {created.status_code} {created.text}")
         initialized = subprocess.run(
-            [os.path.join(binaries, "mesh-agent"), "init", "--token", created.json()["SecretID"]]
-            + self._agent_arguments(),
+            self.inside(
+                [os.path.join(binaries, "mesh-agent"), "init", "--token", created.json()["SecretID"]]
+                + self._agent_arguments()
+            ),
             env=dict(os.environ, **ecs), capture_output=True, timeout=120,
         )
         if initialized.returncode != 0:
@@ -308,13 +359,13 @@ class Task:
             "mesh-proxy",
             [
                 os.path.join(binaries, "mesh-proxy"), "run", "--bootstrap", os.path.join(self.workdir, "proxy.json"),
-                "--public-bind", "127.0.0.1", "--drain-deadline", "20s", "--connect-timeout", "1s",
+                "--public-bind", self.address, "--drain-deadline", "20s", "--connect-timeout", "1s",
             ],
         )
         self.metadata.change(self.state, lambda s: s.containers["mesh-proxy"].update(known="RUNNING"))
         self._health = threading.Thread(target=self._health_checks, daemon=True)
         self._health.start()
-        wait_for(f"{self.name}'s proxy ready", lambda: self._proxy_ready(), timeout=120)
+        wait_for(f"{self.name}'s proxy ready", lambda: self.call(self._proxy_ready), timeout=120)
         if self.has_app:
             # The app depends on the proxy being HEALTHY, as `meshctl ecs mesh-task` writes it.
             self.processes["app"] = self._spawn(
@@ -330,6 +381,10 @@ class Task:
             self.metadata.change(self.state, lambda s: s.containers.pop("app"))
         return self
 
+    def admin_get(self, path):
+        """`GET path` of the proxy's admin listener (on the task's loopback)."""
+        return self.call(lambda: requests.get(f"http://127.0.0.1:{self.admin_port}{path}", timeout=5))
+
     def _proxy_ready(self):
         try:
             return requests.get(f"http://127.0.0.1:{self.admin_port}/ready", timeout=2).status_code == 200
@@ -343,7 +398,10 @@ class Task:
             return False
 
     def _health_checks(self):
-        """ECS's container health checks, every 250 ms, written to the task's metadata."""
+        """ECS's container health checks, every 250 ms, written to the task's metadata (run in the
+        task, as ECS runs them in the container)."""
+        if self.namespace:
+            netns.enter(self.namespace.name)
         while not self.stopped.is_set():
             proxy = "HEALTHY" if self._proxy_ready() else "UNHEALTHY"
             app = "HEALTHY" if self.has_app and self._app_healthy() else "UNHEALTHY"
@@ -377,7 +435,14 @@ class Task:
             stop_process(process, grace=90)
             self.metadata.change(self.state, lambda s, n=name: s.containers.get(n, {}).update(known="STOPPED"))
         self.stopped.set()
+        self._release_namespace()
         return self
+
+    def _release_namespace(self):
+        if self._health:
+            self._health.join(timeout=10)
+        if self.namespace:
+            self.metadata.network.release(self.namespace)
 
     def kill(self):
         """Every process SIGKILLed (teardown after a failure)."""
@@ -386,6 +451,7 @@ class Task:
             if process.poll() is None:
                 process.kill()
                 process.wait()
+        self._release_namespace()
 
     def app_stats(self):
         with open(self.stats_path) as file:
@@ -398,15 +464,25 @@ class Task:
 class Load:
     """`rate` requests per second over `workers` threads to `127.0.0.1:port`: HTTP/1.1, each on a
     new connection, or (`grpc`) unary calls on one channel (one HTTP/2 connection at a time, which
-    the client's proxy sends to one instance until the server's GOAWAY moves it)."""
+    the client's proxy sends to one instance until the server's GOAWAY moves it).
 
-    def __init__(self, port, rate=200, workers=8, timeout=10.0, grpc=False):
+    With `namespace`, the load is the client task's app: the HTTP workers run inside the
+    namespace, and the gRPC channel (whose sockets grpcio makes on threads of its own) reaches it
+    through a forwarder whose connections are made inside."""
+
+    def __init__(self, port, rate=200, workers=8, timeout=10.0, grpc=False, namespace=None):
         self.port = port
+        self.namespace = namespace
+        self.forwarder = None
         self.call = None
         if grpc:
             import grpc as grpcio
 
-            self.channel = grpcio.insecure_channel(f"127.0.0.1:{port}")
+            target = f"127.0.0.1:{port}"
+            if namespace:
+                self.forwarder = netns.Forwarder(("127.0.0.1", 0), ("127.0.0.1", port), namespace=namespace.name)
+                target = "%s:%d" % self.forwarder.address
+            self.channel = grpcio.insecure_channel(target)
             self.call = self.channel.unary_unary("/echo.Echo/Say")
         self.rate = rate
         self.workers = workers
@@ -456,6 +532,8 @@ class Load:
         return started, time.time(), served_by, error
 
     def _worker(self, offset):
+        if self.namespace and self.call is None:
+            netns.enter(self.namespace.name)
         interval = self.workers / self.rate
         next_at = time.monotonic() + offset * interval / self.workers
         while self.running.is_set():
@@ -478,6 +556,8 @@ class Load:
         self.running.clear()
         for thread in self.threads:
             thread.join(timeout=self.timeout + 5)
+        if self.forwarder:
+            self.forwarder.close()
         return self
 
     def wait_requests(self, count, timeout=60):
@@ -537,25 +617,30 @@ class Fleet:
         )
         assert response.status_code == 200, response.text
         self.load = None
+        self.lock = threading.Lock()
         try:
-            for _ in range(size):
-                self.add()
-            self.client = self._task(f"{service}-client", upstreams=[service], app=False)
+            # The first tasks start together (a service's desired count, as ECS starts them).
+            in_parallel(
+                [self.add for _ in range(size)]
+                + [lambda: setattr(self, "client", self._task(f"{service}-client", upstreams=[service], app=False))]
+            )
         except BaseException:
             self.kill()
             raise
-        self.load = Load(self.client.upstream_port, rate=rate, grpc=grpc)
+        self.load = Load(self.client.upstream_port, rate=rate, grpc=grpc, namespace=self.client.namespace)
         self.started = time.monotonic()
 
     def _task(self, service, **kwargs):
         task = Task(self.mesh, self.metadata, service, **kwargs)
-        self.tasks.append(task)
+        with self.lock:
+            self.tasks.append(task)
         return task.start()
 
     def add(self):
         """A new server task, returned once the catalog shows it passing."""
         task = self._task(self.service, grpc=self.grpc).wait_passing()
-        self.servers.append(task)
+        with self.lock:
+            self.servers.append(task)
         return task
 
     def remove(self, task):
@@ -601,9 +686,8 @@ class Fleet:
         self.load.wait_requests(settle)
         self.load.stop()
         stops = sum(1 for task in self.tasks if task.stop_requested_at is not None)
-        for task in reversed(self.tasks):
-            if task.stop_requested_at is None:
-                task.stop()
+        # The load has stopped: the rest stop together.
+        in_parallel([task.stop for task in self.tasks if task.stop_requested_at is None])
         figures = self.load.summary(self.tasks)
         figures.update({f"app_{key}": value for key, value in app_counts(self.tasks).items()})
         figures["stops"] = stops
@@ -616,6 +700,7 @@ class Fleet:
         figures["error_lines"] = len(errors)
         figures["first_error_lines"] = errors[:3]
         figures["duration_s"] = round(time.monotonic() - self.started, 1)
+        figures["namespaces"] = self.metadata.network is not None
         return figures
 
     def kill(self):

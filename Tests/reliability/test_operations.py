@@ -11,7 +11,6 @@ import threading
 import time
 
 import pytest
-import requests
 
 from meshharness import Fleet, wait_for
 
@@ -128,7 +127,7 @@ def test_control_plane_replica_killed(mesh, fleet, report, service):
         proxy = fleet.servers[0]
 
         def has_intention():
-            config = requests.get(f"http://127.0.0.1:{proxy.admin_port}/config", timeout=5).json()
+            config = proxy.admin_get("/config").json()
             return source in str(config)
 
         wait_for(f"the intention {source} reaches {proxy.name}'s proxy", has_intention, timeout=60)
