@@ -301,6 +301,49 @@ import Testing
         }
     }
 
+    @Test(
+        "a request whose far app is gone is refused there (REFUSED_STREAM), sent again elsewhere, and that endpoint ejected"
+    )
+    func aRequestRefusedByAStoppedAppIsSentElsewhere() async throws {
+        let appB = try await self.startHTTPApp(name: "b: ")
+        defer { appB.close(promise: nil) }
+        // api-a's proxy runs, its app does not (stopped; not yet out of the catalog).
+        let gone = try ReservedPort()
+        defer { withExtendedLifetime(gone) {} }
+        var snapshotA = sidecar("api", appPort: gone.port, intentions: [ProxyDataPathTests.allowWeb])
+        snapshotA.protocolName = "http"
+        var snapshotB = sidecar("api", appPort: appB.localAddress!.port!, intentions: [ProxyDataPathTests.allowWeb])
+        snapshotB.protocolName = "http"
+        try await withProxy(snapshotA, tls: try self.pki.tls(for: "api"), group: self.group) { apiA in
+            try await withProxy(snapshotB, tls: try self.pki.tls(for: "api"), group: self.group) { apiB in
+                let portA = try #require(await apiA.boundPublicPort())
+                var api = upstream("api", ports: [portA, try #require(await apiB.boundPublicPort())])
+                api.protocolName = "http"
+                try await withProxy(
+                    sidecar("web", appPort: 1, upstreams: [api]),
+                    tls: try self.pki.tls(for: "web"),
+                    options: longEjection,
+                    group: self.group
+                ) { web in
+                    let port = try #require(await web.boundUpstreamPort("api"))
+                    // Round robin sends one of the first two to api-a; with a body, so that the
+                    // copy sent again is the whole request.
+                    let requests =
+                        (1...3).map { "POST /r\($0) HTTP/1.1\r\nHost: api\r\nContent-Length: 5\r\n\r\nhello" }.joined()
+                        + "GET /r4 HTTP/1.1\r\nHost: api\r\nConnection: close\r\n\r\n"
+                    let answer = try await self.exchange(port: port, requests)
+                    for (index, method) in [(1, "POST"), (2, "POST"), (3, "POST"), (4, "GET")] {
+                        #expect(answer.contains("b: \(method) /r\(index) from URI="), "\(answer)")
+                    }
+                    #expect(!answer.contains(" 503 "), "\(answer)")
+                    #expect(web.ejectedEndpoints("api").map(\.port) == [portA])
+                    let metrics = String(decoding: web.metrics.render(), as: UTF8.self)
+                    #expect(metrics.contains("mesh_proxy_upstream_app_unavailable_total 1"), "\(metrics)")
+                }
+            }
+        }
+    }
+
     @Test func theStreamsOfOnePeerConnectionShareTheAppsKeepAliveConnection() async throws {
         let accepted = Accepted()
         let app = try await self.startHTTPApp(accepted: accepted)

@@ -2,6 +2,7 @@ import Logging
 import MeshCore
 import NIOCore
 import NIOHTTP1
+import NIOHTTP2
 import NIOPosix
 import Prometheus
 
@@ -182,9 +183,27 @@ final class InboundHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 case .failure:
                     self.runtime.metrics.appConnectFailures.increment()
                     self.current = .idle
-                    self.respond(context: context, status: .serviceUnavailable, body: "upstream connect error\n")
+                    self.refuse(context: context)
                 }
             }
+    }
+
+    /// Nothing reached the app: a peer proxy's stream is reset with REFUSED_STREAM (so the
+    /// caller's proxy ejects this endpoint and sends the request elsewhere, as on the http2 and
+    /// grpc paths); a plain HTTP/1.1 peer gets a 503.
+    private func refuse(context: ChannelHandlerContext) {
+        guard self.pool != nil,
+            let codec = try? context.pipeline.syncOperations.context(
+                handlerType: HTTP2FramePayloadToHTTP1ServerCodec.self
+            )
+        else {
+            self.respond(context: context, status: .serviceUnavailable, body: "upstream connect error\n")
+            return
+        }
+        self.runtime.metrics.request(direction: "inbound", service: "", status: "refused", grpcStatus: "")
+        // Written below the codec, which speaks HTTP/1 parts only.
+        codec.writeAndFlush(NIOAny(HTTP2Frame.FramePayload.rstStream(.refusedStream)), promise: nil)
+        context.close(promise: nil)
     }
 
     /// The app connection closed.

@@ -10,7 +10,9 @@ import Prometheus
 /// its own endpoint and rides a stream of the pooled mTLS HTTP/2 connection to it, so requests
 /// are balanced one by one and many app connections share a few proxy-to-proxy connections
 /// (linkerd2-proxy's design). A connection that fails before the request was sent ejects the
-/// endpoint and the request is tried once elsewhere; what cannot be served gets a 503. Both
+/// endpoint and the request is tried once elsewhere, and so is a request the far proxy refused
+/// (RST_STREAM REFUSED_STREAM before any response: its app took nothing), from a copy of what was
+/// sent (at most ``resendLimit`` bytes of body); what cannot be served gets a 503. Both
 /// directions have backpressure (``ReadGate``): the app's request body is read only as fast as
 /// the stream takes it (HTTP/2 flow control), the response only as fast as the app takes it.
 final class OutboundHTTP1Handler: ChannelDuplexHandler {
@@ -21,14 +23,28 @@ final class OutboundHTTP1Handler: ChannelDuplexHandler {
     private enum State {
         case idle
         case opening(held: [HTTPClientRequestPart])
-        case forwarding(stream: any Channel, relay: ResponseRelay)
+        case forwarding(stream: any Channel, relay: ResponseRelay, to: Destination)
         /// The request got a local answer; its remaining parts are dropped.
         case answered
     }
 
+    /// Where a forwarded request went: a refusal ejects that endpoint.
+    struct Destination {
+        var endpoint: ProxyEndpoint
+        var route: ProxyConfig.Route
+        var attempt: Int
+    }
+
+    /// The most request body kept to send again after a refusal (as the HTTP/2 path keeps).
+    static let resendLimit = 64 * 1024
+
     private let runtime: ProxyRuntime
     private let service: String
     private var state = State.idle
+    /// What was sent of the request being forwarded, while it may still be sent again (nil once
+    /// its body passed ``resendLimit``, or once it was sent twice).
+    private var sent: [HTTPClientRequestPart]?
+    private var sentBytes = 0
     private var keepAlive = true
     /// The app's reads, held while the request cannot go on.
     private var reads = ReadGate()
@@ -46,6 +62,8 @@ final class OutboundHTTP1Handler: ChannelDuplexHandler {
             if !head.headers.contains(name: "host") { head.headers.add(name: "host", value: self.service) }
             head.headers.remove(name: "connection")
             self.state = .opening(held: [.head(head)])
+            self.sent = []
+            self.sentBytes = 0
             self.open(context: context, attempt: 1, excluding: nil)
         case .body(let body):
             self.forward(.body(.byteBuffer(body)))
@@ -59,10 +77,22 @@ final class OutboundHTTP1Handler: ChannelDuplexHandler {
         case .opening(var held):
             held.append(part)
             self.state = .opening(held: held)
-        case .forwarding(let stream, _):
+        case .forwarding(let stream, _, _):
+            self.keep(part)
             stream.writeAndFlush(part, promise: nil)
         case .idle, .answered:
             return
+        }
+    }
+
+    /// Keeps a copy of `part` for a resend, while the request's body is within ``resendLimit``.
+    private func keep(_ part: HTTPClientRequestPart) {
+        guard self.sent != nil else { return }
+        if case .body(.byteBuffer(let body)) = part { self.sentBytes += body.readableBytes }
+        if self.sentBytes > Self.resendLimit {
+            self.sent = nil
+        } else {
+            self.sent?.append(part)
         }
     }
 
@@ -70,7 +100,7 @@ final class OutboundHTTP1Handler: ChannelDuplexHandler {
     private var readsBlocked: Bool {
         switch self.state {
         case .opening: true
-        case .forwarding(let stream, _): !stream.isWritable
+        case .forwarding(let stream, _, _): !stream.isWritable
         case .idle, .answered: false
         }
     }
@@ -85,19 +115,19 @@ final class OutboundHTTP1Handler: ChannelDuplexHandler {
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        if context.channel.isWritable, case .forwarding(_, let relay) = self.state { relay.downstreamWritable() }
+        if context.channel.isWritable, case .forwarding(_, let relay, _) = self.state { relay.downstreamWritable() }
         context.fireChannelWritabilityChanged()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         // The request is over either way (an opening one must not be answered any more).
-        if case .forwarding(let stream, _) = self.state { stream.close(promise: nil) }
+        if case .forwarding(let stream, _, _) = self.state { stream.close(promise: nil) }
         self.state = .idle
         context.close(promise: nil)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        if case .forwarding(let stream, _) = self.state { stream.close(promise: nil) }
+        if case .forwarding(let stream, _, _) = self.state { stream.close(promise: nil) }
         self.state = .idle
         context.fireChannelInactive()
     }
@@ -125,7 +155,11 @@ final class OutboundHTTP1Handler: ChannelDuplexHandler {
             switch result {
             case .success(let client):
                 route.balancer.succeeded(endpoint)
-                self.openStream(context: context, client: client) { route.balancer.release(endpoint) }
+                self.openStream(
+                    context: context,
+                    client: client,
+                    to: Destination(endpoint: endpoint, route: route, attempt: attempt)
+                ) { route.balancer.release(endpoint) }
             case .failure(let error):
                 let retry = self.runtime.endpointFailed(
                     endpoint,
@@ -144,8 +178,12 @@ final class OutboundHTTP1Handler: ChannelDuplexHandler {
         }
     }
 
-    private func openStream(context: ChannelHandlerContext, client: H2Client, finished: @escaping @Sendable () -> Void)
-    {
+    private func openStream(
+        context: ChannelHandlerContext,
+        client: H2Client,
+        to destination: Destination,
+        finished: @escaping @Sendable () -> Void
+    ) {
         let relay = ResponseRelay(
             downstream: context,
             owner: self,
@@ -165,8 +203,11 @@ final class OutboundHTTP1Handler: ChannelDuplexHandler {
                     stream.close(promise: nil)
                     return
                 }
-                self.state = .forwarding(stream: stream, relay: relay)
-                for part in held { stream.write(part, promise: nil) }
+                self.state = .forwarding(stream: stream, relay: relay, to: destination)
+                for part in held {
+                    self.keep(part)
+                    stream.write(part, promise: nil)
+                }
                 stream.flush()
                 self.streamWritable(context: context)
             case .failure:
@@ -184,6 +225,26 @@ final class OutboundHTTP1Handler: ChannelDuplexHandler {
         if !self.keepAlive {
             written.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
         }
+    }
+
+    /// The far proxy refused the request before any response (its app took nothing): the endpoint
+    /// leaves the rotation and the request is sent once elsewhere from its copy; 503 when it
+    /// cannot be (no other endpoint, a second refusal, a body past ``resendLimit``).
+    fileprivate func streamRefused(context: ChannelHandlerContext) {
+        guard case .forwarding(_, _, let destination) = self.state else { return }
+        let retry = self.runtime.peerAppUnavailable(
+            destination.endpoint,
+            of: destination.route,
+            upstream: self.service,
+            attempt: destination.attempt
+        )
+        guard retry, let copy = self.sent, context.channel.isActive else {
+            self.answer(context: context, status: .serviceUnavailable, body: "upstream app unavailable\n")
+            return
+        }
+        self.sent = nil
+        self.state = .opening(held: copy)
+        self.open(context: context, attempt: destination.attempt + 1, excluding: destination.endpoint)
     }
 
     /// The upstream stream ended without a whole response: the app cannot get one on this connection.
@@ -236,6 +297,8 @@ private final class ResponseRelay: ChannelDuplexHandler {
     private let metrics: ProxyMetrics
     private var status = ""
     private var ended = false
+    /// Reset with REFUSED_STREAM before any response: the owner sends it elsewhere.
+    private var refused = false
     private var context: ChannelHandlerContext?
     private var reads = ReadGate()
 
@@ -287,7 +350,7 @@ private final class ResponseRelay: ChannelDuplexHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        if !self.ended {
+        if !self.ended && !self.refused {
             self.metrics.request(direction: "outbound", service: self.service, status: "reset", grpcStatus: "")
             self.owner.responseLost(context: self.downstream)
         }
@@ -295,6 +358,12 @@ private final class ResponseRelay: ChannelDuplexHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if let closed = error as? NIOHTTP2Errors.StreamClosed, closed.errorCode == .refusedStream, self.status.isEmpty,
+            !self.ended, !self.refused
+        {
+            self.refused = true
+            self.owner.streamRefused(context: self.downstream)
+        }
         context.close(promise: nil)
     }
 }
