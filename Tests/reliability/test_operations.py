@@ -55,15 +55,17 @@ def test_rolling_deploy(fleet, report):
     assert len(figures["served_by"]) == 3 + replaced, figures
 
 
-def test_rolling_deploy_grpc(mesh, metadata, report):
-    """The rolling deploy with gRPC calls on one channel, the service's protocol `grpc`: the
-    proxies balance each call; a call that reaches a proxy whose app has stopped is refused there
+@pytest.mark.parametrize("protocol", ["http", "grpc"])
+def test_rolling_deploy_l7(mesh, metadata, report, protocol):
+    """The rolling deploy with the service's protocol `http` (HTTP/1.1 requests, each on its own
+    connection) or `grpc` (calls on one channel): the proxies balance each request over pooled
+    HTTP/2 connections; a request that reaches a proxy whose app has stopped is refused there
     (REFUSED_STREAM) and sent elsewhere by the caller's proxy, and a connection the app sent
-    GOAWAY on takes no new calls."""
-    # The service's protocol is grpc: the proxies balance each call, not each connection.
-    response = mesh.put("/v1/config", {"Kind": "service-defaults", "Name": "rolling-deploy-grpc", "Protocol": "grpc"})
+    GOAWAY on takes no new requests."""
+    service = f"rolling-deploy-{protocol}"
+    response = mesh.put("/v1/config", {"Kind": "service-defaults", "Name": service, "Protocol": protocol})
     assert response.status_code == 200, response.text
-    fleet = Fleet(mesh, metadata, "rolling-deploy-grpc", grpc=True)
+    fleet = Fleet(mesh, metadata, service, grpc=protocol == "grpc")
     try:
         fleet.run()
         for _ in range(SCALE):
