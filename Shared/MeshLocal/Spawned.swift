@@ -161,16 +161,18 @@ public final class Spawned: Sendable {
         if self.isRunning { kill(self.pid, SIGTERM) }
     }
 
-    /// SIGTERM, then SIGKILL after `grace`; by PID only. Reaps the child.
-    public func stop(grace: Duration = .seconds(15)) {
-        guard self.isRunning else { return }
+    /// SIGTERM, then SIGKILL after `grace`; by PID only. Reaps the child. True when it had to
+    /// be killed.
+    @discardableResult
+    public func stop(grace: Duration = .seconds(15)) -> Bool {
+        guard self.isRunning else { return false }
         kill(self.pid, SIGTERM)
         let deadline = ContinuousClock.now + grace
         while self.isRunning && ContinuousClock.now < deadline { usleep(20_000) }
-        if self.isRunning {
-            kill(self.pid, SIGKILL)
-            _ = self.waitBlocking()
-        }
+        guard self.isRunning else { return false }
+        kill(self.pid, SIGKILL)
+        _ = self.waitBlocking()
+        return true
     }
 
     private static func decode(_ raw: Int32) -> Int32 {

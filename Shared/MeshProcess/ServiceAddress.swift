@@ -40,13 +40,12 @@ extension SettingResolver {
         variable: String,
         default defaultValue: String
     ) throws(SettingError) -> ServiceAddress {
-        let text = self.string(flag: flag, variable: variable) ?? defaultValue
-        guard let address = ServiceAddress(parsing: text) else {
-            throw SettingError(
-                setting: "\(flagName) / \(variable)",
-                reason: "expected host:port[,host:port...], got \"\(text)\""
-            )
-        }
-        return address
+        try self.parsed(
+            flag: flag,
+            flagName: flagName,
+            variable: variable,
+            default: defaultValue,
+            as: "host:port[,host:port...]"
+        ) { ServiceAddress(parsing: $0) }
     }
 }

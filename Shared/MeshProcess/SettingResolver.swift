@@ -24,11 +24,26 @@ public struct SettingResolver: Sendable {
         variable: String,
         default defaultValue: String
     ) throws(SettingError) -> HostPort {
-        let text = self.string(flag: flag, variable: variable) ?? defaultValue
-        guard let address = HostPort(parsing: text) else {
-            throw SettingError(setting: "\(flagName) / \(variable)", reason: "expected host:port, got \"\(text)\"")
+        try self.parsed(flag: flag, flagName: flagName, variable: variable, default: defaultValue, as: "host:port") {
+            HostPort(parsing: $0)
         }
-        return address
+    }
+
+    /// A setting (the flag, else the variable, else `defaultValue`) read by `parse`; refused
+    /// naming both settings and what was `expected` when it cannot be.
+    func parsed<Value>(
+        flag: String?,
+        flagName: String,
+        variable: String,
+        default defaultValue: String,
+        as expected: String,
+        _ parse: (String) -> Value?
+    ) throws(SettingError) -> Value {
+        let text = self.string(flag: flag, variable: variable) ?? defaultValue
+        guard let value = parse(text) else {
+            throw SettingError(setting: "\(flagName) / \(variable)", reason: "expected \(expected), got \"\(text)\"")
+        }
+        return value
     }
 
     /// A Go-style duration setting ("10s", "5m").

@@ -11,6 +11,8 @@ from meshharness import CLUSTER, ControlPlane, Metadata  # noqa: E402
 
 # Every proxy renews its leaf during a scenario (issue 18, scenario 4): ca-svc caps leaves at this.
 MAX_LEAF_TTL = os.environ.get("MESH_RELIABILITY_LEAF_TTL", "20s")
+# The tests that failed in this run (their control plane's log is kept).
+FAILED = []
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -20,6 +22,8 @@ def pytest_runtest_makereport(item, call):
     report = outcome.get_result()
     if report.when == "call":
         item.passed = report.passed
+    if report.failed:
+        FAILED.append(item.nodeid)
 
 
 @pytest.fixture(scope="session")
@@ -41,7 +45,11 @@ def mesh(binaries):
     finally:
         status = plane.stop()
         assert status == 0, f"meshctl dev stopped with status {status} (log {plane.log_path})"
-        os.unlink(plane.log_path)
+        # Kept when a scenario failed: the services' side of it.
+        if FAILED:
+            print(f"\nmeshctl dev's log (control plane of the failed scenarios): {plane.log_path}")
+        else:
+            os.unlink(plane.log_path)
 
 
 @pytest.fixture(scope="session")

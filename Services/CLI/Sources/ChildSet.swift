@@ -187,9 +187,23 @@ final class ChildSet: Sendable {
         for child in self.children.withLock({ $0.map(\.process) }).reversed() { child.terminate() }
     }
 
-    /// ``terminateAll()``, then each service is waited for (killed after its grace).
+    /// ``terminateAll()``, then each service is waited for (killed after its grace). A service
+    /// that took more than a second is named, with the time it took.
     func stopAll() {
+        let began = ContinuousClock.now
         self.terminateAll()
-        for child in self.children.withLock({ $0.map(\.process) }).reversed() { child.stop() }
+        for child in self.children.withLock({ $0 }).reversed() {
+            let killed = child.process.stop()
+            let took = ContinuousClock.now - began
+            let seconds = String(
+                format: "%.1f s",
+                Double(took.components.attoseconds) / 1e18 + Double(took.components.seconds)
+            )
+            if killed {
+                Console.line("meshctl dev: \(child.service.name) did not stop in time; killed after \(seconds)")
+            } else if took > .seconds(1) {
+                Console.line("meshctl dev: \(child.service.name) stopped \(seconds) after the signal")
+            }
+        }
     }
 }

@@ -366,7 +366,7 @@ final class H2RequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
                     _ = runtime.endpointFailed(endpoint, of: route, upstream: service, attempt: 2, error: error)
                 }
                 route.balancer.release(endpoint)
-                request.refuseNow()
+                request.refuse()
                 return
             }
             route.balancer.succeeded(endpoint)
@@ -378,7 +378,7 @@ final class H2RequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
                     if !request.resend(through: responder) { stream.close(promise: nil) }
                 case .failure:
                     route.balancer.release(endpoint)
-                    request.refuseNow()
+                    request.refuse()
                 }
             }
         }

@@ -60,11 +60,6 @@ final class StreamGlue {
         return true
     }
 
-    /// Refuses this side's stream (its request was not processed anywhere).
-    func refuseNow() {
-        self.partnerRefused()
-    }
-
     private func keep(_ payload: HTTP2Frame.FramePayload) {
         guard self.copies != nil else { return }
         if case .data(let data) = payload, case .byteBuffer(let buffer) = data.data {
@@ -135,8 +130,9 @@ final class StreamGlue {
         context.close(promise: nil)
     }
 
-    /// The partner's stream was refused: refuse this one (nothing of it was answered).
-    private func partnerRefused() {
+    /// Refuses this side's stream: its request was not processed anywhere (the partner's stream
+    /// was refused and not sent elsewhere, or a resend could not start).
+    func refuse() {
         guard let context = self.context else { return }
         context.writeAndFlush(NIOAny(HTTP2Frame.FramePayload.rstStream(.refusedStream)), promise: nil)
         context.close(promise: nil)
@@ -210,7 +206,7 @@ extension StreamGlue: ChannelDuplexHandler, RemovableChannelHandler {
             // Detached: what the request side reads meanwhile is kept for the resend.
             self.partner = nil
             partner.partner = nil
-            if self.refused?(partner) != true { partner.partnerRefused() }
+            if self.refused?(partner) != true { partner.refuse() }
         }
         context.close(promise: nil)
     }
