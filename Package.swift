@@ -386,7 +386,10 @@ let package = Package(
             exclude: ["Fixtures", "botocore_sign.py"]
         ),
         tests("MeshTLSTests", dependencies: ["MeshTLS", .x509, .crypto, .cryptoExtras, .asn1]),
-        tests("MeshStoreTests", dependencies: ["MeshStore", "MeshTesting", "MeshLocal", "MeshCore", .postgres, .logging]),
+        tests(
+            "MeshStoreTests",
+            dependencies: ["MeshStore", "MeshTesting", "MeshLocal", "MeshCore", .postgres, .logging]
+        ),
         tests(
             "CatalogTests",
             dependencies: [
