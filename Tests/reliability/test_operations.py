@@ -119,7 +119,7 @@ def test_control_plane_replica_killed(mesh, fleet, report, service):
             )
             results["intention"] = response.status_code
 
-        changing = threading.Thread(target=change)
+        changing = threading.Thread(target=change, daemon=True)
         changing.start()
         os.kill(before, signal.SIGKILL)
         changing.join(timeout=180)
@@ -184,16 +184,19 @@ def test_postgres_restart(mesh, fleet, report, mode):
                 pass
             time.sleep(0.02)
 
-    writer = threading.Thread(target=write)
+    writer = threading.Thread(target=write, daemon=True)
     writer.start()
-    for _ in range(SCALE):
-        before = mesh.pids()["postgres"]
-        os.kill(before, signal.SIGINT if mode == "fast" else signal.SIGQUIT)
-        wait_for("PostgreSQL started again", lambda: mesh.pids()["postgres"] != before, timeout=120)
-        fleet.wait_served_by(fleet.add())
-        fleet.remove(fleet.servers[0])
-    writing.clear()
-    writer.join(timeout=30)
+    try:
+        for _ in range(SCALE):
+            before = mesh.pids()["postgres"]
+            os.kill(before, signal.SIGINT if mode == "fast" else signal.SIGQUIT)
+            wait_for("PostgreSQL started again", lambda: mesh.pids()["postgres"] != before, timeout=120)
+            fleet.wait_served_by(fleet.add())
+            fleet.remove(fleet.servers[0])
+    finally:
+        # Also when a step failed: the run must end (this thread kept a failed run from exiting).
+        writing.clear()
+        writer.join(timeout=30)
     stored = {
         int(entry.rsplit("/", 1)[1])
         for entry in mesh.get(f"/v1/kv/reliability/{mode}/?keys").json()
