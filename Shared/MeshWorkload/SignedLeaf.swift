@@ -23,7 +23,8 @@ public struct SignedLeaf: Sendable {
     public let trustDomain: String
     public let validAfter: Date
     public let validBefore: Date
-    /// A random point between 60% and 90% of the leaf's life, so a fleet does not renew at once.
+    /// A random point between 60% and 90% of the leaf's remaining life when it was received, so
+    /// a fleet does not renew at once.
     public let renewAt: Date
 
     public init(
@@ -45,12 +46,18 @@ public struct SignedLeaf: Sendable {
         self.renewAt = Self.renewalPoint(validAfter: validAfter, validBefore: validBefore)
     }
 
+    /// `fraction` of the leaf's life from `now` (or from `validAfter`, if later). Not from
+    /// `validAfter` as such: ca-svc backdates it a minute for clock skew, so with short leaves (a
+    /// `--max-leaf-ttl` of 20 s) the point fell before the leaf arrived half the time, and every
+    /// proxy renewed every second or two.
     public static func renewalPoint(
         validAfter: Date,
         validBefore: Date,
+        now: Date = Date(),
         fraction: Double = Double.random(in: 0.6...0.9)
     ) -> Date {
-        validAfter.addingTimeInterval(validBefore.timeIntervalSince(validAfter) * fraction)
+        let start = max(validAfter, now)
+        return start.addingTimeInterval(max(validBefore.timeIntervalSince(start), 0) * fraction)
     }
 
     /// Makes a key and a CSR for `service`'s SPIFFE ID and has the CSR signed.

@@ -77,6 +77,24 @@ import Testing
     }
 
     /// Sends raw HTTP/1.1 on one connection and returns everything until the server closes it.
+    /// web's proxy (long ejection) with `api` as an `http` upstream; `body` gets the proxy and
+    /// the port of its upstream listener.
+    func withHTTPCaller(
+        of api: ProxyUpstream,
+        _ body: (ProxyRuntime, Int) async throws -> Void
+    ) async throws {
+        var api = api
+        api.protocolName = "http"
+        try await withProxy(
+            sidecar("web", appPort: 1, upstreams: [api]),
+            tls: try self.pki.tls(for: "web"),
+            options: longEjection,
+            group: self.group
+        ) { web in
+            try await body(web, try #require(await web.boundUpstreamPort("api")))
+        }
+    }
+
     func exchange(port: Int, _ requests: String) async throws -> String {
         let channel = try await ClientBootstrap(group: self.group).connect(host: "127.0.0.1", port: port) { channel in
             channel.eventLoop.makeCompletedFuture {
@@ -245,21 +263,14 @@ import Testing
                 let dead = try ReservedPort()
                 let deadPort = dead.port
                 defer { withExtendedLifetime(dead) {} }
-                var api = upstream(
+                let api = upstream(
                     "api",
                     ports: [
                         deadPort, try #require(await apiA.boundPublicPort()),
                         try #require(await apiB.boundPublicPort()),
                     ]
                 )
-                api.protocolName = "http"
-                try await withProxy(
-                    sidecar("web", appPort: 1, upstreams: [api]),
-                    tls: try self.pki.tls(for: "web"),
-                    options: longEjection,
-                    group: self.group
-                ) { web in
-                    let port = try #require(await web.boundUpstreamPort("api"))
+                try await self.withHTTPCaller(of: api) { web, port in
                     // Five requests pipelined on one app connection: each one is routed on its
                     // own (the dead endpoint's failure is retried and ejects it), the denied one
                     // answered 403 by the far proxy, all in order.
@@ -317,15 +328,8 @@ import Testing
         try await withProxy(snapshotA, tls: try self.pki.tls(for: "api"), group: self.group) { apiA in
             try await withProxy(snapshotB, tls: try self.pki.tls(for: "api"), group: self.group) { apiB in
                 let portA = try #require(await apiA.boundPublicPort())
-                var api = upstream("api", ports: [portA, try #require(await apiB.boundPublicPort())])
-                api.protocolName = "http"
-                try await withProxy(
-                    sidecar("web", appPort: 1, upstreams: [api]),
-                    tls: try self.pki.tls(for: "web"),
-                    options: longEjection,
-                    group: self.group
-                ) { web in
-                    let port = try #require(await web.boundUpstreamPort("api"))
+                let api = upstream("api", ports: [portA, try #require(await apiB.boundPublicPort())])
+                try await self.withHTTPCaller(of: api) { web, port in
                     // Round robin sends one of the first two to api-a; with a body, so that the
                     // copy sent again is the whole request.
                     let requests =
