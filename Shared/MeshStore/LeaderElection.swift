@@ -100,7 +100,12 @@ extension LeaderElection: Service {
                 self.logger.info("leadership ended")
             }
             try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { try await self.term(session, self.logger) }
+                // Left behind rather than awaited once the term ends otherwise: a term query in
+                // flight when the session closes (the shutdown closes it) did not always end, and
+                // the wait held the replica's graceful shutdown until it was killed.
+                group.addTask {
+                    try await abandoning("the leader's term", after: nil) { try await self.term(session, self.logger) }
+                }
                 group.addTask {
                     // A lost session ends the term: the lock is gone with it.
                     try await session.closeFuture.get()

@@ -32,15 +32,17 @@ extension PostgresConnection {
 }
 
 /// Runs `operation` in a task of its own and returns its result; throws ``PostgresTimeout`` at
-/// `timeout`, or `CancellationError` as soon as the caller is cancelled, leaving the operation
-/// behind (`lateResult` gets what it returns after that, to close it).
+/// `timeout` (none: no deadline), or `CancellationError` as soon as the caller is cancelled,
+/// leaving the operation behind, cancelled (`lateResult` gets what it returns after that, to
+/// close it).
 ///
-/// For the PostgresNIO calls that neither end on cancellation nor always end at all: a query sent
-/// on a connection as PostgreSQL shut down (fast) never completed, even after the connection was
-/// closed, and held a replica's leader election, and so its graceful shutdown, until it was killed.
+/// For the PostgresNIO calls that neither end on cancellation nor always end at all: a query in
+/// flight on a connection that closes (PostgreSQL shutting down, or the caller closing it) did
+/// not always complete, even after the connection was closed. It held a replica's leader
+/// election, and so its graceful shutdown, until the replica was killed.
 public func abandoning<T: Sendable>(
     _ operation: String,
-    after timeout: Duration,
+    after timeout: Duration?,
     _ body: @escaping @Sendable () async throws -> T,
     lateResult: @escaping @Sendable (T) async -> Void = { _ in }
 ) async throws -> T {
@@ -48,23 +50,29 @@ public func abandoning<T: Sendable>(
     return try await withTaskCancellationHandler {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
             guard race.begin(continuation) else { return }
-            let timer = Task {
-                try? await Task.sleep(for: timeout)
-                if !Task.isCancelled { race.finish(.failure(PostgresTimeout(operation: operation, timeout: timeout))) }
+            let timer = timeout.map { timeout in
+                Task {
+                    try? await Task.sleep(for: timeout)
+                    if !Task.isCancelled, race.finish(.failure(PostgresTimeout(operation: operation, timeout: timeout)))
+                    {
+                        race.cancelWork()
+                    }
+                }
             }
-            Task {
+            let task = Task {
                 do {
                     let value = try await body()
-                    timer.cancel()
+                    timer?.cancel()
                     if !race.finish(.success(value)) { await lateResult(value) }
                 } catch {
-                    timer.cancel()
+                    timer?.cancel()
                     race.finish(.failure(error))
                 }
             }
+            race.setWork(task)
         }
     } onCancel: {
-        race.finish(.failure(CancellationError()))
+        if race.finish(.failure(CancellationError())) { race.cancelWork() }
     }
 }
 
@@ -88,6 +96,24 @@ private final class Race<T: Sendable>: Sendable {
         }
         if ended { continuation.resume(throwing: CancellationError()) }
         return !ended
+    }
+
+    /// The operation's task, cancelled when it is left behind.
+    private let work = Mutex<Task<Void, Never>?>(nil)
+
+    /// Records the operation's task; cancels it at once if the caller was already resumed by a
+    /// deadline or a cancellation meanwhile.
+    func setWork(_ task: Task<Void, Never>) {
+        self.work.withLock { $0 = task }
+        let ended = self.state.withLock { state in
+            if case .done = state { return true }
+            return false
+        }
+        if ended { task.cancel() }
+    }
+
+    func cancelWork() {
+        self.work.withLock { $0 }?.cancel()
     }
 
     /// Resumes the caller with `result` unless something else did first; whether it did.

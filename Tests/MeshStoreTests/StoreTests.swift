@@ -134,6 +134,34 @@ struct StoreTests {
         }
     }
 
+    @Test("a term stuck in a call that never ends does not hold the replica's shutdown", .timeLimit(.minutes(2)))
+    func aStuckTermDoesNotHoldShutdown() async throws {
+        try await withClient { _, settings in
+            let started = AsyncStream<Void>.makeStream()
+            // As a PostgresNIO query in flight when its connection closes could be: it never
+            // returns, cancelled or not.
+            let election = LeaderElection(
+                schema: testSchema,
+                settings: settings,
+                applicationName: "stuck",
+                retryInterval: .milliseconds(100),
+                logger: logger
+            ) { _, _ in
+                started.continuation.yield()
+                await withCheckedContinuation { (_: CheckedContinuation<Void, Never>) in }
+            }
+            let group = ServiceGroup(configuration: .init(services: [election], logger: logger))
+            let running = Task { try await group.run() }
+            var iterator = started.stream.makeAsyncIterator()
+            await iterator.next()
+            #expect(election.isLeader)
+            await group.triggerGracefulShutdown()
+            // Without the fix the run never ends, and the suite's time limit fails the test.
+            try await running.value
+            #expect(!election.isLeader)
+        }
+    }
+
     @Test("leadership moves to the other replica when the leader stops")
     func leaderFailover() async throws {
         try await withClient { _, settings in
