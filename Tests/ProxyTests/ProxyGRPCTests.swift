@@ -77,6 +77,19 @@ import Testing
     }
 
     /// A gRPC client of the upstream listener on `port` (clear-text HTTP/2, as an app speaks to its sidecar).
+    /// web's proxy (long ejection) with `api` as a `grpc` upstream at `ports`; `body` gets the
+    /// proxy and the port of its upstream listener.
+    func withGRPCCaller(of ports: [Int], _ body: (ProxyRuntime, Int) async throws -> Void) async throws {
+        try await withProxy(
+            sidecar("web", appPort: 1, upstreams: [self.grpcUpstream("api", ports: ports)]),
+            tls: try self.pki.tls(for: "web"),
+            options: longEjection,
+            group: self.group
+        ) { web in
+            try await body(web, try #require(await web.boundUpstreamPort("api")))
+        }
+    }
+
     func withClient<T: Sendable>(
         port: Int,
         _ body: (Mesh_V1_ConfigDistributor.Client<HTTP2ClientTransport.Posix>) async throws -> T
@@ -142,13 +155,7 @@ import Testing
                     let dead = try ReservedPort()
                     let deadPort = dead.port
                     defer { withExtendedLifetime(dead) {} }
-                    try await withProxy(
-                        sidecar("web", appPort: 1, upstreams: [self.grpcUpstream("api", ports: [deadPort] + ports)]),
-                        tls: try self.pki.tls(for: "web"),
-                        options: longEjection,
-                        group: self.group
-                    ) { web in
-                        let port = try #require(await web.boundUpstreamPort("api"))
+                    try await self.withGRPCCaller(of: [deadPort] + ports) { web, port in
                         try await self.withClient(port: port) { client in
                             // Unary calls on one HTTP/2 connection from the app alternate between
                             // the two healthy instances: balancing is per request.
@@ -226,13 +233,7 @@ import Testing
                 ) { apiB in
                     let portA = try #require(await apiA.boundPublicPort())
                     let portB = try #require(await apiB.boundPublicPort())
-                    try await withProxy(
-                        sidecar("web", appPort: 1, upstreams: [self.grpcUpstream("api", ports: [portA, portB])]),
-                        tls: try self.pki.tls(for: "web"),
-                        options: longEjection,
-                        group: self.group
-                    ) { web in
-                        let port = try #require(await web.boundUpstreamPort("api"))
+                    try await self.withGRPCCaller(of: [portA, portB]) { web, port in
                         try await self.withClient(port: port) { client in
                             for index in 0..<4 {
                                 let reply = try await client.signLeaf(.with { $0.csrPem = "call\(index)" })

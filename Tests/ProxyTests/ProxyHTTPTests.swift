@@ -77,13 +77,10 @@ import Testing
     }
 
     /// Sends raw HTTP/1.1 on one connection and returns everything until the server closes it.
-    /// web's proxy (long ejection) with `api` as an `http` upstream; `body` gets the proxy and
-    /// the port of its upstream listener.
-    func withHTTPCaller(
-        of api: ProxyUpstream,
-        _ body: (ProxyRuntime, Int) async throws -> Void
-    ) async throws {
-        var api = api
+    /// web's proxy (long ejection) with `api` as an `http` upstream at `ports`; `body` gets the
+    /// proxy and the port of its upstream listener.
+    func withHTTPCaller(of ports: [Int], _ body: (ProxyRuntime, Int) async throws -> Void) async throws {
+        var api = upstream("api", ports: ports)
         api.protocolName = "http"
         try await withProxy(
             sidecar("web", appPort: 1, upstreams: [api]),
@@ -263,14 +260,10 @@ import Testing
                 let dead = try ReservedPort()
                 let deadPort = dead.port
                 defer { withExtendedLifetime(dead) {} }
-                let api = upstream(
-                    "api",
-                    ports: [
-                        deadPort, try #require(await apiA.boundPublicPort()),
-                        try #require(await apiB.boundPublicPort()),
-                    ]
-                )
-                try await self.withHTTPCaller(of: api) { web, port in
+                let ports = [
+                    deadPort, try #require(await apiA.boundPublicPort()), try #require(await apiB.boundPublicPort()),
+                ]
+                try await self.withHTTPCaller(of: ports) { web, port in
                     // Five requests pipelined on one app connection: each one is routed on its
                     // own (the dead endpoint's failure is retried and ejects it), the denied one
                     // answered 403 by the far proxy, all in order.
@@ -328,8 +321,7 @@ import Testing
         try await withProxy(snapshotA, tls: try self.pki.tls(for: "api"), group: self.group) { apiA in
             try await withProxy(snapshotB, tls: try self.pki.tls(for: "api"), group: self.group) { apiB in
                 let portA = try #require(await apiA.boundPublicPort())
-                let api = upstream("api", ports: [portA, try #require(await apiB.boundPublicPort())])
-                try await self.withHTTPCaller(of: api) { web, port in
+                try await self.withHTTPCaller(of: [portA, try #require(await apiB.boundPublicPort())]) { web, port in
                     // Round robin sends one of the first two to api-a; with a body, so that the
                     // copy sent again is the whole request.
                     let requests =
