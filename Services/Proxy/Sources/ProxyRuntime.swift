@@ -178,6 +178,24 @@ public final class ProxyRuntime: Sendable {
 
     func route(for service: String) -> ProxyConfig.Route? { self.config?.routes[service] }
 
+    /// A pooled mTLS HTTP/2 connection to `endpoint` of `route` on `loop`, its peer's identity
+    /// checked (made if there is none yet).
+    func h2Client(
+        to endpoint: ProxyEndpoint,
+        of route: ProxyConfig.Route,
+        on loop: any EventLoop
+    )
+        -> EventLoopFuture<H2Client>
+    {
+        self.h2Pool.client(
+            for: endpoint,
+            on: loop,
+            tls: route.tls.clientH2,
+            expectedIdentity: route.expectedIdentity,
+            timeout: TimeAmount(self.options.connectTimeout)
+        )
+    }
+
     /// SIGTERM: stop accepting inbound connections at once, let open ones finish, keep the
     /// upstream listeners serving the app until it has exited (its port refuses connections) and
     /// its connections closed, or the drain deadline passes; then close everything.

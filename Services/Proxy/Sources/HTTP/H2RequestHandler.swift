@@ -170,13 +170,7 @@ final class H2RequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
             self.fail(context: context, service: service, message: "no healthy endpoint for \(service)")
             return
         }
-        let client = self.runtime.h2Pool.client(
-            for: endpoint,
-            on: context.eventLoop,
-            tls: route.tls.clientH2,
-            expectedIdentity: route.expectedIdentity,
-            timeout: TimeAmount(self.runtime.options.connectTimeout)
-        )
+        let client = self.runtime.h2Client(to: endpoint, of: route, on: context.eventLoop)
         client.assumeIsolated().whenComplete { result in
             switch result {
             case .success(let client):
@@ -353,13 +347,7 @@ final class H2RequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
         guard request.canResend, let route = runtime.route(for: service),
             let endpoint = route.balancer.pick(excluding: refused)
         else { return false }
-        let client = runtime.h2Pool.client(
-            for: endpoint,
-            on: loop,
-            tls: route.tls.clientH2,
-            expectedIdentity: route.expectedIdentity,
-            timeout: TimeAmount(runtime.options.connectTimeout)
-        )
+        let client = runtime.h2Client(to: endpoint, of: route, on: loop)
         client.assumeIsolated().whenComplete { result in
             guard case .success(let client) = result else {
                 if case .failure(let error) = result {
@@ -389,8 +377,7 @@ final class H2RequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private func refuse(context: ChannelHandlerContext) {
         if self.finishOpening() { context.read() }
         self.runtime.metrics.request(direction: "inbound", service: "", status: "refused", grpcStatus: "")
-        context.writeAndFlush(NIOAny(HTTP2Frame.FramePayload.rstStream(.refusedStream)), promise: nil)
-        context.close(promise: nil)
+        context.refuseStream()
     }
 
     private func fail(context: ChannelHandlerContext, service: String, message: String, grpc: Bool? = nil) {

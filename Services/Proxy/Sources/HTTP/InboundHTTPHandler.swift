@@ -202,8 +202,7 @@ final class InboundHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
         self.runtime.metrics.request(direction: "inbound", service: "", status: "refused", grpcStatus: "")
         // Written below the codec, which speaks HTTP/1 parts only.
-        codec.writeAndFlush(NIOAny(HTTP2Frame.FramePayload.rstStream(.refusedStream)), promise: nil)
-        context.close(promise: nil)
+        codec.refuseStream()
     }
 
     /// The app connection closed.

@@ -145,13 +145,7 @@ final class OutboundHTTP1Handler: ChannelDuplexHandler {
             )
             return
         }
-        self.runtime.h2Pool.client(
-            for: endpoint,
-            on: context.eventLoop,
-            tls: route.tls.clientH2,
-            expectedIdentity: route.expectedIdentity,
-            timeout: TimeAmount(self.runtime.options.connectTimeout)
-        ).assumeIsolated().whenComplete { result in
+        self.runtime.h2Client(to: endpoint, of: route, on: context.eventLoop).assumeIsolated().whenComplete { result in
             switch result {
             case .success(let client):
                 route.balancer.succeeded(endpoint)

@@ -133,9 +133,7 @@ final class StreamGlue {
     /// Refuses this side's stream: its request was not processed anywhere (the partner's stream
     /// was refused and not sent elsewhere, or a resend could not start).
     func refuse() {
-        guard let context = self.context else { return }
-        context.writeAndFlush(NIOAny(HTTP2Frame.FramePayload.rstStream(.refusedStream)), promise: nil)
-        context.close(promise: nil)
+        self.context?.refuseStream()
     }
 
     private func partnerBecameWritable() {
@@ -285,5 +283,15 @@ struct ResponseStatus {
         default:
             return false
         }
+    }
+}
+
+extension ChannelHandlerContext {
+    /// Resets this HTTP/2 stream with REFUSED_STREAM and closes it: the request was not
+    /// processed, and may be sent again (RFC 9113 §8.7). Called on a context below any HTTP/1
+    /// codec, which speaks HTTP/1 parts only.
+    func refuseStream() {
+        self.writeAndFlush(NIOAny(HTTP2Frame.FramePayload.rstStream(.refusedStream)), promise: nil)
+        self.close(promise: nil)
     }
 }
