@@ -12,7 +12,7 @@ import Prometheus
 /// (linkerd2-proxy's design). A connection that fails before the request was sent ejects the
 /// endpoint and the request is tried once elsewhere, and so is a request the far proxy refused
 /// (RST_STREAM REFUSED_STREAM before any response: its app took nothing), from a copy of what was
-/// sent (at most ``resendLimit`` bytes of body); what cannot be served gets a 503. Both
+/// sent (at most ``OutboundHandler/maxCopied`` bytes of body); what cannot be served gets a 503. Both
 /// directions have backpressure (``ReadGate``): the app's request body is read only as fast as
 /// the stream takes it (HTTP/2 flow control), the response only as fast as the app takes it.
 final class OutboundHTTP1Handler: ChannelDuplexHandler {
@@ -35,14 +35,11 @@ final class OutboundHTTP1Handler: ChannelDuplexHandler {
         var attempt: Int
     }
 
-    /// The most request body kept to send again after a refusal (as the HTTP/2 path keeps).
-    static let resendLimit = 64 * 1024
-
     private let runtime: ProxyRuntime
     private let service: String
     private var state = State.idle
     /// What was sent of the request being forwarded, while it may still be sent again (nil once
-    /// its body passed ``resendLimit``, or once it was sent twice).
+    /// its body passed ``OutboundHandler/maxCopied``, or once it was sent twice).
     private var sent: [HTTPClientRequestPart]?
     private var sentBytes = 0
     private var keepAlive = true
@@ -85,11 +82,11 @@ final class OutboundHTTP1Handler: ChannelDuplexHandler {
         }
     }
 
-    /// Keeps a copy of `part` for a resend, while the request's body is within ``resendLimit``.
+    /// Keeps a copy of `part` for a resend, while the request's body is within ``OutboundHandler/maxCopied``.
     private func keep(_ part: HTTPClientRequestPart) {
         guard self.sent != nil else { return }
         if case .body(.byteBuffer(let body)) = part { self.sentBytes += body.readableBytes }
-        if self.sentBytes > Self.resendLimit {
+        if self.sentBytes > OutboundHandler.maxCopied {
             self.sent = nil
         } else {
             self.sent?.append(part)
@@ -223,7 +220,7 @@ final class OutboundHTTP1Handler: ChannelDuplexHandler {
 
     /// The far proxy refused the request before any response (its app took nothing): the endpoint
     /// leaves the rotation and the request is sent once elsewhere from its copy; 503 when it
-    /// cannot be (no other endpoint, a second refusal, a body past ``resendLimit``).
+    /// cannot be (no other endpoint, a second refusal, a body past ``OutboundHandler/maxCopied``).
     fileprivate func streamRefused(context: ChannelHandlerContext) {
         guard case .forwarding(_, _, let destination) = self.state else { return }
         let retry = self.runtime.peerAppUnavailable(

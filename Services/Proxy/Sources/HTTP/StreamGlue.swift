@@ -26,7 +26,6 @@ final class StreamGlue {
     /// once answered, and on the answering side).
     private var copies: [HTTP2Frame.FramePayload]?
     private var copiedBytes = 0
-    static let maxCopied = 64 << 10
     /// This side read its END_STREAM / wrote its END_STREAM.
     private var ended = false
     private var sentEnd = false
@@ -65,7 +64,7 @@ final class StreamGlue {
         if case .data(let data) = payload, case .byteBuffer(let buffer) = data.data {
             self.copiedBytes += buffer.readableBytes
         }
-        if self.copiedBytes > Self.maxCopied {
+        if self.copiedBytes > OutboundHandler.maxCopied {
             self.copies = nil
         } else {
             self.copies?.append(payload)

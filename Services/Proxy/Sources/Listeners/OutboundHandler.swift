@@ -23,7 +23,8 @@ final class OutboundHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// Attempts per app connection: the first and one retry elsewhere.
     static let maxAttempts = 2
     /// The app's bytes kept for a resend while the peer has not confirmed; past it, the app is
-    /// not read until the peer answers.
+    /// not read until the peer answers. The L7 paths keep as much of a request for a resend after
+    /// a refused stream (``StreamGlue``, ``OutboundHTTP1Handler``).
     static let maxCopied = 64 << 10
 
     private let runtime: ProxyRuntime
