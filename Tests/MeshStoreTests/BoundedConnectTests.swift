@@ -1,12 +1,9 @@
 import Foundation
 import Logging
 import MeshStore
+import MeshTesting
 import PostgresNIO
 import Testing
-
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// A connection to a server that takes the TCP connection and never answers its startup (a
 /// PostgreSQL in the middle of a restart): the attempt must end, by its deadline or its caller's
@@ -14,32 +11,14 @@ import Glibc
 /// the bound the attempt never ends: the suite's time limit fails it. The bounds asserted here
 /// are generous: a loaded CI machine once took 5.5 s to end a 0.5 s deadline.)
 @Suite(.timeLimit(.minutes(2))) struct BoundedConnectTests {
-    /// A listening socket nobody accepts from: the kernel completes handshakes; nothing answers.
-    private func silentListener() throws -> (fd: Int32, port: Int) {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
-        }
-        listen(fd, 16)
-        _ = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-        }
-        return (fd, Int(UInt16(bigEndian: address.sin_port)))
-    }
-
     private func configuration(port: Int) throws -> PostgresConnection.Configuration {
         try DatabaseSettings(port: port).connectionConfiguration()
     }
 
     @Test("a startup nobody answers ends at the deadline")
     func deadline() async throws {
-        let (fd, port) = try self.silentListener()
-        defer { close(fd) }
+        let listener = try SilentListener()
+        let port = listener.port
         let start = ContinuousClock.now
         await #expect(throws: PostgresTimeout.self) {
             _ = try await PostgresConnection.connect(
@@ -54,8 +33,8 @@ import Glibc
 
     @Test("a startup nobody answers ends when its caller is cancelled")
     func cancellation() async throws {
-        let (fd, port) = try self.silentListener()
-        defer { close(fd) }
+        let listener = try SilentListener()
+        let port = listener.port
         let configuration = try self.configuration(port: port)
         let attempt = Task {
             try await PostgresConnection.connect(

@@ -5,6 +5,7 @@ import MeshCore
 import MeshProto
 import MeshTesting
 import NIOCore
+import NIOHTTP2
 import NIOPosix
 import Proxy
 import SwiftProtobuf
@@ -243,6 +244,103 @@ import Testing
                         #expect(web.ejectedEndpoints("api").map(\.port) == [portA])
                         let metrics = String(decoding: web.metrics.render(), as: UTF8.self)
                         #expect(metrics.contains("mesh_proxy_upstream_app_unavailable_total 1"), "\(metrics)")
+                    }
+                }
+            }
+        }
+    }
+
+    @Test(
+        "a call whose app connection sees no HTTP/2 preface is refused and sent elsewhere: reset in the app's listen backlog (the app stopping), or silent past the connect deadline",
+        arguments: [true, false]
+    )
+    func aCallOnAnAppConnectionNeverAcceptedIsSentElsewhere(listenerCloses: Bool) async throws {
+        try await self.withBackends(["b"]) { apps in
+            // api-a's app queues connections but takes none: it is stopping (its listener then
+            // closes, which resets the proxy's connection) or hung (the proxy gives up on it).
+            let stopping = try SilentListener()
+            try await withProxy(
+                self.grpcSidecar("api", appPort: stopping.port, intentions: Self.webMayCall),
+                tls: try self.pki.tls(for: "api"),
+                group: self.group
+            ) { apiA in
+                try await withProxy(
+                    self.grpcSidecar("api", appPort: apps[0], intentions: Self.webMayCall),
+                    tls: try self.pki.tls(for: "api"),
+                    group: self.group
+                ) { apiB in
+                    let portA = try #require(await apiA.boundPublicPort())
+                    let portB = try #require(await apiB.boundPublicPort())
+                    try await self.withGRPCCaller(of: [portA, portB]) { web, port in
+                        try await self.withClient(port: port) { client in
+                            try await withThrowingTaskGroup(of: Void.self) { group in
+                                group.addTask {
+                                    let queued = try await stopping.waitForConnection(deadline: .seconds(30))
+                                    #expect(queued)
+                                    if listenerCloses { stopping.close() }
+                                }
+                                for index in 0..<4 {
+                                    let reply = try await client.signLeaf(.with { $0.csrPem = "call\(index)" })
+                                    #expect(reply.certificatePem.hasPrefix("b call\(index)"), "\(reply.certificatePem)")
+                                }
+                                try await group.waitForAll()
+                            }
+                        }
+                        #expect(web.ejectedEndpoints("api").map(\.port) == [portA])
+                    }
+                }
+            }
+        }
+    }
+
+    /// An HTTP/2 app that is going away: on each request's HEADERS it sends GOAWAY saying it
+    /// processed no stream (last stream 0), and answers nothing.
+    final class GoingAwayStream: ChannelInboundHandler {
+        typealias InboundIn = HTTP2Frame.FramePayload
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            guard case .headers = Self.unwrapInboundIn(data), let connection = context.channel.parent else { return }
+            let goAway = HTTP2Frame(
+                streamID: .rootStream,
+                payload: .goAway(lastStreamID: .rootStream, errorCode: .noError, opaqueData: nil)
+            )
+            connection.writeAndFlush(goAway, promise: nil)
+        }
+    }
+
+    @Test("a call the app's GOAWAY left out (not processed, though NIOHTTP2 reports CANCEL) is sent elsewhere")
+    func aCallLeftOutByTheAppsGoAwayIsSentElsewhere() async throws {
+        let goingAway = try await ServerBootstrap(group: self.group)
+            .childChannelInitializer { channel in
+                channel.configureHTTP2Pipeline(mode: .server) { stream in
+                    stream.eventLoop.makeCompletedFuture {
+                        try stream.pipeline.syncOperations.addHandler(GoingAwayStream())
+                    }
+                }.map { _ in }
+            }
+            .bind(host: "127.0.0.1", port: 0).get()
+        defer { goingAway.close(promise: nil) }
+        try await self.withBackends(["b"]) { apps in
+            try await withProxy(
+                self.grpcSidecar("api", appPort: try #require(goingAway.localAddress?.port), intentions: Self.webMayCall),
+                tls: try self.pki.tls(for: "api"),
+                group: self.group
+            ) { apiA in
+                try await withProxy(
+                    self.grpcSidecar("api", appPort: apps[0], intentions: Self.webMayCall),
+                    tls: try self.pki.tls(for: "api"),
+                    group: self.group
+                ) { apiB in
+                    let portA = try #require(await apiA.boundPublicPort())
+                    let portB = try #require(await apiB.boundPublicPort())
+                    try await self.withGRPCCaller(of: [portA, portB]) { web, port in
+                        try await self.withClient(port: port) { client in
+                            for index in 0..<4 {
+                                let reply = try await client.signLeaf(.with { $0.csrPem = "call\(index)" })
+                                #expect(reply.certificatePem.hasPrefix("b call\(index)"), "\(reply.certificatePem)")
+                            }
+                        }
+                        #expect(web.ejectedEndpoints("api").map(\.port) == [portA])
                     }
                 }
             }

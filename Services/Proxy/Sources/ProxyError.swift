@@ -9,6 +9,8 @@ public struct ProxyError: Error, Sendable, CustomStringConvertible {
         case bindFailed
         /// An upstream endpoint's certificate does not carry the destination service's SPIFFE ID.
         case identityMismatch
+        /// An HTTP/2 peer closed the connection or stayed silent before its preface (SETTINGS).
+        case noPreface
     }
 
     public var code: Code

@@ -15,11 +15,14 @@ final class H2Client: Sendable {
     let channel: any Channel
     private let multiplexer: NIOLoopBound<NIOHTTP2Handler.StreamMultiplexer>
     private let streams: NIOLoopBoundBox<(open: Int, retired: Bool)>
+    /// The last stream the peer's latest GOAWAY said it may process (nil before any GOAWAY).
+    private let goAwayLastStream: NIOLoopBoundBox<HTTP2StreamID?>
 
     private init(channel: any Channel, multiplexer: NIOHTTP2Handler.StreamMultiplexer) {
         self.channel = channel
         self.multiplexer = NIOLoopBound(multiplexer, eventLoop: channel.eventLoop)
         self.streams = NIOLoopBoundBox((0, false), eventLoop: channel.eventLoop)
+        self.goAwayLastStream = NIOLoopBoundBox(nil, eventLoop: channel.eventLoop)
         self.onGoAway = NIOLoopBoundBox(nil, eventLoop: channel.eventLoop)
     }
 
@@ -31,10 +34,18 @@ final class H2Client: Sendable {
     /// The peer sent GOAWAY: streams opened from now on would be dropped unprocessed (NIOHTTP2
     /// closes those above the peer's last stream with CANCEL), so the connection is retired and
     /// the next request opens a new one.
-    fileprivate func goAwayReceived() {
+    fileprivate func goAwayReceived(lastStream: HTTP2StreamID) {
+        self.goAwayLastStream.value = lastStream
         self.retire()
         self.onGoAway.value?()
         self.onGoAway.value = nil
+    }
+
+    /// Whether the peer's GOAWAY left `stream` out: its request was not processed (RFC 9113
+    /// §6.8), though NIOHTTP2 reports the stream closed with CANCEL, as if reset.
+    func goAwayLeftOut(_ stream: HTTP2StreamID) -> Bool {
+        guard let last = self.goAwayLastStream.value else { return false }
+        return stream > last
     }
 
     /// Open and taking new streams (not retired, no GOAWAY from the peer).
@@ -44,6 +55,11 @@ final class H2Client: Sendable {
 
     /// Connects to `host:port` on `eventLoop`; with `tls`, the handshake must complete and
     /// `expectedIdentity` (when given) must be the peer's SPIFFE ID before the connection is used.
+    /// The connection is handed out once the peer's HTTP/2 preface (its SETTINGS) arrived, within
+    /// `timeout` again: a server speaks first, so one that has not cannot have taken a request.
+    /// Without the wait, a connection the kernel queued in a stopping app's listen backlog took
+    /// a request and was then reset with it (the app never accepted it), and the caller saw the
+    /// request cancelled instead of refused and sent elsewhere.
     static func connect(
         host: String,
         port: Int,
@@ -59,8 +75,9 @@ final class H2Client: Sendable {
             tls: tls,
             expectedIdentity: expectedIdentity,
             timeout: timeout
-        ).flatMapThrowing { connection in
+        ).flatMap { connection in
             let channel = connection.channel
+            let preface = eventLoop.makePromise(of: Void.self)
             do {
                 let multiplexer = try channel.pipeline.syncOperations.configureHTTP2Pipeline(
                     mode: .client,
@@ -70,22 +87,33 @@ final class H2Client: Sendable {
                     // The peer opens no streams towards a client.
                     stream.close()
                 }
-                let watcher = GoAwayWatcher()
+                let watcher = PeerFrameWatcher(preface: preface)
                 try channel.pipeline.syncOperations.addHandler(watcher)
                 try channel.pipeline.syncOperations.addHandler(H2ConnectionErrorCloser())
                 let client = H2Client(channel: channel, multiplexer: multiplexer)
                 watcher.client = client
-                return client
+                let deadline = eventLoop.scheduleTask(in: timeout) {
+                    preface.fail(ProxyError(.noPreface, "no HTTP/2 preface from \(host):\(port) in \(timeout)"))
+                }
+                return preface.futureResult.map {
+                    deadline.cancel()
+                    return client
+                }.flatMapErrorThrowing { error in
+                    deadline.cancel()
+                    channel.close(promise: nil)
+                    throw error
+                }
             } catch {
                 channel.close(promise: nil)
-                throw error
+                return eventLoop.makeFailedFuture(error)
             }
         }
     }
 
     /// Opens a stream whose pipeline gets `handler`; the connection counts it while it is open.
     func openStream(_ handler: NIOLoopBound<StreamGlue>) -> EventLoopFuture<any Channel> {
-        self.openStream(
+        handler.value.connection = self
+        return self.openStream(
             NIOLoopBound(
                 { try $0.pipeline.syncOperations.addHandler(handler.value) },
                 eventLoop: self.channel.eventLoop
@@ -123,14 +151,41 @@ final class H2Client: Sendable {
     }
 }
 
-/// Retires its connection's ``H2Client`` when the peer sends GOAWAY.
-private final class GoAwayWatcher: ChannelInboundHandler {
+extension NIOHTTP2Errors.StreamClosed {
+    /// Whether the peer closed the stream without processing its request (RFC 9113 §8.7): it
+    /// refused it (REFUSED_STREAM), or the GOAWAY it sent on `connection` left the stream out.
+    func unprocessed(on connection: H2Client?) -> Bool {
+        self.errorCode == .refusedStream || connection?.goAwayLeftOut(self.streamID) == true
+    }
+}
+
+/// Watches the frames of a client connection's stream 0: completes `preface` when the peer's
+/// SETTINGS arrive (fails it if the connection closes first), and retires the connection's
+/// ``H2Client`` when the peer sends GOAWAY.
+private final class PeerFrameWatcher: ChannelInboundHandler {
     typealias InboundIn = HTTP2Frame
     var client: H2Client?
+    private let preface: EventLoopPromise<Void>
+    private var prefaceRead = false
+
+    init(preface: EventLoopPromise<Void>) {
+        self.preface = preface
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        if case .goAway = Self.unwrapInboundIn(data).payload { self.client?.goAwayReceived() }
+        switch Self.unwrapInboundIn(data).payload {
+        case .settings(.settings) where !self.prefaceRead:
+            self.prefaceRead = true
+            self.preface.succeed()
+        case .goAway(let lastStream, _, _): self.client?.goAwayReceived(lastStream: lastStream)
+        default: break
+        }
         context.fireChannelRead(data)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        if !self.prefaceRead { self.preface.fail(ProxyError(.noPreface, "the connection closed before the peer's HTTP/2 preface")) }
+        context.fireChannelInactive()
     }
 }
 

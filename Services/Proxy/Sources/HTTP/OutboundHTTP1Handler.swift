@@ -179,7 +179,8 @@ final class OutboundHTTP1Handler: ChannelDuplexHandler {
             downstream: context,
             owner: self,
             service: self.service,
-            metrics: self.runtime.metrics
+            metrics: self.runtime.metrics,
+            connection: client
         )
         let configure: (any Channel) throws -> Void = { stream in
             try stream.pipeline.syncOperations.addHandler(HTTP2FramePayloadToHTTP1ClientCodec(httpProtocol: .https))
@@ -286,6 +287,8 @@ private final class ResponseRelay: ChannelDuplexHandler {
     private unowned let owner: OutboundHTTP1Handler
     private let service: String
     private let metrics: ProxyMetrics
+    /// The connection the request's stream is on.
+    private let connection: H2Client
     private var status = ""
     private var ended = false
     /// Reset with REFUSED_STREAM before any response: the owner sends it elsewhere.
@@ -315,11 +318,18 @@ private final class ResponseRelay: ChannelDuplexHandler {
         context.fireChannelWritabilityChanged()
     }
 
-    init(downstream: ChannelHandlerContext, owner: OutboundHTTP1Handler, service: String, metrics: ProxyMetrics) {
+    init(
+        downstream: ChannelHandlerContext,
+        owner: OutboundHTTP1Handler,
+        service: String,
+        metrics: ProxyMetrics,
+        connection: H2Client
+    ) {
         self.downstream = downstream
         self.owner = owner
         self.service = service
         self.metrics = metrics
+        self.connection = connection
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -349,8 +359,8 @@ private final class ResponseRelay: ChannelDuplexHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        if let closed = error as? NIOHTTP2Errors.StreamClosed, closed.errorCode == .refusedStream, self.status.isEmpty,
-            !self.ended, !self.refused
+        if let closed = error as? NIOHTTP2Errors.StreamClosed, closed.unprocessed(on: self.connection),
+            self.status.isEmpty, !self.ended, !self.refused
         {
             self.refused = true
             self.owner.streamRefused(context: self.downstream)

@@ -5,8 +5,8 @@ import NIOHTTP2
 /// One half of a pair of spliced HTTP/2 streams (a request's stream on one connection and its
 /// continuation on another): headers and data frames cross over with their END_STREAM flags, so
 /// trailers and trailers-only gRPC responses pass as they are; a side that is reset or fails
-/// resets the other. A side refused (RST_STREAM REFUSED_STREAM before any headers: the far proxy's
-/// app did not take the request) tells `refused`, which may send the request again elsewhere
+/// resets the other. A side refused (RST_STREAM REFUSED_STREAM before any headers, or left out by
+/// the peer's GOAWAY: the far proxy's app did not take the request) tells `refused`, which may send the request again elsewhere
 /// (``resend(through:)``: the request side keeps what it read, up to 64 KiB, until an answer
 /// begins); otherwise the other side is refused the same way.
 /// Backpressure as ``GlueHandler``: a side stops reading while its partner cannot write (HTTP/2
@@ -31,6 +31,8 @@ final class StreamGlue {
     private var sentEnd = false
     /// This side read headers (a refusal after them is no refusal of the request).
     private var readHeaders = false
+    /// The connection this side's stream is on, when the proxy opened it (``H2Client``).
+    var connection: H2Client?
 
     private init(observe: ((HTTP2Frame.FramePayload) -> Void)?, refused: ((StreamGlue) -> Bool)?) {
         self.observe = observe
@@ -159,6 +161,7 @@ extension StreamGlue: ChannelDuplexHandler, RemovableChannelHandler {
     func handlerRemoved(context: ChannelHandlerContext) {
         self.context = nil
         self.partner = nil
+        self.connection = nil
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -197,7 +200,7 @@ extension StreamGlue: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        if let closed = error as? NIOHTTP2Errors.StreamClosed, closed.errorCode == .refusedStream, !self.readHeaders,
+        if let closed = error as? NIOHTTP2Errors.StreamClosed, closed.unprocessed(on: self.connection), !self.readHeaders,
             let partner = self.partner
         {
             // Detached: what the request side reads meanwhile is kept for the resend.
