@@ -308,21 +308,55 @@ import Testing
         }
     }
 
-    @Test("a call the app's GOAWAY left out (not processed, though NIOHTTP2 reports CANCEL) is sent elsewhere")
-    func aCallLeftOutByTheAppsGoAwayIsSentElsewhere() async throws {
-        let goingAway = try await ServerBootstrap(group: self.group)
+    /// An app that quiesces every connection as it opens it: its preface (SETTINGS) and a GOAWAY
+    /// in one write, then nothing (what it is sent is read and dropped).
+    final class QuiescingApp: ChannelInboundHandler {
+        typealias InboundIn = ByteBuffer
+        static let settingsThenGoAway: [UInt8] =
+            [0, 0, 0, 4, 0, 0, 0, 0, 0] + [0, 0, 8, 7, 0, 0, 0, 0, 0] + [
+                0x7f, 0xff, 0xff, 0xff, 0, 0, 0, 0,
+            ]
+
+        func channelActive(context: ChannelHandlerContext) {
+            context.writeAndFlush(NIOAny(ByteBuffer(bytes: Self.settingsThenGoAway)), promise: nil)
+            context.fireChannelActive()
+        }
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {}
+    }
+
+    enum GoingAway: CaseIterable {
+        /// The app's GOAWAY leaves the request's stream out (the app processed none).
+        case leftOut
+        /// The app quiesced the connection before the request's HEADERS could be sent on it.
+        case quiescedFirst
+    }
+
+    @Test(
+        "a call an app going away never processed is sent elsewhere: left out of its GOAWAY (NIOHTTP2 reports CANCEL), or never sent on the connection it quiesced",
+        arguments: GoingAway.allCases
+    )
+    func aCallAnAppGoingAwayNeverProcessedIsSentElsewhere(_ goingAway: GoingAway) async throws {
+        let app = try await ServerBootstrap(group: self.group)
             .childChannelInitializer { channel in
-                channel.configureHTTP2Pipeline(mode: .server) { stream in
-                    stream.eventLoop.makeCompletedFuture {
-                        try stream.pipeline.syncOperations.addHandler(GoingAwayStream())
+                switch goingAway {
+                case .leftOut:
+                    channel.configureHTTP2Pipeline(mode: .server) { stream in
+                        stream.eventLoop.makeCompletedFuture {
+                            try stream.pipeline.syncOperations.addHandler(GoingAwayStream())
+                        }
+                    }.map { _ in }
+                case .quiescedFirst:
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(QuiescingApp())
                     }
-                }.map { _ in }
+                }
             }
             .bind(host: "127.0.0.1", port: 0).get()
-        defer { goingAway.close(promise: nil) }
+        defer { app.close(promise: nil) }
         try await self.withBackends(["b"]) { apps in
             try await withProxy(
-                self.grpcSidecar("api", appPort: try #require(goingAway.localAddress?.port), intentions: Self.webMayCall),
+                self.grpcSidecar("api", appPort: try #require(app.localAddress?.port), intentions: Self.webMayCall),
                 tls: try self.pki.tls(for: "api"),
                 group: self.group
             ) { apiA in

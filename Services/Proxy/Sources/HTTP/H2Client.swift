@@ -184,7 +184,9 @@ private final class PeerFrameWatcher: ChannelInboundHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        if !self.prefaceRead { self.preface.fail(ProxyError(.noPreface, "the connection closed before the peer's HTTP/2 preface")) }
+        if !self.prefaceRead {
+            self.preface.fail(ProxyError(.noPreface, "the connection closed before the peer's HTTP/2 preface"))
+        }
         context.fireChannelInactive()
     }
 }

@@ -5,8 +5,9 @@ import NIOHTTP2
 /// One half of a pair of spliced HTTP/2 streams (a request's stream on one connection and its
 /// continuation on another): headers and data frames cross over with their END_STREAM flags, so
 /// trailers and trailers-only gRPC responses pass as they are; a side that is reset or fails
-/// resets the other. A side refused (RST_STREAM REFUSED_STREAM before any headers, or left out by
-/// the peer's GOAWAY: the far proxy's app did not take the request) tells `refused`, which may send the request again elsewhere
+/// resets the other. A side whose request the peer never processed (RST_STREAM REFUSED_STREAM
+/// before any headers, left out by the peer's GOAWAY, or HEADERS that could not be sent because
+/// the peer had already gone away) tells `refused`, which may send the request again elsewhere
 /// (``resend(through:)``: the request side keeps what it read, up to 64 KiB, until an answer
 /// begins); otherwise the other side is refused the same way.
 /// Backpressure as ``GlueHandler``: a side stops reading while its partner cannot write (HTTP/2
@@ -33,6 +34,10 @@ final class StreamGlue {
     private var readHeaders = false
     /// The connection this side's stream is on, when the proxy opened it (``H2Client``).
     var connection: H2Client?
+    /// On a side the proxy opened: the request's HEADERS were written, and failed (the connection
+    /// had closed or its peer had gone away first, so the peer never saw the request).
+    private var wroteHeaders = false
+    private var headersFailed = false
 
     private init(observe: ((HTTP2Frame.FramePayload) -> Void)?, refused: ((StreamGlue) -> Bool)?) {
         self.observe = observe
@@ -98,7 +103,16 @@ final class StreamGlue {
         case .data(let data): self.sentEnd = data.endStream
         default: break
         }
-        self.context?.write(NIOAny(payload), promise: nil)
+        guard let context = self.context else { return }
+        if self.connection != nil, case .headers = payload, !self.wroteHeaders {
+            // The request's HEADERS: if they cannot be written, the peer never saw the request.
+            self.wroteHeaders = true
+            let written = context.eventLoop.makePromise(of: Void.self)
+            written.futureResult.assumeIsolated().whenFailure { _ in self.headersFailed = true }
+            context.write(NIOAny(payload), promise: written)
+        } else {
+            context.write(NIOAny(payload), promise: nil)
+        }
     }
 
     /// Sends frames read before the pair was joined (the request's first frames), then flushes.
@@ -189,6 +203,9 @@ extension StreamGlue: ChannelDuplexHandler, RemovableChannelHandler {
     func channelInactive(context: ChannelHandlerContext) {
         // A stream that ended cleanly in both directions closes on its own; its partner finishes
         // sending what it holds. One that closed before its END_STREAM was reset: reset the other.
+        if self.headersFailed, !self.readHeaders, let partner = self.partner {
+            self.notProcessed(partner: partner)
+        }
         let partner = self.partner
         self.partner = nil
         if !(self.ended && self.sentEnd) {
@@ -200,15 +217,23 @@ extension StreamGlue: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        if let closed = error as? NIOHTTP2Errors.StreamClosed, closed.unprocessed(on: self.connection), !self.readHeaders,
+        if let closed = error as? NIOHTTP2Errors.StreamClosed, closed.unprocessed(on: self.connection),
+            !self.readHeaders,
             let partner = self.partner
         {
-            // Detached: what the request side reads meanwhile is kept for the resend.
-            self.partner = nil
-            partner.partner = nil
-            if self.refused?(partner) != true { partner.refuse() }
+            self.notProcessed(partner: partner)
         }
         context.close(promise: nil)
+    }
+
+    /// The peer closed this side's stream without processing its request (refused it, left it
+    /// out of its GOAWAY, or never saw its HEADERS): `refused` may send it elsewhere; otherwise
+    /// the request side is refused in turn. Detached first: what the request side reads
+    /// meanwhile is kept for the resend.
+    private func notProcessed(partner: StreamGlue) {
+        self.partner = nil
+        partner.partner = nil
+        if self.refused?(partner) != true { partner.refuse() }
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
