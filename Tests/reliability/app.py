@@ -107,19 +107,37 @@ def write_stats(app, path):
     os.replace(temporary, path)
 
 
+QUIET = 0.5
+QUIET_LIMIT = 10.0
+
+
 def serve_grpc(app, arguments):
     """`--grpc`: `/echo.Echo/Say` answers `hello from ID` (raw bytes, no schema) on `--listen`,
-    and the HTTP health check on `--health-listen`. SIGTERM: gRPC's graceful stop (GOAWAY: the
-    client opens a new connection, which its proxy sends elsewhere; calls in flight finish)."""
+    and the HTTP health check on `--health-listen`. SIGTERM: the health check fails at once; calls
+    go on being answered until none arrived for `QUIET` seconds (the mesh has stopped sending,
+    at most `QUIET_LIMIT`), then gRPC's graceful stop (GOAWAY: the client opens a new connection,
+    which its proxy sends elsewhere; calls in flight finish).
+
+    The wait is grpcio's need, not the mesh's: its stop answers CANCELLED to calls the transport
+    took but no handler had picked up yet (grpc/grpc#41785, open), calls already on their way
+    when SIGTERM came. Seen through the proxy as a trailers-only `grpc-status: 1` from the app
+    (session 15). Calls answered after SIGTERM are counted (`late`)."""
     import grpc
     from concurrent import futures
+
+    last_call = [time.monotonic()]
 
     def say(_request, _context):
         now = time.time()
         with app.lock:
+            last_call[0] = time.monotonic()
             app.counts["served"] += 1
             if now < app.ready_at:
                 app.counts["early"] += 1
+            if app.stopped_at is not None:
+                app.counts["late"] += 1
+                if app.late_first is None:
+                    app.late_first = now
         return b"hello from " + app.name.encode()
 
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=16))
@@ -137,6 +155,13 @@ def serve_grpc(app, arguments):
     signal.signal(signal.SIGTERM, terminate)
     while not stop.wait(0.05):
         pass
+    stopping = time.monotonic()
+    while time.monotonic() - stopping < QUIET_LIMIT:
+        with app.lock:
+            quiet = time.monotonic() - max(last_call[0], stopping)
+        if quiet >= QUIET:
+            break
+        time.sleep(0.05)
     server.stop(grace=10).wait()
     health.shutdown()
     write_stats(app, arguments.stats)
