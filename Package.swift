@@ -449,7 +449,7 @@ let package = Package(
         ),
         tests(
             "CLITests",
-            dependencies: ["CLI", "AWS", "MeshCore", "MeshTesting", .httpClient, .argumentParser],
+            dependencies: ["CLI", "AWS", "MeshCore", "MeshTesting", .httpClient, .argumentParser, .nio],
             exclude: ["Fixtures"]
         ),
         tests(

@@ -95,19 +95,36 @@ extension ChangeFeed {
     /// modify index (taken under the in-flight lock that keeps readers' stable index below it
     /// until commit), and once it has committed `topics` are published at that index, so this
     /// replica's watchers wake at once and the others on the coalesced notification.
+    ///
+    /// Throws ``PostgresTimeout`` after `limit`, leaving the write behind (it may still commit):
+    /// a write in flight when PostgreSQL went down did not always end, and held its HTTP request
+    /// (and its client) until the client gave up.
     @discardableResult
     public func write<Result: Sendable>(
         _ topics: Set<ChangeTopic>,
+        limit: Duration = ChangeFeed.writeLimit,
         _ body: @escaping @Sendable (PostgresConnection, ModifyIndex) async throws -> Result
     ) async throws -> Result {
-        let (schema, logger) = (self.schema, self.logger)
-        let (result, index): (Result, ModifyIndex) = try await self.client.transaction(logger: logger) { connection in
-            let index = try await connection.nextIndex(of: schema, logger: logger)
-            return (try await body(connection, index), index)
+        let (schema, logger, client) = (self.schema, self.logger, self.client)
+        let result: Result
+        let index: ModifyIndex
+        do {
+            (result, index) = try await abandoning("a write", after: limit) {
+                try await client.transaction(logger: logger) { connection in
+                    let index = try await connection.nextIndex(of: schema, logger: logger)
+                    return (try await body(connection, index), index)
+                }
+            }
+        } catch let timeout as PostgresTimeout {
+            logger.warning("abandoned a write (it may still commit)", metadata: [LogKey.error: "\(timeout)"])
+            throw timeout
         }
         self.publish(topics, index: index)
         return result
     }
+
+    /// How long a write may take before its caller stops waiting for it.
+    public static let writeLimit: Duration = .seconds(30)
 }
 
 extension ChangeFeed {

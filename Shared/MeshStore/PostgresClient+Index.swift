@@ -1,4 +1,5 @@
 public import Logging
+import MeshCore
 public import PostgresNIO
 
 extension PostgresClient {
@@ -9,27 +10,42 @@ extension PostgresClient {
         }
     }
 
+    /// How long a snapshot read may take before its caller stops waiting for it.
+    public static let snapshotReadLimit: Duration = .seconds(30)
+
     /// Runs `body` in a read-only REPEATABLE READ transaction whose snapshot is taken after the
     /// stable index was read, and passes that index along.
     ///
     /// Everything `body` reads comes from one snapshot that contains every write up to the
     /// stable index, so the index a reader reports never skips a write that commits later.
+    ///
+    /// Throws ``PostgresTimeout`` after `limit`, leaving the read behind (``abandoning``): a read
+    /// on a pooled connection that went silent, or in flight when PostgreSQL restarted, did not
+    /// always end, and every watcher that shares a read (``SharedReads``) waited on it.
     public func withSnapshot<Result: Sendable>(
         of schema: StoreSchema,
         logger: Logger,
-        _ body: (PostgresConnection, UInt64) async throws -> Result
+        limit: Duration = PostgresClient.snapshotReadLimit,
+        _ body: @escaping @Sendable (PostgresConnection, UInt64) async throws -> Result
     ) async throws -> Result {
-        try await self.withConnection { connection in
-            let stable = try await connection.stableIndex(of: schema, logger: logger)
-            try await connection.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", logger: logger)
-            do {
-                let result = try await body(connection, stable)
-                try await connection.query("COMMIT", logger: logger)
-                return result
-            } catch {
-                _ = try? await connection.query("ROLLBACK", logger: logger)
-                throw error
+        do {
+            return try await abandoning("a snapshot read", after: limit) {
+                try await self.withConnection { connection in
+                    let stable = try await connection.stableIndex(of: schema, logger: logger)
+                    try await connection.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", logger: logger)
+                    do {
+                        let result = try await body(connection, stable)
+                        try await connection.query("COMMIT", logger: logger)
+                        return result
+                    } catch {
+                        _ = try? await connection.query("ROLLBACK", logger: logger)
+                        throw error
+                    }
+                }
             }
+        } catch let timeout as PostgresTimeout {
+            logger.warning("abandoned a snapshot read", metadata: [LogKey.error: "\(timeout)"])
+            throw timeout
         }
     }
 }

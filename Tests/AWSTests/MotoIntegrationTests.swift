@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 import MeshTesting
+import NIOCore
 import Testing
 
 @testable import AWS
@@ -69,7 +70,9 @@ struct MotoIntegrationTests {
                 httpClient: httpClient,
                 credentialsProvider: MotoServer.credentials,
                 region: "us-east-1",
-                endpoint: moto.endpoint
+                endpoint: moto.endpoint,
+                // moto's first ECS call loads its ECS backend: many seconds on a loaded machine.
+                timeout: .seconds(60)
             )
             let cluster = try await ECSTestCluster.create(ecs, name: "mesh")
             #expect(try await ecs.listTasks(cluster: "mesh").isEmpty)

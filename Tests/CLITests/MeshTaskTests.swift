@@ -2,6 +2,7 @@ import AWS
 import Foundation
 import MeshCore
 import MeshTesting
+import NIOCore
 import Testing
 
 @testable import CLI
@@ -111,7 +112,9 @@ struct MeshTaskTests {
                     AWSCredentials(accessKeyID: "AKID", secretAccessKey: "s")
                 ),
                 region: "us-east-1",
-                endpoint: moto.endpoint
+                endpoint: moto.endpoint,
+                // moto's first ECS call loads its ECS backend: many seconds on a loaded machine.
+                timeout: .seconds(60)
             )
             struct Registered: Decodable {
                 struct Definition: Decodable {

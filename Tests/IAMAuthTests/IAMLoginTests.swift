@@ -4,6 +4,7 @@ import ControlPlaneHarness
 import Foundation
 import IAMAuth
 import MeshTesting
+import NIOCore
 import NIOHTTP1
 import Testing
 
@@ -232,7 +233,9 @@ struct IAMLoginTests {
                 httpClient: httpClient,
                 credentialsProvider: operatorProvider,
                 region: "us-east-1",
-                endpoint: moto.endpoint
+                endpoint: moto.endpoint,
+                // moto's first ECS call loads its ECS backend: many seconds on a loaded machine.
+                timeout: .seconds(60)
             )
             let cluster = try await ECSTestCluster.create(ecs, name: "mesh")
             let tasks = try await cluster.run(count: 2)

@@ -112,10 +112,12 @@ final class H2Client: Sendable {
 
     /// Opens a stream whose pipeline gets `handler`; the connection counts it while it is open.
     func openStream(_ handler: NIOLoopBound<StreamGlue>) -> EventLoopFuture<any Channel> {
-        handler.value.connection = self
-        return self.openStream(
+        self.openStream(
             NIOLoopBound(
-                { try $0.pipeline.syncOperations.addHandler(handler.value) },
+                { stream in
+                    handler.value.connection = self
+                    try stream.pipeline.syncOperations.addHandler(handler.value)
+                },
                 eventLoop: self.channel.eventLoop
             )
         )
@@ -176,7 +178,10 @@ private final class PeerFrameWatcher: ChannelInboundHandler {
         switch Self.unwrapInboundIn(data).payload {
         case .settings(.settings) where !self.prefaceRead:
             self.prefaceRead = true
+            // After the frame went on: the first requests start from this promise's callbacks.
+            context.fireChannelRead(data)
             self.preface.succeed()
+            return
         case .goAway(let lastStream, _, _): self.client?.goAwayReceived(lastStream: lastStream)
         default: break
         }

@@ -324,6 +324,7 @@ final class H2RequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 if readHeld { channel.read() }
             case .failure:
                 finished()
+                remote.unlink()
                 // Nothing was sent on it (the connection was going away): as a refused stream.
                 if let streamFailed {
                     streamFailed()

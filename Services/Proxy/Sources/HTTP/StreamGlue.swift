@@ -34,8 +34,10 @@ final class StreamGlue {
     private var readHeaders = false
     /// The connection this side's stream is on, when the proxy opened it (``H2Client``).
     var connection: H2Client?
-    /// On a side the proxy opened: the request's HEADERS were written, and failed (the connection
-    /// had closed or its peer had gone away first, so the peer never saw the request).
+    /// On a side the proxy opened: the request's HEADERS were written, and NIOHTTP2 refused them
+    /// (the connection had closed or its peer had gone away first: the peer never saw the
+    /// request). HEADERS still queued in NIOHTTP2 when the connection dies fail only after the
+    /// stream closed: those requests are reset, not refused.
     private var wroteHeaders = false
     private var headersFailed = false
 
@@ -83,6 +85,13 @@ final class StreamGlue {
         self.copies = nil
     }
 
+    /// Unlinks this side from its partner: its stream never opened, so neither side will be
+    /// removed from a pipeline (where they would unlink), and the pair would keep each other.
+    func unlink() {
+        self.partner?.partner = nil
+        self.partner = nil
+    }
+
     static func matchedPair(
         observeFirst: ((HTTP2Frame.FramePayload) -> Void)? = nil,
         observeSecond: ((HTTP2Frame.FramePayload) -> Void)? = nil,
@@ -108,7 +117,12 @@ final class StreamGlue {
             // The request's HEADERS: if they cannot be written, the peer never saw the request.
             self.wroteHeaders = true
             let written = context.eventLoop.makePromise(of: Void.self)
-            written.futureResult.assumeIsolated().whenFailure { _ in self.headersFailed = true }
+            written.futureResult.assumeIsolated().whenFailure { error in
+                // Only NIOHTTP2's own refusal proves the frame never left: a socket or TLS error
+                // fails a promise that NIOSSL merged with a whole flush, whose HEADERS may have
+                // reached the peer in an earlier record.
+                if error is any NIOHTTP2Error { self.headersFailed = true }
+            }
             context.write(NIOAny(payload), promise: written)
         } else {
             context.write(NIOAny(payload), promise: nil)
