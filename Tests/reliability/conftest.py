@@ -45,9 +45,9 @@ def mesh(binaries):
     finally:
         status = plane.stop()
         assert status == 0, f"meshctl dev stopped with status {status} (log {plane.log_path})"
-        # Kept when a scenario failed: the services' side of it.
-        if FAILED:
-            print(f"\nmeshctl dev's log (control plane of the failed scenarios): {plane.log_path}")
+        # Kept when a scenario failed (the services' side of it), or when asked for.
+        if FAILED or os.environ.get("MESH_RELIABILITY_KEEP_LOG") == "1":
+            print(f"\nmeshctl dev's log: {plane.log_path}")
         else:
             os.unlink(plane.log_path)
 
