@@ -214,53 +214,18 @@ import Testing
         }
     }
 
-    @Test(
-        "a call whose far app is gone is refused there (REFUSED_STREAM), sent again elsewhere, and that endpoint ejected"
-    )
-    func aCallRefusedByAStoppedAppIsSentElsewhere() async throws {
+    /// Four calls through web's proxy to `api`, balanced over api-a (its proxy in front of the
+    /// app at `appPortA`, which processes no call) and api-b (a real app "b"): each must be
+    /// answered by b, and api-a ejected. `alongside` runs beside the calls (the test's part of
+    /// api-a's failure); `check` gets web's proxy afterwards.
+    func expectCallsSentElsewhere(
+        from appPortA: Int,
+        alongside: @escaping @Sendable () async throws -> Void = {},
+        check: (ProxyRuntime) throws -> Void = { _ in }
+    ) async throws {
         try await self.withBackends(["b"]) { apps in
-            // api-a's proxy runs, its app does not (stopped; not yet out of the catalog).
-            let gone = try ReservedPort()
-            defer { withExtendedLifetime(gone) {} }
             try await withProxy(
-                self.grpcSidecar("api", appPort: gone.port, intentions: Self.webMayCall),
-                tls: try self.pki.tls(for: "api"),
-                group: self.group
-            ) { apiA in
-                try await withProxy(
-                    self.grpcSidecar("api", appPort: apps[0], intentions: Self.webMayCall),
-                    tls: try self.pki.tls(for: "api"),
-                    group: self.group
-                ) { apiB in
-                    let portA = try #require(await apiA.boundPublicPort())
-                    let portB = try #require(await apiB.boundPublicPort())
-                    try await self.withGRPCCaller(of: [portA, portB]) { web, port in
-                        try await self.withClient(port: port) { client in
-                            for index in 0..<4 {
-                                let reply = try await client.signLeaf(.with { $0.csrPem = "call\(index)" })
-                                #expect(reply.certificatePem.hasPrefix("b call\(index)"), "\(reply.certificatePem)")
-                            }
-                        }
-                        #expect(web.ejectedEndpoints("api").map(\.port) == [portA])
-                        let metrics = String(decoding: web.metrics.render(), as: UTF8.self)
-                        #expect(metrics.contains("mesh_proxy_upstream_app_unavailable_total 1"), "\(metrics)")
-                    }
-                }
-            }
-        }
-    }
-
-    @Test(
-        "a call whose app connection sees no HTTP/2 preface is refused and sent elsewhere: reset in the app's listen backlog (the app stopping), or silent past the connect deadline",
-        arguments: [true, false]
-    )
-    func aCallOnAnAppConnectionNeverAcceptedIsSentElsewhere(listenerCloses: Bool) async throws {
-        try await self.withBackends(["b"]) { apps in
-            // api-a's app queues connections but takes none: it is stopping (its listener then
-            // closes, which resets the proxy's connection) or hung (the proxy gives up on it).
-            let stopping = try SilentListener()
-            try await withProxy(
-                self.grpcSidecar("api", appPort: stopping.port, intentions: Self.webMayCall),
+                self.grpcSidecar("api", appPort: appPortA, intentions: Self.webMayCall),
                 tls: try self.pki.tls(for: "api"),
                 group: self.group
             ) { apiA in
@@ -274,11 +239,7 @@ import Testing
                     try await self.withGRPCCaller(of: [portA, portB]) { web, port in
                         try await self.withClient(port: port) { client in
                             try await withThrowingTaskGroup(of: Void.self) { group in
-                                group.addTask {
-                                    let queued = try await stopping.waitForConnection(deadline: .seconds(30))
-                                    #expect(queued)
-                                    if listenerCloses { stopping.close() }
-                                }
+                                group.addTask { try await alongside() }
                                 for index in 0..<4 {
                                     let reply = try await client.signLeaf(.with { $0.csrPem = "call\(index)" })
                                     #expect(reply.certificatePem.hasPrefix("b call\(index)"), "\(reply.certificatePem)")
@@ -287,9 +248,41 @@ import Testing
                             }
                         }
                         #expect(web.ejectedEndpoints("api").map(\.port) == [portA])
+                        try check(web)
                     }
                 }
             }
+        }
+    }
+
+    @Test(
+        "a call whose far app is gone is refused there (REFUSED_STREAM), sent again elsewhere, and that endpoint ejected"
+    )
+    func aCallRefusedByAStoppedAppIsSentElsewhere() async throws {
+        // api-a's proxy runs, its app does not (stopped; not yet out of the catalog).
+        let gone = try ReservedPort()
+        defer { withExtendedLifetime(gone) {} }
+        try await self.expectCallsSentElsewhere(
+            from: gone.port,
+            check: { web in
+                let metrics = String(decoding: web.metrics.render(), as: UTF8.self)
+                #expect(metrics.contains("mesh_proxy_upstream_app_unavailable_total 1"), "\(metrics)")
+            }
+        )
+    }
+
+    @Test(
+        "a call whose app connection sees no HTTP/2 preface is refused and sent elsewhere: reset in the app's listen backlog (the app stopping), or silent past the connect deadline",
+        arguments: [true, false]
+    )
+    func aCallOnAnAppConnectionNeverAcceptedIsSentElsewhere(listenerCloses: Bool) async throws {
+        // api-a's app queues connections but takes none: it is stopping (its listener then
+        // closes, which resets the proxy's connection) or hung (the proxy gives up on it).
+        let stopping = try SilentListener()
+        try await self.expectCallsSentElsewhere(from: stopping.port) {
+            let queued = try await stopping.waitForConnection(deadline: .seconds(30))
+            #expect(queued)
+            if listenerCloses { stopping.close() }
         }
     }
 
@@ -354,31 +347,7 @@ import Testing
             }
             .bind(host: "127.0.0.1", port: 0).get()
         defer { app.close(promise: nil) }
-        try await self.withBackends(["b"]) { apps in
-            try await withProxy(
-                self.grpcSidecar("api", appPort: try #require(app.localAddress?.port), intentions: Self.webMayCall),
-                tls: try self.pki.tls(for: "api"),
-                group: self.group
-            ) { apiA in
-                try await withProxy(
-                    self.grpcSidecar("api", appPort: apps[0], intentions: Self.webMayCall),
-                    tls: try self.pki.tls(for: "api"),
-                    group: self.group
-                ) { apiB in
-                    let portA = try #require(await apiA.boundPublicPort())
-                    let portB = try #require(await apiB.boundPublicPort())
-                    try await self.withGRPCCaller(of: [portA, portB]) { web, port in
-                        try await self.withClient(port: port) { client in
-                            for index in 0..<4 {
-                                let reply = try await client.signLeaf(.with { $0.csrPem = "call\(index)" })
-                                #expect(reply.certificatePem.hasPrefix("b call\(index)"), "\(reply.certificatePem)")
-                            }
-                        }
-                        #expect(web.ejectedEndpoints("api").map(\.port) == [portA])
-                    }
-                }
-            }
-        }
+        try await self.expectCallsSentElsewhere(from: try #require(app.localAddress?.port))
     }
 
     @Test func l7IntentionsDenyPerMethodWithPermissionDenied() async throws {
